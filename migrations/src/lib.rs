@@ -1,0 +1,16 @@
+//! Schema changes, one file per change, applied in order at start-up and by `agentdesk migrate`.
+//! The same migrations run on SQLite and PostgreSQL: write them with the schema builder, or
+//! with SQL both dialects accept.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_organizations_agents_sessions;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_organizations_agents_sessions::Migration)]
+    }
+}

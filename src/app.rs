@@ -1,0 +1,123 @@
+//! Start-up: build the state (database, hasher, schema), the router, and serve until asked to
+//! stop. Tests use `start` with a listener on a free port; `main` uses `run`.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+use crate::{
+    auth::PasswordHasher,
+    config::Config,
+    db::{self, StatementCounter},
+    directory::service::{self as directory, Bootstrapped, DirectoryError},
+    graphql::{self, AppSchema},
+    http,
+};
+
+/// What every request handler and resolver shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub hasher: PasswordHasher,
+    pub statements: StatementCounter,
+    pub config: Arc<Config>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    #[error("first-start set-up: {0}")]
+    Bootstrap(#[from] DirectoryError),
+    #[error("listening socket: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Connects, applies migrations and, on an empty database, creates the demo organization.
+pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>), StartupError> {
+    let (db, statements) = db::connect(&config.database_url, config.database_pool_size).await?;
+    db::migrate(&db).await?;
+    let hasher = PasswordHasher::new(config.hashing_concurrency);
+    let bootstrapped = directory::bootstrap_if_empty(&db, &hasher, config.bootstrap_password.clone()).await?;
+    Ok((AppState { db, hasher, statements, config: Arc::new(config) }, bootstrapped))
+}
+
+pub fn schema(state: &AppState) -> AppSchema {
+    graphql::build(&state.config, Some(state.clone()))
+}
+
+/// A server running in the background; dropping the handle does not stop it, `stop` does.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await.unwrap_or_else(|join| Err(std::io::Error::other(join)))
+    }
+}
+
+pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, StartupError> {
+    let addr = listener.local_addr()?;
+    let router = http::router(state.clone(), schema(&state));
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(RunningServer { addr, state, shutdown, task })
+}
+
+/// Serves on the configured address until Ctrl-C or SIGTERM.
+pub async fn run(config: Config) -> Result<(), StartupError> {
+    let listen = config.listen;
+    let (state, bootstrapped) = prepare(config).await?;
+    if let Some(report) = bootstrapped {
+        announce_bootstrap(&report);
+    }
+    let listener = TcpListener::bind(listen).await?;
+    let server = start(state, listener).await?;
+    tracing::info!(address = %server.addr, "agentdesk listening; GraphiQL at http://{}/", server.addr);
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    Ok(server.stop().await?)
+}
+
+fn announce_bootstrap(report: &Bootstrapped) {
+    // Printed, not logged: the generated password must reach the person at the console once,
+    // and must not end up in a log pipeline.
+    println!("Created organization `{}` with ADMIN `{}`.", report.organization_slug, report.admin_username);
+    match &report.generated_password {
+        Some(password) => println!("Its password (shown only this once): {password}"),
+        None => println!("Its password is the one in AGENTDESK_BOOTSTRAP_PASSWORD."),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

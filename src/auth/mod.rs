@@ -1,0 +1,12 @@
+//! Signing in and out, sessions and their tokens, password hashing, and the role guards.
+
+pub mod guard;
+pub mod model;
+pub mod password;
+pub mod schema;
+pub mod service;
+mod store;
+pub mod token;
+
+pub use model::{Password, Viewer};
+pub use password::PasswordHasher;

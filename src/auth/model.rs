@@ -1,0 +1,80 @@
+use std::fmt;
+
+use crate::db::entities::agent::Role;
+
+/// Who is asking: the signed-in agent of one organization. Every service call that reads or
+/// writes tenant data takes it, so there is no way to ask without saying for whom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Viewer {
+    pub agent_id: i64,
+    pub organization_id: i64,
+    pub role: Role,
+    pub session_id: i64,
+    pub show_real_phone_numbers: bool,
+}
+
+impl Viewer {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// A password that meets the policy: at least 6 characters (Unicode scalar values), at most
+/// 1024 bytes (argon2 accepts more, but an unbounded input is a cheap way to burn CPU).
+#[derive(Clone)]
+pub struct Password(String);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordProblem {
+    TooShort,
+    TooLong,
+}
+
+impl Password {
+    pub const MIN_CHARS: usize = 6;
+    pub const MAX_BYTES: usize = 1024;
+
+    pub fn parse(raw: String) -> Result<Self, PasswordProblem> {
+        if raw.len() > Self::MAX_BYTES {
+            Err(PasswordProblem::TooLong)
+        } else if raw.chars().count() < Self::MIN_CHARS {
+            Err(PasswordProblem::TooShort)
+        } else {
+            Ok(Self(raw))
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Never print a password, not even by accident in a log line.
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_characters_not_bytes() {
+        assert!(Password::parse("ééééé".into()).is_err(), "5 characters in 10 bytes");
+        assert!(Password::parse("éééééé".into()).is_ok());
+    }
+
+    #[test]
+    fn refuses_more_than_1024_bytes() {
+        assert_eq!(Password::parse("a".repeat(1025)).unwrap_err(), PasswordProblem::TooLong);
+        assert!(Password::parse("a".repeat(1024)).is_ok());
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let password = Password::parse("hunter22".into()).unwrap();
+        assert!(!format!("{password:?}").contains("hunter"));
+    }
+}

@@ -1,0 +1,83 @@
+//! `login`, `logout` and `viewer`.
+
+use async_graphql::{Context, InputObject, Object, SimpleObject};
+
+use super::{
+    guard::RoleGuard,
+    service::{self, AuthError, Credentials, SignedIn},
+};
+use crate::{
+    directory::schema::Agent,
+    graphql::{ApiError, ContextExt, UserError, UserErrorCode, for_payload, for_query},
+};
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        let code = match error {
+            AuthError::InvalidCredentials => UserErrorCode::InvalidCredentials,
+            AuthError::AgentDisabled => UserErrorCode::AgentDisabled,
+            AuthError::Database(_) | AuthError::Hashing(_) => {
+                return ApiError::Internal(Box::new(error));
+            }
+        };
+        UserError::new(code, error.to_string()).into()
+    }
+}
+
+#[derive(InputObject)]
+pub struct LoginInput {
+    /// The organization's slug.
+    organization: String,
+    username: String,
+    password: String,
+}
+
+#[derive(SimpleObject)]
+pub struct LoginPayload {
+    /// Send as `Authorization: Bearer <token>`; shown only here.
+    token: Option<String>,
+    agent: Option<Agent>,
+    user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct AuthQuery;
+
+#[Object]
+impl AuthQuery {
+    /// The signed-in agent; null when signed out.
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Agent>> {
+        match ctx.maybe_viewer() {
+            Some(viewer) => Agent::load(ctx, viewer, viewer.agent_id).await,
+            None => Ok(None),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct AuthMutation;
+
+#[Object]
+impl AuthMutation {
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> async_graphql::Result<LoginPayload> {
+        let app = ctx.app();
+        let credentials = Credentials {
+            organization_slug: input.organization,
+            username: input.username,
+            password: input.password,
+        };
+        Ok(match for_payload(service::login(&app.db, &app.hasher, credentials).await)? {
+            Ok(SignedIn { token, agent }) => {
+                LoginPayload { token: Some(token), agent: Some(Agent(agent)), user_errors: vec![] }
+            }
+            Err(user_errors) => LoginPayload { token: None, agent: None, user_errors },
+        })
+    }
+
+    /// Ends the current session; its token stops working at once.
+    #[graphql(guard = "RoleGuard::SignedIn")]
+    async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let viewer = ctx.viewer()?;
+        for_query(service::logout(&ctx.app().db, viewer).await).map(|()| true)
+    }
+}

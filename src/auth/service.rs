@@ -1,0 +1,88 @@
+//! Sign-in rules. Passwords are checked before anything about the account is revealed:
+//! `AGENT_DISABLED` only answers a correct password, and an unknown username costs the same
+//! argon2 work as a wrong password.
+
+use chrono::{Duration, Utc};
+use sea_orm::{ConnectionTrait, DbErr};
+
+use super::{PasswordHasher, Viewer, password::HashingError, store, token};
+use crate::db::entities::agent;
+
+/// `last_seen_at` is refreshed at most this often, so reads do not turn into writes.
+const LAST_SEEN_RESOLUTION: Duration = Duration::seconds(60);
+
+pub struct Credentials {
+    pub organization_slug: String,
+    pub username: String,
+    pub password: String,
+}
+
+pub struct SignedIn {
+    pub token: String,
+    pub agent: agent::Model,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("The organization, username or password is incorrect.")]
+    InvalidCredentials,
+    #[error("This agent is disabled; ask an administrator to enable it.")]
+    AgentDisabled,
+    #[error(transparent)]
+    Database(#[from] DbErr),
+    #[error(transparent)]
+    Hashing(#[from] HashingError),
+}
+
+pub async fn login(
+    db: &impl ConnectionTrait,
+    hasher: &PasswordHasher,
+    credentials: Credentials,
+) -> Result<SignedIn, AuthError> {
+    let slug = credentials.organization_slug.trim().to_lowercase();
+    let username = credentials.username.trim().to_lowercase();
+    let agent = store::find_agent_by_login(db, &slug, &username).await?;
+    let stored_hash = agent.as_ref().map(|agent| agent.password_hash.as_str());
+    if !hasher.verify(&credentials.password, stored_hash).await? {
+        return Err(AuthError::InvalidCredentials);
+    }
+    let agent = agent.ok_or(AuthError::InvalidCredentials)?;
+    if !agent.enabled {
+        return Err(AuthError::AgentDisabled);
+    }
+    let token = token::generate();
+    store::insert_session(db, agent.id, token.hash, Utc::now()).await?;
+    Ok(SignedIn { token: token.secret, agent })
+}
+
+pub async fn logout(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<(), DbErr> {
+    store::delete_session(db, viewer.session_id).await
+}
+
+/// The viewer a bearer token stands for, if the token is known and its agent may still sign in.
+pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Option<Viewer>, DbErr> {
+    let Some((session, agent)) = store::find_live_session(db, &token::hash(token)).await? else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    if now - session.last_seen_at > LAST_SEEN_RESOLUTION {
+        store::touch_session(db, session.id, now).await?;
+    }
+    Ok(Some(Viewer {
+        agent_id: agent.id,
+        organization_id: agent.organization_id,
+        role: agent.role,
+        session_id: session.id,
+        show_real_phone_numbers: agent.show_real_phone_numbers,
+    }))
+}
+
+/// Signs these agents out everywhere, except the session `keep`. Part of the caller's
+/// transaction, so a disable or password change and the sign-out commit together.
+pub async fn end_sessions(
+    db: &impl ConnectionTrait,
+    agent_ids: &[i64],
+    keep: Option<i64>,
+) -> Result<(), DbErr> {
+    store::delete_sessions_of(db, agent_ids, keep).await
+}

@@ -1,0 +1,90 @@
+//! Sessions and the agent lookups sign-in needs. SQL only; the rules are in `service.rs`.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    RelationTrait, sea_query::JoinType,
+};
+
+use crate::db::entities::{agent, organization, session};
+
+/// The live (not deleted) agent with this username in the organization with this slug.
+pub(super) async fn find_agent_by_login(
+    db: &impl ConnectionTrait,
+    organization_slug: &str,
+    username: &str,
+) -> Result<Option<agent::Model>, DbErr> {
+    agent::Entity::find()
+        .join(JoinType::InnerJoin, agent::Relation::Organization.def())
+        .filter(organization::Column::Slug.eq(organization_slug))
+        .filter(agent::Column::Username.eq(username))
+        .filter(agent::Column::DeletedAt.is_null())
+        .one(db)
+        .await
+}
+
+pub(super) async fn insert_session(
+    db: &impl ConnectionTrait,
+    agent_id: i64,
+    token_hash: String,
+    now: DateTime<Utc>,
+) -> Result<i64, DbErr> {
+    let inserted = session::Entity::insert(session::ActiveModel {
+        agent_id: Set(agent_id),
+        token_hash: Set(token_hash),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        ..Default::default()
+    })
+    .exec(db)
+    .await?;
+    Ok(inserted.last_insert_id)
+}
+
+/// The session with this token hash and its agent, provided the agent is enabled and alive.
+pub(super) async fn find_live_session(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<(session::Model, agent::Model)>, DbErr> {
+    let found = session::Entity::find()
+        .find_also_related(agent::Entity)
+        .filter(session::Column::TokenHash.eq(token_hash))
+        .filter(agent::Column::Enabled.eq(true))
+        .filter(agent::Column::DeletedAt.is_null())
+        .one(db)
+        .await?;
+    Ok(found.and_then(|(session, agent)| agent.map(|agent| (session, agent))))
+}
+
+pub(super) async fn touch_session(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    session::Entity::update_many()
+        .col_expr(session::Column::LastSeenAt, now.into())
+        .filter(session::Column::Id.eq(session_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn delete_session(db: &impl ConnectionTrait, session_id: i64) -> Result<(), DbErr> {
+    session::Entity::delete_by_id(session_id).exec(db).await?;
+    Ok(())
+}
+
+/// Ends every session of these agents, but `keep` (the caller's own, on a password change).
+pub(super) async fn delete_sessions_of(
+    db: &impl ConnectionTrait,
+    agent_ids: &[i64],
+    keep: Option<i64>,
+) -> Result<(), DbErr> {
+    let mut query =
+        session::Entity::delete_many().filter(session::Column::AgentId.is_in(agent_ids.iter().copied()));
+    if let Some(keep) = keep {
+        query = query.filter(session::Column::Id.ne(keep));
+    }
+    query.exec(db).await?;
+    Ok(())
+}

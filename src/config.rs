@@ -1,0 +1,116 @@
+//! Every setting in one place: a command-line flag, an `AGENTDESK_*` environment variable and
+//! a default, so `cargo run --release` needs none of them.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "agentdesk", version, about = "GraphQL API for the Agents page of a live-chat product")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL) and exit.
+    Schema,
+    /// Manage organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization with its first ADMIN.
+    Create(CreateOrgArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateOrgArgs {
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub slug: String,
+    #[arg(long, default_value_t = 25)]
+    pub seats: u32,
+    #[arg(long)]
+    pub admin_username: String,
+    /// Generated and printed when absent.
+    #[arg(long, env = "AGENTDESK_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings shared by every subcommand. Global so they may stand before or after it.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, global = true, env = "AGENTDESK_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+
+    /// `sqlite://…` (embedded, one process) or `postgres://…` (production, several instances).
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTDESK_DATABASE_URL",
+        default_value = "sqlite://agentdesk.db?mode=rwc"
+    )]
+    pub database_url: String,
+
+    /// Maximum pooled database connections.
+    #[arg(long, global = true, env = "AGENTDESK_DATABASE_POOL_SIZE", default_value_t = 8)]
+    pub database_pool_size: u32,
+
+    #[arg(long, global = true, env = "AGENTDESK_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Password of the `admin` created on first start; generated and printed when absent.
+    #[arg(long, global = true, env = "AGENTDESK_BOOTSTRAP_PASSWORD", hide_env_values = true)]
+    pub bootstrap_password: Option<String>,
+
+    /// Deepest selection nesting a document may have.
+    #[arg(long, global = true, env = "AGENTDESK_MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+
+    /// Largest complexity (fields counted, lists by their page size) a document may have.
+    #[arg(long, global = true, env = "AGENTDESK_MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
+    pub max_query_complexity: usize,
+
+    /// Largest request body in bytes.
+    #[arg(long, global = true, env = "AGENTDESK_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Most operations one JSON batch may hold.
+    #[arg(long, global = true, env = "AGENTDESK_MAX_BATCH_SIZE", default_value_t = 10)]
+    pub max_batch_size: usize,
+
+    /// Password hashes computed at once; further sign-ins wait their turn.
+    #[arg(long, global = true, env = "AGENTDESK_HASHING_CONCURRENCY", default_value_t = 2)]
+    pub hashing_concurrency: usize,
+
+    /// Time a WebSocket client has to send `connection_init`.
+    #[arg(long, global = true, env = "AGENTDESK_WS_INIT_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub ws_init_timeout: Duration,
+}
+
+impl Config {
+    /// Defaults, as if started with no flags and no environment: the base tests build on.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["agentdesk"]).config
+    }
+}

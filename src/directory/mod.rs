@@ -1,0 +1,6 @@
+//! Organizations, agents and (later) queues: who works here and what they may do.
+
+pub mod model;
+pub mod schema;
+pub mod service;
+mod store;

@@ -1,0 +1,127 @@
+//! Values that can only hold what the rules allow: construct them with `parse` and the rest of
+//! the code never checks again.
+
+use std::fmt;
+
+/// 3–64 characters of `[a-z0-9._-]`, stored lower-case; input is accepted in any case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let lower = raw.trim().to_lowercase();
+        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+        ((3..=64).contains(&lower.len()) && lower.chars().all(allowed)).then_some(Self(lower))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisplayNameProblem {
+    Required,
+    TooLong,
+}
+
+/// 1–100 characters after trimming.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, DisplayNameProblem> {
+        let trimmed = raw.trim();
+        match trimmed.chars().count() {
+            0 => Err(DisplayNameProblem::Required),
+            n if n > Self::MAX_CHARS => Err(DisplayNameProblem::TooLong),
+            _ => Ok(Self(trimmed.to_owned())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A syntactically valid e-mail address (RFC 5322 addr-spec), at most 254 bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let trimmed = raw.trim();
+        (trimmed.len() <= 254 && email_address::EmailAddress::is_valid(trimmed))
+            .then(|| Self(trimmed.to_owned()))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// An organization's slug: what agents type to sign in. 2–64 of `[a-z0-9-]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slug(String);
+
+impl Slug {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let lower = raw.trim().to_lowercase();
+        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        ((2..=64).contains(&lower.len()) && lower.chars().all(allowed)).then_some(Self(lower))
+    }
+}
+
+impl fmt::Display for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The first letter of a display name, upper-cased the Unicode way ("ß" becomes "SS").
+pub fn avatar_initial(display_name: &str) -> String {
+    display_name.trim().chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_lower_cased_and_restricted() {
+        assert_eq!(Username::parse(" Jane.Doe_1 ").unwrap().as_str(), "jane.doe_1");
+        for bad in ["ab", "jane doe", "jané", "jane@x", &"a".repeat(65)] {
+            assert!(Username::parse(bad).is_none(), "{bad}");
+        }
+        assert!(Username::parse(&"a".repeat(64)).is_some());
+    }
+
+    #[test]
+    fn display_names_are_trimmed_and_counted_in_characters() {
+        assert_eq!(DisplayName::parse("  Ana  ").unwrap().as_str(), "Ana");
+        assert_eq!(DisplayName::parse("   "), Err(DisplayNameProblem::Required));
+        assert!(DisplayName::parse(&"é".repeat(100)).is_ok());
+        assert_eq!(DisplayName::parse(&"é".repeat(101)), Err(DisplayNameProblem::TooLong));
+    }
+
+    #[test]
+    fn emails_must_be_addresses() {
+        assert!(Email::parse("ana@example.com").is_some());
+        for bad in ["ana", "ana@", "@example.com", "a b@example.com"] {
+            assert!(Email::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn avatar_initial_is_unicode_aware() {
+        assert_eq!(avatar_initial("émile"), "É");
+        assert_eq!(avatar_initial("ßen"), "SS");
+        assert_eq!(avatar_initial("李雷"), "李");
+    }
+}

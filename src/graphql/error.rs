@@ -1,0 +1,118 @@
+//! The error model at the API edge. Problems a person can fix become `userErrors` in the
+//! mutation payload (HTTP 200, nothing written); everything else is a top-level error with
+//! `extensions.code`. Each capability maps its own error enum to `ApiError` in one place (its
+//! `schema.rs`); this module turns `ApiError` into GraphQL.
+
+use async_graphql::{Enum, ErrorExtensions, SimpleObject};
+
+/// Machine-readable reason of a `UserError`; API.md's codes plus a few more specific ones.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum UserErrorCode {
+    InvalidCredentials,
+    AgentDisabled,
+    UsernameTaken,
+    InvalidUsername,
+    PasswordTooShort,
+    /// More than 1024 bytes.
+    PasswordTooLong,
+    InvalidEmail,
+    DisplayNameRequired,
+    /// Over 100 characters after trimming.
+    DisplayNameTooLong,
+    InvalidMaxConcurrentSessions,
+    SeatLimitReached,
+    NotFound,
+    QueueNameTaken,
+    /// Queue name empty or over 100 characters after trimming.
+    InvalidQueueName,
+    HumanAgentServiceDisabled,
+    CannotModifySelf,
+    LastAdmin,
+    RateLimited,
+    InvalidPhone,
+    TooManyIds,
+}
+
+/// An input problem a person can fix, reported next to the field that caused it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct UserError {
+    /// Path to the input field, e.g. `["input", "username"]` or `["ids", "3"]`.
+    pub field: Option<Vec<String>>,
+    pub message: String,
+    pub code: UserErrorCode,
+}
+
+impl UserError {
+    pub fn new(code: UserErrorCode, message: impl Into<String>) -> Self {
+        Self { field: None, message: message.into(), code }
+    }
+
+    pub fn at<S: Into<String>>(mut self, path: impl IntoIterator<Item = S>) -> Self {
+        self.field = Some(path.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    User(Vec<UserError>),
+    Unauthenticated,
+    Forbidden,
+    BadRequest(String),
+    /// Detail is logged, never sent.
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<UserError> for ApiError {
+    fn from(error: UserError) -> Self {
+        ApiError::User(vec![error])
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        ApiError::Internal(Box::new(error))
+    }
+}
+
+impl ApiError {
+    pub fn into_graphql(self) -> async_graphql::Error {
+        let (code, message) = match self {
+            ApiError::Unauthenticated => ("UNAUTHENTICATED", "Sign in first.".to_owned()),
+            ApiError::Forbidden => ("FORBIDDEN", "Your role does not allow this.".to_owned()),
+            ApiError::BadRequest(message) => ("BAD_REQUEST", message),
+            ApiError::User(errors) => {
+                let message = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ");
+                let code = errors.first().map(|e| e.code);
+                return async_graphql::Error::new(message).extend_with(|_, ext| {
+                    ext.set("code", "BAD_REQUEST");
+                    if let Some(code) = code {
+                        ext.set("reason", code);
+                    }
+                });
+            }
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                ("INTERNAL", "Internal server error.".to_owned())
+            }
+        };
+        async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code))
+    }
+}
+
+/// Splits a service outcome for a mutation payload: the value, or the `userErrors` to show;
+/// anything else is a top-level error.
+pub fn for_payload<T, E: Into<ApiError>>(
+    outcome: Result<T, E>,
+) -> async_graphql::Result<Result<T, Vec<UserError>>> {
+    match outcome.map_err(Into::into) {
+        Ok(value) => Ok(Ok(value)),
+        Err(ApiError::User(errors)) => Ok(Err(errors)),
+        Err(other) => Err(other.into_graphql()),
+    }
+}
+
+/// A service outcome for a query field, where every failure is a top-level error.
+pub fn for_query<T, E: Into<ApiError>>(outcome: Result<T, E>) -> async_graphql::Result<T> {
+    outcome.map_err(|e| e.into().into_graphql())
+}

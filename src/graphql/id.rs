@@ -1,0 +1,56 @@
+//! Opaque global IDs (`node(id:)` resolves any of them): base64url of `Kind:number`.
+//! Clients must not parse them; we only promise they are stable.
+
+use async_graphql::ID;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    Organization,
+    Agent,
+}
+
+impl NodeKind {
+    const ALL: [NodeKind; 2] = [NodeKind::Organization, NodeKind::Agent];
+
+    fn name(self) -> &'static str {
+        match self {
+            NodeKind::Organization => "Organization",
+            NodeKind::Agent => "Agent",
+        }
+    }
+}
+
+pub fn encode(kind: NodeKind, id: i64) -> ID {
+    ID(URL_SAFE_NO_PAD.encode(format!("{}:{id}", kind.name())))
+}
+
+/// The kind and number of a global ID, or None when it is not one of ours.
+pub fn decode(id: &ID) -> Option<(NodeKind, i64)> {
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(id.as_str()).ok()?).ok()?;
+    let (name, number) = raw.split_once(':')?;
+    let kind = NodeKind::ALL.into_iter().find(|kind| kind.name() == name)?;
+    let number = number.parse().ok().filter(|n| *n > 0)?;
+    Some((kind, number))
+}
+
+/// The number of an ID of the given kind; None for malformed IDs and IDs of other kinds,
+/// which callers treat exactly like IDs that do not exist.
+pub fn decode_as(id: &ID, expected: NodeKind) -> Option<i64> {
+    decode(id).filter(|(kind, _)| *kind == expected).map(|(_, number)| number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_foreign_shapes() {
+        let id = encode(NodeKind::Agent, 42);
+        assert_eq!(decode(&id), Some((NodeKind::Agent, 42)));
+        assert_eq!(decode_as(&id, NodeKind::Organization), None);
+        assert_eq!(decode(&ID("not-base64!".into())), None);
+        assert_eq!(decode(&ID(URL_SAFE_NO_PAD.encode("Agent:-1"))), None);
+        assert_eq!(decode(&ID(URL_SAFE_NO_PAD.encode("Robot:1"))), None);
+    }
+}

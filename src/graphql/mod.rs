@@ -1,0 +1,54 @@
+//! Schema assembly: each capability contributes its Query / Mutation roots, merged here, with
+//! the limits every document is held to.
+
+mod context;
+mod error;
+pub mod id;
+mod limits;
+mod node;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+pub use context::{ContextExt, RequestContext};
+pub use error::{ApiError, UserError, UserErrorCode, for_payload, for_query};
+pub use limits::ReadOnlyTransport;
+
+use crate::{app::AppState, auth, config::Config, directory};
+
+#[derive(MergedObject, Default)]
+pub struct Query(auth::schema::AuthQuery, directory::schema::DirectoryQuery, node::NodeQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(auth::schema::AuthMutation);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+pub fn build(config: &Config, state: Option<AppState>) -> AppSchema {
+    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(config.max_query_depth)
+        .limit_complexity(config.max_query_complexity)
+        .extension(limits::GetIsReadOnly);
+    match state {
+        Some(state) => builder.data(state).finish(),
+        None => builder.finish(),
+    }
+}
+
+/// The SDL of the schema, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    build(&Config::defaults(), None).sdl()
+}
+
+#[cfg(test)]
+mod tests {
+    /// `schema.graphql` is what frontends generate types from; it must be the code's schema.
+    #[test]
+    fn schema_file_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == super::sdl(),
+            "schema.graphql is out of date: run `cargo run -- schema > schema.graphql`"
+        );
+    }
+}

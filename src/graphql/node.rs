@@ -1,0 +1,40 @@
+//! The Relay `Node` interface and `node(id:)`, which resolves any global ID the viewer may see.
+
+use async_graphql::{Context, ID, Interface, Object};
+
+use super::{
+    ContextExt,
+    id::{self, NodeKind},
+};
+use crate::{
+    auth::guard::RoleGuard,
+    directory::schema::{Agent, Organization},
+};
+
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    Organization(Organization),
+    Agent(Agent),
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// Any object by its global ID; null when it does not exist or belongs to another organization.
+    #[graphql(guard = "RoleGuard::SignedIn")]
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        let viewer = ctx.viewer()?;
+        let Some((kind, number)) = id::decode(&id) else {
+            return Ok(None);
+        };
+        Ok(match kind {
+            NodeKind::Organization => {
+                Organization::load_by_id(ctx, viewer, number).await?.map(Node::Organization)
+            }
+            NodeKind::Agent => Agent::load(ctx, viewer, number).await?.map(Node::Agent),
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! `POST /graphql` and `GET /graphql`.
+
+use async_graphql::{BatchRequest, http::parse_query_string};
+use async_graphql_axum::GraphQLResponse;
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{RawQuery, State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use super::{HttpState, bearer_from_headers};
+use crate::{
+    auth::{Viewer, service as auth},
+    graphql::{ReadOnlyTransport, RequestContext},
+};
+
+pub(super) async fn post(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!(
+                    "The request body is larger than the limit of {} bytes.",
+                    state.app.config.max_body_bytes
+                )
+            } else {
+                format!("The request body could not be read: {rejection}")
+            };
+            return transport_error(status, &message);
+        }
+    };
+    let request: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return transport_error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "The body is not a GraphQL request in JSON ({{\"query\", \"variables\", \"operationName\"}}): {error}"
+                ),
+            );
+        }
+    };
+    if request.iter().any(|single| single.query.trim().is_empty()) {
+        return transport_error(StatusCode::BAD_REQUEST, "The request has no `query`.");
+    }
+    let max_batch = state.app.config.max_batch_size;
+    if let BatchRequest::Batch(requests) = &request
+        && requests.len() > max_batch
+    {
+        return transport_error(
+            StatusCode::BAD_REQUEST,
+            &format!("A batch may hold at most {max_batch} operations; this one has {}.", requests.len()),
+        );
+    }
+    execute(&state, &headers, request).await
+}
+
+/// Queries only: see `ReadOnlyTransport`.
+pub(super) async fn get(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match parse_query_string(query.as_deref().unwrap_or_default()) {
+        Ok(request) => execute(&state, &headers, BatchRequest::Single(request.data(ReadOnlyTransport))).await,
+        Err(error) => transport_error(
+            StatusCode::BAD_REQUEST,
+            &format!("The query string is not a GraphQL request (?query=…&variables=…): {error}"),
+        ),
+    }
+}
+
+async fn execute(state: &HttpState, headers: &HeaderMap, request: BatchRequest) -> Response {
+    let viewer = match bearer_from_headers(headers) {
+        Some(token) => match viewer_for(state, token).await {
+            Ok(viewer) => viewer,
+            Err(response) => return response,
+        },
+        None => None,
+    };
+    let request = request.data(RequestContext { viewer });
+    GraphQLResponse(state.schema.execute_batch(request).await).into_response()
+}
+
+async fn viewer_for(state: &HttpState, token: &str) -> Result<Option<Viewer>, Response> {
+    auth::authenticate(&state.app.db, token).await.map_err(|error| {
+        tracing::error!(%error, "authenticating a request failed");
+        transport_error(StatusCode::SERVICE_UNAVAILABLE, "The server could not check the token; try again.")
+    })
+}
+
+/// A request that never reached GraphQL, answered in the GraphQL error shape so clients
+/// need one error path.
+fn transport_error(status: StatusCode, message: &str) -> Response {
+    let code = if status.is_server_error() { "INTERNAL" } else { "BAD_REQUEST" };
+    (status, Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })))
+        .into_response()
+}

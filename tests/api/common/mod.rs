@@ -1,0 +1,49 @@
+//! Shared by every integration test: a real server per test on a fresh database, a typed
+//! GraphQL-over-HTTP client and a WebSocket client.
+
+pub mod client;
+pub mod postgres;
+pub mod server;
+pub mod ws;
+
+use std::{future::Future, pin::Pin, time::Duration};
+
+pub use client::{Gql, Session};
+pub use server::TestServer;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+#[derive(Clone, Copy)]
+pub struct Test {
+    pub name: &'static str,
+    pub body: fn(Backend) -> TestFuture,
+}
+
+/// Lists a module's tests. A test left out of the list is dead code, which clippy refuses,
+/// so none can be forgotten.
+#[macro_export]
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        vec![$($crate::common::Test { name: stringify!($name), body: |backend| Box::pin($name(backend)) }),*]
+    };
+}
+
+/// No test may hang the suite.
+const TEST_TIMEOUT: Duration = Duration::from_secs(180);
+
+pub fn run(test: Test, backend: Backend) -> Result<(), libtest_mimic::Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    runtime
+        .block_on(async { tokio::time::timeout(TEST_TIMEOUT, (test.body)(backend)).await })
+        .map_err(|_| format!("{} did not finish within {TEST_TIMEOUT:?}", test.name).into())
+}

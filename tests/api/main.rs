@@ -1,0 +1,43 @@
+//! The integration suite: one binary (linking once is what keeps `cargo test` quick), every
+//! test run against a real server on a free port, once on SQLite and once on PostgreSQL.
+//!
+//! PostgreSQL tests run when a server answers at `AGENTDESK_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`). When none does they are reported as ignored,
+//! with a banner, unless `AGENTDESK_TEST_REQUIRE_POSTGRES=1` (as in `.ci/run`) makes that a
+//! failure.
+
+mod common;
+
+mod auth;
+mod transport;
+
+use common::{Backend, postgres};
+use libtest_mimic::{Arguments, Trial};
+
+fn main() {
+    let args = Arguments::from_args();
+    let postgres = postgres::probe();
+    if let Err(reason) = &postgres {
+        if postgres::required() {
+            eprintln!("PostgreSQL is required (AGENTDESK_TEST_REQUIRE_POSTGRES=1) but {reason}");
+            std::process::exit(2);
+        }
+        postgres::warn_skipped(reason);
+    }
+
+    let tests = [auth::tests(), transport::tests()].concat();
+    let mut trials = Vec::with_capacity(tests.len() * 2);
+    for test in tests {
+        trials
+            .push(Trial::test(format!("sqlite::{}", test.name), move || common::run(test, Backend::Sqlite)));
+        trials.push(
+            Trial::test(format!("postgres::{}", test.name), move || common::run(test, Backend::Postgres))
+                .with_ignored_flag(postgres.is_err()),
+        );
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let Err(reason) = &postgres {
+        postgres::warn_skipped(reason);
+    }
+    conclusion.exit();
+}

@@ -1,0 +1,160 @@
+//! The HTTP and WebSocket edges: limits, GET rules, health, GraphiQL, both subprotocols.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::{
+    Backend, Gql, TestServer,
+    ws::{Ending, Protocol, WsClient},
+};
+
+pub fn tests() -> Vec<crate::common::Test> {
+    crate::tests![
+        too_deep_query_is_refused,
+        too_complex_query_is_refused,
+        oversized_body_is_refused,
+        invalid_json_is_a_bad_request,
+        oversized_batch_is_refused,
+        get_runs_queries_but_not_mutations,
+        health_and_readiness_answer,
+        graphiql_is_served_with_subscriptions,
+        websocket_runs_operations_with_the_token_from_connection_init,
+        websocket_with_a_bad_token_is_closed,
+        websocket_without_connection_init_is_closed_in_time,
+    ]
+}
+
+async fn too_deep_query_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let deep = format!(
+        "{{ __schema {{ types {{ {} name {} }} }} }}",
+        "fields { type { ofType { ".repeat(4),
+        "} } } ".repeat(4)
+    );
+    let response = server.gql(None, &deep, json!({})).await;
+    assert_eq!(response.status, 200);
+    let message = response.errors()[0]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("nested too deep"), "{message}");
+    // The server is still fine.
+    assert!(server.gql(None, "{ viewer { id } }", json!({})).await.data()["viewer"].is_null());
+}
+
+async fn too_complex_query_is_refused(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| config.max_query_complexity = 10).await;
+    let aliases: String = (0..20).map(|i| format!("a{i}: viewer {{ id }} ")).collect();
+    let response = server.gql(None, &format!("{{ {aliases} }}"), json!({})).await;
+    let message = response.errors()[0]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("too complex"), "{message}");
+}
+
+async fn oversized_body_is_refused(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| config.max_body_bytes = 1024).await;
+    let padding = " ".repeat(2048);
+    let response = server
+        .http
+        .post(server.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"query\": \"{{ viewer {{ id }} }}{padding}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    let gql = Gql::from_response(response).await;
+    assert_eq!(gql.status, 413);
+    assert_eq!(gql.error_code(), "BAD_REQUEST");
+    assert!(gql.errors()[0]["message"].as_str().unwrap().contains("1024 bytes"));
+}
+
+async fn invalid_json_is_a_bad_request(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    for body in ["{not json", "[]", "{\"variables\": {}}"] {
+        let response = server.http.post(server.url("/graphql")).body(body).send().await.unwrap();
+        let gql = Gql::from_response(response).await;
+        assert_eq!(gql.status, 400, "{body}");
+        assert_eq!(gql.error_code(), "BAD_REQUEST", "{body}");
+    }
+}
+
+async fn oversized_batch_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let batch: Vec<_> = (0..11).map(|_| json!({ "query": "{ viewer { id } }" })).collect();
+    let response = server.http.post(server.url("/graphql")).json(&batch).send().await.unwrap();
+    let gql = Gql::from_response(response).await;
+    assert_eq!(gql.status, 400);
+    assert!(gql.errors()[0]["message"].as_str().unwrap().contains("at most 10"));
+    let small: Vec<_> = (0..2).map(|_| json!({ "query": "{ viewer { id } }" })).collect();
+    let response = server.http.post(server.url("/graphql")).json(&small).send().await.unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body.as_array().map(Vec::len), Some(2));
+}
+
+async fn get_runs_queries_but_not_mutations(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let get = |query: &'static str| {
+        server.http.get(server.url("/graphql")).query(&[("query", query)]).bearer_auth(&admin.token).send()
+    };
+    let query = Gql::from_response(get("{ viewer { username } }").await.unwrap()).await;
+    assert_eq!(query.data()["viewer"]["username"], "admin");
+    let mutation = Gql::from_response(get("mutation { logout }").await.unwrap()).await;
+    assert!(mutation.errors()[0]["message"].as_str().unwrap().contains("POST"));
+    assert_eq!(mutation.error_code(), "BAD_REQUEST");
+    // The refused mutation did not run: the token still works.
+    let still = server.gql(Some(&admin), "{ viewer { username } }", json!({})).await;
+    assert_eq!(still.data()["viewer"]["username"], "admin");
+}
+
+async fn health_and_readiness_answer(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    for path in ["/healthz", "/readyz"] {
+        let response = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}
+
+async fn graphiql_is_served_with_subscriptions(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let page = server.http.get(server.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("graphiql"), "{page}");
+    assert!(page.contains("/graphql/ws"), "subscriptions wired: {page}");
+}
+
+async fn websocket_runs_operations_with_the_token_from_connection_init(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    for protocol in Protocol::BOTH {
+        let mut signed_in = WsClient::connect(&server, protocol, Some(&admin)).await.expect("acknowledged");
+        signed_in.subscribe("1", "{ viewer { username } }", json!({})).await;
+        let result = signed_in.next_result("1").await;
+        assert_eq!(result["data"]["viewer"]["username"], "admin", "{protocol:?}: {result}");
+
+        let mut anonymous = WsClient::connect(&server, protocol, None).await.expect("acknowledged");
+        anonymous.subscribe("1", "{ organization { name } }", json!({})).await;
+        let result = anonymous.next_result("1").await;
+        assert_eq!(result["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{protocol:?}: {result}");
+    }
+}
+
+async fn websocket_with_a_bad_token_is_closed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let forged = crate::common::Session { token: "adk_forged".into(), agent_id: String::new() };
+    for protocol in Protocol::BOTH {
+        let outcome = WsClient::connect(&server, protocol, Some(&forged)).await;
+        let Err(ending) = outcome else { panic!("{protocol:?}: a forged token was acknowledged") };
+        let expected = match protocol {
+            Protocol::TransportWs => Ending::Closed(Some(4403)),
+            Protocol::LegacyWs => Ending::Refused,
+        };
+        assert_eq!(ending, expected, "{protocol:?}");
+    }
+}
+
+async fn websocket_without_connection_init_is_closed_in_time(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |config| config.ws_init_timeout = Duration::from_millis(300)).await;
+    for protocol in Protocol::BOTH {
+        let mut silent = WsClient::open(&server, protocol).await;
+        let ending = silent.next_message(Duration::from_secs(5)).await;
+        assert_eq!(ending, Err(Ending::Closed(Some(4408))), "{protocol:?}");
+    }
+}
