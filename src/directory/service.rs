@@ -60,6 +60,15 @@ pub async fn agent(
     store::find_agent(db, viewer.organization_id, agent_id).await
 }
 
+/// The agents of one of the viewer's queues; None when the queue does not exist for them.
+pub async fn queue_member_ids(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    queue_id: i64,
+) -> Result<Option<Vec<i64>>, DbErr> {
+    store::queue_member_ids(db, viewer.organization_id, queue_id).await
+}
+
 /// Creates an organization and its first ADMIN in one transaction.
 pub async fn create_organization(
     db: &DatabaseConnection,

@@ -5,7 +5,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Select,
 };
 
-use crate::db::entities::{agent, organization};
+use crate::db::entities::{agent, organization, queue, queue_member};
 
 /// The one entry point for reading agents: this organization's, not deleted.
 fn live_agents(organization_id: i64) -> Select<agent::Entity> {
@@ -42,6 +42,25 @@ pub(super) async fn find_agent(
     agent_id: i64,
 ) -> Result<Option<agent::Model>, DbErr> {
     live_agents(organization_id).filter(agent::Column::Id.eq(agent_id)).one(db).await
+}
+
+/// Members of a live queue of the organization; None when there is no such queue.
+pub(super) async fn queue_member_ids(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    queue_id: i64,
+) -> Result<Option<Vec<i64>>, DbErr> {
+    let queue = queue::Entity::find_by_id(queue_id)
+        .filter(queue::Column::OrganizationId.eq(organization_id))
+        .filter(queue::Column::DeletedAt.is_null())
+        .one(db)
+        .await?;
+    if queue.is_none() {
+        return Ok(None);
+    }
+    let members =
+        queue_member::Entity::find().filter(queue_member::Column::QueueId.eq(queue_id)).all(db).await?;
+    Ok(Some(members.into_iter().map(|member| member.agent_id).collect()))
 }
 
 pub(super) async fn insert_agent(

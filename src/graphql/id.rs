@@ -8,15 +8,20 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 pub enum NodeKind {
     Organization,
     Agent,
+    Queue,
+    Conversation,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 2] = [NodeKind::Organization, NodeKind::Agent];
+    const ALL: [NodeKind; 4] =
+        [NodeKind::Organization, NodeKind::Agent, NodeKind::Queue, NodeKind::Conversation];
 
     fn name(self) -> &'static str {
         match self {
             NodeKind::Organization => "Organization",
             NodeKind::Agent => "Agent",
+            NodeKind::Queue => "Queue",
+            NodeKind::Conversation => "Conversation",
         }
     }
 }

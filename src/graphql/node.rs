@@ -35,6 +35,8 @@ impl NodeQuery {
                 Organization::load_by_id(ctx, viewer, number).await?.map(Node::Organization)
             }
             NodeKind::Agent => Agent::load(ctx, viewer, number).await?.map(Node::Agent),
+            // Resolved once their capabilities exist.
+            NodeKind::Queue | NodeKind::Conversation => None,
         })
     }
 }

@@ -2,4 +2,6 @@
 
 pub mod agent;
 pub mod organization;
+pub mod queue;
+pub mod queue_member;
 pub mod session;
