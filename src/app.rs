@@ -10,7 +10,10 @@ use crate::{
     auth::PasswordHasher,
     config::Config,
     db::{self, StatementCounter},
-    directory::service::{self as directory, Bootstrapped, DirectoryError},
+    directory::{
+        error::DirectoryError,
+        service::{self as directory, Bootstrapped},
+    },
     graphql::{self, AppSchema},
     http,
 };

@@ -68,7 +68,7 @@ impl AuthMutation {
         };
         Ok(match for_payload(service::login(&app.db, &app.hasher, credentials).await)? {
             Ok(SignedIn { token, agent }) => {
-                LoginPayload { token: Some(token), agent: Some(Agent(agent)), user_errors: vec![] }
+                LoginPayload { token: Some(token), agent: Some(Agent::new(agent)), user_errors: vec![] }
             }
             Err(user_errors) => LoginPayload { token: None, agent: None, user_errors },
         })

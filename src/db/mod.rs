@@ -2,6 +2,7 @@
 //! the write-transaction helper every service uses.
 
 pub mod entities;
+pub mod page;
 
 use std::{
     sync::{

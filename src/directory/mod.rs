@@ -1,5 +1,7 @@
 //! Organizations, agents and (later) queues: who works here and what they may do.
 
+pub mod error;
+pub mod loaders;
 pub mod model;
 pub mod schema;
 pub mod service;

@@ -66,6 +66,46 @@ impl Email {
     }
 }
 
+/// How many conversations an agent may hold at once: 1–1000, or unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxConcurrentSessions(Option<i32>);
+
+impl MaxConcurrentSessions {
+    pub const UNLIMITED: Self = Self(None);
+
+    /// None for a number outside 1–1000.
+    pub fn parse(raw: Option<i32>) -> Option<Self> {
+        match raw {
+            None => Some(Self::UNLIMITED),
+            Some(limit) => (1..=1000).contains(&limit).then_some(Self(Some(limit))),
+        }
+    }
+
+    pub fn get(self) -> Option<i32> {
+        self.0
+    }
+}
+
+/// 1–100 characters after trimming; unique in the organization case-insensitively.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueName(String);
+
+impl QueueName {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let trimmed = raw.trim();
+        (1..=100).contains(&trimmed.chars().count()).then(|| Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What uniqueness is decided on.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
 /// An organization's slug: what agents type to sign in. 2–64 of `[a-z0-9-]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Slug(String);
@@ -89,9 +129,60 @@ pub fn avatar_initial(display_name: &str) -> String {
     display_name.trim().chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default()
 }
 
+/// What an agent listing may be narrowed to.
+#[derive(Clone, Debug, Default)]
+pub struct AgentFilter {
+    /// Case-insensitive substring of display name, username or e-mail.
+    pub search: Option<String>,
+    pub enabled: Option<bool>,
+    pub presence: Option<crate::db::entities::agent::Presence>,
+    pub queue_id: Option<i64>,
+    pub role: Option<crate::db::entities::agent::Role>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentSortField {
+    DisplayName,
+    Username,
+    CreatedAt,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentOrder {
+    pub field: AgentSortField,
+    pub descending: bool,
+}
+
+impl Default for AgentOrder {
+    fn default() -> Self {
+        Self { field: AgentSortField::DisplayName, descending: false }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_concurrent_sessions_is_1_to_1000_or_unlimited() {
+        assert_eq!(MaxConcurrentSessions::parse(None), Some(MaxConcurrentSessions::UNLIMITED));
+        assert_eq!(MaxConcurrentSessions::parse(Some(1)).map(MaxConcurrentSessions::get), Some(Some(1)));
+        assert_eq!(
+            MaxConcurrentSessions::parse(Some(1000)).map(MaxConcurrentSessions::get),
+            Some(Some(1000))
+        );
+        assert!(MaxConcurrentSessions::parse(Some(0)).is_none());
+        assert!(MaxConcurrentSessions::parse(Some(1001)).is_none());
+    }
+
+    #[test]
+    fn queue_names_are_trimmed_and_keyed_case_insensitively() {
+        let name = QueueName::parse("  Billing EU ").unwrap();
+        assert_eq!(name.as_str(), "Billing EU");
+        assert_eq!(name.key(), "billing eu");
+        assert!(QueueName::parse(" ").is_none());
+        assert!(QueueName::parse(&"q".repeat(101)).is_none());
+    }
 
     #[test]
     fn usernames_are_lower_cased_and_restricted() {

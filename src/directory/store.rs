@@ -1,11 +1,24 @@
-//! SQL for organizations and agents. Every agent query is scoped by organization and skips
-//! deleted agents, through `live_agents`.
+//! SQL for organizations, agents, queues and memberships. Every query is scoped by
+//! organization and skips deleted rows, through `live_agents` and `live_queues`; bulk
+//! operations are one statement whatever the number of ids.
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Select,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
+    prelude::Expr,
+    sea_query::{ExprTrait, Func, SimpleExpr},
 };
 
-use crate::db::entities::{agent, organization, queue, queue_member};
+use super::model::{AgentFilter, AgentOrder, AgentSortField};
+use crate::db::entities::{
+    agent::{self, Presence},
+    organization, queue, queue_member,
+};
+use crate::db::page::{Cursor, Page, PageRequest};
 
 /// The one entry point for reading agents: this organization's, not deleted.
 fn live_agents(organization_id: i64) -> Select<agent::Entity> {
@@ -14,11 +27,30 @@ fn live_agents(organization_id: i64) -> Select<agent::Entity> {
         .filter(agent::Column::DeletedAt.is_null())
 }
 
+/// The one entry point for reading queues: this organization's, not deleted.
+fn live_queues(organization_id: i64) -> Select<queue::Entity> {
+    queue::Entity::find()
+        .filter(queue::Column::OrganizationId.eq(organization_id))
+        .filter(queue::Column::DeletedAt.is_null())
+}
+
+// ---- organizations ----
+
 pub(super) async fn find_organization(
     db: &impl ConnectionTrait,
     organization_id: i64,
 ) -> Result<Option<organization::Model>, DbErr> {
     organization::Entity::find_by_id(organization_id).one(db).await
+}
+
+/// Reads the organization and, on PostgreSQL, locks its row until the transaction ends, so
+/// seat-consuming writes of one organization happen one at a time. (SQLite needs no lock:
+/// `begin_write` already holds the database's single write lock.)
+pub(super) async fn lock_organization(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+) -> Result<Option<organization::Model>, DbErr> {
+    organization::Entity::find_by_id(organization_id).lock_exclusive().one(db).await
 }
 
 pub(super) async fn count_organizations(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
@@ -36,6 +68,8 @@ pub(super) async fn insert_organization(
     organization::Entity::insert(organization).exec_with_returning(db).await
 }
 
+// ---- agents ----
+
 pub(super) async fn find_agent(
     db: &impl ConnectionTrait,
     organization_id: i64,
@@ -44,23 +78,40 @@ pub(super) async fn find_agent(
     live_agents(organization_id).filter(agent::Column::Id.eq(agent_id)).one(db).await
 }
 
-/// Members of a live queue of the organization; None when there is no such queue.
-pub(super) async fn queue_member_ids(
+pub(super) async fn find_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
-    queue_id: i64,
-) -> Result<Option<Vec<i64>>, DbErr> {
-    let queue = queue::Entity::find_by_id(queue_id)
-        .filter(queue::Column::OrganizationId.eq(organization_id))
-        .filter(queue::Column::DeletedAt.is_null())
-        .one(db)
-        .await?;
-    if queue.is_none() {
-        return Ok(None);
-    }
-    let members =
-        queue_member::Entity::find().filter(queue_member::Column::QueueId.eq(queue_id)).all(db).await?;
-    Ok(Some(members.into_iter().map(|member| member.agent_id).collect()))
+    agent_ids: &[i64],
+) -> Result<Vec<agent::Model>, DbErr> {
+    live_agents(organization_id).filter(agent::Column::Id.is_in(agent_ids.iter().copied())).all(db).await
+}
+
+/// Agent accounts that use a seat: every live one, enabled or not.
+pub(super) async fn count_seats_used(db: &impl ConnectionTrait, organization_id: i64) -> Result<u64, DbErr> {
+    live_agents(organization_id).count(db).await
+}
+
+pub(super) async fn username_taken(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    username: &str,
+) -> Result<bool, DbErr> {
+    Ok(live_agents(organization_id).filter(agent::Column::Username.eq(username)).count(db).await? > 0)
+}
+
+/// Enabled admins other than `excluding`: what would be left after disabling, deleting or
+/// demoting those.
+pub(super) async fn count_enabled_admins_except(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    excluding: &[i64],
+) -> Result<u64, DbErr> {
+    live_agents(organization_id)
+        .filter(agent::Column::Role.eq(agent::Role::Admin))
+        .filter(agent::Column::Enabled.eq(true))
+        .filter(agent::Column::Id.is_not_in(excluding.iter().copied()))
+        .count(db)
+        .await
 }
 
 pub(super) async fn insert_agent(
@@ -70,4 +121,396 @@ pub(super) async fn insert_agent(
 ) -> Result<agent::Model, DbErr> {
     agent.organization_id = Set(organization_id);
     agent::Entity::insert(agent).exec_with_returning(db).await
+}
+
+pub(super) async fn update_agent(db: &impl ConnectionTrait, agent: agent::ActiveModel) -> Result<(), DbErr> {
+    agent::Entity::update(agent).exec(db).await?;
+    Ok(())
+}
+
+/// Sets `enabled` on those of the agents that differ; disabling also takes them offline.
+/// Returns how many changed.
+pub(super) async fn set_enabled(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_ids: &[i64],
+    enabled: bool,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let mut update = agent::Entity::update_many()
+        .col_expr(agent::Column::Enabled, Expr::value(enabled))
+        .col_expr(agent::Column::UpdatedAt, Expr::value(now));
+    if !enabled {
+        update = update.col_expr(agent::Column::Presence, Expr::value(Presence::Offline));
+    }
+    let result = update
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .filter(agent::Column::DeletedAt.is_null())
+        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
+        .filter(agent::Column::Enabled.ne(enabled))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Marks the agents deleted (they stay as rows for history), disabled and offline.
+pub(super) async fn soft_delete_agents(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let result = agent::Entity::update_many()
+        .col_expr(agent::Column::DeletedAt, Expr::value(now))
+        .col_expr(agent::Column::Enabled, Expr::value(false))
+        .col_expr(agent::Column::Presence, Expr::value(Presence::Offline))
+        .col_expr(agent::Column::UpdatedAt, Expr::value(now))
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .filter(agent::Column::DeletedAt.is_null())
+        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// The expression an order sorts by; cursors hold its value as text.
+fn sort_expression(field: AgentSortField) -> SimpleExpr {
+    match field {
+        // Case-insensitive, so "ana" sits next to "Ana".
+        AgentSortField::DisplayName => Func::lower(Expr::col(agent::Column::DisplayName)).into(),
+        AgentSortField::Username => Expr::col(agent::Column::Username),
+        AgentSortField::CreatedAt => Expr::col(agent::Column::CreatedAt),
+    }
+}
+
+/// The cursor of an agent under an order.
+pub(super) fn agent_cursor(agent: &agent::Model, field: AgentSortField) -> Cursor {
+    let key = match field {
+        AgentSortField::DisplayName => agent.display_name.to_lowercase(),
+        AgentSortField::Username => agent.username.clone(),
+        AgentSortField::CreatedAt => agent.created_at.to_rfc3339(),
+    };
+    Cursor { key, id: agent.id }
+}
+
+fn cursor_value(field: AgentSortField, cursor: &Cursor) -> SimpleExpr {
+    match field {
+        AgentSortField::CreatedAt => match DateTime::parse_from_rfc3339(&cursor.key) {
+            Ok(time) => Expr::value(time.with_timezone(&Utc)),
+            // Unparseable cursors sort before everything: an empty page, not an error.
+            Err(_) => Expr::value(DateTime::<Utc>::MIN_UTC),
+        },
+        _ => Expr::value(cursor.key.clone()),
+    }
+}
+
+fn filtered_agents(organization_id: i64, filter: &AgentFilter) -> Select<agent::Entity> {
+    let mut query = live_agents(organization_id);
+    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+        let matches = |column: agent::Column| -> SimpleExpr {
+            Expr::expr(Func::lower(Expr::col(column)))
+                .like(sea_orm::sea_query::LikeExpr::new(&pattern).escape('\\'))
+        };
+        query = query.filter(
+            Condition::any()
+                .add(matches(agent::Column::DisplayName))
+                .add(matches(agent::Column::Username))
+                .add(matches(agent::Column::Email)),
+        );
+    }
+    if let Some(enabled) = filter.enabled {
+        query = query.filter(agent::Column::Enabled.eq(enabled));
+    }
+    if let Some(presence) = filter.presence {
+        query = query.filter(agent::Column::Presence.eq(presence));
+    }
+    if let Some(role) = filter.role {
+        query = query.filter(agent::Column::Role.eq(role));
+    }
+    if let Some(queue_id) = filter.queue_id {
+        query = query.filter(
+            agent::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(queue_member::Column::AgentId)
+                    .from(queue_member::Entity)
+                    .and_where(queue_member::Column::QueueId.eq(queue_id))
+                    .to_owned(),
+            ),
+        );
+    }
+    query
+}
+
+fn escape_like(raw: &str) -> String {
+    raw.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// One page of agents in keyset order: (sort key, id), so pages stay stable while agents
+/// are added or removed.
+pub(super) async fn list_agents(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    filter: &AgentFilter,
+    order: AgentOrder,
+    page: &PageRequest,
+) -> Result<Page<agent::Model>, DbErr> {
+    let key = sort_expression(order.field);
+    let row = || Expr::tuple([key.clone(), Expr::col(agent::Column::Id)]);
+    let at = |cursor: &Cursor| Expr::tuple([cursor_value(order.field, cursor), Expr::value(cursor.id)]);
+    let mut query = filtered_agents(organization_id, filter);
+    // "after" is further along the order, "before" further back; descending flips both.
+    if let Some(after) = &page.after {
+        query = query.filter(if order.descending { row().lt(at(after)) } else { row().gt(at(after)) });
+    }
+    if let Some(before) = &page.before {
+        query = query.filter(if order.descending { row().gt(at(before)) } else { row().lt(at(before)) });
+    }
+    let ascending = order.descending == page.from_end;
+    let direction = if ascending { Order::Asc } else { Order::Desc };
+    let mut items = query
+        .order_by(key, direction.clone())
+        .order_by(agent::Column::Id, direction)
+        .limit(page.limit + 1)
+        .all(db)
+        .await?;
+    let has_more = items.len() as u64 > page.limit;
+    items.truncate(page.limit as usize);
+    if page.from_end {
+        items.reverse();
+    }
+    Ok(Page { items, has_more })
+}
+
+pub(super) async fn count_agents(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    filter: &AgentFilter,
+) -> Result<u64, DbErr> {
+    filtered_agents(organization_id, filter).count(db).await
+}
+
+// ---- queues ----
+
+pub(super) async fn find_queue(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    queue_id: i64,
+) -> Result<Option<queue::Model>, DbErr> {
+    live_queues(organization_id).filter(queue::Column::Id.eq(queue_id)).one(db).await
+}
+
+pub(super) async fn find_queues(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    queue_ids: &[i64],
+) -> Result<Vec<queue::Model>, DbErr> {
+    live_queues(organization_id).filter(queue::Column::Id.is_in(queue_ids.iter().copied())).all(db).await
+}
+
+/// One page of queues ordered by name (case-insensitive), then id.
+pub(super) async fn list_queues(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    page: &PageRequest,
+) -> Result<Page<queue::Model>, DbErr> {
+    let row = || Expr::tuple([Expr::col(queue::Column::NameKey), Expr::col(queue::Column::Id)]);
+    let at = |cursor: &Cursor| Expr::tuple([Expr::value(cursor.key.clone()), Expr::value(cursor.id)]);
+    let mut query = live_queues(organization_id);
+    if let Some(after) = &page.after {
+        query = query.filter(row().gt(at(after)));
+    }
+    if let Some(before) = &page.before {
+        query = query.filter(row().lt(at(before)));
+    }
+    let direction = if page.from_end { Order::Desc } else { Order::Asc };
+    let mut items = query
+        .order_by(queue::Column::NameKey, direction.clone())
+        .order_by(queue::Column::Id, direction)
+        .limit(page.limit + 1)
+        .all(db)
+        .await?;
+    let has_more = items.len() as u64 > page.limit;
+    items.truncate(page.limit as usize);
+    if page.from_end {
+        items.reverse();
+    }
+    Ok(Page { items, has_more })
+}
+
+pub(super) async fn count_queues(db: &impl ConnectionTrait, organization_id: i64) -> Result<u64, DbErr> {
+    live_queues(organization_id).count(db).await
+}
+
+pub(super) async fn queue_name_taken(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    name_key: &str,
+    except: Option<i64>,
+) -> Result<bool, DbErr> {
+    let mut query = live_queues(organization_id).filter(queue::Column::NameKey.eq(name_key));
+    if let Some(except) = except {
+        query = query.filter(queue::Column::Id.ne(except));
+    }
+    Ok(query.count(db).await? > 0)
+}
+
+pub(super) async fn insert_queue(
+    db: &impl ConnectionTrait,
+    queue: queue::ActiveModel,
+) -> Result<queue::Model, DbErr> {
+    queue::Entity::insert(queue).exec_with_returning(db).await
+}
+
+pub(super) async fn rename_queue(
+    db: &impl ConnectionTrait,
+    queue_id: i64,
+    name: &str,
+    name_key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    queue::Entity::update_many()
+        .col_expr(queue::Column::Name, Expr::value(name))
+        .col_expr(queue::Column::NameKey, Expr::value(name_key))
+        .col_expr(queue::Column::UpdatedAt, Expr::value(now))
+        .filter(queue::Column::Id.eq(queue_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Marks the queue deleted and removes its members.
+pub(super) async fn soft_delete_queue(
+    db: &impl ConnectionTrait,
+    queue_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    queue::Entity::update_many()
+        .col_expr(queue::Column::DeletedAt, Expr::value(now))
+        .col_expr(queue::Column::UpdatedAt, Expr::value(now))
+        .filter(queue::Column::Id.eq(queue_id))
+        .exec(db)
+        .await?;
+    queue_member::Entity::delete_many().filter(queue_member::Column::QueueId.eq(queue_id)).exec(db).await?;
+    Ok(())
+}
+
+/// Adds memberships, leaving existing ones as they are.
+pub(super) async fn add_memberships(
+    db: &impl ConnectionTrait,
+    pairs: impl IntoIterator<Item = (i64, i64)>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let rows = pairs.into_iter().map(|(queue_id, agent_id)| queue_member::ActiveModel {
+        queue_id: Set(queue_id),
+        agent_id: Set(agent_id),
+        created_at: Set(now),
+    });
+    queue_member::Entity::insert_many(rows)
+        .on_conflict_do_nothing_on([queue_member::Column::QueueId, queue_member::Column::AgentId])
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn remove_memberships(
+    db: &impl ConnectionTrait,
+    queue_id: i64,
+    agent_ids: &[i64],
+) -> Result<(), DbErr> {
+    queue_member::Entity::delete_many()
+        .filter(queue_member::Column::QueueId.eq(queue_id))
+        .filter(queue_member::Column::AgentId.is_in(agent_ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn remove_all_memberships_of(
+    db: &impl ConnectionTrait,
+    agent_ids: &[i64],
+) -> Result<(), DbErr> {
+    queue_member::Entity::delete_many()
+        .filter(queue_member::Column::AgentId.is_in(agent_ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The live queues of each of these agents, with their member counts: three statements
+/// however many agents.
+pub(super) async fn queues_of_agents(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_ids: &[i64],
+) -> Result<HashMap<i64, Vec<(queue::Model, i64)>>, DbErr> {
+    let memberships = queue_member::Entity::find()
+        .filter(queue_member::Column::AgentId.is_in(agent_ids.iter().copied()))
+        .all(db)
+        .await?;
+    let mut queue_ids: Vec<i64> = memberships.iter().map(|m| m.queue_id).collect();
+    queue_ids.sort_unstable();
+    queue_ids.dedup();
+    let queues: HashMap<i64, queue::Model> =
+        find_queues(db, organization_id, &queue_ids).await?.into_iter().map(|q| (q.id, q)).collect();
+    let counts = member_counts(db, organization_id, &queue_ids).await?;
+    let mut by_agent: HashMap<i64, Vec<(queue::Model, i64)>> = HashMap::new();
+    for membership in memberships {
+        if let Some(queue) = queues.get(&membership.queue_id) {
+            let count = counts.get(&queue.id).copied().unwrap_or(0);
+            by_agent.entry(membership.agent_id).or_default().push((queue.clone(), count));
+        }
+    }
+    for queues in by_agent.values_mut() {
+        queues.sort_by(|(a, _), (b, _)| a.name_key.cmp(&b.name_key).then(a.id.cmp(&b.id)));
+    }
+    Ok(by_agent)
+}
+
+#[derive(FromQueryResult)]
+struct MemberCount {
+    queue_id: i64,
+    members: i64,
+}
+
+/// How many live agents each of these queues has, in one statement.
+pub(super) async fn member_counts(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    queue_ids: &[i64],
+) -> Result<HashMap<i64, i64>, DbErr> {
+    let counts = queue_member::Entity::find()
+        .select_only()
+        .column(queue_member::Column::QueueId)
+        .column_as(queue_member::Column::AgentId.count(), "members")
+        .filter(queue_member::Column::QueueId.is_in(queue_ids.iter().copied()))
+        .filter(
+            queue_member::Column::AgentId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(agent::Column::Id)
+                    .from(agent::Entity)
+                    .and_where(agent::Column::OrganizationId.eq(organization_id))
+                    .and_where(agent::Column::DeletedAt.is_null())
+                    .to_owned(),
+            ),
+        )
+        .group_by(queue_member::Column::QueueId)
+        .into_model::<MemberCount>()
+        .all(db)
+        .await?;
+    Ok(counts.into_iter().map(|c| (c.queue_id, c.members)).collect())
+}
+
+/// Members of a live queue of the organization; None when there is no such queue.
+pub(super) async fn queue_member_ids(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    queue_id: i64,
+) -> Result<Option<Vec<i64>>, DbErr> {
+    if find_queue(db, organization_id, queue_id).await?.is_none() {
+        return Ok(None);
+    }
+    let members =
+        queue_member::Entity::find().filter(queue_member::Column::QueueId.eq(queue_id)).all(db).await?;
+    Ok(Some(members.into_iter().map(|member| member.agent_id).collect()))
 }

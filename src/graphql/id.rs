@@ -26,6 +26,9 @@ impl NodeKind {
     }
 }
 
+/// No row has this number (database ids start at 1): stands for "an id that matches nothing".
+pub const NO_ROW: i64 = 0;
+
 pub fn encode(kind: NodeKind, id: i64) -> ID {
     ID(URL_SAFE_NO_PAD.encode(format!("{}:{id}", kind.name())))
 }

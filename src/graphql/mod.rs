@@ -6,6 +6,7 @@ mod error;
 pub mod id;
 mod limits;
 mod node;
+pub mod pagination;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
@@ -19,7 +20,7 @@ use crate::{app::AppState, auth, config::Config, directory};
 pub struct Query(auth::schema::AuthQuery, directory::schema::DirectoryQuery, node::NodeQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::schema::AuthMutation);
+pub struct Mutation(auth::schema::AuthMutation, directory::schema::DirectoryMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::{
     auth::guard::RoleGuard,
-    directory::schema::{Agent, Organization},
+    directory::schema::{Agent, Organization, Queue},
 };
 
 #[derive(Interface)]
@@ -16,6 +16,7 @@ use crate::{
 pub enum Node {
     Organization(Organization),
     Agent(Agent),
+    Queue(Queue),
 }
 
 #[derive(Default)]
@@ -35,8 +36,9 @@ impl NodeQuery {
                 Organization::load_by_id(ctx, viewer, number).await?.map(Node::Organization)
             }
             NodeKind::Agent => Agent::load(ctx, viewer, number).await?.map(Node::Agent),
-            // Resolved once their capabilities exist.
-            NodeKind::Queue | NodeKind::Conversation => None,
+            NodeKind::Queue => Queue::load(ctx, viewer, number).await?.map(Node::Queue),
+            // Resolved once conversations exist.
+            NodeKind::Conversation => None,
         })
     }
 }

@@ -86,7 +86,7 @@ async fn execute(state: &HttpState, headers: &HeaderMap, request: BatchRequest) 
         },
         None => None,
     };
-    let request = request.data(RequestContext { viewer });
+    let request = request.data(RequestContext::new(&state.app, viewer));
     GraphQLResponse(state.schema.execute_batch(request).await).into_response()
 }
 

@@ -135,7 +135,7 @@ async fn connection_data(
         None => None,
     };
     let mut data = Data::default();
-    data.insert(RequestContext { viewer });
+    data.insert(RequestContext::new(app, viewer));
     Ok(data)
 }
 

@@ -4,10 +4,13 @@ use std::net::SocketAddr;
 
 use agentdesk::{
     app::{self, RunningServer},
+    auth::{Password, PasswordHasher},
     config::Config,
+    db::entities::{agent, organization},
     directory::service::{NewOrganization, create_organization},
+    graphql::id::{self, NodeKind},
 };
-use sea_orm::DatabaseConnection;
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -15,6 +18,8 @@ use tokio::net::TcpListener;
 use super::{Backend, Gql, Session, postgres::TestDatabase};
 
 pub const ADMIN_PASSWORD: &str = "admin-password";
+/// Password of every agent made by `seed_agents`.
+const SEED_PASSWORD: &str = "password1";
 
 /// Where the test's data lives; dropped (and so deleted) with the server.
 #[expect(dead_code, reason = "held only for its Drop")]
@@ -66,6 +71,50 @@ impl TestServer {
     /// The server's own database connection, for checking what was written.
     pub fn db(&self) -> &DatabaseConnection {
         &self.server.as_ref().expect("running").state.db
+    }
+
+    /// SQL statements the server has sent so far.
+    pub fn statements(&self) -> u64 {
+        self.server.as_ref().expect("running").state.statements.get()
+    }
+
+    /// Inserts `count` enabled AGENTs named `<prefix>-<n>` (password `password1`) straight
+    /// into the database: setting up large directories through the API would spend most of
+    /// the test hashing passwords. Returns their global IDs in order.
+    pub async fn seed_agents(&self, organization_slug: &str, prefix: &str, count: usize) -> Vec<String> {
+        let organization = organization::Entity::find()
+            .filter(organization::Column::Slug.eq(organization_slug))
+            .one(self.db())
+            .await
+            .unwrap()
+            .expect("organization exists");
+        let hash =
+            PasswordHasher::new(1).hash(&Password::parse(SEED_PASSWORD.into()).unwrap()).await.unwrap();
+        let now = chrono::Utc::now();
+        let rows = (0..count).map(|n| agent::ActiveModel {
+            organization_id: Set(organization.id),
+            username: Set(format!("{prefix}-{n:04}")),
+            display_name: Set(format!("{prefix} {n:04}")),
+            email: Set(Some(format!("{prefix}{n}@example.com"))),
+            role: Set(agent::Role::Agent),
+            enabled: Set(true),
+            password_hash: Set(hash.clone()),
+            presence: Set(agent::Presence::Offline),
+            presence_changed_at: Set(None),
+            show_real_phone_numbers: Set(false),
+            max_concurrent_sessions: Set(None),
+            created_at: Set(now + chrono::Duration::milliseconds(n as i64)),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+            ..Default::default()
+        });
+        let mut ids = Vec::with_capacity(count);
+        for chunk in rows.collect::<Vec<_>>().chunks(500) {
+            let inserted =
+                agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(self.db()).await.unwrap();
+            ids.extend(inserted.into_iter().map(|agent| id::encode(NodeKind::Agent, agent.id).to_string()));
+        }
+        ids
     }
 
     pub async fn stop(mut self) {

@@ -1,14 +1,13 @@
-//! Directory rules. Services take the viewer (and so the organization) explicitly.
-
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, NotSet};
 
-use super::{
+use super::super::{
+    error::DirectoryError,
     model::{DisplayName, Slug, Username},
     store,
 };
 use crate::{
-    auth::{Password, PasswordHasher, Viewer, model::PasswordProblem, password::HashingError},
+    auth::{Password, PasswordHasher, Viewer},
     db::{
         self,
         entities::{
@@ -18,26 +17,6 @@ use crate::{
     },
 };
 
-#[derive(Debug, thiserror::Error)]
-pub enum DirectoryError {
-    #[error("The slug must be 2–64 characters of a–z, 0–9 and '-'.")]
-    InvalidSlug,
-    #[error("An organization with this slug already exists.")]
-    SlugTaken,
-    #[error("The username must be 3–64 characters of a–z, 0–9, '.', '_' and '-'.")]
-    InvalidUsername,
-    #[error("The password must be at least 6 characters and at most 1024 bytes.")]
-    InvalidPassword(PasswordProblem),
-    #[error("The organization name must be 1–100 characters.")]
-    InvalidOrganizationName,
-    #[error("The seat limit must be between 1 and 100000.")]
-    InvalidSeatLimit,
-    #[error(transparent)]
-    Database(#[from] DbErr),
-    #[error(transparent)]
-    Hashing(#[from] HashingError),
-}
-
 pub struct NewOrganization {
     pub name: String,
     pub slug: String,
@@ -46,27 +25,34 @@ pub struct NewOrganization {
     pub admin_password: String,
 }
 
+/// Seats of the plan and how many agent accounts use one.
+#[derive(Clone, Copy, Debug)]
+pub struct SeatUsage {
+    pub used: u64,
+    pub limit: u64,
+}
+
+impl SeatUsage {
+    pub fn remaining(self) -> u64 {
+        self.limit.saturating_sub(self.used)
+    }
+
+    /// At or above 80 % of the plan.
+    pub fn near_limit(self) -> bool {
+        self.used * 100 >= self.limit * 80
+    }
+}
+
 pub async fn organization(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<organization::Model, DbErr> {
     store::find_organization(db, viewer.organization_id).await?.ok_or_else(|| {
         DbErr::RecordNotFound(format!("organization {} of a signed-in viewer", viewer.organization_id))
     })
 }
 
-pub async fn agent(
-    db: &impl ConnectionTrait,
-    viewer: &Viewer,
-    agent_id: i64,
-) -> Result<Option<agent::Model>, DbErr> {
-    store::find_agent(db, viewer.organization_id, agent_id).await
-}
-
-/// The agents of one of the viewer's queues; None when the queue does not exist for them.
-pub async fn queue_member_ids(
-    db: &impl ConnectionTrait,
-    viewer: &Viewer,
-    queue_id: i64,
-) -> Result<Option<Vec<i64>>, DbErr> {
-    store::queue_member_ids(db, viewer.organization_id, queue_id).await
+pub async fn seat_usage(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<SeatUsage, DbErr> {
+    let organization = organization(db, viewer).await?;
+    let used = store::count_seats_used(db, viewer.organization_id).await?;
+    Ok(SeatUsage { used, limit: organization.seat_limit.max(0) as u64 })
 }
 
 /// Creates an organization and its first ADMIN in one transaction.
@@ -145,7 +131,7 @@ pub async fn bootstrap_if_empty(
         return Ok(None);
     }
     let generated_password = password.is_none().then(crate::auth::token::generate_password);
-    let admin_password = password.or_else(|| generated_password.clone()).expect("one of them is set");
+    let admin_password = password.or_else(|| generated_password.clone()).unwrap_or_default();
     let created = create_organization(
         db,
         hasher,

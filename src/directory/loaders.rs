@@ -1,0 +1,55 @@
+//! DataLoaders of the directory, made per request (or per socket) for one viewer, so their
+//! batches are always scoped to that viewer's organization. They do not cache: each load
+//! reads fresh rows, and batching alone keeps a page's statement count flat.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use sea_orm::{DatabaseConnection, DbErr};
+
+use super::service;
+use crate::{auth::Viewer, db::entities::queue};
+
+pub struct DirectoryLoaders {
+    pub queues_of_agent: DataLoader<QueuesOfAgent>,
+    pub queue_member_count: DataLoader<QueueMemberCount>,
+}
+
+impl DirectoryLoaders {
+    pub fn new(db: &DatabaseConnection, viewer: &Viewer) -> Self {
+        let scope = || Scope { db: db.clone(), viewer: viewer.clone() };
+        Self {
+            queues_of_agent: DataLoader::new(QueuesOfAgent(scope()), tokio::spawn),
+            queue_member_count: DataLoader::new(QueueMemberCount(scope()), tokio::spawn),
+        }
+    }
+}
+
+struct Scope {
+    db: DatabaseConnection,
+    viewer: Viewer,
+}
+
+/// Agent id → its queues, each with its member count.
+pub struct QueuesOfAgent(Scope);
+
+impl Loader<i64> for QueuesOfAgent {
+    type Value = Vec<(queue::Model, i64)>;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, agent_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        service::queues_of_agents(&self.0.db, &self.0.viewer, agent_ids).await.map_err(Arc::new)
+    }
+}
+
+/// Queue id → how many agents it has.
+pub struct QueueMemberCount(Scope);
+
+impl Loader<i64> for QueueMemberCount {
+    type Value = i64;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, queue_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        service::member_counts(&self.0.db, &self.0.viewer, queue_ids).await.map_err(Arc::new)
+    }
+}

@@ -1,0 +1,285 @@
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+
+use super::{Agent, AgentRole, Queue, agent_ids, queue_ids};
+use crate::{
+    auth::guard::RoleGuard,
+    directory::service::{self, AgentChanges, Membership, NewAgent},
+    graphql::{
+        ContextExt, UserError, for_payload,
+        id::{self, NodeKind},
+    },
+};
+
+#[derive(InputObject)]
+pub struct CreateAgentInput {
+    display_name: String,
+    username: String,
+    password: String,
+    email: Option<String>,
+    #[graphql(default_with = "AgentRole::Agent")]
+    role: AgentRole,
+    queue_ids: Option<Vec<ID>>,
+    #[graphql(default = false)]
+    show_real_phone_numbers: bool,
+    /// Null or absent: unlimited.
+    max_concurrent_sessions: Option<i32>,
+}
+
+/// Absent fields stay as they are. `email: null` clears the e-mail;
+/// `maxConcurrentSessions: null` makes it unlimited.
+#[derive(InputObject)]
+pub struct UpdateAgentInput {
+    id: ID,
+    display_name: Option<String>,
+    new_password: Option<String>,
+    email: MaybeUndefined<String>,
+    show_real_phone_numbers: Option<bool>,
+    max_concurrent_sessions: MaybeUndefined<i32>,
+    enabled: Option<bool>,
+    role: Option<AgentRole>,
+    /// Replaces the agent's queues.
+    queue_ids: Option<Vec<ID>>,
+}
+
+#[derive(InputObject)]
+pub struct CreateQueueInput {
+    name: String,
+}
+
+#[derive(InputObject)]
+pub struct UpdateQueueInput {
+    id: ID,
+    name: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct AgentPayload {
+    agent: Option<Agent>,
+    user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct SetAgentsEnabledPayload {
+    /// The named agents in their new state, in the order given.
+    agents: Vec<Agent>,
+    /// How many actually changed (enabling an enabled agent changes nothing).
+    affected_count: u64,
+    user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct DeleteAgentsPayload {
+    deleted_ids: Vec<ID>,
+    deleted_count: usize,
+    user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct QueuePayload {
+    queue: Option<Queue>,
+    user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct DeleteQueuePayload {
+    deleted_id: Option<ID>,
+    user_errors: Vec<UserError>,
+}
+
+fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(value) => Some(Some(value)),
+    }
+}
+
+fn deleted_payload(outcome: Result<Vec<i64>, Vec<UserError>>) -> DeleteAgentsPayload {
+    match outcome {
+        Ok(ids) => DeleteAgentsPayload {
+            deleted_count: ids.len(),
+            deleted_ids: ids.into_iter().map(|id| id::encode(NodeKind::Agent, id)).collect(),
+            user_errors: vec![],
+        },
+        Err(user_errors) => DeleteAgentsPayload { deleted_ids: vec![], deleted_count: 0, user_errors },
+    }
+}
+
+fn queue_payload(outcome: Result<crate::db::entities::queue::Model, Vec<UserError>>) -> QueuePayload {
+    match outcome {
+        Ok(queue) => QueuePayload { queue: Some(Queue::new(queue)), user_errors: vec![] },
+        Err(user_errors) => QueuePayload { queue: None, user_errors },
+    }
+}
+
+fn agent_payload(outcome: Result<crate::db::entities::agent::Model, Vec<UserError>>) -> AgentPayload {
+    match outcome {
+        Ok(agent) => AgentPayload { agent: Some(Agent::new(agent)), user_errors: vec![] },
+        Err(user_errors) => AgentPayload { agent: None, user_errors },
+    }
+}
+
+#[derive(Default)]
+pub struct DirectoryMutation;
+
+#[Object]
+impl DirectoryMutation {
+    /// Creates an agent; it uses one seat.
+    #[graphql(guard = "RoleGuard::Admin")]
+    async fn create_agent(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAgentInput,
+    ) -> async_graphql::Result<AgentPayload> {
+        let (app, viewer) = (ctx.app(), ctx.viewer()?);
+        let new = NewAgent {
+            display_name: input.display_name,
+            username: input.username,
+            password: input.password,
+            email: input.email,
+            role: input.role.into(),
+            queue_ids: input.queue_ids.as_deref().map(queue_ids).unwrap_or_default(),
+            show_real_phone_numbers: input.show_real_phone_numbers,
+            max_concurrent_sessions: input.max_concurrent_sessions,
+        };
+        for_payload(service::create_agent(&app.db, &app.hasher, viewer, new).await).map(agent_payload)
+    }
+
+    /// Changes an agent. An AGENT may change its own display name, password and e-mail only.
+    #[graphql(guard = "RoleGuard::SignedIn")]
+    async fn update_agent(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateAgentInput,
+    ) -> async_graphql::Result<AgentPayload> {
+        let (app, viewer) = (ctx.app(), ctx.viewer()?);
+        let changes = AgentChanges {
+            display_name: input.display_name,
+            new_password: input.new_password,
+            email: maybe(input.email),
+            show_real_phone_numbers: input.show_real_phone_numbers,
+            max_concurrent_sessions: maybe(input.max_concurrent_sessions),
+            enabled: input.enabled,
+            role: input.role.map(Into::into),
+            queue_ids: input.queue_ids.as_deref().map(queue_ids),
+        };
+        let agent_id = id::decode_as(&input.id, NodeKind::Agent);
+        for_payload(service::update_agent(&app.db, &app.hasher, viewer, agent_id, changes).await)
+            .map(agent_payload)
+    }
+
+    /// Deletes one agent; see `deleteAgents`.
+    #[graphql(guard = "RoleGuard::Admin")]
+    async fn delete_agent(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeleteAgentsPayload> {
+        let (app, viewer) = (ctx.app(), ctx.viewer()?);
+        let outcome = for_payload(service::delete_agents(&app.db, viewer, &agent_ids(&[id])).await)?;
+        // The bulk rules speak of `ids.0`; this mutation's argument is `id`.
+        Ok(deleted_payload(outcome.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|error| UserError { field: error.field.map(|_| vec!["id".to_owned()]), ..error })
+                .collect()
+        })))
+    }
+
+    /// Enables or disables agents, all or none. Disabling signs them out at once.
+    #[graphql(guard = "RoleGuard::Admin")]
+    async fn set_agents_enabled(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+        enabled: bool,
+    ) -> async_graphql::Result<SetAgentsEnabledPayload> {
+        let (app, viewer) = (ctx.app(), ctx.viewer()?);
+        let outcome =
+            for_payload(service::set_agents_enabled(&app.db, viewer, &agent_ids(&ids), enabled).await)?;
+        Ok(match outcome {
+            Ok(change) => SetAgentsEnabledPayload {
+                agents: change.agents.into_iter().map(Agent::new).collect(),
+                affected_count: change.affected,
+                user_errors: vec![],
+            },
+            Err(user_errors) => SetAgentsEnabledPayload { agents: vec![], affected_count: 0, user_errors },
+        })
+    }
+
+    /// Deletes agents, all or none: their seats are freed, they are signed out, and the
+    /// conversations they handled keep them in their history.
+    #[graphql(guard = "RoleGuard::Admin")]
+    async fn delete_agents(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+    ) -> async_graphql::Result<DeleteAgentsPayload> {
+        let (app, viewer) = (ctx.app(), ctx.viewer()?);
+        for_payload(service::delete_agents(&app.db, viewer, &agent_ids(&ids)).await).map(deleted_payload)
+    }
+
+    #[graphql(guard = "RoleGuard::Admin")]
+    async fn create_queue(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateQueueInput,
+    ) -> async_graphql::Result<QueuePayload> {
+        let (app, viewer) = (ctx.app(), ctx.viewer()?);
+        for_payload(service::create_queue(&app.db, viewer, &input.name).await).map(queue_payload)
+    }
+
+    #[graphql(guard = "RoleGuard::Admin")]
+    async fn update_queue(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateQueueInput,
+    ) -> async_graphql::Result<QueuePayload> {
+        let (app, viewer) = (ctx.app(), ctx.viewer()?);
+        let queue_id = id::decode_as(&input.id, NodeKind::Queue);
+        for_payload(service::rename_queue(&app.db, viewer, queue_id, input.name.as_deref()).await)
+            .map(queue_payload)
+    }
+
+    #[graphql(guard = "RoleGuard::Admin")]
+    async fn delete_queue(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeleteQueuePayload> {
+        let (app, viewer) = (ctx.app(), ctx.viewer()?);
+        let queue_id = id::decode_as(&id, NodeKind::Queue);
+        Ok(match for_payload(service::delete_queue(&app.db, viewer, queue_id).await)? {
+            Ok(id) => {
+                DeleteQueuePayload { deleted_id: Some(id::encode(NodeKind::Queue, id)), user_errors: vec![] }
+            }
+            Err(user_errors) => DeleteQueuePayload { deleted_id: None, user_errors },
+        })
+    }
+
+    /// Adds agents to a queue, all or none; members already in it stay.
+    #[graphql(guard = "RoleGuard::Admin")]
+    async fn add_agents_to_queue(
+        &self,
+        ctx: &Context<'_>,
+        queue_id: ID,
+        agent_ids: Vec<ID>,
+    ) -> async_graphql::Result<QueuePayload> {
+        change_membership(ctx, queue_id, agent_ids, Membership::Add).await
+    }
+
+    /// Removes agents from a queue, all or none.
+    #[graphql(guard = "RoleGuard::Admin")]
+    async fn remove_agents_from_queue(
+        &self,
+        ctx: &Context<'_>,
+        queue_id: ID,
+        agent_ids: Vec<ID>,
+    ) -> async_graphql::Result<QueuePayload> {
+        change_membership(ctx, queue_id, agent_ids, Membership::Remove).await
+    }
+}
+
+async fn change_membership(
+    ctx: &Context<'_>,
+    queue_id: ID,
+    agents: Vec<ID>,
+    change: Membership,
+) -> async_graphql::Result<QueuePayload> {
+    let (app, viewer) = (ctx.app(), ctx.viewer()?);
+    let queue_id = id::decode_as(&queue_id, NodeKind::Queue);
+    let outcome = service::change_membership(&app.db, viewer, queue_id, &agent_ids(&agents), change).await;
+    for_payload(outcome).map(queue_payload)
+}

@@ -1,0 +1,130 @@
+use async_graphql::{
+    Context, ID, Object,
+    connection::{Connection, Edge},
+};
+use chrono::{DateTime, Utc};
+
+use super::agent::{AgentConnection, AgentPageArgs, agent_connection};
+use crate::{
+    auth::{Viewer, guard::RoleGuard},
+    db::entities::queue,
+    directory::{
+        model::{AgentFilter, AgentOrder},
+        service,
+    },
+    graphql::{
+        ApiError, ContextExt, for_query,
+        id::{self, NodeKind},
+        pagination::{connection_complexity, encode_cursor, page_flags, page_request},
+    },
+};
+
+/// A queue of conversations and the agents who take them.
+pub struct Queue {
+    row: queue::Model,
+    /// Known when it was read along with the queue; otherwise loaded on demand.
+    agent_count: Option<i64>,
+}
+
+impl Queue {
+    pub fn new(row: queue::Model) -> Self {
+        Self { row, agent_count: None }
+    }
+
+    pub fn with_count(row: queue::Model, agent_count: i64) -> Self {
+        Self { row, agent_count: Some(agent_count) }
+    }
+
+    pub async fn load(ctx: &Context<'_>, viewer: &Viewer, id: i64) -> async_graphql::Result<Option<Self>> {
+        for_query(service::queue(&ctx.app().db, viewer, id).await).map(|queue| queue.map(Self::new))
+    }
+}
+
+#[Object]
+impl Queue {
+    pub async fn id(&self) -> ID {
+        id::encode(NodeKind::Queue, self.row.id)
+    }
+    async fn name(&self) -> &str {
+        &self.row.name
+    }
+    /// The queue's agents, by display name.
+    #[graphql(complexity = "connection_complexity(first, None, child_complexity)")]
+    async fn agents(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<AgentConnection> {
+        let filter = AgentFilter { queue_id: Some(self.row.id), ..AgentFilter::default() };
+        let args = AgentPageArgs { after, before: None, first, last: None };
+        agent_connection(ctx, filter, AgentOrder::default(), args).await
+    }
+    async fn agent_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        if let Some(count) = self.agent_count {
+            return Ok(count);
+        }
+        let loaded = ctx.directory_loaders()?.queue_member_count.load_one(self.row.id).await;
+        Ok(loaded.map_err(|error| ApiError::Internal(Box::new(error)).into_graphql())?.unwrap_or(0))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.row.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.row.updated_at
+    }
+}
+
+/// Fields of a queue listing beyond its page.
+pub struct QueueListing;
+
+#[Object]
+impl QueueListing {
+    /// Queues of the organization, on all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        let viewer = ctx.viewer()?;
+        for_query(service::count_queues(&ctx.app().db, viewer).await)
+    }
+}
+
+pub type QueueConnection = Connection<String, Queue, QueueListing>;
+
+const BY_NAME: &str = "NAME";
+
+#[derive(Default)]
+pub struct QueueQuery;
+
+#[Object]
+impl QueueQuery {
+    /// A queue of the viewer's organization; null when there is none with this ID.
+    #[graphql(guard = "RoleGuard::SignedIn")]
+    async fn queue(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Queue>> {
+        let viewer = ctx.viewer()?;
+        match id::decode_as(&id, NodeKind::Queue) {
+            Some(number) => Queue::load(ctx, viewer, number).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The organization's queues by name, 50 a page by default (at most 200).
+    #[graphql(
+        guard = "RoleGuard::SignedIn",
+        complexity = "connection_complexity(first, None, child_complexity)"
+    )]
+    async fn queues(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<QueueConnection> {
+        let viewer = ctx.viewer()?;
+        let request = page_request(BY_NAME, after, None, first, None)?;
+        let page = for_query(service::queues(&ctx.app().db, viewer, &request).await)?;
+        let (has_previous, has_next) = page_flags(&request, page.has_more);
+        let mut connection = Connection::with_additional_fields(has_previous, has_next, QueueListing);
+        connection.edges.extend(page.items.into_iter().map(|queue| {
+            Edge::new(encode_cursor(BY_NAME, &service::queue_cursor(&queue)), Queue::new(queue))
+        }));
+        Ok(connection)
+    }
+}

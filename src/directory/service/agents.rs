@@ -1,0 +1,426 @@
+use chrono::Utc;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, IntoActiveModel, SqlErr};
+
+use super::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
+use crate::{
+    auth::{Password, PasswordHasher, Viewer, service as auth},
+    db::{
+        self,
+        entities::agent::{self, Presence, Role},
+        page::{Cursor, Page, PageRequest},
+    },
+    directory::{
+        error::{DirectoryError, Field, Problem, Rejection},
+        model::{
+            AgentFilter, AgentOrder, AgentSortField, DisplayName, DisplayNameProblem, Email,
+            MaxConcurrentSessions, Username,
+        },
+        store,
+    },
+};
+
+pub struct NewAgent {
+    pub display_name: String,
+    pub username: String,
+    pub password: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub queue_ids: Vec<GivenId>,
+    pub show_real_phone_numbers: bool,
+    pub max_concurrent_sessions: Option<i32>,
+}
+
+/// Fields to change; None leaves a field as it is. For nullable fields, `Some(None)` clears.
+#[derive(Default)]
+pub struct AgentChanges {
+    pub display_name: Option<String>,
+    pub new_password: Option<String>,
+    pub email: Option<Option<String>>,
+    pub show_real_phone_numbers: Option<bool>,
+    pub max_concurrent_sessions: Option<Option<i32>>,
+    pub enabled: Option<bool>,
+    pub role: Option<Role>,
+    pub queue_ids: Option<Vec<GivenId>>,
+}
+
+impl AgentChanges {
+    /// What an AGENT may change on itself; an ADMIN may change everything.
+    fn only_self_service(&self) -> bool {
+        self.show_real_phone_numbers.is_none()
+            && self.max_concurrent_sessions.is_none()
+            && self.enabled.is_none()
+            && self.role.is_none()
+            && self.queue_ids.is_none()
+    }
+}
+
+pub struct EnabledChange {
+    pub agents: Vec<agent::Model>,
+    /// Agents whose state actually changed.
+    pub affected: u64,
+}
+
+// ---- reads ----
+
+pub async fn agent(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    agent_id: i64,
+) -> Result<Option<agent::Model>, DbErr> {
+    store::find_agent(db, viewer.organization_id, agent_id).await
+}
+
+pub async fn agents(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    filter: &AgentFilter,
+    order: AgentOrder,
+    page: &PageRequest,
+) -> Result<Page<agent::Model>, DbErr> {
+    store::list_agents(db, viewer.organization_id, filter, order, page).await
+}
+
+pub async fn count_agents(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    filter: &AgentFilter,
+) -> Result<u64, DbErr> {
+    store::count_agents(db, viewer.organization_id, filter).await
+}
+
+/// Where an agent stands in a listing sorted by `field`.
+pub fn agent_cursor(agent: &agent::Model, field: AgentSortField) -> Cursor {
+    store::agent_cursor(agent, field)
+}
+
+// ---- writes ----
+
+fn display_name_problem(problem: DisplayNameProblem) -> Problem {
+    match problem {
+        DisplayNameProblem::Required => Problem::DisplayNameRequired,
+        DisplayNameProblem::TooLong => Problem::DisplayNameTooLong,
+    }
+}
+
+/// Parses an optional e-mail: empty means none.
+fn parse_email(raw: Option<String>) -> Result<Option<String>, ()> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => Email::parse(raw).map(|email| Some(email.into_inner())).ok_or(()),
+    }
+}
+
+/// A unique-index violation on insert means another request took the username between our
+/// check and our write.
+fn username_race(error: DbErr) -> DirectoryError {
+    match error.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            Rejection::of(Field::Username, Problem::UsernameTaken).into()
+        }
+        _ => error.into(),
+    }
+}
+
+pub async fn create_agent(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    viewer: &Viewer,
+    new: NewAgent,
+) -> Result<agent::Model, DirectoryError> {
+    let mut rejections = Rejections::default();
+    let display_name =
+        rejections.check(Field::DisplayName, DisplayName::parse(&new.display_name), display_name_problem);
+    let username = rejections
+        .check(Field::Username, Username::parse(&new.username).ok_or(()), |()| Problem::InvalidUsername);
+    let password = rejections.check(Field::Password, Password::parse(new.password), Problem::Password);
+    let email = rejections.check(Field::Email, parse_email(new.email), |()| Problem::InvalidEmail);
+    let limit = rejections.check(
+        Field::MaxConcurrentSessions,
+        MaxConcurrentSessions::parse(new.max_concurrent_sessions).ok_or(()),
+        |()| Problem::InvalidMaxConcurrentSessions,
+    );
+    rejections.finish()?;
+    let (Some(display_name), Some(username), Some(password), Some(email), Some(limit)) =
+        (display_name, username, password, email, limit)
+    else {
+        unreachable!("every field parsed when there is no rejection");
+    };
+    let password_hash = hasher.hash(&password).await?;
+
+    let tx = db::begin_write(db).await?;
+    let organization = lock_serving_organization(&tx, viewer).await?;
+    let mut rejections = Rejections::default();
+    let queues = store::find_queues(
+        &tx,
+        viewer.organization_id,
+        &new.queue_ids.iter().flatten().copied().collect::<Vec<_>>(),
+    )
+    .await?;
+    let (queue_ids, missing) =
+        resolve_ids(&new.queue_ids, &queues.iter().map(|q| q.id).collect::<Vec<_>>(), Field::QueueId);
+    rejections.extend(missing);
+    if store::username_taken(&tx, viewer.organization_id, username.as_str()).await? {
+        rejections.add(Field::Username, Problem::UsernameTaken);
+    }
+    // Checked inside the transaction, with the organization locked: two creations racing
+    // for the last seat cannot both win.
+    if store::count_seats_used(&tx, viewer.organization_id).await? >= organization.seat_limit.max(0) as u64 {
+        rejections.0.push(Rejection::whole(Problem::SeatLimitReached));
+    }
+    rejections.finish()?;
+
+    let now = Utc::now();
+    let created = store::insert_agent(
+        &tx,
+        agent::ActiveModel {
+            username: Set(username.as_str().to_owned()),
+            display_name: Set(display_name.into_inner()),
+            email: Set(email),
+            role: Set(new.role),
+            enabled: Set(true),
+            password_hash: Set(password_hash),
+            presence: Set(Presence::Offline),
+            presence_changed_at: Set(None),
+            show_real_phone_numbers: Set(new.show_real_phone_numbers),
+            max_concurrent_sessions: Set(limit.get()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+            ..Default::default()
+        },
+        viewer.organization_id,
+    )
+    .await
+    .map_err(username_race)?;
+    if !queue_ids.is_empty() {
+        store::add_memberships(&tx, queue_ids.iter().map(|&queue_id| (queue_id, created.id)), now).await?;
+    }
+    tx.commit().await?;
+    Ok(created)
+}
+
+pub async fn update_agent(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    viewer: &Viewer,
+    agent_id: GivenId,
+    changes: AgentChanges,
+) -> Result<agent::Model, DirectoryError> {
+    let is_self = agent_id == Some(viewer.agent_id);
+    if !(viewer.is_admin() || is_self && changes.only_self_service()) {
+        return Err(DirectoryError::Forbidden);
+    }
+    let mut rejections = Rejections::default();
+    let display_name = match changes.display_name {
+        Some(raw) => {
+            rejections.check(Field::DisplayName, DisplayName::parse(&raw), display_name_problem).map(Some)
+        }
+        None => Some(None),
+    };
+    let password = match changes.new_password {
+        Some(raw) => rejections.check(Field::NewPassword, Password::parse(raw), Problem::Password).map(Some),
+        None => Some(None),
+    };
+    let email = match changes.email {
+        Some(raw) => rejections.check(Field::Email, parse_email(raw), |()| Problem::InvalidEmail).map(Some),
+        None => Some(None),
+    };
+    let limit = match changes.max_concurrent_sessions {
+        Some(raw) => rejections
+            .check(Field::MaxConcurrentSessions, MaxConcurrentSessions::parse(raw).ok_or(()), |()| {
+                Problem::InvalidMaxConcurrentSessions
+            })
+            .map(Some),
+        None => Some(None),
+    };
+    if is_self && changes.enabled == Some(false) {
+        rejections.add(Field::Enabled, Problem::CannotModifySelf);
+    }
+    if is_self && changes.role == Some(Role::Agent) && viewer.is_admin() {
+        rejections.add(Field::Role, Problem::CannotModifySelf);
+    }
+    rejections.finish()?;
+    let (Some(display_name), Some(password), Some(email), Some(limit)) =
+        (display_name, password, email, limit)
+    else {
+        unreachable!("every given field parsed when there is no rejection");
+    };
+    let password_hash = match &password {
+        Some(password) => Some(hasher.hash(password).await?),
+        None => None,
+    };
+
+    let tx = db::begin_write(db).await?;
+    lock_serving_organization(&tx, viewer).await?;
+    let target = match agent_id {
+        Some(id) => store::find_agent(&tx, viewer.organization_id, id).await?,
+        None => None,
+    }
+    .ok_or(Rejection::of(Field::InputId, Problem::NotFound))?;
+
+    let mut rejections = Rejections::default();
+    let loses_admin = target.role == Role::Admin
+        && target.enabled
+        && (changes.enabled == Some(false) || changes.role == Some(Role::Agent));
+    if loses_admin
+        && store::count_enabled_admins_except(&tx, viewer.organization_id, &[target.id]).await? == 0
+    {
+        let field = if changes.enabled == Some(false) { Field::Enabled } else { Field::Role };
+        rejections.add(field, Problem::LastAdmin);
+    }
+    let queue_ids = match &changes.queue_ids {
+        Some(given) => {
+            let wanted: Vec<i64> = given.iter().flatten().copied().collect();
+            let found: Vec<i64> = store::find_queues(&tx, viewer.organization_id, &wanted)
+                .await?
+                .iter()
+                .map(|q| q.id)
+                .collect();
+            let (ids, missing) = resolve_ids(given, &found, Field::QueueId);
+            rejections.extend(missing);
+            Some(ids)
+        }
+        None => None,
+    };
+    rejections.finish()?;
+
+    let now = Utc::now();
+    let disabling = changes.enabled == Some(false) && target.enabled;
+    let mut row = target.clone().into_active_model();
+    if let Some(name) = display_name {
+        row.display_name = Set(name.into_inner());
+    }
+    if let Some(hash) = password_hash {
+        row.password_hash = Set(hash);
+    }
+    if let Some(email) = email {
+        row.email = Set(email);
+    }
+    if let Some(limit) = limit {
+        row.max_concurrent_sessions = Set(limit.get());
+    }
+    if let Some(show) = changes.show_real_phone_numbers {
+        row.show_real_phone_numbers = Set(show);
+    }
+    if let Some(role) = changes.role {
+        row.role = Set(role);
+    }
+    if let Some(enabled) = changes.enabled {
+        row.enabled = Set(enabled);
+    }
+    if disabling {
+        row.presence = Set(Presence::Offline);
+    }
+    row.updated_at = Set(now);
+    store::update_agent(&tx, row).await?;
+    if let Some(queue_ids) = queue_ids {
+        store::remove_all_memberships_of(&tx, &[target.id]).await?;
+        store::add_memberships(&tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.id)), now).await?;
+    }
+    if disabling {
+        auth::end_sessions(&tx, &[target.id], None).await?;
+    } else if password.is_some() {
+        // A new password signs the agent out everywhere else; the caller's own session stays.
+        let keep = is_self.then_some(viewer.session_id);
+        auth::end_sessions(&tx, &[target.id], keep).await?;
+    }
+    tx.commit().await?;
+    let updated = store::find_agent(db, viewer.organization_id, target.id).await?;
+    updated.ok_or_else(|| DbErr::RecordNotFound("agent just updated".into()).into())
+}
+
+/// Refuses removing the viewer itself (`CANNOT_MODIFY_SELF` at its position) or every
+/// enabled admin (`LAST_ADMIN`).
+async fn check_removable(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    given: &[GivenId],
+    targets: &[agent::Model],
+    rejections: &mut Rejections,
+) -> Result<(), DbErr> {
+    let mut includes_self = false;
+    for (index, id) in given.iter().enumerate() {
+        if *id == Some(viewer.agent_id) {
+            rejections.add(Field::Ids(index), Problem::CannotModifySelf);
+            includes_self = true;
+        }
+    }
+    // With the viewer refused, the rest cannot be the last admins: the viewer still is one.
+    if includes_self {
+        return Ok(());
+    }
+    let removes_admin = targets.iter().any(|agent| agent.role == Role::Admin && agent.enabled);
+    let ids: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
+    if removes_admin && store::count_enabled_admins_except(db, viewer.organization_id, &ids).await? == 0 {
+        rejections.0.push(Rejection { field: None, problem: Problem::LastAdmin });
+    }
+    Ok(())
+}
+
+/// Looks up the agents of a bulk call; `NOT_FOUND` for each position that names none.
+async fn bulk_targets(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    given: &[GivenId],
+    rejections: &mut Rejections,
+) -> Result<Vec<agent::Model>, DbErr> {
+    let wanted: Vec<i64> = given.iter().flatten().copied().collect();
+    let targets = store::find_agents(db, viewer.organization_id, &wanted).await?;
+    let found: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
+    let (_, missing) = resolve_ids(given, &found, Field::Ids);
+    rejections.extend(missing);
+    Ok(targets)
+}
+
+/// Enables or disables agents, all or none. Enabling an enabled agent is not an error.
+pub async fn set_agents_enabled(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    given: &[GivenId],
+    enabled: bool,
+) -> Result<EnabledChange, DirectoryError> {
+    check_bulk_size(given, Field::IdList)?;
+    let tx = db::begin_write(db).await?;
+    lock_serving_organization(&tx, viewer).await?;
+    let mut rejections = Rejections::default();
+    let targets = bulk_targets(&tx, viewer, given, &mut rejections).await?;
+    if !enabled {
+        check_removable(&tx, viewer, given, &targets, &mut rejections).await?;
+    }
+    rejections.finish()?;
+    let ids: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
+    let affected = store::set_enabled(&tx, viewer.organization_id, &ids, enabled, Utc::now()).await?;
+    if !enabled {
+        auth::end_sessions(&tx, &ids, None).await?;
+    }
+    tx.commit().await?;
+    let agents = store::find_agents(db, viewer.organization_id, &ids).await?;
+    Ok(EnabledChange { agents: in_given_order(agents, &ids), affected })
+}
+
+/// Deletes agents, all or none: they free their seats and can no longer sign in; the rows
+/// stay for the history that refers to them.
+pub async fn delete_agents(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    given: &[GivenId],
+) -> Result<Vec<i64>, DirectoryError> {
+    check_bulk_size(given, Field::IdList)?;
+    let tx = db::begin_write(db).await?;
+    lock_serving_organization(&tx, viewer).await?;
+    let mut rejections = Rejections::default();
+    let targets = bulk_targets(&tx, viewer, given, &mut rejections).await?;
+    check_removable(&tx, viewer, given, &targets, &mut rejections).await?;
+    rejections.finish()?;
+    let ids: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
+    store::soft_delete_agents(&tx, viewer.organization_id, &ids, Utc::now()).await?;
+    store::remove_all_memberships_of(&tx, &ids).await?;
+    auth::end_sessions(&tx, &ids, None).await?;
+    tx.commit().await?;
+    Ok(ids)
+}
+
+fn in_given_order(mut agents: Vec<agent::Model>, ids: &[i64]) -> Vec<agent::Model> {
+    agents.sort_by_key(|agent| ids.iter().position(|id| *id == agent.id));
+    agents
+}

@@ -1,0 +1,209 @@
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, NotSet};
+
+use super::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
+use crate::{
+    auth::Viewer,
+    db::{
+        self,
+        entities::queue,
+        page::{Cursor, Page, PageRequest},
+    },
+    directory::{
+        error::{DirectoryError, Field, Problem, Rejection},
+        model::QueueName,
+        store,
+    },
+};
+
+// ---- reads ----
+
+pub async fn queue(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    queue_id: i64,
+) -> Result<Option<queue::Model>, DbErr> {
+    store::find_queue(db, viewer.organization_id, queue_id).await
+}
+
+pub async fn queues(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    page: &PageRequest,
+) -> Result<Page<queue::Model>, DbErr> {
+    store::list_queues(db, viewer.organization_id, page).await
+}
+
+pub async fn count_queues(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<u64, DbErr> {
+    store::count_queues(db, viewer.organization_id).await
+}
+
+/// Where a queue stands in the listing by name.
+pub fn queue_cursor(queue: &queue::Model) -> Cursor {
+    Cursor { key: queue.name_key.clone(), id: queue.id }
+}
+
+/// The queues of each agent with their member counts, for a whole page of agents at once
+/// (the counts come along because a page showing queues usually shows their size too).
+pub async fn queues_of_agents(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    agent_ids: &[i64],
+) -> Result<HashMap<i64, Vec<(queue::Model, i64)>>, DbErr> {
+    store::queues_of_agents(db, viewer.organization_id, agent_ids).await
+}
+
+/// How many agents each queue has, for a whole page of queues at once.
+pub async fn member_counts(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    queue_ids: &[i64],
+) -> Result<HashMap<i64, i64>, DbErr> {
+    store::member_counts(db, viewer.organization_id, queue_ids).await
+}
+
+/// The agents of one of the viewer's queues; None when the queue does not exist for them.
+pub async fn queue_member_ids(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    queue_id: i64,
+) -> Result<Option<Vec<i64>>, DbErr> {
+    store::queue_member_ids(db, viewer.organization_id, queue_id).await
+}
+
+// ---- writes ----
+
+fn parse_name(raw: &str) -> Result<QueueName, DirectoryError> {
+    QueueName::parse(raw).ok_or_else(|| Rejection::of(Field::QueueName, Problem::InvalidQueueName).into())
+}
+
+async fn check_name_free(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    name: &QueueName,
+    except: Option<i64>,
+) -> Result<(), DirectoryError> {
+    if store::queue_name_taken(db, viewer.organization_id, &name.key(), except).await? {
+        return Err(Rejection::of(Field::QueueName, Problem::QueueNameTaken).into());
+    }
+    Ok(())
+}
+
+async fn find_live_queue(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    queue_id: GivenId,
+    field: Field,
+) -> Result<queue::Model, DirectoryError> {
+    let found = match queue_id {
+        Some(id) => store::find_queue(db, viewer.organization_id, id).await?,
+        None => None,
+    };
+    found.ok_or_else(|| Rejection::of(field, Problem::NotFound).into())
+}
+
+pub async fn create_queue(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    name: &str,
+) -> Result<queue::Model, DirectoryError> {
+    let name = parse_name(name)?;
+    let tx = db::begin_write(db).await?;
+    lock_serving_organization(&tx, viewer).await?;
+    check_name_free(&tx, viewer, &name, None).await?;
+    let now = Utc::now();
+    let created = store::insert_queue(
+        &tx,
+        queue::ActiveModel {
+            id: NotSet,
+            organization_id: Set(viewer.organization_id),
+            name: Set(name.as_str().to_owned()),
+            name_key: Set(name.key()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+pub async fn rename_queue(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    queue_id: GivenId,
+    name: Option<&str>,
+) -> Result<queue::Model, DirectoryError> {
+    let name = name.map(parse_name).transpose()?;
+    let tx = db::begin_write(db).await?;
+    lock_serving_organization(&tx, viewer).await?;
+    let queue = find_live_queue(&tx, viewer, queue_id, Field::InputId).await?;
+    if let Some(name) = name {
+        check_name_free(&tx, viewer, &name, Some(queue.id)).await?;
+        store::rename_queue(&tx, queue.id, name.as_str(), &name.key(), Utc::now()).await?;
+    }
+    tx.commit().await?;
+    find_live_queue(db, viewer, Some(queue.id), Field::InputId).await
+}
+
+/// Deletes a queue and its memberships; the row stays for the conversations that refer to it.
+pub async fn delete_queue(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    queue_id: GivenId,
+) -> Result<i64, DirectoryError> {
+    let tx = db::begin_write(db).await?;
+    lock_serving_organization(&tx, viewer).await?;
+    let queue = find_live_queue(&tx, viewer, queue_id, Field::Id).await?;
+    store::soft_delete_queue(&tx, queue.id, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(queue.id)
+}
+
+/// Which membership change to make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Membership {
+    Add,
+    Remove,
+}
+
+/// Adds agents to a queue or removes them, all or none. Adding a member again, or removing a
+/// non-member, is not an error.
+pub async fn change_membership(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    queue_id: GivenId,
+    agent_ids: &[GivenId],
+    change: Membership,
+) -> Result<queue::Model, DirectoryError> {
+    check_bulk_size(agent_ids, Field::AgentIdList)?;
+    let tx = db::begin_write(db).await?;
+    lock_serving_organization(&tx, viewer).await?;
+    let mut rejections = Rejections::default();
+    let queue = match find_live_queue(&tx, viewer, queue_id, Field::QueueOfMembership).await {
+        Ok(queue) => Some(queue),
+        Err(DirectoryError::Rejected(found)) => {
+            rejections.extend(found);
+            None
+        }
+        Err(other) => return Err(other),
+    };
+    let wanted: Vec<i64> = agent_ids.iter().flatten().copied().collect();
+    let found: Vec<i64> =
+        store::find_agents(&tx, viewer.organization_id, &wanted).await?.iter().map(|a| a.id).collect();
+    let (ids, missing) = resolve_ids(agent_ids, &found, Field::AgentIds);
+    rejections.extend(missing);
+    rejections.finish()?;
+    let queue = queue.ok_or_else(|| DbErr::RecordNotFound("queue checked above".into()))?;
+    match change {
+        Membership::Add => {
+            store::add_memberships(&tx, ids.iter().map(|&agent_id| (queue.id, agent_id)), Utc::now()).await?
+        }
+        Membership::Remove => store::remove_memberships(&tx, queue.id, &ids).await?,
+    }
+    tx.commit().await?;
+    Ok(queue)
+}
