@@ -9,6 +9,7 @@
 mod common;
 
 mod auth;
+mod presence;
 mod transport;
 
 use common::{Backend, postgres};
@@ -25,7 +26,7 @@ fn main() {
         postgres::warn_skipped(reason);
     }
 
-    let tests = [auth::tests(), transport::tests()].concat();
+    let tests = [auth::tests(), presence::tests(), transport::tests()].concat();
     let mut trials = Vec::with_capacity(tests.len() * 2);
     for test in tests {
         trials
