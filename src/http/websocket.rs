@@ -144,8 +144,11 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
     // Resolves when this socket's session ends; never for a signed-out socket.
     let mut revoked: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(future::pending());
     loop {
-        if let Some(signed_in) = handshake.signed_in.get()
+        // Once the handshake is done, a signed-in socket watches for the end of its session;
+        // a signed-out one lets go of the feed.
+        if handshake.accepted.load(Ordering::SeqCst)
             && let Some(feed) = revocations.take()
+            && let Some(signed_in) = handshake.signed_in.get()
         {
             revoked = Box::pin(session_ends(
                 state.app.clone(),
