@@ -56,12 +56,19 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// `now` plus a configured duration; an absurdly long one means "never".
 fn after(now: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
-    now + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+    chrono::Duration::from_std(duration)
+        .ok()
+        .and_then(|duration| now.checked_add_signed(duration))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 fn before(now: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
-    now - chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+    chrono::Duration::from_std(duration)
+        .ok()
+        .and_then(|duration| now.checked_sub_signed(duration))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// An agent that just changed to `status`.
@@ -193,7 +200,8 @@ pub async fn sweep(
     tx.commit().await
 }
 
-/// Sweeps every `timings.sweep_interval` until aborted.
+/// Sweeps every `timings.sweep_interval` (at least every 10 ms: a zero interval would spin)
+/// until aborted.
 pub fn spawn_sweeper(
     db: DatabaseConnection,
     bus: EventBus,
@@ -201,7 +209,7 @@ pub fn spawn_sweeper(
     timings: Timings,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(timings.sweep_interval);
+        let mut ticks = tokio::time::interval(timings.sweep_interval.max(Duration::from_millis(10)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
