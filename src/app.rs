@@ -14,8 +14,13 @@ use crate::{
         error::DirectoryError,
         service::{self as directory, Bootstrapped},
     },
+    events::EventBus,
     graphql::{self, AppSchema},
     http,
+    presence::{
+        model::{InstanceId, Timings},
+        service as presence,
+    },
 };
 
 /// What every request handler and resolver shares.
@@ -25,6 +30,10 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub statements: StatementCounter,
     pub config: Arc<Config>,
+    /// Events every instance must hear: presence changes, revoked sessions.
+    pub bus: EventBus,
+    /// This process among the instances sharing the database.
+    pub instance: InstanceId,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +52,9 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
     db::migrate(&db).await?;
     let hasher = PasswordHasher::new(config.hashing_concurrency);
     let bootstrapped = directory::bootstrap_if_empty(&db, &hasher, config.bootstrap_password.clone()).await?;
-    Ok((AppState { db, hasher, statements, config: Arc::new(config) }, bootstrapped))
+    let bus = EventBus::start(&db, &config.database_url).await?;
+    let instance = presence::register_instance(&db).await?;
+    Ok((AppState { db, hasher, statements, config: Arc::new(config), bus, instance }, bootstrapped))
 }
 
 pub fn schema(state: &AppState) -> AppSchema {
@@ -56,18 +67,32 @@ pub struct RunningServer {
     pub state: AppState,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    sweeper: JoinHandle<()>,
 }
 
 impl RunningServer {
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(());
-        self.task.await.unwrap_or_else(|join| Err(std::io::Error::other(join)))
+        let served = self.task.await.unwrap_or_else(|join| Err(std::io::Error::other(join)));
+        self.sweeper.abort();
+        // Best effort: if it fails, other instances notice the missing heartbeat instead.
+        let timings = Timings::from_config(&self.state.config);
+        if let Err(error) = presence::retire_instance(&self.state.db, &self.state.instance, timings).await {
+            tracing::warn!(%error, "could not release this instance's sockets");
+        }
+        served
     }
 }
 
 pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, StartupError> {
     let addr = listener.local_addr()?;
     let router = http::router(state.clone(), schema(&state));
+    let sweeper = presence::spawn_sweeper(
+        state.db.clone(),
+        state.bus.clone(),
+        state.instance.clone(),
+        Timings::from_config(&state.config),
+    );
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -76,7 +101,7 @@ pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServ
             })
             .await
     });
-    Ok(RunningServer { addr, state, shutdown, task })
+    Ok(RunningServer { addr, state, shutdown, task, sweeper })
 }
 
 /// Serves on the configured address until Ctrl-C or SIGTERM.

@@ -106,6 +106,21 @@ pub struct Config {
     /// Time a WebSocket client has to send `connection_init`.
     #[arg(long, global = true, env = "AGENTDESK_WS_INIT_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
     pub ws_init_timeout: Duration,
+
+    /// How long an ONLINE report lasts: a workspace that does not report again within it
+    /// lapses to OFFLINE.
+    #[arg(long, global = true, env = "AGENTDESK_PRESENCE_TTL", value_parser = humantime::parse_duration, default_value = "60s")]
+    pub presence_ttl: Duration,
+
+    /// How long an ONLINE agent whose last WebSocket closed stays ONLINE, so a page reload
+    /// does not flap.
+    #[arg(long, global = true, env = "AGENTDESK_PRESENCE_GRACE", value_parser = humantime::parse_duration, default_value = "5s")]
+    pub presence_grace: Duration,
+
+    /// How often each instance looks for lapsed presence; a lapse is noticed at most this
+    /// late. Ten missed intervals mark an instance as gone (its sockets no longer count).
+    #[arg(long, global = true, env = "AGENTDESK_PRESENCE_SWEEP_INTERVAL", value_parser = humantime::parse_duration, default_value = "1s")]
+    pub presence_sweep_interval: Duration,
 }
 
 impl Config {

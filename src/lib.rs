@@ -8,6 +8,8 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod directory;
+pub mod events;
 pub mod graphql;
 mod http;
+pub mod presence;
 pub mod telemetry;

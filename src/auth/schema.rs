@@ -78,6 +78,7 @@ impl AuthMutation {
     #[graphql(guard = "RoleGuard::SignedIn")]
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         let viewer = ctx.viewer()?;
-        for_query(service::logout(&ctx.app().db, viewer).await).map(|()| true)
+        let app = ctx.app();
+        for_query(service::logout(&app.db, &app.bus, viewer).await).map(|()| true)
     }
 }

@@ -3,10 +3,13 @@
 //! argon2 work as a wrong password.
 
 use chrono::{Duration, Utc};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use super::{PasswordHasher, Viewer, password::HashingError, store, token};
-use crate::db::entities::agent;
+use crate::{
+    db::entities::agent,
+    events::{EventBus, SessionsRevoked},
+};
 
 /// `last_seen_at` is refreshed at most this often, so reads do not turn into writes.
 const LAST_SEEN_RESOLUTION: Duration = Duration::seconds(60);
@@ -55,8 +58,10 @@ pub async fn login(
     Ok(SignedIn { token: token.secret, agent })
 }
 
-pub async fn logout(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<(), DbErr> {
-    store::delete_session(db, viewer.session_id).await
+/// Ends the viewer's session; its WebSocket connections, on any instance, close.
+pub async fn logout(db: &DatabaseConnection, bus: &EventBus, viewer: &Viewer) -> Result<(), DbErr> {
+    store::delete_session(db, viewer.session_id).await?;
+    bus.publish(db, vec![SessionsRevoked::of_session(viewer.session_id)]).await
 }
 
 /// The viewer a bearer token stands for, if the token is known and its agent may still sign in.
@@ -85,4 +90,15 @@ pub async fn end_sessions(
     keep: Option<i64>,
 ) -> Result<(), DbErr> {
     store::delete_sessions_of(db, agent_ids, keep).await
+}
+
+/// Closes, on every instance, the WebSocket connections of the sessions `end_sessions`
+/// ended. Call it after the transaction that called `end_sessions` commits.
+pub async fn announce_ended_sessions(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    agent_ids: &[i64],
+    keep: Option<i64>,
+) -> Result<(), DbErr> {
+    bus.publish(db, SessionsRevoked::of_agents(agent_ids, keep)).await
 }

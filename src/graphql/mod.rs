@@ -8,24 +8,31 @@ mod limits;
 mod node;
 pub mod pagination;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 pub use context::{ContextExt, RequestContext};
 pub use error::{ApiError, UserError, UserErrorCode, for_payload, for_query};
 pub use limits::ReadOnlyTransport;
 
-use crate::{app::AppState, auth, config::Config, directory};
+use crate::{app::AppState, auth, config::Config, directory, presence};
 
 #[derive(MergedObject, Default)]
 pub struct Query(auth::schema::AuthQuery, directory::schema::DirectoryQuery, node::NodeQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::schema::AuthMutation, directory::schema::DirectoryMutation);
+pub struct Mutation(
+    auth::schema::AuthMutation,
+    directory::schema::DirectoryMutation,
+    presence::schema::PresenceMutation,
+);
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(presence::schema::PresenceSubscription);
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 pub fn build(config: &Config, state: Option<AppState>) -> AppSchema {
-    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)
         .extension(limits::GetIsReadOnly);

@@ -3,14 +3,24 @@
 //! set headers on a WebSocket.
 //!
 //! The protocol itself is async-graphql's; this loop around it adds what a public endpoint
-//! needs: a deadline for `connection_init` and the close codes the protocol specifies.
+//! needs: a deadline for `connection_init`, the close codes the protocol specifies, closing
+//! a signed-in socket as soon as its session ends (on any instance), a bound on how long a
+//! client may leave a message unread, and counting signed-in sockets for presence.
+//!
+//! Memory per connection is bounded without a queue of its own: the loop sends one message
+//! at a time, and while a send waits the subscriptions are not polled, so their events wait
+//! in the instance's shared, bounded buffer; one that falls too far behind is caught up by
+//! its stream (see `presence::service::watch`) instead of growing anything here.
 
 use std::{
+    future::Future,
+    pin::Pin,
     str::FromStr,
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
+    time::Duration,
 };
 
 use async_graphql::{
@@ -25,14 +35,30 @@ use axum::{
     http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL},
     response::{IntoResponse, Response},
 };
-use futures_util::{SinkExt, StreamExt, future};
+use futures_util::{SinkExt, StreamExt, future, stream::SplitSink};
+use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use super::{HttpState, bearer_token};
-use crate::{auth::service as auth, graphql::RequestContext};
+use crate::{
+    app::AppState,
+    auth::{Viewer, service as auth},
+    events::{Delivery, SessionsRevoked},
+    graphql::RequestContext,
+    presence::{
+        model::Timings,
+        service::{self as presence, OpenSocket},
+    },
+};
 
 /// graphql-transport-ws close codes.
 const FORBIDDEN: u16 = 4403;
 const INIT_TIMEOUT: u16 = 4408;
+
+/// A client that leaves a message unread this long is cut off: its socket would otherwise
+/// hold the connection's resources (and delay closing it on revocation) forever.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a close frame may take to go out before the connection is simply dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub(super) async fn upgrade(
     State(state): State<HttpState>,
@@ -63,7 +89,17 @@ fn requested_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
 struct Handshake {
     accepted: AtomicBool,
     refused: AtomicBool,
+    /// Set when a token was accepted.
+    signed_in: OnceLock<SignedIn>,
 }
+
+struct SignedIn {
+    viewer: Viewer,
+    token: String,
+    socket: OpenSocket,
+}
+
+type Sink = SplitSink<WebSocket, Message>;
 
 async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols) {
     let (mut sink, incoming) = socket.split();
@@ -73,16 +109,30 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
             _ => None,
         })
     });
+    // Subscribed before the token is checked, so a revocation committed after the check
+    // cannot slip by.
+    let mut revocations = Some(state.app.bus.session_feed());
 
     let handshake = Arc::new(Handshake::default());
     let on_init = {
         let handshake = handshake.clone();
         let app = state.app.clone();
         move |payload: serde_json::Value| async move {
-            let outcome = connection_data(&app, &payload).await;
-            let flag = if outcome.is_ok() { &handshake.accepted } else { &handshake.refused };
-            flag.store(true, Ordering::SeqCst);
-            outcome
+            match sign_in(&app, &payload).await {
+                Ok(signed_in) => {
+                    let mut data = Data::default();
+                    data.insert(RequestContext::new(&app, signed_in.as_ref().map(|s| s.viewer.clone())));
+                    if let Some(signed_in) = signed_in {
+                        let _ = handshake.signed_in.set(signed_in);
+                    }
+                    handshake.accepted.store(true, Ordering::SeqCst);
+                    Ok(data)
+                }
+                Err(error) => {
+                    handshake.refused.store(true, Ordering::SeqCst);
+                    Err(error)
+                }
+            }
         }
     };
     let outgoing =
@@ -91,7 +141,22 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
 
     let init_deadline = tokio::time::sleep(state.app.config.ws_init_timeout);
     tokio::pin!(init_deadline);
+    // Resolves when this socket's session ends; never for a signed-out socket.
+    let mut revoked: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(future::pending());
     loop {
+        // Once the handshake is done, a signed-in socket watches for the end of its session;
+        // a signed-out one lets go of the feed.
+        if handshake.accepted.load(Ordering::SeqCst)
+            && let Some(feed) = revocations.take()
+            && let Some(signed_in) = handshake.signed_in.get()
+        {
+            revoked = Box::pin(session_ends(
+                state.app.clone(),
+                feed,
+                signed_in.viewer.clone(),
+                signed_in.token.clone(),
+            ));
+        }
         let message = tokio::select! {
             message = outgoing.next() => match message {
                 Some(message) => message,
@@ -100,43 +165,82 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
             () = &mut init_deadline, if !handshake.accepted.load(Ordering::SeqCst) => {
                 WsMessage::Close(INIT_TIMEOUT, "Connection initialisation timeout".into())
             }
+            () = &mut revoked => WsMessage::Close(FORBIDDEN, "Session ended; sign in again.".into()),
         };
         let frame = match message {
             WsMessage::Text(text) => Message::Text(text.into()),
             WsMessage::Close(code, reason) => {
                 // async-graphql closes a refused handshake with 1002; the protocol says 4403.
                 let code = if handshake.refused.load(Ordering::SeqCst) { FORBIDDEN } else { code };
-                let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                close(&mut sink, code, reason).await;
                 break;
             }
         };
-        if sink.send(frame).await.is_err() {
+        let sent = tokio::select! {
+            sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(frame)) => matches!(sent, Ok(Ok(()))),
+            () = &mut revoked => {
+                close(&mut sink, FORBIDDEN, "Session ended; sign in again.".into()).await;
+                break;
+            }
+        };
+        if !sent {
             break;
+        }
+    }
+
+    if let Some(signed_in) = handshake.signed_in.get() {
+        let timings = Timings::from_config(&state.app.config);
+        if let Err(error) = presence::socket_closed(&state.app.db, timings, &signed_in.socket).await {
+            tracing::warn!(%error, "could not record a closed socket; the instance sweep will");
         }
     }
 }
 
-/// The context of every operation on this socket: the viewer named by the payload's
-/// `authorization` (none when absent; an invalid token refuses the connection).
-async fn connection_data(
-    app: &crate::app::AppState,
-    payload: &serde_json::Value,
-) -> async_graphql::Result<Data> {
-    let viewer = match authorization_in(payload) {
-        Some(token) => Some(
-            auth::authenticate(&app.db, token)
-                .await
-                .map_err(|error| {
-                    tracing::error!(%error, "authenticating a socket failed");
-                    async_graphql::Error::new("The server could not check the token; try again.")
-                })?
-                .ok_or_else(|| async_graphql::Error::new("The token is not valid; sign in again."))?,
-        ),
-        None => None,
+async fn close(sink: &mut Sink, code: u16, reason: String) {
+    let frame = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
+}
+
+/// Waits until the session of `viewer` ends. When revocations may have been missed (this
+/// socket fell behind, or the instance lost notifications) the token is checked again.
+async fn session_ends(
+    app: AppState,
+    mut revocations: Receiver<Delivery<SessionsRevoked>>,
+    viewer: Viewer,
+    token: String,
+) {
+    loop {
+        let ended = match revocations.recv().await {
+            Ok(Delivery::Event(revoked)) => revoked.ends(viewer.agent_id, viewer.session_id),
+            Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {
+                // A database error is not a revocation: keep the socket.
+                matches!(auth::authenticate(&app.db, &token).await, Ok(None))
+            }
+            // The bus is gone (the server is stopping): nothing will end the session now.
+            Err(RecvError::Closed) => return future::pending().await,
+        };
+        if ended {
+            return;
+        }
+    }
+}
+
+/// The viewer named by the payload's `authorization` (none when absent; an invalid token
+/// refuses the connection), with its socket counted for presence.
+async fn sign_in(app: &AppState, payload: &serde_json::Value) -> async_graphql::Result<Option<SignedIn>> {
+    let Some(token) = authorization_in(payload) else {
+        return Ok(None);
     };
-    let mut data = Data::default();
-    data.insert(RequestContext::new(app, viewer));
-    Ok(data)
+    let unavailable = |error: sea_orm::DbErr| {
+        tracing::error!(%error, "authenticating a socket failed");
+        async_graphql::Error::new("The server could not check the token; try again.")
+    };
+    let viewer = auth::authenticate(&app.db, token)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| async_graphql::Error::new("The token is not valid; sign in again."))?;
+    let socket = presence::socket_opened(&app.db, &app.instance, &viewer).await.map_err(unavailable)?;
+    Ok(Some(SignedIn { viewer, token: token.to_owned(), socket }))
 }
 
 /// The bearer token of `{"authorization": "Bearer …"}`, the key matched case-insensitively

@@ -10,6 +10,7 @@ mod common;
 
 mod auth;
 mod directory;
+mod presence;
 mod transport;
 
 use common::{Backend, postgres};
@@ -26,7 +27,7 @@ fn main() {
         postgres::warn_skipped(reason);
     }
 
-    let tests = [auth::tests(), directory::tests(), transport::tests()].concat();
+    let tests = [auth::tests(), directory::tests(), presence::tests(), transport::tests()].concat();
     let mut trials = Vec::with_capacity(tests.len() * 2);
     for test in tests {
         trials

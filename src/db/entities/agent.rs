@@ -33,6 +33,10 @@ pub struct Model {
     pub password_hash: String,
     pub presence: Presence,
     pub presence_changed_at: Option<DateTimeUtc>,
+    /// ONLINE lapses after this unless reported again (presence TTL).
+    pub presence_expires_at: Option<DateTimeUtc>,
+    /// Set when the agent's last WebSocket closed: ONLINE lapses after this unless one opens.
+    pub presence_grace_until: Option<DateTimeUtc>,
     pub show_real_phone_numbers: bool,
     /// None means unlimited.
     pub max_concurrent_sessions: Option<i32>,

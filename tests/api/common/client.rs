@@ -1,12 +1,47 @@
-//! A typed view of GraphQL responses.
+//! A typed view of GraphQL responses, and the requests every server handle sends.
 
-use serde_json::Value;
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+
+pub const LOGIN: &str = "mutation($input: LoginInput!) { login(input: $input) {
+    token agent { id username } userErrors { field message code } } }";
+
+/// POSTs a GraphQL request to the server at `addr`, signed in as `session` when given.
+pub async fn post(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    session: Option<&Session>,
+    query: &str,
+    variables: Value,
+) -> Gql {
+    let mut request =
+        http.post(format!("http://{addr}/graphql")).json(&json!({ "query": query, "variables": variables }));
+    if let Some(session) = session {
+        request = request.bearer_auth(&session.token);
+    }
+    let response = request.send().await.expect("request reaches the server");
+    Gql::from_response(response).await
+}
 
 /// A signed-in agent: its bearer token and global ID.
 #[derive(Clone, Debug)]
 pub struct Session {
     pub token: String,
     pub agent_id: String,
+}
+
+impl Session {
+    /// The session a `LOGIN` response signed in, or a panic with its userErrors.
+    pub fn from_login(response: &Gql, username: &str) -> Self {
+        let data = response.data();
+        let token = data["login"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login as {username} failed: {data}"))
+            .to_owned();
+        let agent_id = data["login"]["agent"]["id"].as_str().expect("agent id").to_owned();
+        Self { token, agent_id }
+    }
 }
 
 #[derive(Debug)]

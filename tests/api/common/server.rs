@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
-use super::{Backend, Gql, Session, postgres::TestDatabase};
+use super::{Backend, Gql, Session, client, postgres::TestDatabase};
 
 pub const ADMIN_PASSWORD: &str = "admin-password";
 /// Password of every agent made by `seed_agents`.
@@ -125,31 +125,18 @@ impl TestServer {
 
     /// POSTs a GraphQL request, signed in as `session` when given.
     pub async fn gql(&self, session: Option<&Session>, query: &str, variables: Value) -> Gql {
-        let mut request =
-            self.http.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
-        if let Some(session) = session {
-            request = request.bearer_auth(&session.token);
-        }
-        let response = request.send().await.expect("request reaches the server");
-        Gql::from_response(response).await
+        client::post(&self.http, self.addr, session, query, variables).await
     }
 
     /// Signs in and returns the session, or panics with the userErrors.
     pub async fn login(&self, organization: &str, username: &str, password: &str) -> Session {
-        let response = self.try_login(organization, username, password).await.data();
-        let token = response["login"]["token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("login as {username} failed: {response}"))
-            .to_owned();
-        let agent_id = response["login"]["agent"]["id"].as_str().expect("agent id").to_owned();
-        Session { token, agent_id }
+        Session::from_login(&self.try_login(organization, username, password).await, username)
     }
 
     pub async fn try_login(&self, organization: &str, username: &str, password: &str) -> Gql {
         self.gql(
             None,
-            "mutation($input: LoginInput!) { login(input: $input) {
-                token agent { id username } userErrors { field message code } } }",
+            client::LOGIN,
             json!({ "input": { "organization": organization, "username": username, "password": password } }),
         )
         .await

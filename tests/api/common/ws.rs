@@ -1,6 +1,6 @@
 //! A GraphQL WebSocket client speaking either subprotocol, for tests.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -11,6 +11,17 @@ use tokio_tungstenite::{
 };
 
 use super::{Session, TestServer};
+
+/// A running server a socket can be opened to: in this process, or a spawned one.
+pub trait Endpoint {
+    fn addr(&self) -> SocketAddr;
+}
+
+impl Endpoint for TestServer {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -49,8 +60,9 @@ const WAIT: Duration = Duration::from_secs(10);
 
 impl WsClient {
     /// Opens a socket without sending anything yet.
-    pub async fn open(server: &TestServer, protocol: Protocol) -> Self {
-        let mut request = format!("ws://{}/graphql/ws", server.addr).into_client_request().expect("request");
+    pub async fn open(server: &impl Endpoint, protocol: Protocol) -> Self {
+        let mut request =
+            format!("ws://{}/graphql/ws", server.addr()).into_client_request().expect("request");
         request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol.name()));
         let (socket, response) =
             tokio_tungstenite::connect_async(request).await.expect("WebSocket handshake");
@@ -64,7 +76,7 @@ impl WsClient {
     /// Opens a socket and completes `connection_init` (signed in as `session` when given).
     /// Err carries how the server ended the socket instead of acknowledging.
     pub async fn connect(
-        server: &TestServer,
+        server: &impl Endpoint,
         protocol: Protocol,
         session: Option<&Session>,
     ) -> Result<Self, Ending> {
@@ -119,6 +131,37 @@ impl WsClient {
                 _ => continue,
             }
         }
+    }
+
+    /// Every result of operation `id` that arrives within `within`.
+    pub async fn results_within(&mut self, id: &str, within: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut results = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_next_result(id, left).await {
+                Some(result) => results.push(result),
+                None => return results,
+            }
+        }
+    }
+
+    /// How the server ends the socket within `within` (messages before that are skipped).
+    pub async fn ending(&mut self, within: Duration) -> Ending {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if let Err(ending) = self.next_message(left).await {
+                return ending;
+            }
+        }
+    }
+
+    /// Closes the socket from the client side, as a browser tab does when it goes away.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+        // Wait for the server's answer, so the server has seen the close when this returns.
+        let _ = self.ending(WAIT).await;
     }
 
     /// The next protocol message other than keep-alives, or how the socket ended.

@@ -1,0 +1,322 @@
+//! The cluster event bus: facts one instance commits that every instance's subscribers must
+//! hear. Events carry ids and status only (a PostgreSQL NOTIFY payload is limited to 8 KB);
+//! each subscriber resolves the records it wants itself.
+//!
+//! Two transports behind one type, chosen from the database at start-up:
+//! - in-process (SQLite, one process): events are handed to local subscribers right after
+//!   the writing transaction commits;
+//! - PostgreSQL: `pg_notify` inside the writing transaction, so it is delivered at commit and
+//!   in commit order; a dedicated listener connection receives every instance's events (this
+//!   one's included) and hands them to local subscribers.
+//!
+//! Local subscribers read bounded `broadcast` channels, one per kind of event, so a burst of
+//! presence changes never wakes the sockets that only watch for revoked sessions. A receiver
+//! that falls behind gets `RecvError::Lagged`; the listener sends `Delivery::Resync` when
+//! notifications may have been lost. Both mean the same to a subscriber: re-read the state
+//! from the database.
+
+mod postgres;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
+use serde::{Deserialize, Serialize};
+use tokio::{
+    sync::{Mutex, MutexGuard, OnceCell, broadcast},
+    task::JoinHandle,
+};
+
+use crate::db::{self, entities::agent};
+
+/// Events waiting for their slowest local subscriber, per kind. Memory is shared by all
+/// subscribers of the instance (one ring), not per subscriber.
+const LOCAL_BUFFER: usize = 1024;
+
+/// Agents named in one `SessionsRevoked`, keeping each NOTIFY payload well under 8 KB
+/// (ids are at most 20 characters).
+const AGENTS_PER_REVOCATION: usize = 256;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ClusterEvent {
+    PresenceChanged(PresenceChange),
+    SessionsRevoked(SessionsRevoked),
+}
+
+/// One real change of an agent's presence, as committed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceChange {
+    pub organization_id: i64,
+    pub agent_id: i64,
+    #[serde(with = "presence_text")]
+    pub status: agent::Presence,
+    #[serde(with = "presence_text")]
+    pub previous: agent::Presence,
+    pub at: DateTime<Utc>,
+}
+
+/// Sessions that ended: every session of `agent_ids` except `keep_session` (a password
+/// change keeps the caller's own), and the sessions in `session_ids` (logout).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsRevoked {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_ids: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_session: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub session_ids: Vec<i64>,
+}
+
+impl SessionsRevoked {
+    /// The events announcing that these agents' sessions ended, but `keep_session`; split so
+    /// every payload stays small.
+    pub fn of_agents(agent_ids: &[i64], keep_session: Option<i64>) -> Vec<ClusterEvent> {
+        agent_ids
+            .chunks(AGENTS_PER_REVOCATION)
+            .map(|chunk| {
+                ClusterEvent::SessionsRevoked(Self {
+                    agent_ids: chunk.to_vec(),
+                    keep_session,
+                    session_ids: vec![],
+                })
+            })
+            .collect()
+    }
+
+    pub fn of_session(session_id: i64) -> ClusterEvent {
+        ClusterEvent::SessionsRevoked(Self { session_ids: vec![session_id], ..Self::default() })
+    }
+
+    /// Whether the session `session_id` of `agent_id` is one of those that ended.
+    pub fn ends(&self, agent_id: i64, session_id: i64) -> bool {
+        self.session_ids.contains(&session_id)
+            || (self.agent_ids.contains(&agent_id) && self.keep_session != Some(session_id))
+    }
+}
+
+/// A presence change as this instance received it, shared by all its local subscribers: the
+/// agent's row and queues are read at most once per instance and event, by the first
+/// subscriber whose selection needs them (see `presence::service`).
+pub struct PresenceNotice {
+    pub change: PresenceChange,
+    pub agent: OnceCell<Option<agent::Model>>,
+    pub queue_ids: OnceCell<Vec<i64>>,
+}
+
+impl PresenceNotice {
+    pub fn new(change: PresenceChange) -> Self {
+        Self { change, agent: OnceCell::new(), queue_ids: OnceCell::new() }
+    }
+}
+
+/// What a local subscriber receives.
+pub enum Delivery<T> {
+    Event(Arc<T>),
+    /// Events may have been lost (the listener reconnected): re-read the state.
+    Resync,
+}
+
+impl<T> Clone for Delivery<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Delivery::Event(event) => Delivery::Event(event.clone()),
+            Delivery::Resync => Delivery::Resync,
+        }
+    }
+}
+
+/// This instance's local fan-out.
+#[derive(Clone)]
+struct Hub {
+    presence: broadcast::Sender<Delivery<PresenceNotice>>,
+    sessions: broadcast::Sender<Delivery<SessionsRevoked>>,
+}
+
+impl Hub {
+    fn new() -> Self {
+        Self { presence: broadcast::channel(LOCAL_BUFFER).0, sessions: broadcast::channel(LOCAL_BUFFER).0 }
+    }
+
+    /// Sending fails only when nobody listens, which is fine.
+    fn deliver(&self, event: ClusterEvent) {
+        match event {
+            ClusterEvent::PresenceChanged(change) => {
+                let _ = self.presence.send(Delivery::Event(Arc::new(PresenceNotice::new(change))));
+            }
+            ClusterEvent::SessionsRevoked(revoked) => {
+                let _ = self.sessions.send(Delivery::Event(Arc::new(revoked)));
+            }
+        }
+    }
+
+    fn resync(&self) {
+        let _ = self.presence.send(Delivery::Resync);
+        let _ = self.sessions.send(Delivery::Resync);
+    }
+}
+
+enum Transport {
+    /// Held from the start of a writing transaction until its events are delivered, so local
+    /// delivery order is commit order (SQLite serialises writers anyway).
+    InProcess {
+        order: Mutex<()>,
+    },
+    Postgres {
+        listener: JoinHandle<()>,
+    },
+}
+
+struct Inner {
+    transport: Transport,
+    hub: Hub,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Transport::Postgres { listener } = &self.transport {
+            listener.abort();
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct EventBus(Arc<Inner>);
+
+impl EventBus {
+    /// The bus for this database: LISTEN/NOTIFY on PostgreSQL (on its own connection to
+    /// `database_url`, listening before this returns), in-process otherwise.
+    pub async fn start(db: &DatabaseConnection, database_url: &str) -> Result<Self, DbErr> {
+        let hub = Hub::new();
+        let transport = match db.get_database_backend() {
+            DbBackend::Postgres => {
+                Transport::Postgres { listener: postgres::listen(database_url, hub.clone()).await? }
+            }
+            _ => Transport::InProcess { order: Mutex::new(()) },
+        };
+        Ok(Self(Arc::new(Inner { transport, hub })))
+    }
+
+    pub fn presence_feed(&self) -> broadcast::Receiver<Delivery<PresenceNotice>> {
+        self.0.hub.presence.subscribe()
+    }
+
+    pub fn session_feed(&self) -> broadcast::Receiver<Delivery<SessionsRevoked>> {
+        self.0.hub.sessions.subscribe()
+    }
+
+    /// Begins a write transaction whose published events are delivered when it commits.
+    pub async fn begin(&self, db: &DatabaseConnection) -> Result<EventTx<'_>, DbErr> {
+        let order = match &self.0.transport {
+            Transport::InProcess { order } => Some(order.lock().await),
+            Transport::Postgres { .. } => None,
+        };
+        let tx = db::begin_write(db).await?;
+        Ok(EventTx { tx, bus: self, pending: Vec::new(), _order: order })
+    }
+
+    /// Publishes events about writes already committed (outside any transaction).
+    pub async fn publish(&self, db: &DatabaseConnection, events: Vec<ClusterEvent>) -> Result<(), DbErr> {
+        match &self.0.transport {
+            Transport::InProcess { .. } => events.into_iter().for_each(|event| self.0.hub.deliver(event)),
+            Transport::Postgres { .. } => {
+                for event in &events {
+                    postgres::notify(db, event).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A write transaction that carries events: use it as a connection (it derefs to the
+/// transaction), `publish` what it changed, then `commit`. Dropped without commit, it rolls
+/// back and its events vanish with it.
+pub struct EventTx<'a> {
+    tx: DatabaseTransaction,
+    bus: &'a EventBus,
+    /// In-process only: delivered after commit.
+    pending: Vec<ClusterEvent>,
+    _order: Option<MutexGuard<'a, ()>>,
+}
+
+impl std::ops::Deref for EventTx<'_> {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+}
+
+impl EventTx<'_> {
+    pub async fn publish(&mut self, event: ClusterEvent) -> Result<(), DbErr> {
+        match &self.bus.0.transport {
+            Transport::InProcess { .. } => self.pending.push(event),
+            Transport::Postgres { .. } => postgres::notify(&self.tx, &event).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.tx.commit().await?;
+        for event in self.pending {
+            self.bus.0.hub.deliver(event);
+        }
+        Ok(())
+    }
+}
+
+/// Presence in its database spelling (`ONLINE`/`OFFLINE`), the same on the wire.
+mod presence_text {
+    use sea_orm::ActiveEnum;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use crate::db::entities::agent::Presence;
+
+    pub fn serialize<S: Serializer>(presence: &Presence, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&presence.to_value())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Presence, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Presence::try_from_value(&text).map_err(|_| D::Error::custom(format!("unknown presence {text}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_compactly() {
+        let change = ClusterEvent::PresenceChanged(PresenceChange {
+            organization_id: 1,
+            agent_id: 2,
+            status: agent::Presence::Online,
+            previous: agent::Presence::Offline,
+            at: Utc::now(),
+        });
+        let text = serde_json::to_string(&change).unwrap();
+        assert!(text.contains("\"ONLINE\""), "{text}");
+        assert_eq!(serde_json::from_str::<ClusterEvent>(&text).unwrap(), change);
+    }
+
+    #[test]
+    fn the_largest_revocation_fits_a_notify_payload() {
+        let ids: Vec<i64> = (0..1000).map(|_| i64::MAX).collect();
+        let events = SessionsRevoked::of_agents(&ids, Some(i64::MAX));
+        assert_eq!(events.len(), 4);
+        for event in events {
+            assert!(serde_json::to_string(&event).unwrap().len() < 7000);
+        }
+    }
+
+    #[test]
+    fn revocation_keeps_the_named_session() {
+        let revoked = SessionsRevoked { agent_ids: vec![7], keep_session: Some(70), session_ids: vec![90] };
+        assert!(revoked.ends(7, 71));
+        assert!(!revoked.ends(7, 70));
+        assert!(revoked.ends(8, 90));
+        assert!(!revoked.ends(8, 91));
+    }
+}

@@ -1,0 +1,69 @@
+//! LISTEN/NOTIFY transport. Publishing is a `pg_notify` on the writing connection;
+//! receiving is one `PgListener` per instance on a connection of its own (a pooled one would
+//! go back to the pool and take the LISTEN with it).
+
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectionTrait, DbBackend, DbErr, Statement,
+    sqlx::{Error as SqlxError, postgres::PgListener},
+};
+use tokio::task::JoinHandle;
+
+use super::{ClusterEvent, Hub};
+
+const CHANNEL: &str = "agentdesk_events";
+
+/// Waits between attempts while the database is unreachable.
+const RETRY: Duration = Duration::from_secs(1);
+
+pub(super) async fn notify(db: &impl ConnectionTrait, event: &ClusterEvent) -> Result<(), DbErr> {
+    let payload = serde_json::to_string(event).map_err(|e| DbErr::Custom(format!("event payload: {e}")))?;
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [CHANNEL.into(), payload.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Connects and LISTENs before returning (so nothing committed after start-up is missed),
+/// then relays notifications to `hub` in a background task.
+pub(super) async fn listen(database_url: &str, hub: Hub) -> Result<JoinHandle<()>, DbErr> {
+    let connection_error = |e: SqlxError| DbErr::Custom(format!("event listener: {e}"));
+    let mut listener = PgListener::connect(database_url).await.map_err(connection_error)?;
+    listener.listen(CHANNEL).await.map_err(connection_error)?;
+    Ok(tokio::spawn(relay(listener, hub)))
+}
+
+async fn relay(mut listener: PgListener, hub: Hub) {
+    // Set after an error: the connection may have been replaced, losing notifications.
+    let mut lost = false;
+    loop {
+        match listener.try_recv().await {
+            Ok(received) => {
+                if std::mem::take(&mut lost) {
+                    hub.resync();
+                }
+                match received {
+                    Some(notification) => match serde_json::from_str(notification.payload()) {
+                        Ok(event) => hub.deliver(event),
+                        Err(error) => tracing::warn!(%error, "ignoring an unreadable cluster event"),
+                    },
+                    // The connection dropped and was re-established: notifications in between
+                    // are gone.
+                    None => {
+                        tracing::warn!("event listener reconnected; resynchronising subscribers");
+                        hub.resync();
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "event listener failed; retrying");
+                lost = true;
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Presence values: the timings that decide a lapse, which changes a subscriber wants, and
+//! the identity of this server instance among those sharing the database.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use crate::{config::Config, db::entities::agent::Presence};
+
+/// An instance that misses this many sweeps is presumed gone: its sockets stop counting.
+const MISSED_SWEEPS_BEFORE_GONE: u32 = 10;
+/// ...but never sooner than this, so a busy instance is not mistaken for a dead one.
+const MIN_INSTANCE_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Copy, Debug)]
+pub struct Timings {
+    /// ONLINE lasts this long after each report.
+    pub ttl: Duration,
+    /// ONLINE outlives the agent's last socket by this much.
+    pub grace: Duration,
+    /// How often each instance heart-beats and flips lapsed agents.
+    pub sweep_interval: Duration,
+}
+
+impl Timings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            ttl: config.presence_ttl,
+            grace: config.presence_grace,
+            sweep_interval: config.presence_sweep_interval,
+        }
+    }
+
+    /// Heartbeat age after which an instance is presumed gone.
+    pub fn instance_timeout(&self) -> Duration {
+        (self.sweep_interval * MISSED_SWEEPS_BEFORE_GONE).max(MIN_INSTANCE_TIMEOUT)
+    }
+}
+
+/// Which changes a `presenceChanged` subscriber wants, beyond its organization's.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Only these agents; None means all.
+    pub agent_ids: Option<HashSet<i64>>,
+    /// Only members of this queue (membership as of each change).
+    pub queue_id: Option<i64>,
+}
+
+/// This server process; its WebSocket connections are stored under it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceId(Arc<str>);
+
+impl InstanceId {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 12];
+        getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+        Self(bytes.iter().map(|byte| format!("{byte:02x}")).collect::<String>().into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Presence has two states, so the state a change left is the other one.
+pub fn other(status: Presence) -> Presence {
+    match status {
+        Presence::Online => Presence::Offline,
+        Presence::Offline => Presence::Online,
+    }
+}

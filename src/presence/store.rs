@@ -1,0 +1,277 @@
+//! Presence SQL. Every flip is a conditional UPDATE that names the state it leaves, so of
+//! two writers racing (two instances sweeping, a report against a lapse) exactly one
+//! changes the row, and only that one announces it.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::{Expr, ExprTrait, OnConflict, Query},
+};
+
+use crate::db::entities::{
+    agent::{self, Presence},
+    agent_socket, presence_instance, queue, queue_member,
+};
+
+/// No socket of this agent is open (on any instance still counted).
+fn has_no_socket() -> Expr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(agent_socket::Entity)
+            .and_where(
+                Expr::col((agent_socket::Entity, agent_socket::Column::AgentId))
+                    .equals((agent::Entity, agent::Column::Id)),
+            )
+            .to_owned(),
+    )
+    .not()
+}
+
+fn may_be_online() -> impl sea_orm::sea_query::IntoCondition {
+    agent::Column::Enabled.eq(true).and(agent::Column::DeletedAt.is_null())
+}
+
+/// OFFLINE → ONLINE until `expires_at`; false when it was ONLINE already (or the agent may
+/// not be: disabled or deleted).
+pub(super) async fn go_online(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_id: i64,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = agent::Entity::update_many()
+        .set(agent::ActiveModel {
+            presence: Set(Presence::Online),
+            presence_changed_at: Set(Some(now)),
+            presence_expires_at: Set(Some(expires_at)),
+            presence_grace_until: Set(None),
+            ..Default::default()
+        })
+        .filter(agent::Column::Id.eq(agent_id))
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .filter(agent::Column::Presence.ne(Presence::Online))
+        .filter(may_be_online())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Extends an ONLINE agent's TTL; false when it is not ONLINE (any more).
+pub(super) async fn renew(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_id: i64,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = agent::Entity::update_many()
+        .set(agent::ActiveModel {
+            presence_expires_at: Set(Some(expires_at)),
+            presence_grace_until: Set(None),
+            ..Default::default()
+        })
+        .filter(agent::Column::Id.eq(agent_id))
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .filter(agent::Column::Presence.eq(Presence::Online))
+        .filter(may_be_online())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+fn offline_at(now: DateTime<Utc>) -> agent::ActiveModel {
+    agent::ActiveModel {
+        presence: Set(Presence::Offline),
+        presence_changed_at: Set(Some(now)),
+        presence_expires_at: Set(None),
+        presence_grace_until: Set(None),
+        ..Default::default()
+    }
+}
+
+/// These agents of the organization that were not OFFLINE become OFFLINE; returns them as
+/// updated.
+pub(super) async fn go_offline(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<Vec<agent::Model>, DbErr> {
+    agent::Entity::update_many()
+        .set(offline_at(now))
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
+        .filter(agent::Column::Presence.ne(Presence::Offline))
+        .exec_with_returning(db)
+        .await
+}
+
+/// ONLINE agents whose TTL passed, or whose socket grace passed with no socket open again,
+/// become OFFLINE; returns them.
+pub(super) async fn lapse(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<agent::Model>, DbErr> {
+    agent::Entity::update_many()
+        .set(offline_at(now))
+        .filter(agent::Column::Presence.eq(Presence::Online))
+        .filter(
+            agent::Column::PresenceExpiresAt
+                .lt(now)
+                .or(agent::Column::PresenceGraceUntil.lt(now).and(has_no_socket())),
+        )
+        .exec_with_returning(db)
+        .await
+}
+
+/// This instance is alive at `now`.
+pub(super) async fn heartbeat(
+    db: &impl ConnectionTrait,
+    instance: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    presence_instance::Entity::insert(presence_instance::ActiveModel {
+        id: Set(instance.to_owned()),
+        heartbeat_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(presence_instance::Column::Id)
+            .update_column(presence_instance::Column::HeartbeatAt)
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Forgets instances that did not heart-beat since `cutoff` (and `instance`, when it stops)
+/// and their sockets; the agents that held them get their grace starting `now`.
+pub(super) async fn release_instances(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+    stopping: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut alive = Query::select()
+        .column(presence_instance::Column::Id)
+        .from(presence_instance::Entity)
+        .and_where(Expr::col(presence_instance::Column::HeartbeatAt).gte(cutoff))
+        .to_owned();
+    if let Some(stopping) = stopping {
+        alive.and_where(Expr::col(presence_instance::Column::Id).ne(stopping));
+    }
+    let orphaned = agent_socket::Entity::find()
+        .filter(agent_socket::Column::InstanceId.not_in_subquery(alive))
+        .all(db)
+        .await?;
+    if !orphaned.is_empty() {
+        agent_socket::Entity::delete_many()
+            .filter(agent_socket::Column::Id.is_in(orphaned.iter().map(|socket| socket.id)))
+            .exec(db)
+            .await?;
+        agent::Entity::update_many()
+            .set(agent::ActiveModel { presence_grace_until: Set(Some(now)), ..Default::default() })
+            .filter(agent::Column::Id.is_in(orphaned.iter().map(|socket| socket.agent_id)))
+            .filter(agent::Column::PresenceGraceUntil.is_null())
+            .exec(db)
+            .await?;
+    }
+    let mut gone = presence_instance::Column::HeartbeatAt.lt(cutoff);
+    if let Some(stopping) = stopping {
+        gone = gone.or(presence_instance::Column::Id.eq(stopping));
+    }
+    presence_instance::Entity::delete_many().filter(gone).exec(db).await?;
+    Ok(())
+}
+
+/// Records an open socket of the agent; its grace, if running, is off.
+pub(super) async fn open_socket(
+    db: &impl ConnectionTrait,
+    instance: &str,
+    agent_id: i64,
+    now: DateTime<Utc>,
+) -> Result<i64, DbErr> {
+    let inserted = agent_socket::Entity::insert(agent_socket::ActiveModel {
+        instance_id: Set(instance.to_owned()),
+        agent_id: Set(agent_id),
+        opened_at: Set(now),
+        ..Default::default()
+    })
+    .exec(db)
+    .await?;
+    agent::Entity::update_many()
+        .set(agent::ActiveModel { presence_grace_until: Set(None), ..Default::default() })
+        .filter(agent::Column::Id.eq(agent_id))
+        .exec(db)
+        .await?;
+    Ok(inserted.last_insert_id)
+}
+
+/// Forgets a closed socket; when it was the agent's last and the agent is ONLINE, the grace
+/// runs until `grace_until`.
+pub(super) async fn close_socket(
+    db: &impl ConnectionTrait,
+    socket_id: i64,
+    agent_id: i64,
+    grace_until: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    agent_socket::Entity::delete_by_id(socket_id).exec(db).await?;
+    agent::Entity::update_many()
+        .set(agent::ActiveModel { presence_grace_until: Set(Some(grace_until)), ..Default::default() })
+        .filter(agent::Column::Id.eq(agent_id))
+        .filter(agent::Column::Presence.eq(Presence::Online))
+        .filter(has_no_socket())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The agent an event names, deleted or not: the last event of a deleted agent still
+/// resolves.
+pub(super) async fn find_agent(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_id: i64,
+) -> Result<Option<agent::Model>, DbErr> {
+    agent::Entity::find_by_id(agent_id)
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .one(db)
+        .await
+}
+
+/// The organization's live queues the agent belongs to.
+pub(super) async fn queue_ids_of(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_id: i64,
+) -> Result<Vec<i64>, DbErr> {
+    let live_queues = Query::select()
+        .column(queue::Column::Id)
+        .from(queue::Entity)
+        .and_where(Expr::col(queue::Column::OrganizationId).eq(organization_id))
+        .and_where(Expr::col(queue::Column::DeletedAt).is_null())
+        .to_owned();
+    let memberships = queue_member::Entity::find()
+        .filter(queue_member::Column::AgentId.eq(agent_id))
+        .filter(queue_member::Column::QueueId.in_subquery(live_queues))
+        .all(db)
+        .await?;
+    Ok(memberships.into_iter().map(|member| member.queue_id).collect())
+}
+
+/// Live agents of the organization (of `agent_ids`, when given) whose presence changed
+/// after `since`, oldest change first.
+pub(super) async fn changed_since(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    since: DateTime<Utc>,
+    agent_ids: Option<&[i64]>,
+) -> Result<Vec<agent::Model>, DbErr> {
+    let mut query = agent::Entity::find()
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .filter(agent::Column::DeletedAt.is_null())
+        .filter(agent::Column::PresenceChangedAt.gt(since));
+    if let Some(agent_ids) = agent_ids {
+        query = query.filter(agent::Column::Id.is_in(agent_ids.iter().copied()));
+    }
+    query.order_by_asc(agent::Column::PresenceChangedAt).all(db).await
+}

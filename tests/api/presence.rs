@@ -1,0 +1,466 @@
+//! Live presence over real WebSockets: reports, lapses, filters, tenancy, revoked sockets,
+//! and two server processes sharing one PostgreSQL database.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use agentdesk::{
+    auth::{Password, PasswordHasher},
+    config::Config,
+    db::entities::{agent, organization, queue, queue_member},
+};
+use chrono::Utc;
+use sea_orm::{ActiveValue::Set, ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use crate::common::{
+    Backend, Session, TestServer, client,
+    postgres::TestDatabase,
+    server::ADMIN_PASSWORD,
+    ws::{Ending, Endpoint, Protocol, WsClient},
+};
+
+pub fn tests() -> Vec<crate::common::Test> {
+    crate::tests![
+        reported_changes_reach_every_subscriber_once_on_both_protocols,
+        agent_ids_and_queue_filters_select_changes,
+        unknown_or_foreign_queue_is_not_found,
+        ttl_lapse_emits_exactly_one_event,
+        last_socket_closing_lapses_after_the_grace_and_a_reload_does_not,
+        logout_closes_that_sessions_sockets_within_a_second,
+        signed_out_socket_cannot_subscribe,
+        another_organizations_changes_never_arrive,
+        two_instances_share_presence_and_lapse_once,
+        a_stopped_instances_sockets_lapse_on_the_survivor,
+    ]
+}
+
+const PRESENCE_CHANGED: &str = "subscription($queueId: ID, $agentIds: [ID!]) {
+    presenceChanged(queueId: $queueId, agentIds: $agentIds) {
+        status previousStatus at agent { id username presence } } }";
+
+const REPORT: &str = "mutation($status: PresenceStatus!) { reportPresence(status: $status) { id presence } }";
+
+/// Long enough for an event to cross the bus; what has not arrived by then is not coming.
+const QUIET: Duration = Duration::from_millis(700);
+
+fn fast_lapse(config: &mut Config) {
+    config.presence_ttl = Duration::from_millis(600);
+    config.presence_grace = Duration::from_millis(400);
+    config.presence_sweep_interval = Duration::from_millis(50);
+}
+
+/// A new AGENT of the organization `slug`, signed in.
+async fn add_agent(server: &TestServer, slug: &str, username: &str) -> Session {
+    let password = insert_agent(server.db(), slug, username).await;
+    server.login(slug, username, &password).await
+}
+
+/// Writes a new AGENT of the organization `slug`; its password.
+async fn insert_agent(db: &DatabaseConnection, slug: &str, username: &str) -> String {
+    let organization = organization::Entity::find()
+        .filter(organization::Column::Slug.eq(slug))
+        .one(db)
+        .await
+        .unwrap()
+        .expect("organization exists");
+    let password = Password::parse(format!("{username}-password")).unwrap();
+    let now = Utc::now();
+    agent::Entity::insert(agent::ActiveModel {
+        organization_id: Set(organization.id),
+        username: Set(username.into()),
+        display_name: Set(username.into()),
+        email: Set(None),
+        role: Set(agent::Role::Agent),
+        enabled: Set(true),
+        password_hash: Set(PasswordHasher::new(1).hash(&password).await.unwrap()),
+        presence: Set(agent::Presence::Offline),
+        presence_changed_at: Set(None),
+        show_real_phone_numbers: Set(false),
+        max_concurrent_sessions: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        ..Default::default()
+    })
+    .exec(db)
+    .await
+    .expect("agent inserted");
+    password.expose().to_owned()
+}
+
+/// A queue of the organization `slug` with these members; its global ID.
+async fn add_queue(server: &TestServer, slug: &str, name: &str, members: &[&Session]) -> String {
+    let organization = organization::Entity::find()
+        .filter(organization::Column::Slug.eq(slug))
+        .one(server.db())
+        .await
+        .unwrap()
+        .expect("organization exists");
+    let now = Utc::now();
+    let queue = queue::Entity::insert(queue::ActiveModel {
+        organization_id: Set(organization.id),
+        name: Set(name.into()),
+        name_key: Set(name.to_lowercase()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        ..Default::default()
+    })
+    .exec(server.db())
+    .await
+    .unwrap();
+    for member in members {
+        queue_member::Entity::insert(queue_member::ActiveModel {
+            queue_id: Set(queue.last_insert_id),
+            agent_id: Set(number_of(&member.agent_id)),
+            created_at: Set(now),
+        })
+        .exec(server.db())
+        .await
+        .unwrap();
+    }
+    agentdesk::graphql::id::encode(agentdesk::graphql::id::NodeKind::Queue, queue.last_insert_id).0
+}
+
+fn number_of(global_id: &str) -> i64 {
+    agentdesk::graphql::id::decode(&async_graphql_id(global_id)).expect("one of our IDs").1
+}
+
+fn async_graphql_id(id: &str) -> async_graphql::ID {
+    async_graphql::ID(id.to_owned())
+}
+
+async fn report(server: &impl Api, session: &Session, status: &str) -> Value {
+    server.post(Some(session), REPORT, json!({ "status": status })).await.data()["reportPresence"].clone()
+}
+
+/// HTTP requests to a server in this process or a spawned one.
+trait Api: Endpoint {
+    fn http(&self) -> &reqwest::Client;
+
+    async fn post(&self, session: Option<&Session>, query: &str, variables: Value) -> crate::common::Gql {
+        client::post(self.http(), self.addr(), session, query, variables).await
+    }
+}
+
+impl Api for TestServer {
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+async fn subscribe(
+    server: &impl Endpoint,
+    protocol: Protocol,
+    session: &Session,
+    variables: Value,
+) -> WsClient {
+    let mut socket = WsClient::connect(server, protocol, Some(session)).await.expect("acknowledged");
+    socket.subscribe("p", PRESENCE_CHANGED, variables).await;
+    socket
+}
+
+fn change_of(result: &Value) -> (String, String, String) {
+    let event = &result["data"]["presenceChanged"];
+    assert!(result.get("errors").is_none(), "{result}");
+    (
+        event["agent"]["username"].as_str().unwrap_or_default().to_owned(),
+        event["status"].as_str().unwrap_or_default().to_owned(),
+        event["previousStatus"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+fn changes(results: &[Value]) -> Vec<(String, String, String)> {
+    results.iter().map(change_of).collect()
+}
+
+fn change(username: &str, status: &str, previous: &str) -> (String, String, String) {
+    (username.into(), status.into(), previous.into())
+}
+
+async fn reported_changes_reach_every_subscriber_once_on_both_protocols(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let ana = add_agent(&server, "demo", "ana").await;
+    let mut watchers = Vec::new();
+    for protocol in Protocol::BOTH {
+        watchers.push(subscribe(&server, protocol, &admin, json!({})).await);
+    }
+    // The subscriptions are live once the server has answered something after them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    assert_eq!(report(&server, &ana, "ONLINE").await["presence"], "ONLINE");
+    assert_eq!(report(&server, &ana, "ONLINE").await["presence"], "ONLINE", "a renewal");
+    assert_eq!(report(&server, &ana, "OFFLINE").await["presence"], "OFFLINE");
+    assert_eq!(report(&server, &ana, "OFFLINE").await["presence"], "OFFLINE", "no change");
+
+    for (watcher, protocol) in watchers.iter_mut().zip(Protocol::BOTH) {
+        let online = watcher.next_result("p").await;
+        let offline = watcher.next_result("p").await;
+        assert_eq!(
+            changes(&[online.clone(), offline.clone()]),
+            [change("ana", "ONLINE", "OFFLINE"), change("ana", "OFFLINE", "ONLINE")],
+            "{protocol:?}"
+        );
+        let event = &online["data"]["presenceChanged"];
+        assert_eq!(event["agent"]["id"], ana.agent_id.as_str());
+        assert!(event["at"].as_str().is_some_and(|at| at.contains('T')), "{event}");
+        assert!(watcher.results_within("p", QUIET).await.is_empty(), "{protocol:?}: no duplicates");
+    }
+}
+
+async fn agent_ids_and_queue_filters_select_changes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let ana = add_agent(&server, "demo", "ana").await;
+    let bob = add_agent(&server, "demo", "bob").await;
+    let sales = add_queue(&server, "demo", "Sales", &[&bob]).await;
+    let mut only_ana =
+        subscribe(&server, Protocol::TransportWs, &admin, json!({ "agentIds": [ana.agent_id] })).await;
+    let mut sales_queue = subscribe(&server, Protocol::LegacyWs, &admin, json!({ "queueId": sales })).await;
+    let mut both_filters = subscribe(
+        &server,
+        Protocol::TransportWs,
+        &ana,
+        json!({ "queueId": sales, "agentIds": [ana.agent_id] }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    report(&server, &ana, "ONLINE").await;
+    report(&server, &bob, "ONLINE").await;
+
+    assert_eq!(changes(&only_ana.results_within("p", QUIET).await), [change("ana", "ONLINE", "OFFLINE")]);
+    assert_eq!(changes(&sales_queue.results_within("p", QUIET).await), [change("bob", "ONLINE", "OFFLINE")]);
+    assert!(both_filters.results_within("p", QUIET).await.is_empty(), "ana is not in Sales");
+}
+
+async fn unknown_or_foreign_queue_is_not_found(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_organization("acme", 5, "boss", "boss-password").await;
+    let admin = server.admin().await;
+    let acme_admin = server.login("acme", "boss", "boss-password").await;
+    let foreign = add_queue(&server, "acme", "Acme support", &[&acme_admin]).await;
+    for queue_id in [foreign.as_str(), "not-an-id", admin.agent_id.as_str()] {
+        for protocol in Protocol::BOTH {
+            let mut socket = subscribe(&server, protocol, &admin, json!({ "queueId": queue_id })).await;
+            let result = socket.next_result("p").await;
+            let error = &result["errors"][0];
+            assert_eq!(error["extensions"]["reason"], "NOT_FOUND", "{protocol:?} {queue_id}: {result}");
+        }
+    }
+}
+
+async fn ttl_lapse_emits_exactly_one_event(backend: Backend) {
+    let server = TestServer::start_with(backend, fast_lapse).await;
+    let admin = server.admin().await;
+    let ana = add_agent(&server, "demo", "ana").await;
+    let mut watcher = subscribe(&server, Protocol::TransportWs, &admin, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Reported over HTTP with no socket: only the TTL holds it.
+    report(&server, &ana, "ONLINE").await;
+    let events = watcher.results_within("p", Duration::from_millis(2500)).await;
+    assert_eq!(changes(&events), [change("ana", "ONLINE", "OFFLINE"), change("ana", "OFFLINE", "ONLINE")]);
+    let presence = server
+        .gql(Some(&admin), "query($id: ID!) { agent(id: $id) { presence } }", json!({ "id": ana.agent_id }))
+        .await;
+    assert_eq!(presence.data()["agent"]["presence"], "OFFLINE");
+}
+
+async fn last_socket_closing_lapses_after_the_grace_and_a_reload_does_not(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        fast_lapse(config);
+        config.presence_ttl = Duration::from_secs(60);
+    })
+    .await;
+    let admin = server.admin().await;
+    let ana = add_agent(&server, "demo", "ana").await;
+    let mut watcher =
+        subscribe(&server, Protocol::LegacyWs, &admin, json!({ "agentIds": [ana.agent_id] })).await;
+    let first = WsClient::connect(&server, Protocol::TransportWs, Some(&ana)).await.unwrap();
+    let second = WsClient::connect(&server, Protocol::LegacyWs, Some(&ana)).await.unwrap();
+    report(&server, &ana, "ONLINE").await;
+    assert_eq!(change_of(&watcher.next_result("p").await), change("ana", "ONLINE", "OFFLINE"));
+
+    // One of two sockets closes: still ONLINE.
+    first.close().await;
+    assert!(watcher.results_within("p", Duration::from_secs(1)).await.is_empty());
+    // A reload: the last socket closes and a new one opens within the grace.
+    second.close().await;
+    let reloaded = WsClient::connect(&server, Protocol::TransportWs, Some(&ana)).await.unwrap();
+    assert!(watcher.results_within("p", Duration::from_secs(1)).await.is_empty(), "a reload does not flap");
+    // The tab goes away: one OFFLINE after the grace, and nothing more.
+    reloaded.close().await;
+    let events = watcher.results_within("p", Duration::from_millis(2000)).await;
+    assert_eq!(changes(&events), [change("ana", "OFFLINE", "ONLINE")]);
+}
+
+async fn logout_closes_that_sessions_sockets_within_a_second(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let leaving = server.admin().await;
+    let staying = server.admin().await;
+    let mut closing = Vec::new();
+    for protocol in Protocol::BOTH {
+        closing.push(subscribe(&server, protocol, &leaving, json!({})).await);
+    }
+    let mut open = subscribe(&server, Protocol::TransportWs, &staying, json!({})).await;
+
+    assert_eq!(server.gql(Some(&leaving), "mutation { logout }", json!({})).await.data()["logout"], true);
+    for (socket, protocol) in closing.iter_mut().zip(Protocol::BOTH) {
+        assert_eq!(socket.ending(Duration::from_secs(1)).await, Ending::Closed(Some(4403)), "{protocol:?}");
+    }
+    assert_eq!(open.ending(QUIET).await, Ending::StillOpen, "another session's socket stays");
+}
+
+async fn signed_out_socket_cannot_subscribe(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    for protocol in Protocol::BOTH {
+        let mut anonymous = WsClient::connect(&server, protocol, None).await.expect("acknowledged");
+        anonymous.subscribe("p", PRESENCE_CHANGED, json!({})).await;
+        let result = anonymous.next_result("p").await;
+        assert_eq!(result["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{protocol:?}: {result}");
+        report(&server, &admin, "ONLINE").await;
+        assert!(anonymous.results_within("p", QUIET).await.is_empty(), "{protocol:?}");
+        report(&server, &admin, "OFFLINE").await;
+    }
+}
+
+async fn another_organizations_changes_never_arrive(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_organization("acme", 5, "boss", "boss-password").await;
+    let boss = server.login("acme", "boss", "boss-password").await;
+    let ana = add_agent(&server, "demo", "ana").await;
+    let mut everything = subscribe(&server, Protocol::TransportWs, &boss, json!({})).await;
+    let mut naming_ana =
+        subscribe(&server, Protocol::LegacyWs, &boss, json!({ "agentIds": [ana.agent_id] })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    report(&server, &ana, "ONLINE").await;
+    report(&server, &boss, "ONLINE").await;
+
+    assert_eq!(changes(&everything.results_within("p", QUIET).await), [change("boss", "ONLINE", "OFFLINE")]);
+    assert!(naming_ana.results_within("p", QUIET).await.is_empty());
+}
+
+/// `agentdesk serve` in a child process, killed when dropped.
+struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+    http: reqwest::Client,
+}
+
+impl Endpoint for ServerProcess {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Api for ServerProcess {
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+impl ServerProcess {
+    async fn start(database_url: &str, ttl: &str) -> Self {
+        // A free port: bound, noted and released for the child to bind.
+        let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_agentdesk"))
+            .args(["serve", "--listen", &addr.to_string(), "--database-url", database_url])
+            .args(["--presence-ttl", ttl, "--presence-grace", "300ms", "--presence-sweep-interval", "50ms"])
+            .env("AGENTDESK_BOOTSTRAP_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("agentdesk starts");
+        let server = Self { child, addr, http: reqwest::Client::new() };
+        for _ in 0..300 {
+            let health = server.http.get(format!("http://{addr}/healthz")).send().await;
+            if health.is_ok_and(|response| response.status().is_success()) {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("agentdesk at {addr} did not become healthy");
+    }
+
+    /// Signs in to `demo`.
+    async fn login(&self, username: &str, password: &str) -> Session {
+        let response = self
+            .post(
+                None,
+                client::LOGIN,
+                json!({ "input": { "organization": "demo", "username": username, "password": password } }),
+            )
+            .await;
+        Session::from_login(&response, username)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn two_instances_share_presence_and_lapse_once(backend: Backend) {
+    if backend != Backend::Postgres {
+        eprintln!("several instances share presence through PostgreSQL only; nothing to prove on SQLite");
+        return;
+    }
+    let database = TestDatabase::create().await;
+    // The first applies migrations and creates `demo` before the second starts.
+    let a = ServerProcess::start(&database.url, "1500ms").await;
+    let b = ServerProcess::start(&database.url, "1500ms").await;
+    let admin_on_a = a.login("admin", ADMIN_PASSWORD).await;
+    let admin_on_b = b.login("admin", ADMIN_PASSWORD).await;
+    let mut on_a = subscribe(&a, Protocol::TransportWs, &admin_on_a, json!({})).await;
+    let mut on_b = subscribe(&b, Protocol::LegacyWs, &admin_on_b, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Reported to A (no socket, so only the TTL holds it): both instances' subscribers hear
+    // it, and both sweepers race to lapse it; exactly one OFFLINE reaches each.
+    report(&a, &admin_on_a, "ONLINE").await;
+    for (watcher, instance) in [(&mut on_a, "A"), (&mut on_b, "B")] {
+        let events = watcher.results_within("p", Duration::from_secs(4)).await;
+        assert_eq!(
+            changes(&events),
+            [change("admin", "ONLINE", "OFFLINE"), change("admin", "OFFLINE", "ONLINE")],
+            "subscriber on {instance}"
+        );
+    }
+}
+
+async fn a_stopped_instances_sockets_lapse_on_the_survivor(backend: Backend) {
+    if backend != Backend::Postgres {
+        eprintln!("several instances share presence through PostgreSQL only; nothing to prove on SQLite");
+        return;
+    }
+    let database = TestDatabase::create().await;
+    let mut a = ServerProcess::start(&database.url, "60s").await;
+    let b = ServerProcess::start(&database.url, "60s").await;
+    let password = insert_agent(&Database::connect(&database.url).await.unwrap(), "demo", "ana").await;
+    let ana_on_a = a.login("ana", &password).await;
+    let admin_on_b = b.login("admin", ADMIN_PASSWORD).await;
+    let mut on_b = subscribe(&b, Protocol::TransportWs, &admin_on_b, json!({})).await;
+    let _workspace_on_a = WsClient::connect(&a, Protocol::TransportWs, Some(&ana_on_a)).await.unwrap();
+    report(&a, &ana_on_a, "ONLINE").await;
+    assert_eq!(change_of(&on_b.next_result("p").await), change("ana", "ONLINE", "OFFLINE"));
+
+    // A dies without a word: its socket no longer counts once its heartbeat is stale
+    // (3 s at least), and B lapses the agent after the grace, once.
+    a.kill();
+    let events = on_b.results_within("p", Duration::from_secs(6)).await;
+    assert_eq!(changes(&events), [change("ana", "OFFLINE", "ONLINE")]);
+}
