@@ -14,10 +14,7 @@ use sea_orm::{
 };
 
 use super::model::{AgentFilter, AgentOrder, AgentSortField};
-use crate::db::entities::{
-    agent::{self, Presence},
-    organization, queue, queue_member,
-};
+use crate::db::entities::{agent, organization, queue, queue_member};
 use crate::db::page::{Cursor, Page, PageRequest};
 
 /// The one entry point for reading agents: this organization's, not deleted.
@@ -128,8 +125,7 @@ pub(super) async fn update_agent(db: &impl ConnectionTrait, agent: agent::Active
     Ok(())
 }
 
-/// Sets `enabled` on those of the agents that differ; disabling also takes them offline.
-/// Returns how many changed.
+/// Sets `enabled` on those of the agents that differ; returns how many changed.
 pub(super) async fn set_enabled(
     db: &impl ConnectionTrait,
     organization_id: i64,
@@ -137,13 +133,9 @@ pub(super) async fn set_enabled(
     enabled: bool,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
-    let mut update = agent::Entity::update_many()
+    let result = agent::Entity::update_many()
         .col_expr(agent::Column::Enabled, Expr::value(enabled))
-        .col_expr(agent::Column::UpdatedAt, Expr::value(now));
-    if !enabled {
-        update = update.col_expr(agent::Column::Presence, Expr::value(Presence::Offline));
-    }
-    let result = update
+        .col_expr(agent::Column::UpdatedAt, Expr::value(now))
         .filter(agent::Column::OrganizationId.eq(organization_id))
         .filter(agent::Column::DeletedAt.is_null())
         .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
@@ -153,7 +145,7 @@ pub(super) async fn set_enabled(
     Ok(result.rows_affected)
 }
 
-/// Marks the agents deleted (they stay as rows for history), disabled and offline.
+/// Marks the agents deleted (they stay as rows for history) and disabled.
 pub(super) async fn soft_delete_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
@@ -163,7 +155,6 @@ pub(super) async fn soft_delete_agents(
     let result = agent::Entity::update_many()
         .col_expr(agent::Column::DeletedAt, Expr::value(now))
         .col_expr(agent::Column::Enabled, Expr::value(false))
-        .col_expr(agent::Column::Presence, Expr::value(Presence::Offline))
         .col_expr(agent::Column::UpdatedAt, Expr::value(now))
         .filter(agent::Column::OrganizationId.eq(organization_id))
         .filter(agent::Column::DeletedAt.is_null())

@@ -37,11 +37,63 @@ const LOCAL_BUFFER: usize = 1024;
 /// (ids are at most 20 characters).
 const AGENTS_PER_REVOCATION: usize = 256;
 
+/// Publishes every event of `events` in the transaction (one statement on PostgreSQL).
+pub async fn publish_all(tx: &mut EventTx<'_>, events: Vec<ClusterEvent>) -> Result<(), DbErr> {
+    match &tx.bus.0.transport {
+        Transport::InProcess { .. } => tx.pending.extend(events),
+        Transport::Postgres { .. } => postgres::notify(&tx.tx, &events).await?,
+    }
+    Ok(())
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ClusterEvent {
     PresenceChanged(PresenceChange),
     SessionsRevoked(SessionsRevoked),
+    DirectoryChanged(DirectoryChange),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryChangeKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// Agents of one organization that were created, changed (including enabled or disabled)
+/// or deleted, in one committed write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryChange {
+    pub organization_id: i64,
+    /// Not `kind` on the wire: that names the event itself.
+    #[serde(rename = "change")]
+    pub kind: DirectoryChangeKind,
+    pub agent_ids: Vec<i64>,
+}
+
+impl DirectoryChange {
+    /// The events announcing a change of these agents; split so every payload stays small.
+    pub fn of_agents(
+        organization_id: i64,
+        kind: DirectoryChangeKind,
+        agent_ids: &[i64],
+    ) -> Vec<ClusterEvent> {
+        agent_ids
+            .chunks(AGENTS_PER_REVOCATION)
+            .map(|chunk| {
+                ClusterEvent::DirectoryChanged(Self { organization_id, kind, agent_ids: chunk.to_vec() })
+            })
+            .collect()
+    }
+}
+
+/// A directory change as this instance received it, shared by all its local subscribers: the
+/// agents' rows are read at most once per instance and event.
+pub struct DirectoryNotice {
+    pub change: DirectoryChange,
+    pub agents: OnceCell<Vec<agent::Model>>,
 }
 
 /// One real change of an agent's presence, as committed.
@@ -131,11 +183,16 @@ impl<T> Clone for Delivery<T> {
 struct Hub {
     presence: broadcast::Sender<Delivery<PresenceNotice>>,
     sessions: broadcast::Sender<Delivery<SessionsRevoked>>,
+    directory: broadcast::Sender<Delivery<DirectoryNotice>>,
 }
 
 impl Hub {
     fn new() -> Self {
-        Self { presence: broadcast::channel(LOCAL_BUFFER).0, sessions: broadcast::channel(LOCAL_BUFFER).0 }
+        Self {
+            presence: broadcast::channel(LOCAL_BUFFER).0,
+            sessions: broadcast::channel(LOCAL_BUFFER).0,
+            directory: broadcast::channel(LOCAL_BUFFER).0,
+        }
     }
 
     /// Sending fails only when nobody listens, which is fine.
@@ -147,12 +204,17 @@ impl Hub {
             ClusterEvent::SessionsRevoked(revoked) => {
                 let _ = self.sessions.send(Delivery::Event(Arc::new(revoked)));
             }
+            ClusterEvent::DirectoryChanged(change) => {
+                let notice = DirectoryNotice { change, agents: OnceCell::new() };
+                let _ = self.directory.send(Delivery::Event(Arc::new(notice)));
+            }
         }
     }
 
     fn resync(&self) {
         let _ = self.presence.send(Delivery::Resync);
         let _ = self.sessions.send(Delivery::Resync);
+        let _ = self.directory.send(Delivery::Resync);
     }
 }
 
@@ -205,6 +267,10 @@ impl EventBus {
         self.0.hub.sessions.subscribe()
     }
 
+    pub fn directory_feed(&self) -> broadcast::Receiver<Delivery<DirectoryNotice>> {
+        self.0.hub.directory.subscribe()
+    }
+
     /// Begins a write transaction whose published events are delivered when it commits.
     pub async fn begin(&self, db: &DatabaseConnection) -> Result<EventTx<'_>, DbErr> {
         let order = match &self.0.transport {
@@ -220,9 +286,7 @@ impl EventBus {
         match &self.0.transport {
             Transport::InProcess { .. } => events.into_iter().for_each(|event| self.0.hub.deliver(event)),
             Transport::Postgres { .. } => {
-                for event in &events {
-                    postgres::notify(db, event).await?;
-                }
+                postgres::notify(db, &events).await?;
             }
         }
         Ok(())
@@ -250,11 +314,7 @@ impl std::ops::Deref for EventTx<'_> {
 
 impl EventTx<'_> {
     pub async fn publish(&mut self, event: ClusterEvent) -> Result<(), DbErr> {
-        match &self.bus.0.transport {
-            Transport::InProcess { .. } => self.pending.push(event),
-            Transport::Postgres { .. } => postgres::notify(&self.tx, &event).await?,
-        }
-        Ok(())
+        publish_all(self, vec![event]).await
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {
@@ -286,6 +346,13 @@ mod presence_text {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_changes_survive_the_wire() {
+        let events = DirectoryChange::of_agents(3, DirectoryChangeKind::Deleted, &[4, 5]);
+        let text = serde_json::to_string(&events[0]).unwrap();
+        assert_eq!(serde_json::from_str::<ClusterEvent>(&text).unwrap(), events[0], "{text}");
+    }
 
     #[test]
     fn events_round_trip_compactly() {

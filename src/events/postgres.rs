@@ -17,14 +17,24 @@ const CHANNEL: &str = "agentdesk_events";
 /// Waits between attempts while the database is unreachable.
 const RETRY: Duration = Duration::from_secs(1);
 
-pub(super) async fn notify(db: &impl ConnectionTrait, event: &ClusterEvent) -> Result<(), DbErr> {
-    let payload = serde_json::to_string(event).map_err(|e| DbErr::Custom(format!("event payload: {e}")))?;
-    db.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_notify($1, $2)",
-        [CHANNEL.into(), payload.into()],
-    ))
-    .await?;
+/// Events sent in one statement at most: a bulk operation's NOTIFYs cost one round trip,
+/// whatever its size (well inside PostgreSQL's 65535 parameters).
+const EVENTS_PER_STATEMENT: usize = 500;
+
+/// Sends the events, in order, in as few statements as possible.
+pub(super) async fn notify(db: &impl ConnectionTrait, events: &[ClusterEvent]) -> Result<(), DbErr> {
+    for batch in events.chunks(EVENTS_PER_STATEMENT) {
+        let mut values = vec![CHANNEL.into()];
+        for event in batch {
+            let payload =
+                serde_json::to_string(event).map_err(|e| DbErr::Custom(format!("event payload: {e}")))?;
+            values.push(payload.into());
+        }
+        // pg_notify calls in one select list run left to right, so order is kept.
+        let calls: Vec<String> = (2..=batch.len() + 1).map(|n| format!("pg_notify($1, ${n})")).collect();
+        let sql = format!("SELECT {}", calls.join(", "));
+        db.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
+    }
     Ok(())
 }
 

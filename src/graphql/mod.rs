@@ -27,7 +27,7 @@ pub struct Mutation(
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(presence::schema::PresenceSubscription);
+pub struct Subscription(presence::schema::PresenceSubscription, directory::schema::DirectorySubscription);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 

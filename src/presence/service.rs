@@ -32,7 +32,7 @@ use crate::{
         entities::agent::{self, Presence},
     },
     directory::service as directory,
-    events::{ClusterEvent, Delivery, EventBus, EventTx, PresenceChange, PresenceNotice},
+    events::{ClusterEvent, Delivery, EventBus, EventTx, PresenceChange, PresenceNotice, publish_all},
 };
 
 /// The most agents a `presenceChanged` filter may name, as for every bulk id list.
@@ -82,16 +82,13 @@ async fn announce_offline(
     agents: Vec<agent::Model>,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    for agent in agents {
-        tx.publish(ClusterEvent::PresenceChanged(changed(
-            agent.organization_id,
-            agent.id,
-            Presence::Offline,
-            at,
-        )))
-        .await?;
-    }
-    Ok(())
+    let events = agents
+        .into_iter()
+        .map(|agent| {
+            ClusterEvent::PresenceChanged(changed(agent.organization_id, agent.id, Presence::Offline, at))
+        })
+        .collect();
+    publish_all(tx, events).await
 }
 
 /// `reportPresence`: the viewer's workspace says ONLINE (which also renews the TTL) or
@@ -142,20 +139,16 @@ pub async fn report(
     directory::agent(db, viewer, agent_id).await?.ok_or(PresenceError::AgentUnavailable)
 }
 
-/// Makes these agents of the organization OFFLINE at once, with one event each that was
-/// not OFFLINE already. For disabling and deleting agents: call after that transaction
-/// commits (a disabled or deleted agent cannot go ONLINE again, so nothing races it).
-pub async fn force_offline(
-    db: &DatabaseConnection,
-    bus: &EventBus,
+/// Makes these agents OFFLINE inside the caller's transaction (disabling or deleting them),
+/// with one event each that was not OFFLINE already, delivered when it commits.
+pub async fn take_offline(
+    tx: &mut EventTx<'_>,
     organization_id: i64,
     agent_ids: &[i64],
 ) -> Result<(), DbErr> {
     let now = now();
-    let mut tx = bus.begin(db).await?;
-    let flipped = store::go_offline(&*tx, organization_id, agent_ids, now).await?;
-    announce_offline(&mut tx, flipped, now).await?;
-    tx.commit().await
+    let flipped = store::go_offline(&**tx, organization_id, agent_ids, now).await?;
+    announce_offline(tx, flipped, now).await
 }
 
 /// Registers this instance before it serves anything, so no other instance's sweep takes its

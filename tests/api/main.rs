@@ -10,6 +10,7 @@ mod common;
 
 mod auth;
 mod directory;
+mod directory_live;
 mod presence;
 mod transport;
 
@@ -27,7 +28,9 @@ fn main() {
         postgres::warn_skipped(reason);
     }
 
-    let tests = [auth::tests(), directory::tests(), presence::tests(), transport::tests()].concat();
+    let tests =
+        [auth::tests(), directory::tests(), directory_live::tests(), presence::tests(), transport::tests()]
+            .concat();
     let mut trials = Vec::with_capacity(tests.len() * 2);
     for test in tests {
         trials

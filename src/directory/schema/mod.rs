@@ -5,6 +5,7 @@ mod agent;
 mod mutations;
 mod organization;
 mod queue;
+mod subscription;
 
 use async_graphql::{Enum, ID};
 
@@ -12,6 +13,7 @@ pub use agent::{Agent, AgentConnection, AgentQuery};
 pub use mutations::DirectoryMutation;
 pub use organization::{Organization, OrganizationQuery};
 pub use queue::{Queue, QueueQuery};
+pub use subscription::DirectorySubscription;
 
 use super::error::{DirectoryError, Field, Problem};
 use crate::graphql::{

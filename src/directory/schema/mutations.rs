@@ -142,7 +142,8 @@ impl DirectoryMutation {
             show_real_phone_numbers: input.show_real_phone_numbers,
             max_concurrent_sessions: input.max_concurrent_sessions,
         };
-        for_payload(service::create_agent(&app.db, &app.hasher, viewer, new).await).map(agent_payload)
+        for_payload(service::create_agent(&app.db, &app.bus, &app.hasher, viewer, new).await)
+            .map(agent_payload)
     }
 
     /// Changes an agent. An AGENT may change its own display name, password and e-mail only.
@@ -164,7 +165,7 @@ impl DirectoryMutation {
             queue_ids: input.queue_ids.as_deref().map(queue_ids),
         };
         let agent_id = id::decode_as(&input.id, NodeKind::Agent);
-        for_payload(service::update_agent(&app.db, &app.hasher, viewer, agent_id, changes).await)
+        for_payload(service::update_agent(&app.db, &app.bus, &app.hasher, viewer, agent_id, changes).await)
             .map(agent_payload)
     }
 
@@ -172,7 +173,8 @@ impl DirectoryMutation {
     #[graphql(guard = "RoleGuard::Admin")]
     async fn delete_agent(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeleteAgentsPayload> {
         let (app, viewer) = (ctx.app(), ctx.viewer()?);
-        let outcome = for_payload(service::delete_agents(&app.db, viewer, &agent_ids(&[id])).await)?;
+        let outcome =
+            for_payload(service::delete_agents(&app.db, &app.bus, viewer, &agent_ids(&[id])).await)?;
         // The bulk rules speak of `ids.0`; this mutation's argument is `id`.
         Ok(deleted_payload(outcome.map_err(|errors| {
             errors
@@ -191,8 +193,9 @@ impl DirectoryMutation {
         enabled: bool,
     ) -> async_graphql::Result<SetAgentsEnabledPayload> {
         let (app, viewer) = (ctx.app(), ctx.viewer()?);
-        let outcome =
-            for_payload(service::set_agents_enabled(&app.db, viewer, &agent_ids(&ids), enabled).await)?;
+        let outcome = for_payload(
+            service::set_agents_enabled(&app.db, &app.bus, viewer, &agent_ids(&ids), enabled).await,
+        )?;
         Ok(match outcome {
             Ok(change) => SetAgentsEnabledPayload {
                 agents: change.agents.into_iter().map(Agent::new).collect(),
@@ -212,7 +215,8 @@ impl DirectoryMutation {
         ids: Vec<ID>,
     ) -> async_graphql::Result<DeleteAgentsPayload> {
         let (app, viewer) = (ctx.app(), ctx.viewer()?);
-        for_payload(service::delete_agents(&app.db, viewer, &agent_ids(&ids)).await).map(deleted_payload)
+        for_payload(service::delete_agents(&app.db, &app.bus, viewer, &agent_ids(&ids)).await)
+            .map(deleted_payload)
     }
 
     #[graphql(guard = "RoleGuard::Admin")]
@@ -280,6 +284,7 @@ async fn change_membership(
 ) -> async_graphql::Result<QueuePayload> {
     let (app, viewer) = (ctx.app(), ctx.viewer()?);
     let queue_id = id::decode_as(&queue_id, NodeKind::Queue);
-    let outcome = service::change_membership(&app.db, viewer, queue_id, &agent_ids(&agents), change).await;
+    let outcome =
+        service::change_membership(&app.db, &app.bus, viewer, queue_id, &agent_ids(&agents), change).await;
     for_payload(outcome).map(queue_payload)
 }

@@ -5,7 +5,6 @@ use super::{GivenId, Rejections, check_bulk_size, lock_serving_organization, res
 use crate::{
     auth::{Password, PasswordHasher, Viewer, service as auth},
     db::{
-        self,
         entities::agent::{self, Presence, Role},
         page::{Cursor, Page, PageRequest},
     },
@@ -17,6 +16,8 @@ use crate::{
         },
         store,
     },
+    events::{DirectoryChange, DirectoryChangeKind, EventBus, EventTx, SessionsRevoked, publish_all},
+    presence::service as presence,
 };
 
 pub struct NewAgent {
@@ -123,6 +124,7 @@ fn username_race(error: DbErr) -> DirectoryError {
 
 pub async fn create_agent(
     db: &DatabaseConnection,
+    bus: &EventBus,
     hasher: &PasswordHasher,
     viewer: &Viewer,
     new: NewAgent,
@@ -147,11 +149,11 @@ pub async fn create_agent(
     };
     let password_hash = hasher.hash(&password).await?;
 
-    let tx = db::begin_write(db).await?;
-    let organization = lock_serving_organization(&tx, viewer).await?;
+    let mut tx = bus.begin(db).await?;
+    let organization = lock_serving_organization(&*tx, viewer).await?;
     let mut rejections = Rejections::default();
     let queues = store::find_queues(
-        &tx,
+        &*tx,
         viewer.organization_id,
         &new.queue_ids.iter().flatten().copied().collect::<Vec<_>>(),
     )
@@ -159,19 +161,19 @@ pub async fn create_agent(
     let (queue_ids, missing) =
         resolve_ids(&new.queue_ids, &queues.iter().map(|q| q.id).collect::<Vec<_>>(), Field::QueueId);
     rejections.extend(missing);
-    if store::username_taken(&tx, viewer.organization_id, username.as_str()).await? {
+    if store::username_taken(&*tx, viewer.organization_id, username.as_str()).await? {
         rejections.add(Field::Username, Problem::UsernameTaken);
     }
     // Checked inside the transaction, with the organization locked: two creations racing
     // for the last seat cannot both win.
-    if store::count_seats_used(&tx, viewer.organization_id).await? >= organization.seat_limit.max(0) as u64 {
+    if store::count_seats_used(&*tx, viewer.organization_id).await? >= organization.seat_limit.max(0) as u64 {
         rejections.0.push(Rejection::whole(Problem::SeatLimitReached));
     }
     rejections.finish()?;
 
     let now = Utc::now();
     let created = store::insert_agent(
-        &tx,
+        &*tx,
         agent::ActiveModel {
             username: Set(username.as_str().to_owned()),
             display_name: Set(display_name.into_inner()),
@@ -193,14 +195,20 @@ pub async fn create_agent(
     .await
     .map_err(username_race)?;
     if !queue_ids.is_empty() {
-        store::add_memberships(&tx, queue_ids.iter().map(|&queue_id| (queue_id, created.id)), now).await?;
+        store::add_memberships(&*tx, queue_ids.iter().map(|&queue_id| (queue_id, created.id)), now).await?;
     }
+    publish_all(
+        &mut tx,
+        DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Created, &[created.id]),
+    )
+    .await?;
     tx.commit().await?;
     Ok(created)
 }
 
 pub async fn update_agent(
     db: &DatabaseConnection,
+    bus: &EventBus,
     hasher: &PasswordHasher,
     viewer: &Viewer,
     agent_id: GivenId,
@@ -250,10 +258,10 @@ pub async fn update_agent(
         None => None,
     };
 
-    let tx = db::begin_write(db).await?;
-    lock_serving_organization(&tx, viewer).await?;
+    let mut tx = bus.begin(db).await?;
+    lock_serving_organization(&*tx, viewer).await?;
     let target = match agent_id {
-        Some(id) => store::find_agent(&tx, viewer.organization_id, id).await?,
+        Some(id) => store::find_agent(&*tx, viewer.organization_id, id).await?,
         None => None,
     }
     .ok_or(Rejection::of(Field::InputId, Problem::NotFound))?;
@@ -263,7 +271,7 @@ pub async fn update_agent(
         && target.enabled
         && (changes.enabled == Some(false) || changes.role == Some(Role::Agent));
     if loses_admin
-        && store::count_enabled_admins_except(&tx, viewer.organization_id, &[target.id]).await? == 0
+        && store::count_enabled_admins_except(&*tx, viewer.organization_id, &[target.id]).await? == 0
     {
         let field = if changes.enabled == Some(false) { Field::Enabled } else { Field::Role };
         rejections.add(field, Problem::LastAdmin);
@@ -271,7 +279,7 @@ pub async fn update_agent(
     let queue_ids = match &changes.queue_ids {
         Some(given) => {
             let wanted: Vec<i64> = given.iter().flatten().copied().collect();
-            let found: Vec<i64> = store::find_queues(&tx, viewer.organization_id, &wanted)
+            let found: Vec<i64> = store::find_queues(&*tx, viewer.organization_id, &wanted)
                 .await?
                 .iter()
                 .map(|q| q.id)
@@ -308,22 +316,26 @@ pub async fn update_agent(
     if let Some(enabled) = changes.enabled {
         row.enabled = Set(enabled);
     }
-    if disabling {
-        row.presence = Set(Presence::Offline);
-    }
     row.updated_at = Set(now);
-    store::update_agent(&tx, row).await?;
-    if let Some(queue_ids) = queue_ids {
-        store::remove_all_memberships_of(&tx, &[target.id]).await?;
-        store::add_memberships(&tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.id)), now).await?;
-    }
     if disabling {
-        auth::end_sessions(&tx, &[target.id], None).await?;
+        sign_out_everywhere(&mut tx, viewer, &[target.id]).await?;
     } else if password.is_some() {
         // A new password signs the agent out everywhere else; the caller's own session stays.
         let keep = is_self.then_some(viewer.session_id);
-        auth::end_sessions(&tx, &[target.id], keep).await?;
+        auth::end_sessions(&*tx, &[target.id], keep).await?;
+        publish_all(&mut tx, SessionsRevoked::of_agents(&[target.id], keep)).await?;
     }
+    store::update_agent(&*tx, row).await?;
+    if let Some(queue_ids) = queue_ids {
+        store::remove_all_memberships_of(&*tx, &[target.id]).await?;
+        store::add_memberships(&*tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.id)), now)
+            .await?;
+    }
+    publish_all(
+        &mut tx,
+        DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Updated, &[target.id]),
+    )
+    .await?;
     tx.commit().await?;
     let updated = store::find_agent(db, viewer.organization_id, target.id).await?;
     updated.ok_or_else(|| DbErr::RecordNotFound("agent just updated".into()).into())
@@ -375,24 +387,32 @@ async fn bulk_targets(
 /// Enables or disables agents, all or none. Enabling an enabled agent is not an error.
 pub async fn set_agents_enabled(
     db: &DatabaseConnection,
+    bus: &EventBus,
     viewer: &Viewer,
     given: &[GivenId],
     enabled: bool,
 ) -> Result<EnabledChange, DirectoryError> {
     check_bulk_size(given, Field::IdList)?;
-    let tx = db::begin_write(db).await?;
-    lock_serving_organization(&tx, viewer).await?;
+    let mut tx = bus.begin(db).await?;
+    lock_serving_organization(&*tx, viewer).await?;
     let mut rejections = Rejections::default();
-    let targets = bulk_targets(&tx, viewer, given, &mut rejections).await?;
+    let targets = bulk_targets(&*tx, viewer, given, &mut rejections).await?;
     if !enabled {
-        check_removable(&tx, viewer, given, &targets, &mut rejections).await?;
+        check_removable(&*tx, viewer, given, &targets, &mut rejections).await?;
     }
     rejections.finish()?;
     let ids: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
-    let affected = store::set_enabled(&tx, viewer.organization_id, &ids, enabled, Utc::now()).await?;
+    let changing: Vec<i64> =
+        targets.iter().filter(|agent| agent.enabled != enabled).map(|agent| agent.id).collect();
     if !enabled {
-        auth::end_sessions(&tx, &ids, None).await?;
+        sign_out_everywhere(&mut tx, viewer, &changing).await?;
     }
+    let affected = store::set_enabled(&*tx, viewer.organization_id, &ids, enabled, Utc::now()).await?;
+    publish_all(
+        &mut tx,
+        DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Updated, &changing),
+    )
+    .await?;
     tx.commit().await?;
     let agents = store::find_agents(db, viewer.organization_id, &ids).await?;
     Ok(EnabledChange { agents: in_given_order(agents, &ids), affected })
@@ -402,22 +422,36 @@ pub async fn set_agents_enabled(
 /// stay for the history that refers to them.
 pub async fn delete_agents(
     db: &DatabaseConnection,
+    bus: &EventBus,
     viewer: &Viewer,
     given: &[GivenId],
 ) -> Result<Vec<i64>, DirectoryError> {
     check_bulk_size(given, Field::IdList)?;
-    let tx = db::begin_write(db).await?;
-    lock_serving_organization(&tx, viewer).await?;
+    let mut tx = bus.begin(db).await?;
+    lock_serving_organization(&*tx, viewer).await?;
     let mut rejections = Rejections::default();
-    let targets = bulk_targets(&tx, viewer, given, &mut rejections).await?;
-    check_removable(&tx, viewer, given, &targets, &mut rejections).await?;
+    let targets = bulk_targets(&*tx, viewer, given, &mut rejections).await?;
+    check_removable(&*tx, viewer, given, &targets, &mut rejections).await?;
     rejections.finish()?;
     let ids: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
-    store::soft_delete_agents(&tx, viewer.organization_id, &ids, Utc::now()).await?;
-    store::remove_all_memberships_of(&tx, &ids).await?;
-    auth::end_sessions(&tx, &ids, None).await?;
+    sign_out_everywhere(&mut tx, viewer, &ids).await?;
+    store::soft_delete_agents(&*tx, viewer.organization_id, &ids, Utc::now()).await?;
+    store::remove_all_memberships_of(&*tx, &ids).await?;
+    publish_all(
+        &mut tx,
+        DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Deleted, &ids),
+    )
+    .await?;
     tx.commit().await?;
     Ok(ids)
+}
+
+/// What disabling or deleting does to agents, in the same transaction: OFFLINE (with a
+/// presence event each), every session ended, and their open sockets told to close.
+async fn sign_out_everywhere(tx: &mut EventTx<'_>, viewer: &Viewer, agent_ids: &[i64]) -> Result<(), DbErr> {
+    presence::take_offline(tx, viewer.organization_id, agent_ids).await?;
+    auth::end_sessions(&**tx, agent_ids, None).await?;
+    publish_all(tx, SessionsRevoked::of_agents(agent_ids, None)).await
 }
 
 fn in_given_order(mut agents: Vec<agent::Model>, ids: &[i64]) -> Vec<agent::Model> {

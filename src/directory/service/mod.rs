@@ -5,10 +5,12 @@
 mod agents;
 mod organizations;
 mod queues;
+mod watch;
 
 pub use agents::*;
 pub use organizations::*;
 pub use queues::*;
+pub use watch::*;
 
 use std::collections::HashSet;
 

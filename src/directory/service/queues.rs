@@ -16,6 +16,7 @@ use crate::{
         model::QueueName,
         store,
     },
+    events::{DirectoryChange, DirectoryChangeKind, EventBus, publish_all},
 };
 
 // ---- reads ----
@@ -174,16 +175,17 @@ pub enum Membership {
 /// non-member, is not an error.
 pub async fn change_membership(
     db: &DatabaseConnection,
+    bus: &EventBus,
     viewer: &Viewer,
     queue_id: GivenId,
     agent_ids: &[GivenId],
     change: Membership,
 ) -> Result<queue::Model, DirectoryError> {
     check_bulk_size(agent_ids, Field::AgentIdList)?;
-    let tx = db::begin_write(db).await?;
-    lock_serving_organization(&tx, viewer).await?;
+    let mut tx = bus.begin(db).await?;
+    lock_serving_organization(&*tx, viewer).await?;
     let mut rejections = Rejections::default();
-    let queue = match find_live_queue(&tx, viewer, queue_id, Field::QueueOfMembership).await {
+    let queue = match find_live_queue(&*tx, viewer, queue_id, Field::QueueOfMembership).await {
         Ok(queue) => Some(queue),
         Err(DirectoryError::Rejected(found)) => {
             rejections.extend(found);
@@ -193,17 +195,23 @@ pub async fn change_membership(
     };
     let wanted: Vec<i64> = agent_ids.iter().flatten().copied().collect();
     let found: Vec<i64> =
-        store::find_agents(&tx, viewer.organization_id, &wanted).await?.iter().map(|a| a.id).collect();
+        store::find_agents(&*tx, viewer.organization_id, &wanted).await?.iter().map(|a| a.id).collect();
     let (ids, missing) = resolve_ids(agent_ids, &found, Field::AgentIds);
     rejections.extend(missing);
     rejections.finish()?;
     let queue = queue.ok_or_else(|| DbErr::RecordNotFound("queue checked above".into()))?;
     match change {
         Membership::Add => {
-            store::add_memberships(&tx, ids.iter().map(|&agent_id| (queue.id, agent_id)), Utc::now()).await?
+            store::add_memberships(&*tx, ids.iter().map(|&agent_id| (queue.id, agent_id)), Utc::now()).await?
         }
-        Membership::Remove => store::remove_memberships(&tx, queue.id, &ids).await?,
+        Membership::Remove => store::remove_memberships(&*tx, queue.id, &ids).await?,
     }
+    // An agent's queues are part of the agent: its directory entry changed.
+    publish_all(
+        &mut tx,
+        DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Updated, &ids),
+    )
+    .await?;
     tx.commit().await?;
     Ok(queue)
 }

@@ -1,0 +1,84 @@
+use std::sync::Arc;
+
+use futures_util::{Stream, stream};
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::{
+    auth::Viewer,
+    db::entities::agent,
+    directory::store,
+    events::{Delivery, DirectoryChangeKind, DirectoryNotice, EventBus},
+};
+
+/// One agent's entry changed, as a subscriber sees it.
+pub struct DirectoryUpdate {
+    pub kind: DirectoryChangeKind,
+    pub agent_id: i64,
+    /// The agent as it is now; None once deleted.
+    pub agent: Option<agent::Model>,
+}
+
+/// The directory changes of the viewer's organization, one update per agent, as they commit.
+/// A subscriber that falls more than the bus's buffer behind skips what it missed (there is
+/// no state to catch up from): a client that must not miss any re-reads the list then.
+pub fn watch(
+    db: DatabaseConnection,
+    bus: &EventBus,
+    viewer: Viewer,
+) -> impl Stream<Item = Result<DirectoryUpdate, DbErr>> + Send + use<> {
+    let state = (bus.directory_feed(), Vec::<DirectoryUpdate>::new());
+    stream::unfold(state, move |(mut feed, mut ready)| {
+        let db = db.clone();
+        let viewer = viewer.clone();
+        async move {
+            loop {
+                if let Some(update) = ready.pop() {
+                    return Some((Ok(update), (feed, ready)));
+                }
+                let notice = match feed.recv().await {
+                    Ok(Delivery::Event(notice)) => notice,
+                    Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {
+                        tracing::warn!(agent = viewer.agent_id, "directory subscriber missed changes");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return None,
+                };
+                if notice.change.organization_id != viewer.organization_id {
+                    continue;
+                }
+                match updates(&db, &notice).await {
+                    // Popped from the end: reversed so they come out in order.
+                    Ok(updates) => ready = updates.into_iter().rev().collect(),
+                    Err(error) => return Some((Err(error), (feed, ready))),
+                }
+            }
+        }
+    })
+}
+
+/// The updates of one notice; its agents are read once per instance, by the first subscriber.
+async fn updates(
+    db: &DatabaseConnection,
+    notice: &Arc<DirectoryNotice>,
+) -> Result<Vec<DirectoryUpdate>, DbErr> {
+    let change = &notice.change;
+    let agents = notice
+        .agents
+        .get_or_try_init(|| async {
+            if change.kind == DirectoryChangeKind::Deleted {
+                return Ok(Vec::new());
+            }
+            store::find_agents(db, change.organization_id, &change.agent_ids).await
+        })
+        .await?;
+    Ok(change
+        .agent_ids
+        .iter()
+        .map(|&agent_id| DirectoryUpdate {
+            kind: change.kind,
+            agent_id,
+            agent: agents.iter().find(|agent| agent.id == agent_id).cloned(),
+        })
+        .collect())
+}
