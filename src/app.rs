@@ -21,6 +21,7 @@ use crate::{
         model::{InstanceId, Timings},
         service as presence,
     },
+    routing::service as routing,
 };
 
 /// What every request handler and resolver shares.
@@ -67,14 +68,15 @@ pub struct RunningServer {
     pub state: AppState,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
-    sweeper: JoinHandle<()>,
+    /// The presence and routing sweepers.
+    sweepers: [JoinHandle<()>; 2],
 }
 
 impl RunningServer {
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(());
         let served = self.task.await.unwrap_or_else(|join| Err(std::io::Error::other(join)));
-        self.sweeper.abort();
+        self.sweepers.iter().for_each(JoinHandle::abort);
         // Best effort: if it fails, other instances notice the missing heartbeat instead.
         let timings = Timings::from_config(&self.state.config);
         if let Err(error) = presence::retire_instance(&self.state.db, &self.state.instance, timings).await {
@@ -87,12 +89,15 @@ impl RunningServer {
 pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, StartupError> {
     let addr = listener.local_addr()?;
     let router = http::router(state.clone(), schema(&state));
-    let sweeper = presence::spawn_sweeper(
-        state.db.clone(),
-        state.bus.clone(),
-        state.instance.clone(),
-        Timings::from_config(&state.config),
-    );
+    let sweepers = [
+        presence::spawn_sweeper(
+            state.db.clone(),
+            state.bus.clone(),
+            state.instance.clone(),
+            Timings::from_config(&state.config),
+        ),
+        routing::spawn_sweeper(state.db.clone(), state.bus.clone(), state.config.routing_sweep_interval),
+    ];
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -101,7 +106,7 @@ pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServ
             })
             .await
     });
-    Ok(RunningServer { addr, state, shutdown, task, sweeper })
+    Ok(RunningServer { addr, state, shutdown, task, sweepers })
 }
 
 /// Serves on the configured address until Ctrl-C or SIGTERM.

@@ -121,6 +121,11 @@ pub struct Config {
     /// late. Ten missed intervals mark an instance as gone (its sockets no longer count).
     #[arg(long, global = true, env = "AGENTDESK_PRESENCE_SWEEP_INTERVAL", value_parser = humantime::parse_duration, default_value = "1s")]
     pub presence_sweep_interval: Duration,
+
+    /// How often each instance drains queues with waiting conversations, as a safety net:
+    /// conversations are normally assigned the moment capacity appears.
+    #[arg(long, global = true, env = "AGENTDESK_ROUTING_SWEEP_INTERVAL", value_parser = humantime::parse_duration, default_value = "5s")]
+    pub routing_sweep_interval: Duration,
 }
 
 impl Config {

@@ -11,5 +11,7 @@ pub mod directory;
 pub mod events;
 pub mod graphql;
 mod http;
+pub mod phone;
 pub mod presence;
+pub mod routing;
 pub mod telemetry;

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_organizations_agents_sessions;
 mod m0002_queues;
 mod m0003_presence;
+mod m0004_conversations;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_organizations_agents_sessions::Migration),
             Box::new(m0002_queues::Migration),
             Box::new(m0003_presence::Migration),
+            Box::new(m0004_conversations::Migration),
         ]
     }
 }

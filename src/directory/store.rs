@@ -291,6 +291,18 @@ pub(super) async fn find_queue(
     live_queues(organization_id).filter(queue::Column::Id.eq(queue_id)).one(db).await
 }
 
+/// A queue of the organization even if deleted: conversations keep pointing at theirs.
+pub(super) async fn find_queue_including_deleted(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    queue_id: i64,
+) -> Result<Option<queue::Model>, DbErr> {
+    queue::Entity::find_by_id(queue_id)
+        .filter(queue::Column::OrganizationId.eq(organization_id))
+        .one(db)
+        .await
+}
+
 pub(super) async fn find_queues(
     db: &impl ConnectionTrait,
     organization_id: i64,

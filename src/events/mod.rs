@@ -27,7 +27,10 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::db::{self, entities::agent};
+use crate::db::{
+    self,
+    entities::{agent, conversation},
+};
 
 /// Events waiting for their slowest local subscriber, per kind. Memory is shared by all
 /// subscribers of the instance (one ring), not per subscriber.
@@ -52,6 +55,34 @@ pub enum ClusterEvent {
     PresenceChanged(PresenceChange),
     SessionsRevoked(SessionsRevoked),
     DirectoryChanged(DirectoryChange),
+    ConversationChanged(ConversationChange),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationChangeKind {
+    Assigned,
+    Closed,
+    /// Taken back from the agent (disabled or deleted) and queued again.
+    Unassigned,
+}
+
+/// A conversation given to, closed by, or taken back from an agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationChange {
+    pub organization_id: i64,
+    pub conversation_id: i64,
+    /// The agent concerned; None when a waiting conversation was closed.
+    pub agent_id: Option<i64>,
+    #[serde(rename = "change")]
+    pub kind: ConversationChangeKind,
+}
+
+/// A conversation change as this instance received it: the conversation is read at most
+/// once per instance and event.
+pub struct ConversationNotice {
+    pub change: ConversationChange,
+    pub conversation: OnceCell<Option<conversation::Model>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +215,7 @@ struct Hub {
     presence: broadcast::Sender<Delivery<PresenceNotice>>,
     sessions: broadcast::Sender<Delivery<SessionsRevoked>>,
     directory: broadcast::Sender<Delivery<DirectoryNotice>>,
+    conversations: broadcast::Sender<Delivery<ConversationNotice>>,
 }
 
 impl Hub {
@@ -192,6 +224,7 @@ impl Hub {
             presence: broadcast::channel(LOCAL_BUFFER).0,
             sessions: broadcast::channel(LOCAL_BUFFER).0,
             directory: broadcast::channel(LOCAL_BUFFER).0,
+            conversations: broadcast::channel(LOCAL_BUFFER).0,
         }
     }
 
@@ -208,6 +241,10 @@ impl Hub {
                 let notice = DirectoryNotice { change, agents: OnceCell::new() };
                 let _ = self.directory.send(Delivery::Event(Arc::new(notice)));
             }
+            ClusterEvent::ConversationChanged(change) => {
+                let notice = ConversationNotice { change, conversation: OnceCell::new() };
+                let _ = self.conversations.send(Delivery::Event(Arc::new(notice)));
+            }
         }
     }
 
@@ -215,6 +252,7 @@ impl Hub {
         let _ = self.presence.send(Delivery::Resync);
         let _ = self.sessions.send(Delivery::Resync);
         let _ = self.directory.send(Delivery::Resync);
+        let _ = self.conversations.send(Delivery::Resync);
     }
 }
 
@@ -269,6 +307,10 @@ impl EventBus {
 
     pub fn directory_feed(&self) -> broadcast::Receiver<Delivery<DirectoryNotice>> {
         self.0.hub.directory.subscribe()
+    }
+
+    pub fn conversation_feed(&self) -> broadcast::Receiver<Delivery<ConversationNotice>> {
+        self.0.hub.conversations.subscribe()
     }
 
     /// Begins a write transaction whose published events are delivered when it commits.

@@ -30,6 +30,8 @@ pub enum UserErrorCode {
     LastAdmin,
     RateLimited,
     InvalidPhone,
+    /// Over 200 characters after trimming.
+    CustomerNameTooLong,
     TooManyIds,
 }
 

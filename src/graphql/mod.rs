@@ -14,20 +14,30 @@ pub use context::{ContextExt, RequestContext};
 pub use error::{ApiError, UserError, UserErrorCode, for_payload, for_query};
 pub use limits::ReadOnlyTransport;
 
-use crate::{app::AppState, auth, config::Config, directory, presence};
+use crate::{app::AppState, auth, config::Config, directory, presence, routing};
 
 #[derive(MergedObject, Default)]
-pub struct Query(auth::schema::AuthQuery, directory::schema::DirectoryQuery, node::NodeQuery);
+pub struct Query(
+    auth::schema::AuthQuery,
+    directory::schema::DirectoryQuery,
+    routing::schema::RoutingQuery,
+    node::NodeQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     auth::schema::AuthMutation,
     directory::schema::DirectoryMutation,
     presence::schema::PresenceMutation,
+    routing::schema::RoutingMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(presence::schema::PresenceSubscription, directory::schema::DirectorySubscription);
+pub struct Subscription(
+    presence::schema::PresenceSubscription,
+    directory::schema::DirectorySubscription,
+    routing::schema::RoutingSubscription,
+);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 

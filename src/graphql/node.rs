@@ -9,6 +9,7 @@ use super::{
 use crate::{
     auth::guard::RoleGuard,
     directory::schema::{Agent, Organization, Queue},
+    routing::schema::Conversation,
 };
 
 #[derive(Interface)]
@@ -17,6 +18,7 @@ pub enum Node {
     Organization(Organization),
     Agent(Agent),
     Queue(Queue),
+    Conversation(Conversation),
 }
 
 #[derive(Default)]
@@ -37,8 +39,7 @@ impl NodeQuery {
             }
             NodeKind::Agent => Agent::load(ctx, viewer, number).await?.map(Node::Agent),
             NodeKind::Queue => Queue::load(ctx, viewer, number).await?.map(Node::Queue),
-            // Resolved once conversations exist.
-            NodeKind::Conversation => None,
+            NodeKind::Conversation => Conversation::load(ctx, number).await?.map(Node::Conversation),
         })
     }
 }

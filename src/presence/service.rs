@@ -33,6 +33,7 @@ use crate::{
     },
     directory::service as directory,
     events::{ClusterEvent, Delivery, EventBus, EventTx, PresenceChange, PresenceNotice, publish_all},
+    routing::service as routing,
 };
 
 /// The most agents a `presenceChanged` filter may name, as for every bulk id list.
@@ -103,6 +104,8 @@ pub async fn report(
     let (organization_id, agent_id) = (viewer.organization_id, viewer.agent_id);
     let now = now();
     let mut tx = bus.begin(db).await?;
+    // An agent coming online may take waiting conversations, once this commits.
+    let mut came_online = false;
     match status {
         Presence::Online => {
             let expires_at = after(now, timings.ttl);
@@ -112,6 +115,7 @@ pub async fn report(
             let mut attempts = 0;
             loop {
                 if store::go_online(&*tx, organization_id, agent_id, now, expires_at).await? {
+                    came_online = true;
                     tx.publish(ClusterEvent::PresenceChanged(changed(
                         organization_id,
                         agent_id,
@@ -136,6 +140,9 @@ pub async fn report(
         }
     }
     tx.commit().await?;
+    if came_online {
+        routing::agent_available(db, bus, organization_id, agent_id).await?;
+    }
     directory::agent(db, viewer, agent_id).await?.ok_or(PresenceError::AgentUnavailable)
 }
 

@@ -12,6 +12,7 @@ mod auth;
 mod directory;
 mod directory_live;
 mod presence;
+mod routing;
 mod transport;
 
 use common::{Backend, postgres};
@@ -28,9 +29,15 @@ fn main() {
         postgres::warn_skipped(reason);
     }
 
-    let tests =
-        [auth::tests(), directory::tests(), directory_live::tests(), presence::tests(), transport::tests()]
-            .concat();
+    let tests = [
+        auth::tests(),
+        directory::tests(),
+        directory_live::tests(),
+        presence::tests(),
+        routing::tests(),
+        transport::tests(),
+    ]
+    .concat();
     let mut trials = Vec::with_capacity(tests.len() * 2);
     for test in tests {
         trials

@@ -42,6 +42,10 @@ pub struct Model {
     pub max_concurrent_sessions: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Conversations assigned and not closed.
+    pub active_sessions: i32,
+    /// When the agent last got or finished a conversation; None: never.
+    pub idle_since: Option<DateTimeUtc>,
     /// Deleted agents stay for the history that refers to them; set means deleted.
     pub deleted_at: Option<DateTimeUtc>,
 }

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod agent_socket;
+pub mod conversation;
 pub mod organization;
 pub mod presence_instance;
 pub mod queue;

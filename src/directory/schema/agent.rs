@@ -76,6 +76,10 @@ impl Agent {
     async fn max_concurrent_sessions(&self) -> Option<i32> {
         self.row.max_concurrent_sessions
     }
+    /// Conversations assigned to this agent and not closed.
+    async fn active_sessions(&self) -> i32 {
+        self.row.active_sessions
+    }
     /// The queues whose conversations this agent is offered, by name.
     async fn queues(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Queue>> {
         let queues = match &self.queues {

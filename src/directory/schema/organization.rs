@@ -76,6 +76,10 @@ impl Usage {
         let viewer = ctx.viewer()?;
         for_query(service::seat_usage(&ctx.app().db, viewer).await).map(AgentQuota::from)
     }
+    /// Conversations assigned to an agent of the organization in the last 30 days (rolling).
+    async fn monthly_sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        for_query(crate::routing::service::monthly_sessions(&ctx.app().db, ctx.viewer()?).await)
+    }
 }
 
 #[derive(Default)]

@@ -67,6 +67,10 @@ impl Queue {
         let loaded = ctx.directory_loaders()?.queue_member_count.load_one(self.row.id).await;
         Ok(loaded.map_err(|error| ApiError::Internal(Box::new(error)).into_graphql())?.unwrap_or(0))
     }
+    /// Conversations of this queue waiting for an agent.
+    async fn waiting_conversations(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        for_query(crate::routing::service::waiting_count(&ctx.app().db, ctx.viewer()?, self.row.id).await)
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.row.created_at
     }

@@ -18,6 +18,7 @@ use crate::{
     },
     events::{DirectoryChange, DirectoryChangeKind, EventBus, EventTx, SessionsRevoked, publish_all},
     presence::service as presence,
+    routing::service as routing,
 };
 
 pub struct NewAgent {
@@ -337,6 +338,12 @@ pub async fn update_agent(
     )
     .await?;
     tx.commit().await?;
+    if disabling {
+        routing::drain(db, bus, viewer.organization_id, None).await?;
+    } else if changes.max_concurrent_sessions.is_some() || changes.queue_ids.is_some() {
+        // A higher limit or new queues may let the agent take waiting conversations.
+        routing::agent_available(db, bus, viewer.organization_id, target.id).await?;
+    }
     let updated = store::find_agent(db, viewer.organization_id, target.id).await?;
     updated.ok_or_else(|| DbErr::RecordNotFound("agent just updated".into()).into())
 }
@@ -414,6 +421,9 @@ pub async fn set_agents_enabled(
     )
     .await?;
     tx.commit().await?;
+    if !enabled && !changing.is_empty() {
+        routing::drain(db, bus, viewer.organization_id, None).await?;
+    }
     let agents = store::find_agents(db, viewer.organization_id, &ids).await?;
     Ok(EnabledChange { agents: in_given_order(agents, &ids), affected })
 }
@@ -443,13 +453,16 @@ pub async fn delete_agents(
     )
     .await?;
     tx.commit().await?;
+    routing::drain(db, bus, viewer.organization_id, None).await?;
     Ok(ids)
 }
 
 /// What disabling or deleting does to agents, in the same transaction: OFFLINE (with a
-/// presence event each), every session ended, and their open sockets told to close.
+/// presence event each), their conversations back to WAITING, every session ended, and
+/// their open sockets told to close. Drain the organization after it commits.
 async fn sign_out_everywhere(tx: &mut EventTx<'_>, viewer: &Viewer, agent_ids: &[i64]) -> Result<(), DbErr> {
     presence::take_offline(tx, viewer.organization_id, agent_ids).await?;
+    routing::release_agents(tx, viewer.organization_id, agent_ids).await?;
     auth::end_sessions(&**tx, agent_ids, None).await?;
     publish_all(tx, SessionsRevoked::of_agents(agent_ids, None)).await
 }

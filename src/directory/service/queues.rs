@@ -29,6 +29,15 @@ pub async fn queue(
     store::find_queue(db, viewer.organization_id, queue_id).await
 }
 
+/// A queue even after it was deleted, for the conversations that refer to it.
+pub async fn queue_including_deleted(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    queue_id: i64,
+) -> Result<Option<queue::Model>, DbErr> {
+    store::find_queue_including_deleted(db, viewer.organization_id, queue_id).await
+}
+
 pub async fn queues(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
@@ -213,5 +222,8 @@ pub async fn change_membership(
     )
     .await?;
     tx.commit().await?;
+    if change == Membership::Add {
+        crate::routing::service::drain(db, bus, viewer.organization_id, Some(&[queue.id])).await?;
+    }
     Ok(queue)
 }

@@ -26,6 +26,8 @@ const SEED_PASSWORD: &str = "password1";
 enum Storage {
     Sqlite(TempDir),
     Postgres(TestDatabase),
+    /// A second instance on the first one's database, which owns it.
+    Shared,
 }
 
 pub struct TestServer {
@@ -58,10 +60,21 @@ impl TestServer {
         config.database_url = database_url;
         config.bootstrap_password = Some(ADMIN_PASSWORD.into());
         configure(&mut config);
+        Self::serve(config, storage).await
+    }
+
+    async fn serve(config: Config, storage: Storage) -> Self {
         let (state, _) = app::prepare(config).await.expect("server prepares");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
         let server = app::start(state, listener).await.expect("server starts");
         Self { addr: server.addr, http: reqwest::Client::new(), server: Some(server), _storage: storage }
+    }
+
+    /// Another server instance on this one's database (in this process, with its own pool,
+    /// event listener and sweepers), as a second process would be. Stop it before this one.
+    pub async fn another_instance(&self) -> TestServer {
+        let config = (*self.server.as_ref().expect("running").state.config).clone();
+        Self::serve(config, Storage::Shared).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,84 @@
+//! Customers' phone numbers: parsed (and stored) in E.164 by libphonenumber's rules, and the
+//! one place that decides the form a viewer sees.
+
+use phonenumber::Mode;
+
+/// A valid phone number in E.164 (`+14155550123`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Accepts international form with a leading `+` (spaces, dashes and brackets allowed);
+    /// None when it is not a valid number.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let trimmed = raw.trim();
+        if !trimmed.starts_with('+') || trimmed.len() > 32 {
+            return None;
+        }
+        let number = phonenumber::parse(None, trimmed).ok()?;
+        number.is_valid().then(|| Self(number.format().mode(Mode::E164).to_string()))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// What a viewer without "show real phone numbers" sees: `+<country calling code>****<last
+/// four digits>`. A stored value that does not parse shows as `****` and at most its last
+/// four digits, never more than half of them.
+pub fn mask(stored: &str) -> String {
+    let digits: Vec<char> = stored.chars().filter(char::is_ascii_digit).collect();
+    match phonenumber::parse(None, stored) {
+        Ok(number) if digits.len() > 4 => {
+            let last_four: String = digits[digits.len() - 4..].iter().collect();
+            format!("+{}****{last_four}", number.code().value())
+        }
+        _ => {
+            let shown = (digits.len() / 2).min(4);
+            let tail: String = digits[digits.len() - shown..].iter().collect();
+            format!("****{tail}")
+        }
+    }
+}
+
+/// The form of `stored` for a viewer.
+pub fn for_viewer(stored: &str, show_real_phone_numbers: bool) -> String {
+    if show_real_phone_numbers { stored.to_owned() } else { mask(stored) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_to_e164() {
+        assert_eq!(PhoneNumber::parse("+1 (415) 555-0123").unwrap().into_inner(), "+14155550123");
+        assert_eq!(PhoneNumber::parse("+44 7911 123456").unwrap().into_inner(), "+447911123456");
+        assert_eq!(PhoneNumber::parse("+852 2345 6789").unwrap().into_inner(), "+85223456789");
+        for bad in ["4155550123", "+1", "+999 123", "call me", "+1 415 555 0123 ext. 99999999999999999999"] {
+            assert!(PhoneNumber::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn masks_with_country_calling_codes_of_any_length() {
+        assert_eq!(mask("+14155550123"), "+1****0123");
+        assert_eq!(mask("+447911123456"), "+44****3456");
+        assert_eq!(mask("+85223456789"), "+852****6789");
+    }
+
+    #[test]
+    fn unparseable_numbers_show_at_most_half_their_digits() {
+        assert_eq!(mask("12345678"), "****5678");
+        assert_eq!(mask("123456"), "****456");
+        assert_eq!(mask("12"), "****2");
+        assert_eq!(mask("x"), "****");
+    }
+
+    #[test]
+    fn the_viewer_decides() {
+        assert_eq!(for_viewer("+14155550123", true), "+14155550123");
+        assert_eq!(for_viewer("+14155550123", false), "+1****0123");
+    }
+}

@@ -1,0 +1,361 @@
+//! Routing rules. A waiting conversation goes to an ONLINE, enabled member of its queue under
+//! its limit: least busy first, ties to the one idle longest. Without one it waits, and the
+//! queue is drained again when capacity appears: an agent comes online, joins the queue, gets
+//! a higher limit or closes a conversation (and a periodic sweep catches anything missed,
+//! e.g. after a crash between a commit and its drain).
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use futures_util::{Stream, stream};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
+
+use super::{
+    model::{ConversationFilter, MAX_CUSTOMER_NAME_CHARS, NewConversation},
+    store,
+};
+use crate::{
+    auth::Viewer,
+    db::{
+        entities::conversation::{self, Status},
+        page::{Page, PageRequest},
+    },
+    events::{
+        ClusterEvent, ConversationChange, ConversationChangeKind, ConversationNotice, Delivery, EventBus,
+        EventTx, publish_all,
+    },
+    phone::PhoneNumber,
+};
+
+/// Candidates read per attempt; more are read if all of them were taken meanwhile.
+const CANDIDATES: u64 = 8;
+/// Waiting conversations looked at per drain round.
+const DRAIN_BATCH: u64 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoutingError {
+    #[error("There is no such queue in your organization.")]
+    QueueNotFound,
+    #[error("There is no such conversation.")]
+    ConversationNotFound,
+    #[error("Enter the phone number in international form, e.g. +14155550123.")]
+    InvalidPhone,
+    #[error("The customer name must be at most 200 characters.")]
+    CustomerNameTooLong,
+    #[error("The human-agent service is disabled for your organization.")]
+    ServiceDisabled,
+    #[error("forbidden")]
+    Forbidden,
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+// ---- reads ----
+
+/// A conversation the viewer may see: any of the organization's for an ADMIN, its own for
+/// an AGENT.
+pub async fn conversation(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    conversation_id: i64,
+) -> Result<Option<conversation::Model>, DbErr> {
+    let found = store::find_conversation(db, viewer.organization_id, conversation_id).await?;
+    Ok(found
+        .filter(|conversation| viewer.is_admin() || conversation.assigned_agent_id == Some(viewer.agent_id)))
+}
+
+/// What a listing shows the viewer: an AGENT sees only its own conversations.
+fn visible(viewer: &Viewer, mut filter: ConversationFilter) -> ConversationFilter {
+    if !viewer.is_admin() {
+        filter.agent_id = Some(viewer.agent_id);
+    }
+    filter
+}
+
+pub async fn conversations(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    filter: ConversationFilter,
+    page: &PageRequest,
+) -> Result<Page<conversation::Model>, DbErr> {
+    store::list_conversations(db, viewer.organization_id, visible(viewer, filter), page).await
+}
+
+pub async fn count_conversations(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    filter: ConversationFilter,
+) -> Result<u64, DbErr> {
+    store::count_conversations(db, viewer.organization_id, visible(viewer, filter)).await
+}
+
+pub async fn waiting_count(db: &impl ConnectionTrait, viewer: &Viewer, queue_id: i64) -> Result<u64, DbErr> {
+    store::count_waiting(db, viewer.organization_id, queue_id).await
+}
+
+/// Conversations assigned to an agent of the organization in the last 30 days (rolling).
+pub async fn monthly_sessions(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<u64, DbErr> {
+    store::count_assigned_since(db, viewer.organization_id, Utc::now() - chrono::Duration::days(30)).await
+}
+
+// ---- writes ----
+
+async fn check_serving(db: &impl ConnectionTrait, organization_id: i64) -> Result<(), RoutingError> {
+    match store::find_organization(db, organization_id).await? {
+        Some(organization) if organization.human_agent_service_enabled => Ok(()),
+        _ => Err(RoutingError::ServiceDisabled),
+    }
+}
+
+/// An inbound contact: stored WAITING, then routed (oldest waiting of its queue first).
+pub async fn create_conversation(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    viewer: &Viewer,
+    new: NewConversation,
+) -> Result<conversation::Model, RoutingError> {
+    let phone = match new.customer_phone.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
+        Some(raw) => Some(PhoneNumber::parse(raw).ok_or(RoutingError::InvalidPhone)?.into_inner()),
+        None => None,
+    };
+    let name = new.customer_name.map(|name| name.trim().to_owned()).filter(|name| !name.is_empty());
+    if name.as_ref().is_some_and(|name| name.chars().count() > MAX_CUSTOMER_NAME_CHARS) {
+        return Err(RoutingError::CustomerNameTooLong);
+    }
+    check_serving(db, viewer.organization_id).await?;
+    let queue_id = new.queue_id.ok_or(RoutingError::QueueNotFound)?;
+    if !store::queue_exists(db, viewer.organization_id, queue_id).await? {
+        return Err(RoutingError::QueueNotFound);
+    }
+    let created =
+        store::insert_conversation(db, viewer.organization_id, queue_id, name, phone, Utc::now()).await?;
+    drain(db, bus, viewer.organization_id, Some(&[queue_id])).await?;
+    let latest = store::find_conversation(db, viewer.organization_id, created.id).await?;
+    Ok(latest.unwrap_or(created))
+}
+
+/// Closes a conversation: an ADMIN any, an AGENT its own. Closing a closed one changes
+/// nothing.
+pub async fn close_conversation(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    viewer: &Viewer,
+    conversation_id: Option<i64>,
+) -> Result<conversation::Model, RoutingError> {
+    check_serving(db, viewer.organization_id).await?;
+    let found = match conversation_id {
+        Some(id) => store::find_conversation(db, viewer.organization_id, id).await?,
+        None => None,
+    };
+    let found = found.ok_or(RoutingError::ConversationNotFound)?;
+    if !viewer.is_admin() && found.assigned_agent_id != Some(viewer.agent_id) {
+        return Err(RoutingError::Forbidden);
+    }
+    if found.status != Status::Closed {
+        let now = Utc::now();
+        let mut tx = bus.begin(db).await?;
+        if !store::close(&*tx, found.id, found.status, now).await? {
+            // It changed meanwhile (assigned, re-queued or closed): read it again and retry.
+            drop(tx);
+            return Box::pin(close_conversation(db, bus, viewer, conversation_id)).await;
+        }
+        let holder = (found.status == Status::Assigned).then_some(found.assigned_agent_id).flatten();
+        if let Some(agent_id) = holder {
+            store::release_capacity(&*tx, agent_id, now).await?;
+        }
+        let change = ConversationChange {
+            organization_id: found.organization_id,
+            conversation_id: found.id,
+            agent_id: holder,
+            kind: ConversationChangeKind::Closed,
+        };
+        tx.publish(ClusterEvent::ConversationChanged(change)).await?;
+        tx.commit().await?;
+        if holder.is_some() {
+            drain(db, bus, found.organization_id, Some(&[found.queue_id])).await?;
+        }
+    }
+    let latest = store::find_conversation(db, viewer.organization_id, found.id).await?;
+    latest.ok_or(RoutingError::ConversationNotFound)
+}
+
+/// Takes back the conversations of agents being disabled or deleted, in that transaction:
+/// they go back to WAITING (with an UNASSIGNED event each). Drain the organization after
+/// the transaction commits.
+pub async fn release_agents(
+    tx: &mut EventTx<'_>,
+    organization_id: i64,
+    agent_ids: &[i64],
+) -> Result<(), DbErr> {
+    let released = store::release_agents(&**tx, organization_id, agent_ids).await?;
+    let events = released
+        .into_iter()
+        .map(|conversation| {
+            ClusterEvent::ConversationChanged(ConversationChange {
+                organization_id,
+                conversation_id: conversation.id,
+                agent_id: conversation.assigned_agent_id,
+                kind: ConversationChangeKind::Unassigned,
+            })
+        })
+        .collect();
+    publish_all(tx, events).await
+}
+
+/// Capacity may have appeared for this agent (online, joined queues, higher limit): drains
+/// its queues.
+pub async fn agent_available(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    organization_id: i64,
+    agent_id: i64,
+) -> Result<(), DbErr> {
+    let queues = store::queues_of(db, agent_id).await?;
+    if queues.is_empty() {
+        return Ok(());
+    }
+    drain(db, bus, organization_id, Some(&queues)).await
+}
+
+/// Assigns waiting conversations of the queues (all the organization's when None), oldest
+/// first, for as long as someone can take them.
+pub async fn drain(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    organization_id: i64,
+    queue_ids: Option<&[i64]>,
+) -> Result<(), DbErr> {
+    loop {
+        let waiting = store::waiting(db, organization_id, queue_ids, DRAIN_BATCH).await?;
+        let mut full_queues = Vec::new();
+        let mut assigned_any = false;
+        for conversation in &waiting {
+            if full_queues.contains(&conversation.queue_id) {
+                continue;
+            }
+            if try_assign(db, bus, conversation).await? {
+                assigned_any = true;
+            } else {
+                // Nobody could take it; younger ones of the queue wait behind it.
+                full_queues.push(conversation.queue_id);
+            }
+        }
+        if !assigned_any || (waiting.len() as u64) < DRAIN_BATCH {
+            return Ok(());
+        }
+    }
+}
+
+/// Gives one waiting conversation to the best agent who can take it; false when nobody can
+/// (or it was taken by someone else meanwhile).
+async fn try_assign(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    waiting: &conversation::Model,
+) -> Result<bool, DbErr> {
+    loop {
+        let candidates = store::candidates(db, waiting.queue_id, CANDIDATES).await?;
+        if candidates.is_empty() {
+            return Ok(false);
+        }
+        for agent_id in candidates {
+            let now = Utc::now();
+            let mut tx = bus.begin(db).await?;
+            if !store::reserve_capacity(&*tx, agent_id, now).await? {
+                continue; // Taken by a concurrent assignment; the transaction rolls back.
+            }
+            if !store::assign(&*tx, waiting.id, agent_id, now).await? {
+                return Ok(false); // Assigned elsewhere; rolling back returns the capacity.
+            }
+            let change = ConversationChange {
+                organization_id: waiting.organization_id,
+                conversation_id: waiting.id,
+                agent_id: Some(agent_id),
+                kind: ConversationChangeKind::Assigned,
+            };
+            tx.publish(ClusterEvent::ConversationChanged(change)).await?;
+            tx.commit().await?;
+            return Ok(true);
+        }
+        // Every candidate filled up meanwhile: look again, the list has changed.
+    }
+}
+
+/// Drains every queue with waiting conversations, every `interval`, so nothing waits for
+/// an event that was lost (a crash between a commit and its drain).
+pub fn spawn_sweeper(db: DatabaseConnection, bus: EventBus, interval: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(10)));
+        loop {
+            ticks.tick().await;
+            if let Err(error) = sweep(&db, &bus).await {
+                tracing::warn!(%error, "routing sweep failed");
+            }
+        }
+    })
+}
+
+async fn sweep(db: &DatabaseConnection, bus: &EventBus) -> Result<(), DbErr> {
+    for queue in store::queues_with_waiting(db).await? {
+        drain(db, bus, queue.organization_id, Some(&[queue.queue_id])).await?;
+    }
+    Ok(())
+}
+
+/// Which conversation changes a subscriber hears.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// Those of the viewer's own conversations.
+    Mine,
+    /// Every one of the organization (admins).
+    Organization,
+}
+
+/// Conversation changes as they commit: assignments, closings, conversations taken back.
+pub fn watch(
+    db: DatabaseConnection,
+    bus: &EventBus,
+    viewer: Viewer,
+    audience: Audience,
+) -> impl Stream<Item = Result<(ConversationChangeKind, conversation::Model), DbErr>> + Send + use<> {
+    stream::unfold(bus.conversation_feed(), move |mut feed| {
+        let db = db.clone();
+        let viewer = viewer.clone();
+        async move {
+            loop {
+                let notice = match feed.recv().await {
+                    Ok(Delivery::Event(notice)) => notice,
+                    Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {
+                        tracing::warn!(agent = viewer.agent_id, "conversation subscriber missed changes");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return None,
+                };
+                let change = &notice.change;
+                let mine = change.agent_id == Some(viewer.agent_id);
+                if change.organization_id != viewer.organization_id || (audience == Audience::Mine && !mine) {
+                    continue;
+                }
+                match notice_conversation(&db, &notice).await {
+                    Ok(Some(conversation)) => return Some((Ok((change.kind, conversation)), feed)),
+                    Ok(None) => continue,
+                    Err(error) => return Some((Err(error), feed)),
+                }
+            }
+        }
+    })
+}
+
+/// The conversation of a notice, read once per instance.
+async fn notice_conversation(
+    db: &DatabaseConnection,
+    notice: &Arc<ConversationNotice>,
+) -> Result<Option<conversation::Model>, DbErr> {
+    let change = &notice.change;
+    let found = notice
+        .conversation
+        .get_or_try_init(|| store::find_conversation(db, change.organization_id, change.conversation_id))
+        .await?;
+    Ok(found.clone())
+}

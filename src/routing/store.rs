@@ -1,0 +1,328 @@
+//! SQL for conversations and the capacity columns of agents. Capacity is taken with one
+//! conditional UPDATE of the agent's row (`active_sessions < max_concurrent_sessions`), and a
+//! conversation is assigned with one conditional UPDATE of its row (`status = WAITING`):
+//! each is atomic on both back-ends, so concurrent requests and instances cannot overfill an
+//! agent or assign a conversation twice.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, NotSet, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    prelude::Expr,
+    sea_query::{ExprTrait, NullOrdering, Query},
+};
+
+use super::model::ConversationFilter;
+use crate::db::{
+    entities::{
+        agent::{self, Presence},
+        conversation::{self, Status},
+        organization, queue, queue_member,
+    },
+    page::{Page, PageRequest},
+};
+
+fn conversations_of(organization_id: i64) -> Select<conversation::Entity> {
+    conversation::Entity::find().filter(conversation::Column::OrganizationId.eq(organization_id))
+}
+
+pub(super) async fn find_organization(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+) -> Result<Option<organization::Model>, DbErr> {
+    organization::Entity::find_by_id(organization_id).one(db).await
+}
+
+pub(super) async fn queue_exists(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    queue_id: i64,
+) -> Result<bool, DbErr> {
+    let found = queue::Entity::find_by_id(queue_id)
+        .filter(queue::Column::OrganizationId.eq(organization_id))
+        .filter(queue::Column::DeletedAt.is_null())
+        .count(db)
+        .await?;
+    Ok(found > 0)
+}
+
+pub(super) async fn insert_conversation(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    queue_id: i64,
+    customer_name: Option<String>,
+    customer_phone: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<conversation::Model, DbErr> {
+    conversation::Entity::insert(conversation::ActiveModel {
+        id: NotSet,
+        organization_id: Set(organization_id),
+        queue_id: Set(queue_id),
+        status: Set(Status::Waiting),
+        customer_name: Set(customer_name),
+        customer_phone: Set(customer_phone),
+        assigned_agent_id: Set(None),
+        created_at: Set(now),
+        assigned_at: Set(None),
+        closed_at: Set(None),
+    })
+    .exec_with_returning(db)
+    .await
+}
+
+pub(super) async fn find_conversation(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    conversation_id: i64,
+) -> Result<Option<conversation::Model>, DbErr> {
+    conversations_of(organization_id).filter(conversation::Column::Id.eq(conversation_id)).one(db).await
+}
+
+fn filtered(organization_id: i64, filter: ConversationFilter) -> Select<conversation::Entity> {
+    let mut query = conversations_of(organization_id);
+    if let Some(status) = filter.status {
+        query = query.filter(conversation::Column::Status.eq(status));
+    }
+    if let Some(queue_id) = filter.queue_id {
+        query = query.filter(conversation::Column::QueueId.eq(queue_id));
+    }
+    if let Some(agent_id) = filter.agent_id {
+        query = query.filter(conversation::Column::AssignedAgentId.eq(agent_id));
+    }
+    query
+}
+
+/// Newest first, keyset on id.
+pub(super) async fn list_conversations(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    filter: ConversationFilter,
+    page: &PageRequest,
+) -> Result<Page<conversation::Model>, DbErr> {
+    let mut query = filtered(organization_id, filter);
+    if let Some(after) = &page.after {
+        query = query.filter(conversation::Column::Id.lt(after.id));
+    }
+    let mut items =
+        query.order_by(conversation::Column::Id, Order::Desc).limit(page.limit + 1).all(db).await?;
+    let has_more = items.len() as u64 > page.limit;
+    items.truncate(page.limit as usize);
+    Ok(Page { items, has_more })
+}
+
+pub(super) async fn count_conversations(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    filter: ConversationFilter,
+) -> Result<u64, DbErr> {
+    filtered(organization_id, filter).count(db).await
+}
+
+/// The agents that may take a conversation of the queue now, best first: least busy, then
+/// idle longest (never assigned counts as longest), then oldest account.
+pub(super) async fn candidates(
+    db: &impl ConnectionTrait,
+    queue_id: i64,
+    limit: u64,
+) -> Result<Vec<i64>, DbErr> {
+    let members = Query::select()
+        .column(queue_member::Column::AgentId)
+        .from(queue_member::Entity)
+        .and_where(queue_member::Column::QueueId.eq(queue_id))
+        .to_owned();
+    let rows = agent::Entity::find()
+        .select_only()
+        .column(agent::Column::Id)
+        .filter(agent::Column::Id.in_subquery(members))
+        .filter(eligible())
+        .order_by(agent::Column::ActiveSessions, Order::Asc)
+        .order_by_with_nulls(agent::Column::IdleSince, Order::Asc, NullOrdering::First)
+        .order_by(agent::Column::Id, Order::Asc)
+        .limit(limit)
+        .into_tuple::<i64>()
+        .all(db)
+        .await?;
+    Ok(rows)
+}
+
+/// The routing rule in SQL: ONLINE, enabled, not deleted, and under its limit. The same
+/// condition guards the capacity update, so what is offered is what may be taken.
+fn eligible() -> Condition {
+    Condition::all()
+        .add(agent::Column::Presence.eq(Presence::Online))
+        .add(agent::Column::Enabled.eq(true))
+        .add(agent::Column::DeletedAt.is_null())
+        .add(Condition::any().add(agent::Column::MaxConcurrentSessions.is_null()).add(
+            Expr::col(agent::Column::ActiveSessions).lt(Expr::col(agent::Column::MaxConcurrentSessions)),
+        ))
+}
+
+/// Takes one unit of the agent's capacity if it is still eligible; false when not.
+pub(super) async fn reserve_capacity(
+    db: &impl ConnectionTrait,
+    agent_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = agent::Entity::update_many()
+        .col_expr(agent::Column::ActiveSessions, Expr::col(agent::Column::ActiveSessions).add(1))
+        .col_expr(agent::Column::IdleSince, Expr::value(now))
+        .filter(agent::Column::Id.eq(agent_id))
+        .filter(eligible())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Gives back one unit of capacity (a conversation closed).
+pub(super) async fn release_capacity(
+    db: &impl ConnectionTrait,
+    agent_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    agent::Entity::update_many()
+        .col_expr(agent::Column::ActiveSessions, Expr::col(agent::Column::ActiveSessions).sub(1))
+        .col_expr(agent::Column::IdleSince, Expr::value(now))
+        .filter(agent::Column::Id.eq(agent_id))
+        .filter(agent::Column::ActiveSessions.gt(0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Assigns the conversation if it is still waiting; false when someone else got it first.
+pub(super) async fn assign(
+    db: &impl ConnectionTrait,
+    conversation_id: i64,
+    agent_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = conversation::Entity::update_many()
+        .col_expr(conversation::Column::Status, Expr::value(Status::Assigned))
+        .col_expr(conversation::Column::AssignedAgentId, Expr::value(agent_id))
+        .col_expr(conversation::Column::AssignedAt, Expr::value(now))
+        .filter(conversation::Column::Id.eq(conversation_id))
+        .filter(conversation::Column::Status.eq(Status::Waiting))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Closes the conversation if it is in `from`; false when it changed meanwhile.
+pub(super) async fn close(
+    db: &impl ConnectionTrait,
+    conversation_id: i64,
+    from: Status,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = conversation::Entity::update_many()
+        .col_expr(conversation::Column::Status, Expr::value(Status::Closed))
+        .col_expr(conversation::Column::ClosedAt, Expr::value(now))
+        .filter(conversation::Column::Id.eq(conversation_id))
+        .filter(conversation::Column::Status.eq(from))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Puts every conversation these agents hold back to WAITING (their `assignedAt` stays, so
+/// they still count as handled) and zeroes the agents' load; returns the conversations.
+pub(super) async fn release_agents(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_ids: &[i64],
+) -> Result<Vec<conversation::Model>, DbErr> {
+    let held = conversations_of(organization_id)
+        .filter(conversation::Column::AssignedAgentId.is_in(agent_ids.iter().copied()))
+        .filter(conversation::Column::Status.eq(Status::Assigned))
+        .all(db)
+        .await?;
+    if held.is_empty() {
+        return Ok(held);
+    }
+    conversation::Entity::update_many()
+        .col_expr(conversation::Column::Status, Expr::value(Status::Waiting))
+        .col_expr(conversation::Column::AssignedAgentId, Expr::value(Option::<i64>::None))
+        .filter(conversation::Column::Id.is_in(held.iter().map(|c| c.id)))
+        .exec(db)
+        .await?;
+    agent::Entity::update_many()
+        .col_expr(agent::Column::ActiveSessions, Expr::value(0))
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(held)
+}
+
+/// Waiting conversations of the queues (all of the organization's when None), oldest first.
+pub(super) async fn waiting(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    queue_ids: Option<&[i64]>,
+    limit: u64,
+) -> Result<Vec<conversation::Model>, DbErr> {
+    let mut query =
+        conversations_of(organization_id).filter(conversation::Column::Status.eq(Status::Waiting));
+    if let Some(queue_ids) = queue_ids {
+        query = query.filter(conversation::Column::QueueId.is_in(queue_ids.iter().copied()));
+    }
+    query
+        .order_by(conversation::Column::CreatedAt, Order::Asc)
+        .order_by(conversation::Column::Id, Order::Asc)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The queues of an agent.
+pub(super) async fn queues_of(db: &impl ConnectionTrait, agent_id: i64) -> Result<Vec<i64>, DbErr> {
+    queue_member::Entity::find()
+        .select_only()
+        .column(queue_member::Column::QueueId)
+        .filter(queue_member::Column::AgentId.eq(agent_id))
+        .into_tuple::<i64>()
+        .all(db)
+        .await
+}
+
+#[derive(FromQueryResult)]
+pub(super) struct WaitingQueue {
+    pub organization_id: i64,
+    pub queue_id: i64,
+}
+
+/// Every (organization, queue) that has a waiting conversation: what the sweeper drains.
+pub(super) async fn queues_with_waiting(db: &impl ConnectionTrait) -> Result<Vec<WaitingQueue>, DbErr> {
+    conversation::Entity::find()
+        .select_only()
+        .column(conversation::Column::OrganizationId)
+        .column(conversation::Column::QueueId)
+        .filter(conversation::Column::Status.eq(Status::Waiting))
+        .distinct()
+        .into_model::<WaitingQueue>()
+        .all(db)
+        .await
+}
+
+pub(super) async fn count_waiting(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    queue_id: i64,
+) -> Result<u64, DbErr> {
+    filtered(
+        organization_id,
+        ConversationFilter { status: Some(Status::Waiting), queue_id: Some(queue_id), agent_id: None },
+    )
+    .count(db)
+    .await
+}
+
+/// Conversations assigned to an agent of the organization since `since`.
+pub(super) async fn count_assigned_since(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    since: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    conversations_of(organization_id).filter(conversation::Column::AssignedAt.gte(since)).count(db).await
+}
