@@ -6,12 +6,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_organizations_agents_sessions;
 mod m0002_queues;
+mod m0005_audit_log;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_organizations_agents_sessions::Migration), Box::new(m0002_queues::Migration)]
+        vec![
+            Box::new(m0001_organizations_agents_sessions::Migration),
+            Box::new(m0002_queues::Migration),
+            Box::new(m0005_audit_log::Migration),
+        ]
     }
 }

@@ -14,10 +14,15 @@ pub use context::{ContextExt, RequestContext};
 pub use error::{ApiError, UserError, UserErrorCode, for_payload, for_query};
 pub use limits::ReadOnlyTransport;
 
-use crate::{app::AppState, auth, config::Config, directory};
+use crate::{app::AppState, audit, auth, config::Config, directory};
 
 #[derive(MergedObject, Default)]
-pub struct Query(auth::schema::AuthQuery, directory::schema::DirectoryQuery, node::NodeQuery);
+pub struct Query(
+    auth::schema::AuthQuery,
+    directory::schema::DirectoryQuery,
+    node::NodeQuery,
+    audit::schema::AuditQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(auth::schema::AuthMutation, directory::schema::DirectoryMutation);

@@ -39,6 +39,8 @@ impl NodeQuery {
             NodeKind::Queue => Queue::load(ctx, viewer, number).await?.map(Node::Queue),
             // Resolved once conversations exist.
             NodeKind::Conversation => None,
+            // Audit entries are read through `auditLog` only, where their admin rule lives.
+            NodeKind::AuditEntry => None,
         })
     }
 }

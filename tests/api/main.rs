@@ -8,6 +8,7 @@
 
 mod common;
 
+mod audit;
 mod auth;
 mod directory;
 mod transport;
@@ -26,7 +27,7 @@ fn main() {
         postgres::warn_skipped(reason);
     }
 
-    let tests = [auth::tests(), directory::tests(), transport::tests()].concat();
+    let tests = [audit::tests(), auth::tests(), directory::tests(), transport::tests()].concat();
     let mut trials = Vec::with_capacity(tests.len() * 2);
     for test in tests {
         trials

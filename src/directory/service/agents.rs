@@ -1,8 +1,14 @@
+use std::net::IpAddr;
+
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, IntoActiveModel, SqlErr};
 
 use super::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
 use crate::{
+    audit::{
+        model::{Action, Entry, TargetType},
+        service as audit,
+    },
     auth::{Password, PasswordHasher, Viewer, service as auth},
     db::{
         self,
@@ -28,6 +34,21 @@ pub struct NewAgent {
     pub queue_ids: Vec<GivenId>,
     pub show_real_phone_numbers: bool,
     pub max_concurrent_sessions: Option<i32>,
+}
+
+impl NewAgent {
+    /// The API names of the fields given a value, for the audit log.
+    fn given_fields(&self) -> Vec<&'static str> {
+        let optional = [
+            ("email", self.email.is_some()),
+            ("queueIds", !self.queue_ids.is_empty()),
+            ("maxConcurrentSessions", self.max_concurrent_sessions.is_some()),
+        ];
+        ["displayName", "username", "password", "role", "showRealPhoneNumbers"]
+            .into_iter()
+            .chain(optional.into_iter().filter(|(_, given)| *given).map(|(name, _)| name))
+            .collect()
+    }
 }
 
 /// Fields to change; None leaves a field as it is. For nullable fields, `Some(None)` clears.
@@ -68,6 +89,15 @@ pub async fn agent(
     agent_id: i64,
 ) -> Result<Option<agent::Model>, DbErr> {
     store::find_agent(db, viewer.organization_id, agent_id).await
+}
+
+/// The live ones of these agents, in no particular order.
+pub async fn agents_by_id(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    agent_ids: &[i64],
+) -> Result<Vec<agent::Model>, DbErr> {
+    store::find_agents(db, viewer.organization_id, agent_ids).await
 }
 
 pub async fn agents(
@@ -125,8 +155,10 @@ pub async fn create_agent(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
     viewer: &Viewer,
+    client_address: Option<IpAddr>,
     new: NewAgent,
 ) -> Result<agent::Model, DirectoryError> {
+    let audited = new.given_fields();
     let mut rejections = Rejections::default();
     let display_name =
         rejections.check(Field::DisplayName, DisplayName::parse(&new.display_name), display_name_problem);
@@ -195,6 +227,8 @@ pub async fn create_agent(
     if !queue_ids.is_empty() {
         store::add_memberships(&tx, queue_ids.iter().map(|&queue_id| (queue_id, created.id)), now).await?;
     }
+    let entry = Entry::by(viewer, client_address, Action::AgentCreated).on(TargetType::Agent, [created.id]);
+    audit::record(&tx, entry.fields(audited)).await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -203,6 +237,7 @@ pub async fn update_agent(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
     viewer: &Viewer,
+    client_address: Option<IpAddr>,
     agent_id: GivenId,
     changes: AgentChanges,
 ) -> Result<agent::Model, DirectoryError> {
@@ -312,7 +347,7 @@ pub async fn update_agent(
         row.presence = Set(Presence::Offline);
     }
     row.updated_at = Set(now);
-    store::update_agent(&tx, row).await?;
+    let updated = store::update_agent(&tx, row).await?;
     if let Some(queue_ids) = queue_ids {
         store::remove_all_memberships_of(&tx, &[target.id]).await?;
         store::add_memberships(&tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.id)), now).await?;
@@ -324,9 +359,37 @@ pub async fn update_agent(
         let keep = is_self.then_some(viewer.session_id);
         auth::end_sessions(&tx, &[target.id], keep).await?;
     }
+    let changed = changed_fields(&target, &updated, password.is_some(), changes.queue_ids.is_some());
+    let entry = Entry::by(viewer, client_address, Action::AgentUpdated).on(TargetType::Agent, [target.id]);
+    audit::record(&tx, entry.fields(changed)).await?;
     tx.commit().await?;
     let updated = store::find_agent(db, viewer.organization_id, target.id).await?;
     updated.ok_or_else(|| DbErr::RecordNotFound("agent just updated".into()).into())
+}
+
+/// The API names of the fields an update changed, for the audit log. A new password and new
+/// queues count as changes whenever given (neither is compared: a hash cannot be, and the
+/// queues would cost a read).
+fn changed_fields(
+    before: &agent::Model,
+    after: &agent::Model,
+    password: bool,
+    queues: bool,
+) -> Vec<&'static str> {
+    [
+        ("displayName", before.display_name != after.display_name),
+        ("password", password),
+        ("email", before.email != after.email),
+        ("showRealPhoneNumbers", before.show_real_phone_numbers != after.show_real_phone_numbers),
+        ("maxConcurrentSessions", before.max_concurrent_sessions != after.max_concurrent_sessions),
+        ("enabled", before.enabled != after.enabled),
+        ("role", before.role != after.role),
+        ("queueIds", queues),
+    ]
+    .into_iter()
+    .filter(|(_, changed)| *changed)
+    .map(|(name, _)| name)
+    .collect()
 }
 
 /// Refuses removing the viewer itself (`CANNOT_MODIFY_SELF` at its position) or every
@@ -376,6 +439,7 @@ async fn bulk_targets(
 pub async fn set_agents_enabled(
     db: &DatabaseConnection,
     viewer: &Viewer,
+    client_address: Option<IpAddr>,
     given: &[GivenId],
     enabled: bool,
 ) -> Result<EnabledChange, DirectoryError> {
@@ -393,6 +457,9 @@ pub async fn set_agents_enabled(
     if !enabled {
         auth::end_sessions(&tx, &ids, None).await?;
     }
+    let action = if enabled { Action::AgentEnabled } else { Action::AgentDisabled };
+    let entry = Entry::by(viewer, client_address, action).on(TargetType::Agent, ids.iter().copied());
+    audit::record(&tx, entry.fields(["enabled"])).await?;
     tx.commit().await?;
     let agents = store::find_agents(db, viewer.organization_id, &ids).await?;
     Ok(EnabledChange { agents: in_given_order(agents, &ids), affected })
@@ -403,6 +470,7 @@ pub async fn set_agents_enabled(
 pub async fn delete_agents(
     db: &DatabaseConnection,
     viewer: &Viewer,
+    client_address: Option<IpAddr>,
     given: &[GivenId],
 ) -> Result<Vec<i64>, DirectoryError> {
     check_bulk_size(given, Field::IdList)?;
@@ -416,6 +484,9 @@ pub async fn delete_agents(
     store::soft_delete_agents(&tx, viewer.organization_id, &ids, Utc::now()).await?;
     store::remove_all_memberships_of(&tx, &ids).await?;
     auth::end_sessions(&tx, &ids, None).await?;
+    let entry =
+        Entry::by(viewer, client_address, Action::AgentDeleted).on(TargetType::Agent, ids.iter().copied());
+    audit::record(&tx, entry).await?;
     tx.commit().await?;
     Ok(ids)
 }
