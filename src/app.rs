@@ -16,6 +16,7 @@ use crate::{
     },
     graphql::{self, AppSchema},
     http,
+    telemetry::metrics::Metrics,
 };
 
 /// What every request handler and resolver shares.
@@ -24,6 +25,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub hasher: PasswordHasher,
     pub statements: StatementCounter,
+    pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
 }
 
@@ -43,7 +45,8 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
     db::migrate(&db).await?;
     let hasher = PasswordHasher::new(config.hashing_concurrency);
     let bootstrapped = directory::bootstrap_if_empty(&db, &hasher, config.bootstrap_password.clone()).await?;
-    Ok((AppState { db, hasher, statements, config: Arc::new(config) }, bootstrapped))
+    let metrics = Arc::new(Metrics::new(statements.clone(), hasher.clone()));
+    Ok((AppState { db, hasher, statements, metrics, config: Arc::new(config) }, bootstrapped))
 }
 
 pub fn schema(state: &AppState) -> AppSchema {

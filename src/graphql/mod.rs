@@ -14,7 +14,7 @@ pub use context::{ContextExt, RequestContext};
 pub use error::{ApiError, UserError, UserErrorCode, for_payload, for_query};
 pub use limits::ReadOnlyTransport;
 
-use crate::{app::AppState, audit, auth, config::Config, directory};
+use crate::{app::AppState, audit, auth, config::Config, directory, telemetry::metrics::OperationMetrics};
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -35,7 +35,7 @@ pub fn build(config: &Config, state: Option<AppState>) -> AppSchema {
         .limit_complexity(config.max_query_complexity)
         .extension(limits::GetIsReadOnly);
     match state {
-        Some(state) => builder.data(state).finish(),
+        Some(state) => builder.extension(OperationMetrics(state.metrics.clone())).data(state).finish(),
         None => builder.finish(),
     }
 }

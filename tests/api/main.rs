@@ -11,6 +11,7 @@ mod common;
 mod audit;
 mod auth;
 mod directory;
+mod operations;
 mod transport;
 
 use common::{Backend, postgres};
@@ -27,7 +28,8 @@ fn main() {
         postgres::warn_skipped(reason);
     }
 
-    let tests = [audit::tests(), auth::tests(), directory::tests(), transport::tests()].concat();
+    let tests =
+        [audit::tests(), auth::tests(), directory::tests(), operations::tests(), transport::tests()].concat();
     let mut trials = Vec::with_capacity(tests.len() * 2);
     for test in tests {
         trials
