@@ -3,6 +3,7 @@
 
 mod graphql;
 mod health;
+mod request_id;
 mod websocket;
 
 use axum::{
@@ -26,6 +27,7 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(HttpState { app: state, schema })
 }
 

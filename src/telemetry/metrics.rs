@@ -1,7 +1,8 @@
 //! Prometheus metrics for `GET /metrics`: GraphQL operations by name and outcome, their
 //! latency, open WebSockets, active subscriptions, SQL statements sent and the password-
-//! hashing queue. Operations are counted by an async-graphql extension; the last two are read
-//! from their owners at scrape time, so there is no second count to keep in step.
+//! hashing queue. Operations are counted (and given a tracing span) by an async-graphql
+//! extension; the last two are read from their owners at scrape time, so there is no second
+//! count to keep in step.
 
 use std::{
     collections::HashSet,
@@ -31,6 +32,7 @@ use prometheus_client::{
     },
     registry::Registry,
 };
+use tracing::Instrument;
 
 use crate::{auth::PasswordHasher, db::StatementCounter};
 
@@ -179,7 +181,10 @@ impl Collector for Sampled {
     }
 }
 
-/// The async-graphql extension that counts operations and subscriptions.
+/// The async-graphql extension that counts operations and subscriptions, and runs each
+/// operation in a `graphql` span naming it. (async-graphql's own `Tracing` extension is not
+/// used: it records the whole document with its variables, passwords included unless every
+/// such argument is marked secret, and opens a span per field.)
 pub struct OperationMetrics(pub Arc<Metrics>);
 
 impl ExtensionFactory for OperationMetrics {
@@ -198,13 +203,21 @@ impl OperationRecorder {
     fn name(&self) -> std::sync::MutexGuard<'_, Option<String>> {
         self.name.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Keeps the name for the metrics and shows it on the operation's span (the current one:
+    /// the hooks that learn it run inside `request`).
+    fn learn_name(&self, name: &str) {
+        tracing::Span::current().record("operation", name);
+        *self.name() = Some(name.to_owned());
+    }
 }
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for OperationRecorder {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let started = Instant::now();
-        let response = next.run(ctx).await;
+        let span = tracing::info_span!("graphql", operation = tracing::field::Empty);
+        let response = next.run(ctx).instrument(span).await;
         let name = self.name().clone();
         self.metrics.record_operation(name.as_deref(), response.is_ok(), started);
         response
@@ -230,7 +243,9 @@ impl Extension for OperationRecorder {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        self.name().clone_from(&request.operation_name);
+        if let Some(name) = &request.operation_name {
+            self.learn_name(name);
+        }
         next.run(ctx, request).await
     }
 
@@ -243,14 +258,12 @@ impl Extension for OperationRecorder {
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
         // Without `operationName`, a document's only operation gives its name (if it has one).
-        let mut name = self.name();
-        if name.is_none()
+        if self.name().is_none()
             && let DocumentOperations::Multiple(operations) = &document.operations
-            && operations.len() == 1
+            && let (Some(name), 1) = (operations.keys().next(), operations.len())
         {
-            *name = operations.keys().next().map(ToString::to_string);
+            self.learn_name(name);
         }
-        drop(name);
         Ok(document)
     }
 }

@@ -1,4 +1,4 @@
-//! What operators see: `/metrics`.
+//! What operators see: `/metrics` and request ids.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use crate::common::{
 };
 
 pub fn tests() -> Vec<crate::common::Test> {
-    crate::tests![metrics_count_operations_statements_and_sockets]
+    crate::tests![metrics_count_operations_statements_and_sockets, requests_carry_a_request_id]
 }
 
 async fn scrape(server: &TestServer) -> String {
@@ -72,4 +72,30 @@ async fn settles_at(server: &TestServer, series: &str, expected: f64) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("{series} stayed at {seen}, expected {expected}");
+}
+
+async fn requests_carry_a_request_id(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let id_of = |response: &reqwest::Response| {
+        response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    let fresh = server.http.get(server.url("/healthz")).send().await.unwrap();
+    let generated = id_of(&fresh).expect("a generated id");
+    assert_eq!(generated.len(), 32);
+    let again = server.http.get(server.url("/healthz")).send().await.unwrap();
+    assert_ne!(id_of(&again).unwrap(), generated);
+
+    let given = server
+        .http
+        .post(server.url("/graphql"))
+        .header("x-request-id", "lb-7f3a.42")
+        .json(&json!({ "query": "{ viewer { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(id_of(&given).as_deref(), Some("lb-7f3a.42"));
+    let odd = server.http.get(server.url("/healthz")).header("x-request-id", "a b<c>").send().await.unwrap();
+    let replaced = id_of(&odd).unwrap();
+    assert_ne!(replaced, "a b<c>");
+    assert_eq!(replaced.len(), 32);
 }
