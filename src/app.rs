@@ -82,19 +82,29 @@ pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServ
     Ok(RunningServer { addr, state, shutdown, task })
 }
 
-/// Serves on the configured address until Ctrl-C or SIGTERM.
+/// Serves on the configured address until Ctrl-C or SIGTERM, then lets requests in flight
+/// finish, for at most the configured shutdown timeout.
 pub async fn run(config: Config) -> Result<(), StartupError> {
     let listen = config.listen;
     let (state, bootstrapped) = prepare(config).await?;
     if let Some(report) = bootstrapped {
         announce_bootstrap(&report);
     }
+    let bound = state.config.shutdown_timeout;
     let listener = TcpListener::bind(listen).await?;
     let server = start(state, listener).await?;
     tracing::info!(address = %server.addr, "agentdesk listening; GraphiQL at http://{}/", server.addr);
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    Ok(server.stop().await?)
+    tracing::info!(?bound, "shutting down: accepting no more connections, finishing requests in flight");
+    // A request that does not finish in time (a slow client, a stuck query) must not keep the
+    // process from stopping: past the bound it is dropped with the runtime.
+    match tokio::time::timeout(bound, server.stop()).await {
+        Ok(stopped) => Ok(stopped?),
+        Err(_) => {
+            tracing::warn!(?bound, "requests still in flight after the shutdown timeout; stopping anyway");
+            Ok(())
+        }
+    }
 }
 
 fn announce_bootstrap(report: &Bootstrapped) {

@@ -106,6 +106,11 @@ pub struct Config {
     /// Time a WebSocket client has to send `connection_init`.
     #[arg(long, global = true, env = "AGENTDESK_WS_INIT_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
     pub ws_init_timeout: Duration,
+
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish before the
+    /// process exits anyway.
+    #[arg(long, global = true, env = "AGENTDESK_SHUTDOWN_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub shutdown_timeout: Duration,
 }
 
 impl Config {
