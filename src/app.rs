@@ -22,6 +22,7 @@ use crate::{
         service as presence,
     },
     routing::service as routing,
+    telemetry::metrics::Metrics,
 };
 
 /// What every request handler and resolver shares.
@@ -30,6 +31,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub hasher: PasswordHasher,
     pub statements: StatementCounter,
+    pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
     /// Events every instance must hear: presence changes, revoked sessions.
     pub bus: EventBus,
@@ -55,7 +57,8 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
     let bootstrapped = directory::bootstrap_if_empty(&db, &hasher, config.bootstrap_password.clone()).await?;
     let bus = EventBus::start(&db, &config.database_url).await?;
     let instance = presence::register_instance(&db).await?;
-    Ok((AppState { db, hasher, statements, config: Arc::new(config), bus, instance }, bootstrapped))
+    let metrics = Arc::new(Metrics::new(statements.clone(), hasher.clone()));
+    Ok((AppState { db, hasher, statements, metrics, config: Arc::new(config), bus, instance }, bootstrapped))
 }
 
 pub fn schema(state: &AppState) -> AppSchema {
@@ -109,19 +112,29 @@ pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServ
     Ok(RunningServer { addr, state, shutdown, task, sweepers })
 }
 
-/// Serves on the configured address until Ctrl-C or SIGTERM.
+/// Serves on the configured address until Ctrl-C or SIGTERM, then lets requests in flight
+/// finish, for at most the configured shutdown timeout.
 pub async fn run(config: Config) -> Result<(), StartupError> {
     let listen = config.listen;
     let (state, bootstrapped) = prepare(config).await?;
     if let Some(report) = bootstrapped {
         announce_bootstrap(&report);
     }
+    let bound = state.config.shutdown_timeout;
     let listener = TcpListener::bind(listen).await?;
     let server = start(state, listener).await?;
     tracing::info!(address = %server.addr, "agentdesk listening; GraphiQL at http://{}/", server.addr);
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    Ok(server.stop().await?)
+    tracing::info!(?bound, "shutting down: accepting no more connections, finishing requests in flight");
+    // A request that does not finish in time (a slow client, a stuck query) must not keep the
+    // process from stopping: past the bound it is dropped with the runtime.
+    match tokio::time::timeout(bound, server.stop()).await {
+        Ok(stopped) => Ok(stopped?),
+        Err(_) => {
+            tracing::warn!(?bound, "requests still in flight after the shutdown timeout; stopping anyway");
+            Ok(())
+        }
+    }
 }
 
 fn announce_bootstrap(report: &Bootstrapped) {

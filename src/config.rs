@@ -126,6 +126,11 @@ pub struct Config {
     /// conversations are normally assigned the moment capacity appears.
     #[arg(long, global = true, env = "AGENTDESK_ROUTING_SWEEP_INTERVAL", value_parser = humantime::parse_duration, default_value = "5s")]
     pub routing_sweep_interval: Duration,
+
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish before the
+    /// process exits anyway.
+    #[arg(long, global = true, env = "AGENTDESK_SHUTDOWN_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub shutdown_timeout: Duration,
 }
 
 impl Config {

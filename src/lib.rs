@@ -4,6 +4,7 @@
 //! → each capability's `schema` → its `service` (rules) → its `store` (SQL) → `db`.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;

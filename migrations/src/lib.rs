@@ -8,6 +8,7 @@ mod m0001_organizations_agents_sessions;
 mod m0002_queues;
 mod m0003_presence;
 mod m0004_conversations;
+mod m0005_audit_log;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_queues::Migration),
             Box::new(m0003_presence::Migration),
             Box::new(m0004_conversations::Migration),
+            Box::new(m0005_audit_log::Migration),
         ]
     }
 }

@@ -7,6 +7,8 @@ use crate::db::entities::agent::Role;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Viewer {
     pub agent_id: i64,
+    /// As the agent row says; the audit log keeps it with every action.
+    pub username: String,
     pub organization_id: i64,
     pub role: Role,
     pub session_id: i64,

@@ -2,7 +2,10 @@
 //! so it runs on the blocking pool behind a semaphore: a storm of sign-ins queues up instead of
 //! starving the request handlers or exhausting memory.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use argon2::{
     Argon2, PasswordHash, PasswordVerifier,
@@ -15,6 +18,8 @@ use super::Password;
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    /// Hashes running or waiting for a permit, for `/metrics`.
+    queued: Arc<AtomicUsize>,
     /// Verified against when the username does not exist, so an unknown user costs the same
     /// time as a wrong password and sign-in does not reveal which usernames exist.
     decoy_hash: Arc<str>,
@@ -27,7 +32,16 @@ pub struct HashingError(String);
 impl PasswordHasher {
     pub fn new(concurrency: usize) -> Self {
         let decoy = hash_blocking("decoy password, never matched").expect("argon2 hashes a constant");
-        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))), decoy_hash: decoy.into() }
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            queued: Arc::default(),
+            decoy_hash: decoy.into(),
+        }
+    }
+
+    /// Hashes running or waiting for their turn.
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String, HashingError> {
@@ -49,8 +63,25 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashingError> {
+        let _queued = Queued::join(&self.queued);
         let _permit = self.permits.acquire().await.map_err(|e| HashingError(e.to_string()))?;
         tokio::task::spawn_blocking(work).await.map_err(|e| HashingError(e.to_string()))
+    }
+}
+
+/// Counts one hash in the queue until dropped, also when the waiting request is abandoned.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn join(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

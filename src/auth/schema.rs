@@ -66,12 +66,15 @@ impl AuthMutation {
             username: input.username,
             password: input.password,
         };
-        Ok(match for_payload(service::login(&app.db, &app.hasher, credentials).await)? {
-            Ok(SignedIn { token, agent }) => {
-                LoginPayload { token: Some(token), agent: Some(Agent::new(agent)), user_errors: vec![] }
-            }
-            Err(user_errors) => LoginPayload { token: None, agent: None, user_errors },
-        })
+        Ok(
+            match for_payload(service::login(&app.db, &app.hasher, credentials, ctx.client_address()).await)?
+            {
+                Ok(SignedIn { token, agent }) => {
+                    LoginPayload { token: Some(token), agent: Some(Agent::new(agent)), user_errors: vec![] }
+                }
+                Err(user_errors) => LoginPayload { token: None, agent: None, user_errors },
+            },
+        )
     }
 
     /// Ends the current session; its token stops working at once.

@@ -2,12 +2,18 @@
 //! `AGENT_DISABLED` only answers a correct password, and an unknown username costs the same
 //! argon2 work as a wrong password.
 
+use std::net::IpAddr;
+
 use chrono::{Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use super::{PasswordHasher, Viewer, password::HashingError, store, token};
 use crate::{
-    db::entities::agent,
+    audit::{
+        model::{Action, Entry},
+        service as audit,
+    },
+    db::{self, entities::agent},
     events::{EventBus, SessionsRevoked},
 };
 
@@ -38,23 +44,51 @@ pub enum AuthError {
 }
 
 pub async fn login(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     hasher: &PasswordHasher,
     credentials: Credentials,
+    client_address: Option<IpAddr>,
 ) -> Result<SignedIn, AuthError> {
     let slug = credentials.organization_slug.trim().to_lowercase();
     let username = credentials.username.trim().to_lowercase();
     let agent = store::find_agent_by_login(db, &slug, &username).await?;
     let stored_hash = agent.as_ref().map(|agent| agent.password_hash.as_str());
-    if !hasher.verify(&credentials.password, stored_hash).await? {
-        return Err(AuthError::InvalidCredentials);
-    }
-    let agent = agent.ok_or(AuthError::InvalidCredentials)?;
-    if !agent.enabled {
-        return Err(AuthError::AgentDisabled);
-    }
+    let verified = hasher.verify(&credentials.password, stored_hash).await?;
+    let (action, refusal) = match agent {
+        Some(agent) if verified && agent.enabled => return open_session(db, agent, client_address).await,
+        Some(ref agent) if verified && !agent.enabled => {
+            (Action::SignInRefusedDisabled, AuthError::AgentDisabled)
+        }
+        _ => (Action::SignInFailed, AuthError::InvalidCredentials),
+    };
+    // The organization, when the slug names one, so that its admins see attempts on it.
+    let organization_id = match &agent {
+        Some(agent) => Some(agent.organization_id),
+        None => store::find_organization_id(db, &slug).await?,
+    };
+    let agent_id = agent.map(|agent| agent.id);
+    audit::record(db, Entry::sign_in(action, organization_id, agent_id, &username, client_address)).await?;
+    Err(refusal)
+}
+
+/// The session and its audit entry, in one transaction.
+async fn open_session(
+    db: &DatabaseConnection,
+    agent: agent::Model,
+    client_address: Option<IpAddr>,
+) -> Result<SignedIn, AuthError> {
     let token = token::generate();
-    store::insert_session(db, agent.id, token.hash, Utc::now()).await?;
+    let tx = db::begin_write(db).await?;
+    store::insert_session(&tx, agent.id, token.hash, Utc::now()).await?;
+    let entry = Entry::sign_in(
+        Action::SignInSucceeded,
+        Some(agent.organization_id),
+        Some(agent.id),
+        &agent.username,
+        client_address,
+    );
+    audit::record(&tx, entry).await?;
+    tx.commit().await?;
     Ok(SignedIn { token: token.secret, agent })
 }
 
@@ -75,6 +109,7 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Opti
     }
     Ok(Some(Viewer {
         agent_id: agent.id,
+        username: agent.username,
         organization_id: agent.organization_id,
         role: agent.role,
         session_id: session.id,

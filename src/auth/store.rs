@@ -23,6 +23,15 @@ pub(super) async fn find_agent_by_login(
         .await
 }
 
+/// The id of the organization with this slug, if any.
+pub(super) async fn find_organization_id(
+    db: &impl ConnectionTrait,
+    slug: &str,
+) -> Result<Option<i64>, DbErr> {
+    let found = organization::Entity::find().filter(organization::Column::Slug.eq(slug)).one(db).await?;
+    Ok(found.map(|organization| organization.id))
+}
+
 pub(super) async fn insert_session(
     db: &impl ConnectionTrait,
     agent_id: i64,

@@ -120,9 +120,11 @@ pub(super) async fn insert_agent(
     agent::Entity::insert(agent).exec_with_returning(db).await
 }
 
-pub(super) async fn update_agent(db: &impl ConnectionTrait, agent: agent::ActiveModel) -> Result<(), DbErr> {
-    agent::Entity::update(agent).exec(db).await?;
-    Ok(())
+pub(super) async fn update_agent(
+    db: &impl ConnectionTrait,
+    agent: agent::ActiveModel,
+) -> Result<agent::Model, DbErr> {
+    agent::Entity::update(agent).exec(db).await
 }
 
 /// Sets `enabled` on those of the agents that differ; returns how many changed.

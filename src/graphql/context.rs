@@ -2,7 +2,7 @@
 //! the viewer and the DataLoaders made for that viewer. Tenancy enters here once: services
 //! get the viewer explicitly from this.
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use async_graphql::Context;
 
@@ -13,13 +13,20 @@ use crate::{app::AppState, auth::Viewer, directory::loaders::DirectoryLoaders};
 #[derive(Clone)]
 pub struct RequestContext {
     pub viewer: Option<Viewer>,
+    /// The peer of the connection, for the audit log; None where the transport does not say.
+    pub client_address: Option<IpAddr>,
     directory: Option<Arc<DirectoryLoaders>>,
 }
 
 impl RequestContext {
     pub fn new(app: &AppState, viewer: Option<Viewer>) -> Self {
         let directory = viewer.as_ref().map(|viewer| Arc::new(DirectoryLoaders::new(&app.db, viewer)));
-        Self { viewer, directory }
+        Self { viewer, client_address: None, directory }
+    }
+
+    pub fn with_client_address(mut self, address: IpAddr) -> Self {
+        self.client_address = Some(address);
+        self
     }
 }
 
@@ -29,6 +36,8 @@ pub trait ContextExt {
     /// The signed-in viewer, or `UNAUTHENTICATED`.
     fn viewer(&self) -> async_graphql::Result<&Viewer>;
     fn directory_loaders(&self) -> async_graphql::Result<&DirectoryLoaders>;
+    /// Where the request came from, for the audit log.
+    fn client_address(&self) -> Option<IpAddr>;
 }
 
 impl ContextExt for Context<'_> {
@@ -48,5 +57,9 @@ impl ContextExt for Context<'_> {
         self.data_opt::<RequestContext>()
             .and_then(|request| request.directory.as_deref())
             .ok_or_else(|| ApiError::Unauthenticated.into_graphql())
+    }
+
+    fn client_address(&self) -> Option<IpAddr> {
+        self.data_opt::<RequestContext>().and_then(|request| request.client_address)
     }
 }

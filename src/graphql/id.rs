@@ -10,11 +10,17 @@ pub enum NodeKind {
     Agent,
     Queue,
     Conversation,
+    AuditEntry,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 4] =
-        [NodeKind::Organization, NodeKind::Agent, NodeKind::Queue, NodeKind::Conversation];
+    const ALL: [NodeKind; 5] = [
+        NodeKind::Organization,
+        NodeKind::Agent,
+        NodeKind::Queue,
+        NodeKind::Conversation,
+        NodeKind::AuditEntry,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -22,6 +28,7 @@ impl NodeKind {
             NodeKind::Agent => "Agent",
             NodeKind::Queue => "Queue",
             NodeKind::Conversation => "Conversation",
+            NodeKind::AuditEntry => "AuditEntry",
         }
     }
 }

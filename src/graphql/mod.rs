@@ -14,7 +14,10 @@ pub use context::{ContextExt, RequestContext};
 pub use error::{ApiError, UserError, UserErrorCode, for_payload, for_query};
 pub use limits::ReadOnlyTransport;
 
-use crate::{app::AppState, auth, config::Config, directory, presence, routing};
+use crate::{
+    app::AppState, audit, auth, config::Config, directory, presence, routing,
+    telemetry::metrics::OperationMetrics,
+};
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -22,6 +25,7 @@ pub struct Query(
     directory::schema::DirectoryQuery,
     routing::schema::RoutingQuery,
     node::NodeQuery,
+    audit::schema::AuditQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -47,7 +51,7 @@ pub fn build(config: &Config, state: Option<AppState>) -> AppSchema {
         .limit_complexity(config.max_query_complexity)
         .extension(limits::GetIsReadOnly);
     match state {
-        Some(state) => builder.data(state).finish(),
+        Some(state) => builder.extension(OperationMetrics(state.metrics.clone())).data(state).finish(),
         None => builder.finish(),
     }
 }

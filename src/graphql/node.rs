@@ -40,6 +40,8 @@ impl NodeQuery {
             NodeKind::Agent => Agent::load(ctx, viewer, number).await?.map(Node::Agent),
             NodeKind::Queue => Queue::load(ctx, viewer, number).await?.map(Node::Queue),
             NodeKind::Conversation => Conversation::load(ctx, number).await?.map(Node::Conversation),
+            // Audit entries are read through `auditLog` only, where their admin rule lives.
+            NodeKind::AuditEntry => None,
         })
     }
 }

@@ -1,11 +1,13 @@
 //! `POST /graphql` and `GET /graphql`.
 
+use std::net::SocketAddr;
+
 use async_graphql::{BatchRequest, http::parse_query_string};
 use async_graphql_axum::GraphQLResponse;
 use axum::{
     Json,
     body::Bytes,
-    extract::{RawQuery, State, rejection::BytesRejection},
+    extract::{ConnectInfo, RawQuery, State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -19,6 +21,7 @@ use crate::{
 
 pub(super) async fn post(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -60,17 +63,20 @@ pub(super) async fn post(
             &format!("A batch may hold at most {max_batch} operations; this one has {}.", requests.len()),
         );
     }
-    execute(&state, &headers, request).await
+    execute(&state, peer, &headers, request).await
 }
 
 /// Queries only: see `ReadOnlyTransport`.
 pub(super) async fn get(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     match parse_query_string(query.as_deref().unwrap_or_default()) {
-        Ok(request) => execute(&state, &headers, BatchRequest::Single(request.data(ReadOnlyTransport))).await,
+        Ok(request) => {
+            execute(&state, peer, &headers, BatchRequest::Single(request.data(ReadOnlyTransport))).await
+        }
         Err(error) => transport_error(
             StatusCode::BAD_REQUEST,
             &format!("The query string is not a GraphQL request (?query=…&variables=…): {error}"),
@@ -78,7 +84,12 @@ pub(super) async fn get(
     }
 }
 
-async fn execute(state: &HttpState, headers: &HeaderMap, request: BatchRequest) -> Response {
+async fn execute(
+    state: &HttpState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    request: BatchRequest,
+) -> Response {
     let viewer = match bearer_from_headers(headers) {
         Some(token) => match viewer_for(state, token).await {
             Ok(viewer) => viewer,
@@ -86,7 +97,7 @@ async fn execute(state: &HttpState, headers: &HeaderMap, request: BatchRequest) 
         },
         None => None,
     };
-    let request = request.data(RequestContext::new(&state.app, viewer));
+    let request = request.data(RequestContext::new(&state.app, viewer).with_client_address(peer.ip()));
     GraphQLResponse(state.schema.execute_batch(request).await).into_response()
 }
 

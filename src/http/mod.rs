@@ -1,15 +1,17 @@
 //! Transport only: turns HTTP and WebSocket traffic into GraphQL requests with the viewer
-//! attached, and serves GraphiQL and the health endpoints. No SQL and no rules here.
+//! attached, and serves GraphiQL, the health endpoints and the metrics. No SQL and no rules here.
 
 mod graphql;
 mod health;
+mod request_id;
 mod websocket;
 
 use axum::{
     Router,
     extract::DefaultBodyLimit,
-    http::{HeaderMap, header::AUTHORIZATION},
-    response::Html,
+    extract::State,
+    http::{HeaderMap, StatusCode, header::AUTHORIZATION, header::CONTENT_TYPE},
+    response::{Html, IntoResponse, Response},
     routing::get,
 };
 
@@ -23,7 +25,9 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         .route("/graphql/ws", get(websocket::upgrade))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(HttpState { app: state, schema })
 }
 
@@ -41,6 +45,18 @@ async fn graphiql() -> Html<String> {
             .title("agentdesk")
             .finish(),
     )
+}
+
+/// Prometheus scrapes this; the text format is OpenMetrics, which Prometheus reads natively.
+async fn metrics(State(state): State<HttpState>) -> Response {
+    match state.app.metrics.render() {
+        Ok(text) => ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "encoding the metrics failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// The token of `Bearer <token>`; the scheme is matched case-insensitively.

@@ -102,6 +102,7 @@ struct SignedIn {
 type Sink = SplitSink<WebSocket, Message>;
 
 async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols) {
+    let _open = state.app.metrics.websocket_opened();
     let (mut sink, incoming) = socket.split();
     let incoming = incoming.take_while(|frame| future::ready(frame.is_ok())).filter_map(|frame| {
         future::ready(match frame {

@@ -8,9 +8,11 @@
 
 mod common;
 
+mod audit;
 mod auth;
 mod directory;
 mod directory_live;
+mod operations;
 mod presence;
 mod routing;
 mod transport;
@@ -30,9 +32,11 @@ fn main() {
     }
 
     let tests = [
+        audit::tests(),
         auth::tests(),
         directory::tests(),
         directory_live::tests(),
+        operations::tests(),
         presence::tests(),
         routing::tests(),
         transport::tests(),

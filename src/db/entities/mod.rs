@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod agent_socket;
+pub mod audit_entry;
 pub mod conversation;
 pub mod organization;
 pub mod presence_instance;

@@ -142,8 +142,10 @@ impl DirectoryMutation {
             show_real_phone_numbers: input.show_real_phone_numbers,
             max_concurrent_sessions: input.max_concurrent_sessions,
         };
-        for_payload(service::create_agent(&app.db, &app.bus, &app.hasher, viewer, new).await)
-            .map(agent_payload)
+        for_payload(
+            service::create_agent(&app.db, &app.bus, &app.hasher, viewer, ctx.client_address(), new).await,
+        )
+        .map(agent_payload)
     }
 
     /// Changes an agent. An AGENT may change its own display name, password and e-mail only.
@@ -165,16 +167,28 @@ impl DirectoryMutation {
             queue_ids: input.queue_ids.as_deref().map(queue_ids),
         };
         let agent_id = id::decode_as(&input.id, NodeKind::Agent);
-        for_payload(service::update_agent(&app.db, &app.bus, &app.hasher, viewer, agent_id, changes).await)
-            .map(agent_payload)
+        for_payload(
+            service::update_agent(
+                &app.db,
+                &app.bus,
+                &app.hasher,
+                viewer,
+                ctx.client_address(),
+                agent_id,
+                changes,
+            )
+            .await,
+        )
+        .map(agent_payload)
     }
 
     /// Deletes one agent; see `deleteAgents`.
     #[graphql(guard = "RoleGuard::Admin")]
     async fn delete_agent(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeleteAgentsPayload> {
         let (app, viewer) = (ctx.app(), ctx.viewer()?);
-        let outcome =
-            for_payload(service::delete_agents(&app.db, &app.bus, viewer, &agent_ids(&[id])).await)?;
+        let outcome = for_payload(
+            service::delete_agents(&app.db, &app.bus, viewer, ctx.client_address(), &agent_ids(&[id])).await,
+        )?;
         // The bulk rules speak of `ids.0`; this mutation's argument is `id`.
         Ok(deleted_payload(outcome.map_err(|errors| {
             errors
@@ -194,7 +208,15 @@ impl DirectoryMutation {
     ) -> async_graphql::Result<SetAgentsEnabledPayload> {
         let (app, viewer) = (ctx.app(), ctx.viewer()?);
         let outcome = for_payload(
-            service::set_agents_enabled(&app.db, &app.bus, viewer, &agent_ids(&ids), enabled).await,
+            service::set_agents_enabled(
+                &app.db,
+                &app.bus,
+                viewer,
+                ctx.client_address(),
+                &agent_ids(&ids),
+                enabled,
+            )
+            .await,
         )?;
         Ok(match outcome {
             Ok(change) => SetAgentsEnabledPayload {
@@ -215,8 +237,10 @@ impl DirectoryMutation {
         ids: Vec<ID>,
     ) -> async_graphql::Result<DeleteAgentsPayload> {
         let (app, viewer) = (ctx.app(), ctx.viewer()?);
-        for_payload(service::delete_agents(&app.db, &app.bus, viewer, &agent_ids(&ids)).await)
-            .map(deleted_payload)
+        for_payload(
+            service::delete_agents(&app.db, &app.bus, viewer, ctx.client_address(), &agent_ids(&ids)).await,
+        )
+        .map(deleted_payload)
     }
 
     #[graphql(guard = "RoleGuard::Admin")]
@@ -226,7 +250,8 @@ impl DirectoryMutation {
         input: CreateQueueInput,
     ) -> async_graphql::Result<QueuePayload> {
         let (app, viewer) = (ctx.app(), ctx.viewer()?);
-        for_payload(service::create_queue(&app.db, viewer, &input.name).await).map(queue_payload)
+        for_payload(service::create_queue(&app.db, viewer, ctx.client_address(), &input.name).await)
+            .map(queue_payload)
     }
 
     #[graphql(guard = "RoleGuard::Admin")]
@@ -237,15 +262,18 @@ impl DirectoryMutation {
     ) -> async_graphql::Result<QueuePayload> {
         let (app, viewer) = (ctx.app(), ctx.viewer()?);
         let queue_id = id::decode_as(&input.id, NodeKind::Queue);
-        for_payload(service::rename_queue(&app.db, viewer, queue_id, input.name.as_deref()).await)
-            .map(queue_payload)
+        for_payload(
+            service::rename_queue(&app.db, viewer, ctx.client_address(), queue_id, input.name.as_deref())
+                .await,
+        )
+        .map(queue_payload)
     }
 
     #[graphql(guard = "RoleGuard::Admin")]
     async fn delete_queue(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeleteQueuePayload> {
         let (app, viewer) = (ctx.app(), ctx.viewer()?);
         let queue_id = id::decode_as(&id, NodeKind::Queue);
-        Ok(match for_payload(service::delete_queue(&app.db, viewer, queue_id).await)? {
+        Ok(match for_payload(service::delete_queue(&app.db, viewer, ctx.client_address(), queue_id).await)? {
             Ok(id) => {
                 DeleteQueuePayload { deleted_id: Some(id::encode(NodeKind::Queue, id)), user_errors: vec![] }
             }
@@ -284,7 +312,15 @@ async fn change_membership(
 ) -> async_graphql::Result<QueuePayload> {
     let (app, viewer) = (ctx.app(), ctx.viewer()?);
     let queue_id = id::decode_as(&queue_id, NodeKind::Queue);
-    let outcome =
-        service::change_membership(&app.db, &app.bus, viewer, queue_id, &agent_ids(&agents), change).await;
+    let outcome = service::change_membership(
+        &app.db,
+        &app.bus,
+        viewer,
+        ctx.client_address(),
+        queue_id,
+        &agent_ids(&agents),
+        change,
+    )
+    .await;
     for_payload(outcome).map(queue_payload)
 }

@@ -1,8 +1,14 @@
+use std::net::IpAddr;
+
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, IntoActiveModel, SqlErr};
 
 use super::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
 use crate::{
+    audit::{
+        model::{Action, Entry, TargetType},
+        service as audit,
+    },
     auth::{Password, PasswordHasher, Viewer, service as auth},
     db::{
         entities::agent::{self, Presence, Role},
@@ -30,6 +36,21 @@ pub struct NewAgent {
     pub queue_ids: Vec<GivenId>,
     pub show_real_phone_numbers: bool,
     pub max_concurrent_sessions: Option<i32>,
+}
+
+impl NewAgent {
+    /// The API names of the fields given a value, for the audit log.
+    fn given_fields(&self) -> Vec<&'static str> {
+        let optional = [
+            ("email", self.email.is_some()),
+            ("queueIds", !self.queue_ids.is_empty()),
+            ("maxConcurrentSessions", self.max_concurrent_sessions.is_some()),
+        ];
+        ["displayName", "username", "password", "role", "showRealPhoneNumbers"]
+            .into_iter()
+            .chain(optional.into_iter().filter(|(_, given)| *given).map(|(name, _)| name))
+            .collect()
+    }
 }
 
 /// Fields to change; None leaves a field as it is. For nullable fields, `Some(None)` clears.
@@ -70,6 +91,15 @@ pub async fn agent(
     agent_id: i64,
 ) -> Result<Option<agent::Model>, DbErr> {
     store::find_agent(db, viewer.organization_id, agent_id).await
+}
+
+/// The live ones of these agents, in no particular order.
+pub async fn agents_by_id(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    agent_ids: &[i64],
+) -> Result<Vec<agent::Model>, DbErr> {
+    store::find_agents(db, viewer.organization_id, agent_ids).await
 }
 
 pub async fn agents(
@@ -128,8 +158,10 @@ pub async fn create_agent(
     bus: &EventBus,
     hasher: &PasswordHasher,
     viewer: &Viewer,
+    client_address: Option<IpAddr>,
     new: NewAgent,
 ) -> Result<agent::Model, DirectoryError> {
+    let audited = new.given_fields();
     let mut rejections = Rejections::default();
     let display_name =
         rejections.check(Field::DisplayName, DisplayName::parse(&new.display_name), display_name_problem);
@@ -203,6 +235,8 @@ pub async fn create_agent(
         DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Created, &[created.id]),
     )
     .await?;
+    let entry = Entry::by(viewer, client_address, Action::AgentCreated).on(TargetType::Agent, [created.id]);
+    audit::record(&*tx, entry.fields(audited)).await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -212,6 +246,7 @@ pub async fn update_agent(
     bus: &EventBus,
     hasher: &PasswordHasher,
     viewer: &Viewer,
+    client_address: Option<IpAddr>,
     agent_id: GivenId,
     changes: AgentChanges,
 ) -> Result<agent::Model, DirectoryError> {
@@ -318,6 +353,12 @@ pub async fn update_agent(
         row.enabled = Set(enabled);
     }
     row.updated_at = Set(now);
+    let updated = store::update_agent(&*tx, row).await?;
+    if let Some(queue_ids) = queue_ids {
+        store::remove_all_memberships_of(&*tx, &[target.id]).await?;
+        store::add_memberships(&*tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.id)), now)
+            .await?;
+    }
     if disabling {
         sign_out_everywhere(&mut tx, viewer, &[target.id]).await?;
     } else if password.is_some() {
@@ -326,12 +367,9 @@ pub async fn update_agent(
         auth::end_sessions(&*tx, &[target.id], keep).await?;
         publish_all(&mut tx, SessionsRevoked::of_agents(&[target.id], keep)).await?;
     }
-    store::update_agent(&*tx, row).await?;
-    if let Some(queue_ids) = queue_ids {
-        store::remove_all_memberships_of(&*tx, &[target.id]).await?;
-        store::add_memberships(&*tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.id)), now)
-            .await?;
-    }
+    let changed = changed_fields(&target, &updated, password.is_some(), changes.queue_ids.is_some());
+    let entry = Entry::by(viewer, client_address, Action::AgentUpdated).on(TargetType::Agent, [target.id]);
+    audit::record(&*tx, entry.fields(changed)).await?;
     publish_all(
         &mut tx,
         DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Updated, &[target.id]),
@@ -346,6 +384,31 @@ pub async fn update_agent(
     }
     let updated = store::find_agent(db, viewer.organization_id, target.id).await?;
     updated.ok_or_else(|| DbErr::RecordNotFound("agent just updated".into()).into())
+}
+
+/// The API names of the fields an update changed, for the audit log. A new password and new
+/// queues count as changes whenever given (neither is compared: a hash cannot be, and the
+/// queues would cost a read).
+fn changed_fields(
+    before: &agent::Model,
+    after: &agent::Model,
+    password: bool,
+    queues: bool,
+) -> Vec<&'static str> {
+    [
+        ("displayName", before.display_name != after.display_name),
+        ("password", password),
+        ("email", before.email != after.email),
+        ("showRealPhoneNumbers", before.show_real_phone_numbers != after.show_real_phone_numbers),
+        ("maxConcurrentSessions", before.max_concurrent_sessions != after.max_concurrent_sessions),
+        ("enabled", before.enabled != after.enabled),
+        ("role", before.role != after.role),
+        ("queueIds", queues),
+    ]
+    .into_iter()
+    .filter(|(_, changed)| *changed)
+    .map(|(name, _)| name)
+    .collect()
 }
 
 /// Refuses removing the viewer itself (`CANNOT_MODIFY_SELF` at its position) or every
@@ -396,6 +459,7 @@ pub async fn set_agents_enabled(
     db: &DatabaseConnection,
     bus: &EventBus,
     viewer: &Viewer,
+    client_address: Option<IpAddr>,
     given: &[GivenId],
     enabled: bool,
 ) -> Result<EnabledChange, DirectoryError> {
@@ -420,6 +484,9 @@ pub async fn set_agents_enabled(
         DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Updated, &changing),
     )
     .await?;
+    let action = if enabled { Action::AgentEnabled } else { Action::AgentDisabled };
+    let entry = Entry::by(viewer, client_address, action).on(TargetType::Agent, ids.iter().copied());
+    audit::record(&*tx, entry.fields(["enabled"])).await?;
     tx.commit().await?;
     if !enabled && !changing.is_empty() {
         routing::drain(db, bus, viewer.organization_id, None).await?;
@@ -434,6 +501,7 @@ pub async fn delete_agents(
     db: &DatabaseConnection,
     bus: &EventBus,
     viewer: &Viewer,
+    client_address: Option<IpAddr>,
     given: &[GivenId],
 ) -> Result<Vec<i64>, DirectoryError> {
     check_bulk_size(given, Field::IdList)?;
@@ -447,6 +515,9 @@ pub async fn delete_agents(
     sign_out_everywhere(&mut tx, viewer, &ids).await?;
     store::soft_delete_agents(&*tx, viewer.organization_id, &ids, Utc::now()).await?;
     store::remove_all_memberships_of(&*tx, &ids).await?;
+    let entry =
+        Entry::by(viewer, client_address, Action::AgentDeleted).on(TargetType::Agent, ids.iter().copied());
+    audit::record(&*tx, entry).await?;
     publish_all(
         &mut tx,
         DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Deleted, &ids),

@@ -1,10 +1,14 @@
-use std::collections::HashMap;
+use std::{collections::HashMap, net::IpAddr};
 
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, NotSet};
 
 use super::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
 use crate::{
+    audit::{
+        model::{Action, Entry, TargetType},
+        service as audit,
+    },
     auth::Viewer,
     db::{
         self,
@@ -117,6 +121,7 @@ async fn find_live_queue(
 pub async fn create_queue(
     db: &DatabaseConnection,
     viewer: &Viewer,
+    client_address: Option<IpAddr>,
     name: &str,
 ) -> Result<queue::Model, DirectoryError> {
     let name = parse_name(name)?;
@@ -137,6 +142,8 @@ pub async fn create_queue(
         },
     )
     .await?;
+    let entry = Entry::by(viewer, client_address, Action::QueueCreated).on(TargetType::Queue, [created.id]);
+    audit::record(&tx, entry.fields(["name"])).await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -144,6 +151,7 @@ pub async fn create_queue(
 pub async fn rename_queue(
     db: &DatabaseConnection,
     viewer: &Viewer,
+    client_address: Option<IpAddr>,
     queue_id: GivenId,
     name: Option<&str>,
 ) -> Result<queue::Model, DirectoryError> {
@@ -151,10 +159,13 @@ pub async fn rename_queue(
     let tx = db::begin_write(db).await?;
     lock_serving_organization(&tx, viewer).await?;
     let queue = find_live_queue(&tx, viewer, queue_id, Field::InputId).await?;
+    let renamed = name.is_some();
     if let Some(name) = name {
         check_name_free(&tx, viewer, &name, Some(queue.id)).await?;
         store::rename_queue(&tx, queue.id, name.as_str(), &name.key(), Utc::now()).await?;
     }
+    let entry = Entry::by(viewer, client_address, Action::QueueUpdated).on(TargetType::Queue, [queue.id]);
+    audit::record(&tx, entry.fields(renamed.then_some("name"))).await?;
     tx.commit().await?;
     find_live_queue(db, viewer, Some(queue.id), Field::InputId).await
 }
@@ -163,12 +174,15 @@ pub async fn rename_queue(
 pub async fn delete_queue(
     db: &DatabaseConnection,
     viewer: &Viewer,
+    client_address: Option<IpAddr>,
     queue_id: GivenId,
 ) -> Result<i64, DirectoryError> {
     let tx = db::begin_write(db).await?;
     lock_serving_organization(&tx, viewer).await?;
     let queue = find_live_queue(&tx, viewer, queue_id, Field::Id).await?;
     store::soft_delete_queue(&tx, queue.id, Utc::now()).await?;
+    let entry = Entry::by(viewer, client_address, Action::QueueDeleted).on(TargetType::Queue, [queue.id]);
+    audit::record(&tx, entry).await?;
     tx.commit().await?;
     Ok(queue.id)
 }
@@ -186,6 +200,7 @@ pub async fn change_membership(
     db: &DatabaseConnection,
     bus: &EventBus,
     viewer: &Viewer,
+    client_address: Option<IpAddr>,
     queue_id: GivenId,
     agent_ids: &[GivenId],
     change: Membership,
@@ -215,6 +230,12 @@ pub async fn change_membership(
         }
         Membership::Remove => store::remove_memberships(&*tx, queue.id, &ids).await?,
     }
+    let action = match change {
+        Membership::Add => Action::QueueAgentsAdded,
+        Membership::Remove => Action::QueueAgentsRemoved,
+    };
+    let entry = Entry::by(viewer, client_address, action).on(TargetType::Queue, [queue.id]);
+    audit::record(&*tx, entry.fields(["agentIds"])).await?;
     // An agent's queues are part of the agent: its directory entry changed.
     publish_all(
         &mut tx,

@@ -1,4 +1,7 @@
-//! Logging set-up: human-readable text by default, one JSON object per line for log pipelines.
+//! What the server tells its operators: logs (human-readable text by default, one JSON object
+//! per line for log pipelines) and metrics.
+
+pub mod metrics;
 
 use tracing_subscriber::{EnvFilter, fmt};
 

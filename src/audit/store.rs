@@ -1,0 +1,70 @@
+//! SQL of the audit log: inserts, and one organization's entries newest first.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::model::{AuditFilter, Entry};
+use crate::db::{
+    entities::audit_entry,
+    page::{Page, PageRequest},
+};
+
+/// One statement whatever the number of targets.
+pub(super) async fn insert(db: &impl ConnectionTrait, entry: Entry, at: DateTime<Utc>) -> Result<(), DbErr> {
+    let row = |target_id: Option<i64>| audit_entry::ActiveModel {
+        organization_id: Set(entry.organization_id),
+        actor_id: Set(entry.actor_id),
+        actor_username: Set(entry.actor_username.clone()),
+        action: Set(entry.action),
+        target_type: Set(entry.target_type),
+        target_id: Set(target_id),
+        changed_fields: Set(entry.changed_fields.join(",")),
+        client_address: Set(entry.client_address.map(|address| address.to_string())),
+        at: Set(at),
+        ..Default::default()
+    };
+    let rows: Vec<_> = if entry.target_ids.is_empty() {
+        vec![row(None)]
+    } else {
+        entry.target_ids.iter().map(|&id| row(Some(id))).collect()
+    };
+    audit_entry::Entity::insert_many(rows).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// A page of entries, newest (highest id) first; only `after` is offered.
+pub(super) async fn list(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    filter: &AuditFilter,
+    page: &PageRequest,
+) -> Result<Page<audit_entry::Model>, DbErr> {
+    let mut query =
+        audit_entry::Entity::find().filter(audit_entry::Column::OrganizationId.eq(organization_id));
+    if let Some(actor_id) = filter.actor_id {
+        query = query.filter(audit_entry::Column::ActorId.eq(actor_id));
+    }
+    if let Some((target_type, target_id)) = filter.target {
+        query = query
+            .filter(audit_entry::Column::TargetType.eq(target_type))
+            .filter(audit_entry::Column::TargetId.eq(target_id));
+    }
+    if let Some(action) = filter.action {
+        query = query.filter(audit_entry::Column::Action.eq(action));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_entry::Column::At.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_entry::Column::At.lt(until));
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(audit_entry::Column::Id.lt(after.id));
+    }
+    let mut items = query.order_by_desc(audit_entry::Column::Id).limit(page.limit + 1).all(db).await?;
+    let has_more = items.len() as u64 > page.limit;
+    items.truncate(page.limit as usize);
+    Ok(Page { items, has_more })
+}

@@ -1,0 +1,269 @@
+//! Prometheus metrics for `GET /metrics`: GraphQL operations by name and outcome, their
+//! latency, open WebSockets, active subscriptions, SQL statements sent and the password-
+//! hashing queue. Operations are counted (and given a tracing span) by an async-graphql
+//! extension; the last two are read from their owners at scrape time, so there is no second
+//! count to keep in step.
+
+use std::{
+    collections::HashSet,
+    fmt,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+
+use async_graphql::{
+    Request, Response, ServerResult, Variables,
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
+        NextSubscribe,
+    },
+    futures_util::stream::BoxStream,
+    parser::types::{DocumentOperations, ExecutableDocument},
+};
+use futures_util::StreamExt;
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, text},
+    metrics::{
+        counter::{ConstCounter, Counter},
+        family::Family,
+        gauge::{ConstGauge, Gauge},
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+use tracing::Instrument;
+
+use crate::{auth::PasswordHasher, db::StatementCounter};
+
+/// Operation names are chosen by clients; past this many distinct ones, further names are
+/// counted as `other`, so a client cannot grow the metrics without bound.
+const MAX_OPERATION_NAMES: usize = 200;
+const MAX_OPERATION_NAME_CHARS: usize = 100;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+    outcome: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    operations: Family<OperationLabels, Counter>,
+    duration: Histogram,
+    open_websockets: Gauge,
+    active_subscriptions: Gauge,
+    operation_names: Mutex<HashSet<String>>,
+}
+
+impl Metrics {
+    pub fn new(statements: StatementCounter, hasher: PasswordHasher) -> Self {
+        let mut registry = Registry::default();
+        let operations = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "agentdesk_graphql_operations",
+            "GraphQL operations by operation name and outcome (error: any error in the response)",
+            operations.clone(),
+        );
+        // 1 ms to ~16 s.
+        let duration = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        registry.register(
+            "agentdesk_graphql_operation_duration_seconds",
+            "Time from receiving a GraphQL operation to its response",
+            duration.clone(),
+        );
+        let open_websockets = Gauge::default();
+        registry.register(
+            "agentdesk_websockets_open",
+            "Open GraphQL WebSocket connections",
+            open_websockets.clone(),
+        );
+        let active_subscriptions = Gauge::default();
+        registry.register(
+            "agentdesk_subscriptions_active",
+            "GraphQL subscriptions currently streaming",
+            active_subscriptions.clone(),
+        );
+        registry.register_collector(Box::new(Sampled { statements, hasher }));
+        Self {
+            registry,
+            operations,
+            duration,
+            open_websockets,
+            active_subscriptions,
+            operation_names: Mutex::default(),
+        }
+    }
+
+    /// The metrics in the text exposition format.
+    pub fn render(&self) -> Result<String, fmt::Error> {
+        let mut out = String::new();
+        text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    /// Counts a WebSocket connection as open until the guard is dropped.
+    pub fn websocket_opened(&self) -> GaugeGuard {
+        GaugeGuard::hold(&self.open_websockets)
+    }
+
+    fn record_operation(&self, name: Option<&str>, ok: bool, started: Instant) {
+        let labels = OperationLabels {
+            operation: self.operation_label(name),
+            outcome: if ok { "ok" } else { "error" },
+        };
+        self.operations.get_or_create(&labels).inc();
+        self.duration.observe(started.elapsed().as_secs_f64());
+    }
+
+    fn operation_label(&self, name: Option<&str>) -> String {
+        let Some(name) = name else {
+            return "anonymous".to_owned();
+        };
+        let well_formed = name.chars().count() <= MAX_OPERATION_NAME_CHARS
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let mut known = self.operation_names.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if well_formed && (known.contains(name) || known.len() < MAX_OPERATION_NAMES) {
+            known.insert(name.to_owned());
+            name.to_owned()
+        } else {
+            "other".to_owned()
+        }
+    }
+}
+
+/// Decrements its gauge when dropped: a count that cannot leak on early returns or panics.
+pub struct GaugeGuard(Gauge);
+
+impl GaugeGuard {
+    fn hold(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Values owned elsewhere, read at each scrape.
+struct Sampled {
+    statements: StatementCounter,
+    hasher: PasswordHasher,
+}
+
+impl fmt::Debug for Sampled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sampled")
+    }
+}
+
+impl Collector for Sampled {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let statements = ConstCounter::new(self.statements.get());
+        let descriptor = encoder.encode_descriptor(
+            "agentdesk_sql_statements",
+            "SQL statements sent to the database",
+            None,
+            statements.metric_type(),
+        )?;
+        statements.encode(descriptor)?;
+        let queue = ConstGauge::new(self.hasher.queue_depth() as i64);
+        let descriptor = encoder.encode_descriptor(
+            "agentdesk_password_hashing_queue",
+            "Password hashes running or waiting for a turn",
+            None,
+            queue.metric_type(),
+        )?;
+        queue.encode(descriptor)
+    }
+}
+
+/// The async-graphql extension that counts operations and subscriptions, and runs each
+/// operation in a `graphql` span naming it. (async-graphql's own `Tracing` extension is not
+/// used: it records the whole document with its variables, passwords included unless every
+/// such argument is marked secret, and opens a span per field.)
+pub struct OperationMetrics(pub Arc<Metrics>);
+
+impl ExtensionFactory for OperationMetrics {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(OperationRecorder { metrics: self.0.clone(), name: Mutex::default() })
+    }
+}
+
+/// One per request: it learns the operation's name while the request is prepared and parsed.
+struct OperationRecorder {
+    metrics: Arc<Metrics>,
+    name: Mutex<Option<String>>,
+}
+
+impl OperationRecorder {
+    fn name(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.name.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keeps the name for the metrics and shows it on the operation's span (the current one:
+    /// the hooks that learn it run inside `request`).
+    fn learn_name(&self, name: &str) {
+        tracing::Span::current().record("operation", name);
+        *self.name() = Some(name.to_owned());
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for OperationRecorder {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let started = Instant::now();
+        let span = tracing::info_span!("graphql", operation = tracing::field::Empty);
+        let response = next.run(ctx).instrument(span).await;
+        let name = self.name().clone();
+        self.metrics.record_operation(name.as_deref(), response.is_ok(), started);
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let active = GaugeGuard::hold(&self.metrics.active_subscriptions);
+        // The guard lives as long as the stream: until the client stops or the socket closes.
+        Box::pin(next.run(ctx, stream).map(move |response| {
+            let _ = &active;
+            response
+        }))
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if let Some(name) = &request.operation_name {
+            self.learn_name(name);
+        }
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        // Without `operationName`, a document's only operation gives its name (if it has one).
+        if self.name().is_none()
+            && let DocumentOperations::Multiple(operations) = &document.operations
+            && let (Some(name), 1) = (operations.keys().next(), operations.len())
+        {
+            self.learn_name(name);
+        }
+        Ok(document)
+    }
+}
