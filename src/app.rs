@@ -56,7 +56,10 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
     let hasher = PasswordHasher::new(config.hashing_concurrency);
     let bootstrapped = directory::bootstrap_if_empty(&db, &hasher, config.bootstrap_password.clone()).await?;
     let bus = EventBus::start(&db, &config.database_url).await?;
-    let instance = presence::register_instance(&db).await?;
+    let instance = InstanceId::generate();
+    // Before registering, so this instance does not count as "another one alive".
+    presence::recover_after_restart(&db, &bus, &instance, Timings::from_config(&config)).await?;
+    presence::register_instance(&db, &instance).await?;
     let metrics = Arc::new(Metrics::new(statements.clone(), hasher.clone()));
     Ok((AppState { db, hasher, statements, metrics, config: Arc::new(config), bus, instance }, bootstrapped))
 }

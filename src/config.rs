@@ -122,6 +122,10 @@ pub struct Config {
     #[arg(long, global = true, env = "AGENTDESK_PRESENCE_SWEEP_INTERVAL", value_parser = humantime::parse_duration, default_value = "1s")]
     pub presence_sweep_interval: Duration,
 
+    /// How long each agent's presence history (every change, its reason and time) is kept.
+    #[arg(long, global = true, env = "AGENTDESK_PRESENCE_HISTORY_RETENTION", value_parser = humantime::parse_duration, default_value = "90days")]
+    pub presence_history_retention: Duration,
+
     /// How often each instance drains queues with waiting conversations, as a safety net:
     /// conversations are normally assigned the moment capacity appears.
     #[arg(long, global = true, env = "AGENTDESK_ROUTING_SWEEP_INTERVAL", value_parser = humantime::parse_duration, default_value = "5s")]

@@ -9,6 +9,7 @@ mod m0002_queues;
 mod m0003_presence;
 mod m0004_conversations;
 mod m0005_audit_log;
+mod m0006_presence_reason;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_presence::Migration),
             Box::new(m0004_conversations::Migration),
             Box::new(m0005_audit_log::Migration),
+            Box::new(m0006_presence_reason::Migration),
         ]
     }
 }

@@ -136,6 +136,9 @@ pub struct PresenceChange {
     pub status: agent::Presence,
     #[serde(with = "presence_text")]
     pub previous: agent::Presence,
+    /// Why it changed; absent from events of instances older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<agent::PresenceReason>,
     pub at: DateTime<Utc>,
 }
 
@@ -403,10 +406,12 @@ mod tests {
             agent_id: 2,
             status: agent::Presence::Online,
             previous: agent::Presence::Offline,
+            reason: Some(agent::PresenceReason::TtlExpired),
             at: Utc::now(),
         });
         let text = serde_json::to_string(&change).unwrap();
         assert!(text.contains("\"ONLINE\""), "{text}");
+        assert!(text.contains("\"TTL_EXPIRED\""), "{text}");
         assert_eq!(serde_json::from_str::<ClusterEvent>(&text).unwrap(), change);
     }
 

@@ -18,6 +18,8 @@ pub struct Timings {
     pub grace: Duration,
     /// How often each instance heart-beats and flips lapsed agents.
     pub sweep_interval: Duration,
+    /// How long presence history is kept.
+    pub history_retention: Duration,
 }
 
 impl Timings {
@@ -26,6 +28,7 @@ impl Timings {
             ttl: config.presence_ttl,
             grace: config.presence_grace,
             sweep_interval: config.presence_sweep_interval,
+            history_retention: config.presence_history_retention,
         }
     }
 

@@ -1,8 +1,11 @@
-//! `reportPresence`, `presenceChanged` and `PresenceEvent`.
+//! `reportPresence`, `presenceChanged`, `PresenceEvent` and `Agent.presenceHistory`.
 
 use std::{collections::HashSet, sync::Arc};
 
-use async_graphql::{Context, ID, Object, Subscription};
+use async_graphql::{
+    Context, ID, Object, Subscription,
+    connection::{Connection, Edge},
+};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
@@ -12,11 +15,13 @@ use super::{
 };
 use crate::{
     auth::guard::RoleGuard,
-    directory::schema::{Agent, PresenceStatus},
+    db::{entities::presence_history, page::Cursor},
+    directory::schema::{Agent, PresenceReason, PresenceStatus},
     events::PresenceNotice,
     graphql::{
         ApiError, ContextExt, UserError, UserErrorCode, for_query,
         id::{self, NodeKind},
+        pagination::{encode_cursor, page_flags, page_request},
     },
 };
 
@@ -26,6 +31,7 @@ impl From<PresenceError> for ApiError {
             PresenceError::QueueNotFound => (UserErrorCode::NotFound, "queueId"),
             PresenceError::TooManyIds => (UserErrorCode::TooManyIds, "agentIds"),
             PresenceError::AgentUnavailable => return ApiError::Unauthenticated,
+            PresenceError::Forbidden => return ApiError::Forbidden,
             PresenceError::Database(_) => return ApiError::Internal(Box::new(error)),
         };
         UserError::new(code, error.to_string()).at([field]).into()
@@ -113,8 +119,55 @@ impl PresenceEvent {
         self.0.change.previous.into()
     }
 
+    /// Why it changed; null only for events of an older server version.
+    async fn reason(&self) -> Option<PresenceReason> {
+        self.0.change.reason.map(Into::into)
+    }
+
     /// When the change was committed.
     async fn at(&self) -> DateTime<Utc> {
         self.0.change.at
     }
+}
+
+/// One change of an agent's presence, as kept in its history.
+pub struct PresenceHistoryEntry(presence_history::Model);
+
+#[Object]
+impl PresenceHistoryEntry {
+    /// The presence it changed to.
+    async fn status(&self) -> PresenceStatus {
+        self.0.status.into()
+    }
+    async fn reason(&self) -> PresenceReason {
+        self.0.reason.into()
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+}
+
+pub type PresenceHistoryConnection = Connection<String, PresenceHistoryEntry>;
+
+/// Cursors of this listing name it, so another listing's cursor is refused.
+const HISTORY_SORT_TAG: &str = "PRESENCE_HISTORY";
+
+/// `Agent.presenceHistory`: newest first, at or after `since` when given.
+pub async fn presence_history(
+    ctx: &Context<'_>,
+    agent_id: i64,
+    first: Option<i32>,
+    after: Option<String>,
+    since: Option<DateTime<Utc>>,
+) -> async_graphql::Result<PresenceHistoryConnection> {
+    let (app, viewer) = (ctx.app(), ctx.viewer()?);
+    let request = page_request(HISTORY_SORT_TAG, after, None, first, None)?;
+    let page = for_query(service::history(&app.db, viewer, agent_id, since, &request).await)?;
+    let (has_previous, has_next) = page_flags(&request, page.has_more);
+    let mut connection = Connection::new(has_previous, has_next);
+    connection.edges.extend(page.items.into_iter().map(|row| {
+        let cursor = encode_cursor(HISTORY_SORT_TAG, &Cursor { key: String::new(), id: row.id });
+        Edge::new(cursor, PresenceHistoryEntry(row))
+    }));
+    Ok(connection)
 }

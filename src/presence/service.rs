@@ -7,12 +7,12 @@
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, SubsecRound, Utc};
 use futures_util::Stream;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbBackend, DbErr};
 use tokio::{
     sync::broadcast::{
         Receiver,
@@ -29,7 +29,11 @@ use crate::{
     auth::Viewer,
     db::{
         self,
-        entities::agent::{self, Presence},
+        entities::{
+            agent::{self, Presence, PresenceReason},
+            presence_history,
+        },
+        page::{Page, PageRequest},
     },
     directory::service as directory,
     events::{ClusterEvent, Delivery, EventBus, EventTx, PresenceChange, PresenceNotice, publish_all},
@@ -38,6 +42,10 @@ use crate::{
 
 /// The most agents a `presenceChanged` filter may name, as for every bulk id list.
 pub const MAX_FILTER_IDS: usize = 1000;
+
+/// Presence history is pruned at most this often: retention is counted in days, so a
+/// few minutes' slack costs nothing.
+const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PresenceError {
@@ -48,6 +56,9 @@ pub enum PresenceError {
     /// The agent was disabled or deleted after its token was checked.
     #[error("This agent can no longer sign in.")]
     AgentUnavailable,
+    /// Another agent's history, asked by an AGENT.
+    #[error("forbidden")]
+    Forbidden,
     #[error(transparent)]
     Database(#[from] DbErr),
 }
@@ -72,23 +83,42 @@ fn before(now: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// An agent that just changed to `status`.
-fn changed(organization_id: i64, agent_id: i64, status: Presence, at: DateTime<Utc>) -> PresenceChange {
-    PresenceChange { organization_id, agent_id, status, previous: other(status), at }
+/// An agent that just changed to `status`, for `reason`.
+fn changed(
+    organization_id: i64,
+    agent_id: i64,
+    status: Presence,
+    reason: Option<PresenceReason>,
+    at: DateTime<Utc>,
+) -> PresenceChange {
+    PresenceChange { organization_id, agent_id, status, previous: other(status), reason, at }
 }
 
-/// Announces agents that just went OFFLINE, in the transaction that flipped them.
-async fn announce_offline(
-    tx: &mut EventTx<'_>,
-    agents: Vec<agent::Model>,
-    at: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let events = agents
-        .into_iter()
-        .map(|agent| {
-            ClusterEvent::PresenceChanged(changed(agent.organization_id, agent.id, Presence::Offline, at))
-        })
-        .collect();
+/// Records and announces changes in the transaction that made them: one history row and one
+/// event each, written set-based whatever their number. `agents` are the rows as updated.
+async fn announce(tx: &mut EventTx<'_>, agents: Vec<agent::Model>, at: DateTime<Utc>) -> Result<(), DbErr> {
+    let mut history = Vec::with_capacity(agents.len());
+    let mut events = Vec::with_capacity(agents.len());
+    for agent in agents {
+        // Every store flip sets the reason; REPORTED is the only one a row could lack (never).
+        let reason = agent.presence_reason.unwrap_or(PresenceReason::Reported);
+        history.push(presence_history::ActiveModel {
+            organization_id: Set(agent.organization_id),
+            agent_id: Set(agent.id),
+            status: Set(agent.presence),
+            reason: Set(reason),
+            at: Set(at),
+            ..Default::default()
+        });
+        events.push(ClusterEvent::PresenceChanged(changed(
+            agent.organization_id,
+            agent.id,
+            agent.presence,
+            Some(reason),
+            at,
+        )));
+    }
+    store::record_history(&**tx, history).await?;
     publish_all(tx, events).await
 }
 
@@ -114,15 +144,11 @@ pub async fn report(
             // be ONLINE at all (disabled or deleted).
             let mut attempts = 0;
             loop {
-                if store::go_online(&*tx, organization_id, agent_id, now, expires_at).await? {
+                if let Some(agent) =
+                    store::go_online(&*tx, organization_id, agent_id, now, expires_at).await?
+                {
                     came_online = true;
-                    tx.publish(ClusterEvent::PresenceChanged(changed(
-                        organization_id,
-                        agent_id,
-                        Presence::Online,
-                        now,
-                    )))
-                    .await?;
+                    announce(&mut tx, vec![agent], now).await?;
                     break;
                 }
                 if store::renew(&*tx, organization_id, agent_id, expires_at).await? {
@@ -135,8 +161,9 @@ pub async fn report(
             }
         }
         Presence::Offline => {
-            let flipped = store::go_offline(&*tx, organization_id, &[agent_id], now).await?;
-            announce_offline(&mut tx, flipped, now).await?;
+            let flipped =
+                store::go_offline(&*tx, organization_id, &[agent_id], now, PresenceReason::Reported).await?;
+            announce(&mut tx, flipped, now).await?;
         }
     }
     tx.commit().await?;
@@ -146,24 +173,69 @@ pub async fn report(
     directory::agent(db, viewer, agent_id).await?.ok_or(PresenceError::AgentUnavailable)
 }
 
-/// Makes these agents OFFLINE inside the caller's transaction (disabling or deleting them),
-/// with one event each that was not OFFLINE already, delivered when it commits.
+/// Makes these agents OFFLINE inside the caller's transaction (disabling or deleting them:
+/// `reason` says which), with one event and history row each that was not OFFLINE already;
+/// events are delivered when it commits.
 pub async fn take_offline(
     tx: &mut EventTx<'_>,
     organization_id: i64,
     agent_ids: &[i64],
+    reason: PresenceReason,
 ) -> Result<(), DbErr> {
     let now = now();
-    let flipped = store::go_offline(&**tx, organization_id, agent_ids, now).await?;
-    announce_offline(tx, flipped, now).await
+    let flipped = store::go_offline(&**tx, organization_id, agent_ids, now, reason).await?;
+    announce(tx, flipped, now).await
+}
+
+/// At start-up, before this instance registers: when no other instance is alive, nobody
+/// holds any socket or renews any presence, so agents left ONLINE by the previous run are
+/// taken OFFLINE with `SERVER_RESTART` (rather than lingering until their TTL). With another
+/// instance alive (a rolling restart on PostgreSQL) their presence is that instance's to keep
+/// or lapse, so nothing changes. SQLite is one process by design: there is never another.
+/// A crashed instance still counts as alive until its heartbeat is older than the instance
+/// timeout; agents it left behind then lapse by TTL or socket grace as usual.
+pub async fn recover_after_restart(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    instance: &InstanceId,
+    timings: Timings,
+) -> Result<(), DbErr> {
+    let now = now();
+    let single_process = db.get_database_backend() == DbBackend::Sqlite;
+    let mut tx = bus.begin(db).await?;
+    if !single_process
+        && store::another_instance_alive(&*tx, instance.as_str(), before(now, timings.instance_timeout()))
+            .await?
+    {
+        return Ok(());
+    }
+    let reset = store::reset_all(&*tx, now).await?;
+    if !reset.is_empty() {
+        tracing::info!(agents = reset.len(), "presence left ONLINE by the previous run reset to OFFLINE");
+    }
+    announce(&mut tx, reset, now).await?;
+    tx.commit().await
+}
+
+/// One page of an agent's presence history, newest first: ADMINs see anyone's, an AGENT
+/// its own. None when there is no such agent.
+pub async fn history(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    agent_id: i64,
+    since: Option<DateTime<Utc>>,
+    page: &PageRequest,
+) -> Result<Page<presence_history::Model>, PresenceError> {
+    if !viewer.is_admin() && viewer.agent_id != agent_id {
+        return Err(PresenceError::Forbidden);
+    }
+    Ok(store::history(db, viewer.organization_id, agent_id, since, page).await?)
 }
 
 /// Registers this instance before it serves anything, so no other instance's sweep takes its
 /// first sockets for orphans.
-pub async fn register_instance(db: &DatabaseConnection) -> Result<InstanceId, DbErr> {
-    let instance = InstanceId::generate();
-    store::heartbeat(db, instance.as_str(), now()).await?;
-    Ok(instance)
+pub async fn register_instance(db: &DatabaseConnection, instance: &InstanceId) -> Result<(), DbErr> {
+    store::heartbeat(db, instance.as_str(), now()).await
 }
 
 /// On a clean stop: this instance's sockets stop counting now rather than after the
@@ -196,12 +268,22 @@ pub async fn sweep(
 
     let mut tx = bus.begin(db).await?;
     let lapsed = store::lapse(&*tx, now).await?;
-    announce_offline(&mut tx, lapsed, now).await?;
+    announce(&mut tx, lapsed, now).await?;
     tx.commit().await
 }
 
+/// Forgets presence history older than the retention.
+async fn prune(db: &DatabaseConnection, retention: Duration) -> Result<(), DbErr> {
+    let pruned = store::prune_history(db, before(now(), retention)).await?;
+    if pruned > 0 {
+        tracing::debug!(pruned, "presence history past its retention removed");
+    }
+    Ok(())
+}
+
 /// Sweeps every `timings.sweep_interval` (at least every 10 ms: a zero interval would spin)
-/// until aborted.
+/// until aborted, and prunes the history at most every `PRUNE_EVERY` (or every retention,
+/// when shorter): one DELETE, not one per sweep.
 pub fn spawn_sweeper(
     db: DatabaseConnection,
     bus: EventBus,
@@ -211,10 +293,18 @@ pub fn spawn_sweeper(
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(timings.sweep_interval.max(Duration::from_millis(10)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let prune_every = PRUNE_EVERY.min(timings.history_retention);
+        let mut pruned_at: Option<Instant> = None;
         loop {
             ticks.tick().await;
             if let Err(error) = sweep(&db, &bus, &instance, timings).await {
                 tracing::warn!(%error, "presence sweep failed; retrying at the next interval");
+            }
+            if pruned_at.is_none_or(|at| at.elapsed() >= prune_every) {
+                pruned_at = Some(Instant::now());
+                if let Err(error) = prune(&db, timings.history_retention).await {
+                    tracing::warn!(%error, "pruning presence history failed; retrying later");
+                }
             }
         }
     })
@@ -396,7 +486,13 @@ impl Watch {
             let at = agent.presence_changed_at.unwrap_or(self.since);
             self.since = self.since.max(at);
             self.resynced.insert(agent.id, at);
-            let notice = PresenceNotice::new(changed(agent.organization_id, agent.id, agent.presence, at));
+            let notice = PresenceNotice::new(changed(
+                agent.organization_id,
+                agent.id,
+                agent.presence,
+                agent.presence_reason,
+                at,
+            ));
             // Already read: no subscriber needs to read it again.
             let _ = notice.agent.set(Some(agent));
             self.pending.push_back(Arc::new(notice));

@@ -4,15 +4,23 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
+    ActiveEnum,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 
-use crate::db::entities::{
-    agent::{self, Presence},
-    agent_socket, presence_instance, queue, queue_member,
+use crate::db::{
+    entities::{
+        agent::{self, Presence, PresenceReason},
+        agent_socket, presence_history, presence_instance, queue, queue_member,
+    },
+    page::{Page, PageRequest},
 };
+
+/// History rows written per statement: a sweep may flip any number of agents, and each row
+/// takes 5 parameters (SQLite allows 32766 per statement).
+const HISTORY_ROWS_PER_STATEMENT: usize = 1000;
 
 /// No socket of this agent is open (on any instance still counted).
 fn has_no_socket() -> Expr {
@@ -33,19 +41,20 @@ fn may_be_online() -> impl sea_orm::sea_query::IntoCondition {
     agent::Column::Enabled.eq(true).and(agent::Column::DeletedAt.is_null())
 }
 
-/// OFFLINE → ONLINE until `expires_at`; false when it was ONLINE already (or the agent may
-/// not be: disabled or deleted).
+/// OFFLINE → ONLINE until `expires_at`, as REPORTED; the agent as updated, or None when it
+/// was ONLINE already (or may not be: disabled or deleted).
 pub(super) async fn go_online(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_id: i64,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let result = agent::Entity::update_many()
+) -> Result<Option<agent::Model>, DbErr> {
+    let updated = agent::Entity::update_many()
         .set(agent::ActiveModel {
             presence: Set(Presence::Online),
             presence_changed_at: Set(Some(now)),
+            presence_reason: Set(Some(PresenceReason::Reported)),
             presence_expires_at: Set(Some(expires_at)),
             presence_grace_until: Set(None),
             ..Default::default()
@@ -54,9 +63,9 @@ pub(super) async fn go_online(
         .filter(agent::Column::OrganizationId.eq(organization_id))
         .filter(agent::Column::Presence.ne(Presence::Online))
         .filter(may_be_online())
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    Ok(result.rows_affected == 1)
+    Ok(updated.into_iter().next())
 }
 
 /// Extends an ONLINE agent's TTL; false when it is not ONLINE (any more).
@@ -81,10 +90,11 @@ pub(super) async fn renew(
     Ok(result.rows_affected == 1)
 }
 
-fn offline_at(now: DateTime<Utc>) -> agent::ActiveModel {
+fn offline_at(now: DateTime<Utc>, reason: Option<PresenceReason>) -> agent::ActiveModel {
     agent::ActiveModel {
         presence: Set(Presence::Offline),
         presence_changed_at: Set(Some(now)),
+        presence_reason: reason.map_or(sea_orm::ActiveValue::NotSet, |reason| Set(Some(reason))),
         presence_expires_at: Set(None),
         presence_grace_until: Set(None),
         ..Default::default()
@@ -98,9 +108,10 @@ pub(super) async fn go_offline(
     organization_id: i64,
     agent_ids: &[i64],
     now: DateTime<Utc>,
+    reason: PresenceReason,
 ) -> Result<Vec<agent::Model>, DbErr> {
     agent::Entity::update_many()
-        .set(offline_at(now))
+        .set(offline_at(now, Some(reason)))
         .filter(agent::Column::OrganizationId.eq(organization_id))
         .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
         .filter(agent::Column::Presence.ne(Presence::Offline))
@@ -109,18 +120,90 @@ pub(super) async fn go_offline(
 }
 
 /// ONLINE agents whose TTL passed, or whose socket grace passed with no socket open again,
-/// become OFFLINE; returns them.
+/// become OFFLINE, with the reason that applies (the TTL when both do); returns them.
 pub(super) async fn lapse(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<agent::Model>, DbErr> {
+    let expired = || agent::Column::PresenceExpiresAt.lt(now);
+    let reason = Expr::case(expired(), Expr::val(PresenceReason::TtlExpired.to_value()))
+        .finally(Expr::val(PresenceReason::Disconnected.to_value()));
     agent::Entity::update_many()
-        .set(offline_at(now))
+        .set(offline_at(now, None))
+        .col_expr(agent::Column::PresenceReason, reason.into())
         .filter(agent::Column::Presence.eq(Presence::Online))
-        .filter(
-            agent::Column::PresenceExpiresAt
-                .lt(now)
-                .or(agent::Column::PresenceGraceUntil.lt(now).and(has_no_socket())),
-        )
+        .filter(expired().or(agent::Column::PresenceGraceUntil.lt(now).and(has_no_socket())))
         .exec_with_returning(db)
         .await
+}
+
+/// Every ONLINE agent of every organization becomes OFFLINE with `SERVER_RESTART`, and every
+/// socket is forgotten: the processes that held them are gone. Returns the agents.
+pub(super) async fn reset_all(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<Vec<agent::Model>, DbErr> {
+    agent_socket::Entity::delete_many().exec(db).await?;
+    agent::Entity::update_many()
+        .set(offline_at(now, Some(PresenceReason::ServerRestart)))
+        .filter(agent::Column::Presence.eq(Presence::Online))
+        .exec_with_returning(db)
+        .await
+}
+
+/// Whether an instance other than `instance` heart-beat at or after `cutoff`.
+pub(super) async fn another_instance_alive(
+    db: &impl ConnectionTrait,
+    instance: &str,
+    cutoff: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let alive = presence_instance::Entity::find()
+        .filter(presence_instance::Column::Id.ne(instance))
+        .filter(presence_instance::Column::HeartbeatAt.gte(cutoff))
+        .one(db)
+        .await?;
+    Ok(alive.is_some())
+}
+
+/// Appends changes to the presence history: one statement per 1000 rows, whatever the
+/// number of agents a bulk change or a sweep flipped.
+pub(super) async fn record_history(
+    db: &impl ConnectionTrait,
+    rows: Vec<presence_history::ActiveModel>,
+) -> Result<(), DbErr> {
+    for chunk in rows.chunks(HISTORY_ROWS_PER_STATEMENT) {
+        presence_history::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+/// One agent's history, newest first, at or after `since` when given.
+pub(super) async fn history(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_id: i64,
+    since: Option<DateTime<Utc>>,
+    page: &PageRequest,
+) -> Result<Page<presence_history::Model>, DbErr> {
+    let mut query = presence_history::Entity::find()
+        .filter(presence_history::Column::OrganizationId.eq(organization_id))
+        .filter(presence_history::Column::AgentId.eq(agent_id));
+    if let Some(since) = since {
+        query = query.filter(presence_history::Column::At.gte(since));
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(presence_history::Column::Id.lt(after.id));
+    }
+    let mut items = query.order_by_desc(presence_history::Column::Id).limit(page.limit + 1).all(db).await?;
+    let has_more = items.len() as u64 > page.limit;
+    items.truncate(page.limit as usize);
+    Ok(Page { items, has_more })
+}
+
+/// Forgets history older than `cutoff`.
+pub(super) async fn prune_history(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+    let result = presence_history::Entity::delete_many()
+        .filter(presence_history::Column::At.lt(cutoff))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }
 
 /// This instance is alive at `now`.

@@ -18,6 +18,31 @@ pub enum Presence {
     Offline,
 }
 
+/// Why an agent's presence was last set. The database spelling is the API's and the wire's.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize, serde::Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PresenceReason {
+    /// The agent's workspace said so (`reportPresence`).
+    #[sea_orm(string_value = "REPORTED")]
+    Reported,
+    /// ONLINE was not renewed within the presence TTL.
+    #[sea_orm(string_value = "TTL_EXPIRED")]
+    TtlExpired,
+    /// The agent's last WebSocket closed and none opened within the grace.
+    #[sea_orm(string_value = "DISCONNECTED")]
+    Disconnected,
+    #[sea_orm(string_value = "DISABLED")]
+    Disabled,
+    #[sea_orm(string_value = "DELETED")]
+    Deleted,
+    /// Left ONLINE by a cluster that stopped; reset when the first instance started again.
+    #[sea_orm(string_value = "SERVER_RESTART")]
+    ServerRestart,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "agents")]
 pub struct Model {
@@ -33,6 +58,8 @@ pub struct Model {
     pub password_hash: String,
     pub presence: Presence,
     pub presence_changed_at: Option<DateTimeUtc>,
+    /// Why `presence` was last set; None until it first changes.
+    pub presence_reason: Option<PresenceReason>,
     /// ONLINE lapses after this unless reported again (presence TTL).
     pub presence_expires_at: Option<DateTimeUtc>,
     /// Set when the agent's last WebSocket closed: ONLINE lapses after this unless one opens.

@@ -5,6 +5,7 @@ pub mod agent_socket;
 pub mod audit_entry;
 pub mod conversation;
 pub mod organization;
+pub mod presence_history;
 pub mod presence_instance;
 pub mod queue;
 pub mod queue_member;

@@ -4,7 +4,7 @@ use async_graphql::{
 };
 use chrono::{DateTime, Utc};
 
-use super::{AgentRole, PresenceStatus, Queue};
+use super::{AgentRole, PresenceReason, PresenceStatus, Queue};
 use crate::{
     auth::{Viewer, guard::RoleGuard},
     db::entities::{agent, queue},
@@ -17,6 +17,7 @@ use crate::{
         id::{self, NodeKind},
         pagination::{connection_complexity, encode_cursor, page_flags, page_request},
     },
+    presence::schema::{self as presence_schema, PresenceHistoryConnection},
 };
 
 /// A human agent of the organization.
@@ -67,6 +68,23 @@ impl Agent {
     }
     async fn presence_changed_at(&self) -> Option<DateTime<Utc>> {
         self.row.presence_changed_at
+    }
+    /// Why the current presence was set; null while it never changed.
+    async fn presence_reason(&self) -> Option<PresenceReason> {
+        self.row.presence_reason.map(Into::into)
+    }
+    /// Every change of presence with its reason and time, newest first, 50 a page by default
+    /// (at most 200); kept for the configured retention (90 days by default). ADMINs see
+    /// anyone's, an AGENT only its own (FORBIDDEN otherwise).
+    #[graphql(complexity = "connection_complexity(first, None, child_complexity)")]
+    async fn presence_history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        since: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<PresenceHistoryConnection> {
+        presence_schema::presence_history(ctx, self.row.id, first, after, since).await
     }
     /// Whether this agent sees customers' phone numbers unmasked.
     async fn show_real_phone_numbers(&self) -> bool {

@@ -35,6 +35,24 @@ pub enum PresenceStatus {
     Offline,
 }
 
+/// Why an agent's presence was last set.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::db::entities::agent::PresenceReason")]
+pub enum PresenceReason {
+    /// The agent's workspace reported it.
+    Reported,
+    /// ONLINE was not renewed within the presence TTL.
+    TtlExpired,
+    /// The agent's last WebSocket connection closed and none opened within the grace.
+    Disconnected,
+    /// The agent was disabled.
+    Disabled,
+    /// The agent was deleted.
+    Deleted,
+    /// Recovered at start-up: the servers had all stopped while the agent was ONLINE.
+    ServerRestart,
+}
+
 #[derive(async_graphql::MergedObject, Default)]
 pub struct DirectoryQuery(OrganizationQuery, AgentQuery, QueueQuery);
 

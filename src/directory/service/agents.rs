@@ -11,7 +11,7 @@ use crate::{
     },
     auth::{Password, PasswordHasher, Viewer, service as auth},
     db::{
-        entities::agent::{self, Presence, Role},
+        entities::agent::{self, Presence, PresenceReason, Role},
         page::{Cursor, Page, PageRequest},
     },
     directory::{
@@ -360,7 +360,7 @@ pub async fn update_agent(
             .await?;
     }
     if disabling {
-        sign_out_everywhere(&mut tx, viewer, &[target.id]).await?;
+        sign_out_everywhere(&mut tx, viewer, &[target.id], PresenceReason::Disabled).await?;
     } else if password.is_some() {
         // A new password signs the agent out everywhere else; the caller's own session stays.
         let keep = is_self.then_some(viewer.session_id);
@@ -476,7 +476,7 @@ pub async fn set_agents_enabled(
     let changing: Vec<i64> =
         targets.iter().filter(|agent| agent.enabled != enabled).map(|agent| agent.id).collect();
     if !enabled {
-        sign_out_everywhere(&mut tx, viewer, &changing).await?;
+        sign_out_everywhere(&mut tx, viewer, &changing, PresenceReason::Disabled).await?;
     }
     let affected = store::set_enabled(&*tx, viewer.organization_id, &ids, enabled, Utc::now()).await?;
     publish_all(
@@ -512,7 +512,7 @@ pub async fn delete_agents(
     check_removable(&*tx, viewer, given, &targets, &mut rejections).await?;
     rejections.finish()?;
     let ids: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
-    sign_out_everywhere(&mut tx, viewer, &ids).await?;
+    sign_out_everywhere(&mut tx, viewer, &ids, PresenceReason::Deleted).await?;
     store::soft_delete_agents(&*tx, viewer.organization_id, &ids, Utc::now()).await?;
     store::remove_all_memberships_of(&*tx, &ids).await?;
     let entry =
@@ -528,11 +528,16 @@ pub async fn delete_agents(
     Ok(ids)
 }
 
-/// What disabling or deleting does to agents, in the same transaction: OFFLINE (with a
-/// presence event each), their conversations back to WAITING, every session ended, and
-/// their open sockets told to close. Drain the organization after it commits.
-async fn sign_out_everywhere(tx: &mut EventTx<'_>, viewer: &Viewer, agent_ids: &[i64]) -> Result<(), DbErr> {
-    presence::take_offline(tx, viewer.organization_id, agent_ids).await?;
+/// What disabling or deleting does to agents, in the same transaction: OFFLINE for `reason`
+/// (with a presence event each), their conversations back to WAITING, every session ended,
+/// and their open sockets told to close. Drain the organization after it commits.
+async fn sign_out_everywhere(
+    tx: &mut EventTx<'_>,
+    viewer: &Viewer,
+    agent_ids: &[i64],
+    reason: PresenceReason,
+) -> Result<(), DbErr> {
+    presence::take_offline(tx, viewer.organization_id, agent_ids, reason).await?;
     routing::release_agents(tx, viewer.organization_id, agent_ids).await?;
     auth::end_sessions(&**tx, agent_ids, None).await?;
     publish_all(tx, SessionsRevoked::of_agents(agent_ids, None)).await
