@@ -8,11 +8,16 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use super::service;
-use crate::{auth::Viewer, db::entities::queue};
+use crate::{
+    auth::Viewer,
+    db::entities::queue,
+    routing::{model::Ineligible, service as routing},
+};
 
 pub struct DirectoryLoaders {
     pub queues_of_agent: DataLoader<QueuesOfAgent>,
     pub queue_member_count: DataLoader<QueueMemberCount>,
+    pub eligibility: DataLoader<Eligibility>,
 }
 
 impl DirectoryLoaders {
@@ -21,6 +26,7 @@ impl DirectoryLoaders {
         Self {
             queues_of_agent: DataLoader::new(QueuesOfAgent(scope()), tokio::spawn),
             queue_member_count: DataLoader::new(QueueMemberCount(scope()), tokio::spawn),
+            eligibility: DataLoader::new(Eligibility(scope()), tokio::spawn),
         }
     }
 }
@@ -51,5 +57,17 @@ impl Loader<i64> for QueueMemberCount {
 
     async fn load(&self, queue_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         service::member_counts(&self.0.db, &self.0.viewer, queue_ids).await.map_err(Arc::new)
+    }
+}
+
+/// Agent id → why it cannot be given a conversation now (empty: it can).
+pub struct Eligibility(Scope);
+
+impl Loader<i64> for Eligibility {
+    type Value = Vec<Ineligible>;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, agent_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        routing::eligibility(&self.0.db, &self.0.viewer, agent_ids).await.map_err(Arc::new)
     }
 }

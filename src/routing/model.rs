@@ -18,3 +18,34 @@ pub struct NewConversation {
 
 /// Customer names are free text, but bounded.
 pub const MAX_CUSTOMER_NAME_CHARS: usize = 200;
+
+/// Why an agent cannot be given a conversation now. Each is one clause of the routing rule
+/// (`store::rule`), plus the two conditions around it: being in a queue, and the
+/// organization serving at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ineligible {
+    /// Disabled (or deleted).
+    Disabled,
+    /// Not ONLINE.
+    Offline,
+    /// Holding as many conversations as its limit.
+    AtCapacity,
+    /// A member of no queue.
+    NoQueue,
+    /// The organization's human-agent service is switched off.
+    ServiceDisabled,
+}
+
+/// Conversations the agent may still take under its limit; None when unlimited.
+pub fn remaining_capacity(max_concurrent_sessions: Option<i32>, active_sessions: i32) -> Option<i32> {
+    max_concurrent_sessions.map(|limit| (limit - active_sessions).max(0))
+}
+
+/// What disabling or deleting some agents would do to routing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemovalImpact {
+    /// Their ASSIGNED conversations, which would go back to WAITING.
+    pub requeued_conversations: u64,
+    /// Live queues of theirs where no other member could take a conversation now.
+    pub stranded_queue_ids: Vec<i64>,
+}

@@ -4,7 +4,7 @@
 //! a higher limit or closes a conversation (and a periodic sweep catches anything missed,
 //! e.g. after a crash between a commit and its drain).
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use futures_util::{Stream, stream};
@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
 
 use super::{
-    model::{ConversationFilter, MAX_CUSTOMER_NAME_CHARS, NewConversation},
+    model::{ConversationFilter, Ineligible, MAX_CUSTOMER_NAME_CHARS, NewConversation, RemovalImpact},
     store,
 };
 use crate::{
@@ -99,13 +99,51 @@ pub async fn monthly_sessions(db: &impl ConnectionTrait, viewer: &Viewer) -> Res
     store::count_assigned_since(db, viewer.organization_id, Utc::now() - chrono::Duration::days(30)).await
 }
 
+/// For each of these agents of the viewer's organization, why it cannot be given a
+/// conversation now (empty: it can). The routing rule is evaluated by the database with the
+/// very conditions the router selects candidates by.
+pub async fn eligibility(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    agent_ids: &[i64],
+) -> Result<HashMap<i64, Vec<Ineligible>>, DbErr> {
+    let mut by_agent = store::eligibility(db, viewer.organization_id, agent_ids).await?;
+    if !serving(db, viewer.organization_id).await? {
+        by_agent.values_mut().for_each(|reasons| reasons.push(Ineligible::ServiceDisabled));
+    }
+    Ok(by_agent)
+}
+
+/// What taking these agents out of routing (disabling or deleting them) would do: their
+/// conversations that would be queued again, and the queues where nobody else could take
+/// one now.
+pub async fn removal_impact(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    agent_ids: &[i64],
+) -> Result<RemovalImpact, DbErr> {
+    let organization_id = viewer.organization_id;
+    let requeued_conversations = store::count_assigned_to(db, organization_id, agent_ids).await?;
+    let queues = store::live_queues_of(db, organization_id, agent_ids).await?;
+    let served = if queues.is_empty() {
+        vec![]
+    } else {
+        store::queues_with_eligible_member(db, &queues, agent_ids).await?
+    };
+    let stranded_queue_ids = queues.into_iter().filter(|queue| !served.contains(queue)).collect();
+    Ok(RemovalImpact { requeued_conversations, stranded_queue_ids })
+}
+
 // ---- writes ----
 
+/// Whether the organization's human-agent service is on: nothing is assigned while it is off.
+async fn serving(db: &impl ConnectionTrait, organization_id: i64) -> Result<bool, DbErr> {
+    let organization = store::find_organization(db, organization_id).await?;
+    Ok(organization.is_some_and(|organization| organization.human_agent_service_enabled))
+}
+
 async fn check_serving(db: &impl ConnectionTrait, organization_id: i64) -> Result<(), RoutingError> {
-    match store::find_organization(db, organization_id).await? {
-        Some(organization) if organization.human_agent_service_enabled => Ok(()),
-        _ => Err(RoutingError::ServiceDisabled),
-    }
+    if serving(db, organization_id).await? { Ok(()) } else { Err(RoutingError::ServiceDisabled) }
 }
 
 /// An inbound contact: stored WAITING, then routed (oldest waiting of its queue first).
@@ -226,6 +264,11 @@ pub async fn drain(
     organization_id: i64,
     queue_ids: Option<&[i64]>,
 ) -> Result<(), DbErr> {
+    // The service switch is part of the routing rule (see `eligibility`): conversations
+    // wait while it is off.
+    if !serving(db, organization_id).await? {
+        return Ok(());
+    }
     loop {
         let waiting = store::waiting(db, organization_id, queue_ids, DRAIN_BATCH).await?;
         let mut full_queues = Vec::new();

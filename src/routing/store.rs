@@ -13,7 +13,9 @@ use sea_orm::{
     sea_query::{ExprTrait, NullOrdering, Query},
 };
 
-use super::model::ConversationFilter;
+use std::collections::HashMap;
+
+use super::model::{ConversationFilter, Ineligible};
 use crate::db::{
     entities::{
         agent::{self, Presence},
@@ -146,16 +148,139 @@ pub(super) async fn candidates(
     Ok(rows)
 }
 
+/// The routing rule, clause by clause: each condition an agent's row must meet, with the
+/// reason given when it does not. It is the one definition: the router filters with all
+/// of them (`eligible`) and `Agent.assignmentEligibility` asks the database which of them
+/// hold (`eligibility`), so the two cannot disagree.
+fn rule() -> [(Ineligible, Condition); 3] {
+    [
+        (
+            Ineligible::Disabled,
+            Condition::all().add(agent::Column::Enabled.eq(true)).add(agent::Column::DeletedAt.is_null()),
+        ),
+        (Ineligible::Offline, Condition::all().add(agent::Column::Presence.eq(Presence::Online))),
+        (
+            Ineligible::AtCapacity,
+            Condition::any().add(agent::Column::MaxConcurrentSessions.is_null()).add(
+                Expr::col(agent::Column::ActiveSessions).lt(Expr::col(agent::Column::MaxConcurrentSessions)),
+            ),
+        ),
+    ]
+}
+
 /// The routing rule in SQL: ONLINE, enabled, not deleted, and under its limit. The same
 /// condition guards the capacity update, so what is offered is what may be taken.
 fn eligible() -> Condition {
-    Condition::all()
-        .add(agent::Column::Presence.eq(Presence::Online))
-        .add(agent::Column::Enabled.eq(true))
-        .add(agent::Column::DeletedAt.is_null())
-        .add(Condition::any().add(agent::Column::MaxConcurrentSessions.is_null()).add(
-            Expr::col(agent::Column::ActiveSessions).lt(Expr::col(agent::Column::MaxConcurrentSessions)),
-        ))
+    rule().into_iter().fold(Condition::all(), |all, (_, clause)| all.add(clause))
+}
+
+/// 1 when `condition` holds for the row, else 0: a boolean both back-ends return alike.
+fn holds(condition: Condition) -> Expr {
+    Expr::case(condition, Expr::val(1)).finally(Expr::val(0)).into()
+}
+
+/// For each of these agents of the organization, the clauses of the routing rule it fails,
+/// and whether it is a member of a live queue, evaluated by the database on its rows.
+pub(super) async fn eligibility(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_ids: &[i64],
+) -> Result<HashMap<i64, Vec<Ineligible>>, DbErr> {
+    let live_membership = Query::select()
+        .expr(Expr::val(1))
+        .from(queue_member::Entity)
+        .inner_join(
+            queue::Entity,
+            Expr::col((queue::Entity, queue::Column::Id))
+                .equals((queue_member::Entity, queue_member::Column::QueueId)),
+        )
+        .and_where(
+            Expr::col((queue_member::Entity, queue_member::Column::AgentId))
+                .equals((agent::Entity, agent::Column::Id)),
+        )
+        .and_where(Expr::col((queue::Entity, queue::Column::DeletedAt)).is_null())
+        .to_owned();
+    let mut clauses: Vec<(Ineligible, Condition)> = rule().into();
+    clauses.push((Ineligible::NoQueue, Condition::all().add(Expr::exists(live_membership))));
+    let mut query = agent::Entity::find()
+        .select_only()
+        .column(agent::Column::Id)
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()));
+    for (index, (_, clause)) in clauses.iter().enumerate() {
+        query = query.expr_as(holds(clause.clone()), format!("clause_{index}"));
+    }
+    let rows = query.into_tuple::<(i64, i32, i32, i32, i32)>().all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, first, second, third, fourth)| {
+            let failed = clauses
+                .iter()
+                .zip([first, second, third, fourth])
+                .filter(|(_, held)| *held == 0)
+                .map(|((reason, _), _)| *reason)
+                .collect();
+            (id, failed)
+        })
+        .collect())
+}
+
+/// How many conversations these agents hold.
+pub(super) async fn count_assigned_to(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_ids: &[i64],
+) -> Result<u64, DbErr> {
+    conversations_of(organization_id)
+        .filter(conversation::Column::AssignedAgentId.is_in(agent_ids.iter().copied()))
+        .filter(conversation::Column::Status.eq(Status::Assigned))
+        .count(db)
+        .await
+}
+
+/// The organization's live queues with a member among `agent_ids`.
+pub(super) async fn live_queues_of(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_ids: &[i64],
+) -> Result<Vec<i64>, DbErr> {
+    let members = Query::select()
+        .column(queue_member::Column::QueueId)
+        .from(queue_member::Entity)
+        .and_where(queue_member::Column::AgentId.is_in(agent_ids.iter().copied()))
+        .to_owned();
+    queue::Entity::find()
+        .select_only()
+        .column(queue::Column::Id)
+        .filter(queue::Column::OrganizationId.eq(organization_id))
+        .filter(queue::Column::DeletedAt.is_null())
+        .filter(queue::Column::Id.in_subquery(members))
+        .into_tuple::<i64>()
+        .all(db)
+        .await
+}
+
+/// Those of `queue_ids` with an eligible member that is not one of `except`.
+pub(super) async fn queues_with_eligible_member(
+    db: &impl ConnectionTrait,
+    queue_ids: &[i64],
+    except: &[i64],
+) -> Result<Vec<i64>, DbErr> {
+    let eligible_agents = Query::select()
+        .column(agent::Column::Id)
+        .from(agent::Entity)
+        .cond_where(eligible())
+        .and_where(agent::Column::Id.is_not_in(except.iter().copied()))
+        .to_owned();
+    queue_member::Entity::find()
+        .select_only()
+        .column(queue_member::Column::QueueId)
+        .filter(queue_member::Column::QueueId.is_in(queue_ids.iter().copied()))
+        .filter(queue_member::Column::AgentId.in_subquery(eligible_agents))
+        .distinct()
+        .into_tuple::<i64>()
+        .all(db)
+        .await
 }
 
 /// Takes one unit of the agent's capacity if it is still eligible; false when not.

@@ -1,16 +1,16 @@
 use async_graphql::{
-    Context, Enum, ID, InputObject, Object,
+    Context, Enum, ID, InputObject, Object, SimpleObject,
     connection::{Connection, Edge},
 };
 use chrono::{DateTime, Utc};
 
-use super::{AgentRole, PresenceReason, PresenceStatus, Queue};
+use super::{AgentRole, PresenceReason, PresenceStatus, Queue, agent_ids};
 use crate::{
     auth::{Viewer, guard::RoleGuard},
     db::entities::{agent, queue},
     directory::{
         model::{AgentFilter as DomainFilter, AgentOrder as DomainOrder, AgentSortField, avatar_initial},
-        service,
+        service::{self, RemovalPreview},
     },
     graphql::{
         ApiError, ContextExt, for_query,
@@ -18,6 +18,7 @@ use crate::{
         pagination::{connection_complexity, encode_cursor, page_flags, page_request},
     },
     presence::schema::{self as presence_schema, PresenceHistoryConnection},
+    routing::model::{Ineligible, remaining_capacity},
 };
 
 /// A human agent of the organization.
@@ -98,6 +99,25 @@ impl Agent {
     async fn active_sessions(&self) -> i32 {
         self.row.active_sessions
     }
+    /// Conversations this agent may still take under its limit; null means unlimited.
+    async fn remaining_capacity(&self) -> Option<i32> {
+        remaining_capacity(self.row.max_concurrent_sessions, self.row.active_sessions)
+    }
+    /// Whether the router would give this agent a conversation of its queues now, and if
+    /// not, every reason why: evaluated by the same rule the router selects agents by.
+    async fn assignment_eligibility(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<AssignmentEligibility> {
+        let loaded = ctx.directory_loaders()?.eligibility.load_one(self.row.id).await;
+        let reasons = loaded.map_err(|error| ApiError::Internal(Box::new(error)).into_graphql())?;
+        // A row the rule did not see (deleted meanwhile) cannot take anything.
+        let reasons = reasons.unwrap_or_else(|| vec![Ineligible::Disabled]);
+        Ok(AssignmentEligibility {
+            eligible: reasons.is_empty(),
+            reasons: reasons.into_iter().map(Into::into).collect(),
+        })
+    }
     /// The queues whose conversations this agent is offered, by name.
     async fn queues(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Queue>> {
         let queues = match &self.queues {
@@ -116,6 +136,63 @@ impl Agent {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.row.updated_at
+    }
+}
+
+/// Why an agent cannot be given a conversation now.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::routing::model::Ineligible")]
+pub enum IneligibleReason {
+    /// The agent is disabled.
+    Disabled,
+    /// The agent is not ONLINE.
+    Offline,
+    /// The agent holds as many conversations as its limit.
+    AtCapacity,
+    /// The agent is a member of no queue.
+    NoQueue,
+    /// The organization's human-agent service is switched off.
+    ServiceDisabled,
+}
+
+/// Whether the router would give the agent a conversation now.
+#[derive(SimpleObject)]
+pub struct AssignmentEligibility {
+    eligible: bool,
+    /// Empty when eligible.
+    reasons: Vec<IneligibleReason>,
+}
+
+/// What disabling or deleting agents would do, computed without doing it.
+pub struct AgentRemovalPreview {
+    preview: RemovalPreview,
+    /// As given, to name the ones not found.
+    ids: Vec<ID>,
+}
+
+#[Object]
+impl AgentRemovalPreview {
+    /// The agents found, in the order given.
+    async fn agents(&self) -> Vec<Agent> {
+        self.preview.agents.iter().cloned().map(Agent::new).collect()
+    }
+    /// Given ids that name no agent of the organization (left out of the preview).
+    async fn not_found_ids(&self) -> Vec<ID> {
+        self.preview.not_found.iter().filter_map(|index| self.ids.get(*index).cloned()).collect()
+    }
+    /// Their ASSIGNED conversations, which would go back to WAITING and be routed again.
+    async fn requeued_conversations(&self) -> u64 {
+        self.preview.impact.requeued_conversations
+    }
+    /// Their queues where no other agent could take a conversation now (ONLINE, enabled,
+    /// under its limit): requeued conversations of these would wait.
+    async fn queues_left_without_eligible_agent(&self) -> Vec<Queue> {
+        self.preview.stranded_queues.iter().cloned().map(Queue::new).collect()
+    }
+    /// Seats deleting them would free (one per agent); disabling frees none, since a
+    /// disabled account still holds its seat.
+    async fn seats_freed(&self) -> usize {
+        self.preview.agents.len()
     }
 }
 
@@ -228,6 +305,20 @@ impl AgentQuery {
             Some(number) => Agent::load(ctx, viewer, number).await,
             None => Ok(None),
         }
+    }
+
+    /// What disabling or deleting these agents (1–1000 ids, else a BAD_REQUEST error with
+    /// reason TOO_MANY_IDS) would do, so a confirmation can say it before it happens. Ids
+    /// that name no agent are listed in `notFoundIds` and left out. ADMIN only.
+    #[graphql(guard = "RoleGuard::Admin")]
+    async fn preview_agent_removal(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+    ) -> async_graphql::Result<AgentRemovalPreview> {
+        let viewer = ctx.viewer()?;
+        let preview = for_query(service::preview_removal(&ctx.app().db, viewer, &agent_ids(&ids)).await)?;
+        Ok(AgentRemovalPreview { preview, ids })
     }
 
     /// The organization's agents, 50 a page by default (at most 200), ordered by display name

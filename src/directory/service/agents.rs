@@ -11,7 +11,10 @@ use crate::{
     },
     auth::{Password, PasswordHasher, Viewer, service as auth},
     db::{
-        entities::agent::{self, Presence, PresenceReason, Role},
+        entities::{
+            agent::{self, Presence, PresenceReason, Role},
+            queue,
+        },
         page::{Cursor, Page, PageRequest},
     },
     directory::{
@@ -24,7 +27,7 @@ use crate::{
     },
     events::{DirectoryChange, DirectoryChangeKind, EventBus, EventTx, SessionsRevoked, publish_all},
     presence::service as presence,
-    routing::service as routing,
+    routing::{model::RemovalImpact, service as routing},
 };
 
 pub struct NewAgent {
@@ -452,6 +455,43 @@ async fn bulk_targets(
     let (_, missing) = resolve_ids(given, &found, Field::Ids);
     rejections.extend(missing);
     Ok(targets)
+}
+
+/// What disabling or deleting the given agents would do, before it is done.
+pub struct RemovalPreview {
+    /// Positions of the given ids that name no agent of the organization.
+    pub not_found: Vec<usize>,
+    /// The agents found, in the order given.
+    pub agents: Vec<agent::Model>,
+    pub impact: RemovalImpact,
+    /// The queues of `impact.stranded_queue_ids`, by name.
+    pub stranded_queues: Vec<queue::Model>,
+}
+
+/// `previewAgentRemoval`: the same id rules as the bulk calls (1–1000, else `TOO_MANY_IDS`),
+/// but ids that name no agent are listed rather than refusing the preview. Writes nothing.
+pub async fn preview_removal(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    given: &[GivenId],
+) -> Result<RemovalPreview, DirectoryError> {
+    check_bulk_size(given, Field::IdList)?;
+    let mut rejections = Rejections::default();
+    let targets = bulk_targets(db, viewer, given, &mut rejections).await?;
+    let not_found = rejections
+        .0
+        .iter()
+        .filter_map(|rejection| match rejection.field {
+            Some(Field::Ids(index)) => Some(index),
+            _ => None,
+        })
+        .collect();
+    let ids: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
+    let impact = routing::removal_impact(db, viewer, &ids).await?;
+    let mut stranded_queues =
+        store::find_queues(db, viewer.organization_id, &impact.stranded_queue_ids).await?;
+    stranded_queues.sort_by(|a, b| a.name_key.cmp(&b.name_key).then(a.id.cmp(&b.id)));
+    Ok(RemovalPreview { not_found, agents: in_given_order(targets, &ids), impact, stranded_queues })
 }
 
 /// Enables or disables agents, all or none. Enabling an enabled agent is not an error.
