@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod directory;
 mod directory_live;
+mod explain;
 mod operations;
 mod presence;
 mod routing;
@@ -36,6 +37,7 @@ fn main() {
         auth::tests(),
         directory::tests(),
         directory_live::tests(),
+        explain::tests(),
         operations::tests(),
         presence::tests(),
         routing::tests(),

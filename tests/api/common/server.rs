@@ -130,6 +130,15 @@ impl TestServer {
         ids
     }
 
+    /// Stops this server cleanly and starts a new one on the same database, as a restart of
+    /// the only instance would.
+    pub async fn restart(mut self) -> TestServer {
+        let server = self.server.take().expect("running");
+        let config = (*server.state.config).clone();
+        server.stop().await.expect("server stops cleanly");
+        Self::serve(config, self._storage).await
+    }
+
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
             server.stop().await.expect("server stops cleanly");
