@@ -100,7 +100,7 @@ async fn announce(tx: &mut EventTx<'_>, agents: Vec<agent::Model>, at: DateTime<
     let mut history = Vec::with_capacity(agents.len());
     let mut events = Vec::with_capacity(agents.len());
     for agent in agents {
-        // Every store flip sets the reason; REPORTED is the only one a row could lack (never).
+        // Every flip sets the reason in its own UPDATE, so the fallback is never taken.
         let reason = agent.presence_reason.unwrap_or(PresenceReason::Reported);
         history.push(presence_history::ActiveModel {
             organization_id: Set(agent.organization_id),
