@@ -14,6 +14,7 @@
 
 use std::{
     future::Future,
+    net::{IpAddr, SocketAddr},
     pin::Pin,
     str::FromStr,
     sync::{
@@ -29,7 +30,7 @@ use async_graphql::{
 };
 use axum::{
     extract::{
-        State, WebSocketUpgrade,
+        ConnectInfo, State, WebSocketUpgrade,
         ws::{CloseFrame, Message, WebSocket},
     },
     http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL},
@@ -37,6 +38,7 @@ use axum::{
 };
 use futures_util::{SinkExt, StreamExt, future, stream::SplitSink};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
+use tracing::Instrument;
 
 use super::{HttpState, bearer_token};
 use crate::{
@@ -62,6 +64,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub(super) async fn upgrade(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -72,7 +75,11 @@ pub(super) async fn upgrade(
         )
             .into_response();
     };
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve(state, socket, protocol))
+    // The socket outlives this request; its log lines keep the request's span (and id).
+    let span = tracing::Span::current();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| serve(state, socket, protocol, peer.ip()).instrument(span))
 }
 
 fn requested_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
@@ -101,7 +108,7 @@ struct SignedIn {
 
 type Sink = SplitSink<WebSocket, Message>;
 
-async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols) {
+async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols, peer: IpAddr) {
     let _open = state.app.metrics.websocket_opened();
     let (mut sink, incoming) = socket.split();
     let incoming = incoming.take_while(|frame| future::ready(frame.is_ok())).filter_map(|frame| {
@@ -122,7 +129,8 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
             match sign_in(&app, &payload).await {
                 Ok(signed_in) => {
                     let mut data = Data::default();
-                    data.insert(RequestContext::new(&app, signed_in.as_ref().map(|s| s.viewer.clone())));
+                    let viewer = signed_in.as_ref().map(|s| s.viewer.clone());
+                    data.insert(RequestContext::new(&app, viewer).with_client_address(peer));
                     if let Some(signed_in) = signed_in {
                         let _ = handshake.signed_in.set(signed_in);
                     }

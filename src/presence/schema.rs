@@ -4,7 +4,7 @@ use std::{collections::HashSet, sync::Arc};
 
 use async_graphql::{
     Context, ID, Object, Subscription,
-    connection::{Connection, Edge},
+    connection::{Connection, EmptyFields},
 };
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
@@ -21,7 +21,7 @@ use crate::{
     graphql::{
         ApiError, ContextExt, UserError, UserErrorCode, for_query,
         id::{self, NodeKind},
-        pagination::{encode_cursor, page_flags, page_request},
+        pagination::{connection, encode_cursor, page_request},
     },
 };
 
@@ -163,11 +163,10 @@ pub async fn presence_history(
     let (app, viewer) = (ctx.app(), ctx.viewer()?);
     let request = page_request(HISTORY_SORT_TAG, after, None, first, None)?;
     let page = for_query(service::history(&app.db, viewer, agent_id, since, &request).await)?;
-    let (has_previous, has_next) = page_flags(&request, page.has_more);
-    let mut connection = Connection::new(has_previous, has_next);
-    connection.edges.extend(page.items.into_iter().map(|row| {
-        let cursor = encode_cursor(HISTORY_SORT_TAG, &Cursor { key: String::new(), id: row.id });
-        Edge::new(cursor, PresenceHistoryEntry(row))
-    }));
-    Ok(connection)
+    Ok(connection(&request, page, EmptyFields, |row| {
+        (
+            encode_cursor(HISTORY_SORT_TAG, &Cursor { key: String::new(), id: row.id }),
+            PresenceHistoryEntry(row),
+        )
+    }))
 }
