@@ -8,13 +8,17 @@
 
 mod common;
 
+mod abuse;
 mod audit;
 mod auth;
 mod directory;
 mod directory_live;
+mod durability;
+mod hostile;
 mod operations;
 mod presence;
 mod routing;
+mod tenancy;
 mod transport;
 
 use common::{Backend, postgres};
@@ -32,13 +36,17 @@ fn main() {
     }
 
     let tests = [
+        abuse::tests(),
         audit::tests(),
         auth::tests(),
         directory::tests(),
         directory_live::tests(),
+        durability::tests(),
+        hostile::tests(),
         operations::tests(),
         presence::tests(),
         routing::tests(),
+        tenancy::tests(),
         transport::tests(),
     ]
     .concat();
