@@ -50,6 +50,7 @@ async fn killed_during_a_bulk_change_it_is_all_or_nothing(backend: Backend) {
     let db = database(&binary).await;
     let ids = seed_agents(&db, "demo", "bulk", 1000).await;
     let mut enabled = true;
+    let mut killed_in_flight = 0;
     for delay in KILL_AFTER_MS {
         let admin = admin(&binary).await;
         let request = {
@@ -68,6 +69,7 @@ async fn killed_during_a_bulk_change_it_is_all_or_nothing(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(delay)).await;
         binary.kill_and_restart().await;
         let answered = matches!(request.await.unwrap(), Ok(response) if response.status() == 200);
+        killed_in_flight += usize::from(!answered);
 
         let disabled = agent::Entity::find()
             .filter(agent::Column::Username.starts_with("bulk-"))
@@ -83,6 +85,7 @@ async fn killed_during_a_bulk_change_it_is_all_or_nothing(backend: Backend) {
         }
         enabled = now_enabled;
     }
+    assert!(killed_in_flight > 0, "every kill came after the answer: the test proved nothing");
 }
 
 async fn killed_during_a_burst_of_assignments_nothing_is_lost(backend: Backend) {
@@ -146,6 +149,7 @@ async fn killed_during_a_burst_of_assignments_nothing_is_lost(backend: Backend) 
     binary.kill_and_restart().await;
     let answered: Vec<String> =
         join_all(burst).await.into_iter().filter_map(|joined| joined.unwrap()).collect();
+    assert!(answered.len() < AGENTS * LIMIT * 2, "the kill came after every answer: the test proved nothing");
 
     let db = database(&binary).await;
     let rows = conversation::Entity::find().all(&db).await.unwrap();
