@@ -33,10 +33,11 @@ pub async fn serve(
     // The timer also closes a keep-alive connection left idle that long: hyper waits for the
     // next request head under the same deadline.
     http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
-    // `stopping` tells each connection to finish its request in flight and close; every
-    // connection task holds a receiver of `open`, so `open.closed()` resolves when all are done.
+    // `stopping` tells each connection to finish its request in flight and close. Each
+    // connection task holds a `connection_open` receiver, so `connections.closed()` resolves
+    // once every one has ended (as `axum::serve` does it).
     let (stopping, stop_requested) = watch::channel(());
-    let (open, connection_done) = watch::channel(());
+    let (connections, connection_open) = watch::channel(());
     tokio::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
@@ -56,7 +57,7 @@ pub async fn serve(
         });
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)).with_upgrades();
-        let (mut stop_requested, done) = (stop_requested.clone(), connection_done.clone());
+        let (mut stop_requested, open) = (stop_requested.clone(), connection_open.clone());
         tokio::spawn(async move {
             tokio::pin!(connection);
             let outcome = tokio::select! {
@@ -69,12 +70,12 @@ pub async fn serve(
             if let Err(error) = outcome {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
-            drop(done);
+            drop(open);
         });
     }
     drop(listener);
     let _ = stopping.send(());
-    drop(connection_done);
-    open.closed().await;
+    drop(connection_open);
+    connections.closed().await;
     Ok(())
 }
