@@ -631,12 +631,7 @@ async fn delete_agents_frees_seats_and_keeps_usernames_reusable(backend: Backend
 }
 
 async fn bulk_of_1000_costs_the_same_statements_as_bulk_of_10(backend: Backend) {
-    // The sweepers' statements would land in the counts on a slow or loaded machine.
-    let server = TestServer::start_with(backend, |config| {
-        config.presence_sweep_interval = std::time::Duration::from_secs(3600);
-        config.routing_sweep_interval = std::time::Duration::from_secs(3600);
-    })
-    .await;
+    let server = TestServer::start(backend).await;
     let admin = server.admin().await;
     organization::Entity::update_many()
         .col_expr(organization::Column::SeatLimit, Expr::value(2000))
