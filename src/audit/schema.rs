@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_graphql::{
     Context, Enum, ID, InputObject, Object,
-    connection::{Connection, Edge},
+    connection::{Connection, EmptyFields},
 };
 use chrono::{DateTime, Utc};
 
@@ -19,7 +19,7 @@ use crate::{
     graphql::{
         ContextExt, for_query,
         id::{self, NodeKind},
-        pagination::{connection_complexity, encode_cursor, page_flags, page_request},
+        pagination::{connection, connection_complexity, encode_cursor, page_request},
     },
 };
 
@@ -158,7 +158,6 @@ impl AuditQuery {
         let request = page_request(SORT_TAG, after, None, first, None)?;
         let filter = filter.map(DomainFilter::from).unwrap_or_default();
         let page = for_query(service::entries(db, viewer, &filter, &request).await)?;
-        let (has_previous, has_next) = page_flags(&request, page.has_more);
         // The page's actors in one read, rather than one per entry.
         let actors: HashMap<i64, agent::Model> = if selects_actor(ctx) {
             let ids: Vec<i64> = page.items.iter().filter_map(|entry| entry.actor_id).collect();
@@ -167,12 +166,10 @@ impl AuditQuery {
         } else {
             HashMap::new()
         };
-        let mut connection = Connection::new(has_previous, has_next);
-        connection.edges.extend(page.items.into_iter().map(|row| {
+        Ok(connection(&request, page, EmptyFields, |row| {
             let actor = row.actor_id.and_then(|id| actors.get(&id).cloned());
-            Edge::new(encode_cursor(SORT_TAG, &service::cursor(&row)), AuditEntry { row, actor })
-        }));
-        Ok(connection)
+            (encode_cursor(SORT_TAG, &service::cursor(&row)), AuditEntry { row, actor })
+        }))
     }
 }
 

@@ -3,10 +3,14 @@
 //! A cursor is base64url of `sort|key|id`. It names the sort it was made for, so a cursor from
 //! a listing in another order is refused rather than silently giving a wrong page.
 
+use async_graphql::{
+    ObjectType, OutputType,
+    connection::{Connection, Edge},
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use super::ApiError;
-use crate::db::page::{Cursor, PageRequest};
+use crate::db::page::{Cursor, Page, PageRequest};
 
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const MAX_PAGE_SIZE: usize = 200;
@@ -71,8 +75,22 @@ pub fn connection_complexity(first: Option<i32>, last: Option<i32>, child_comple
 }
 
 /// `hasPreviousPage` and `hasNextPage` of a page read as `request` asked.
-pub fn page_flags(request: &PageRequest, has_more: bool) -> (bool, bool) {
+fn page_flags(request: &PageRequest, has_more: bool) -> (bool, bool) {
     if request.from_end { (has_more, request.before.is_some()) } else { (request.after.is_some(), has_more) }
+}
+
+/// A page read as `request` asked, as a Relay connection: `edge` gives each row's cursor and
+/// node, `fields` the connection's own fields (such as `totalCount`).
+pub fn connection<Row, Node: OutputType, Fields: ObjectType>(
+    request: &PageRequest,
+    page: Page<Row>,
+    fields: Fields,
+    edge: impl FnMut(Row) -> (String, Node),
+) -> Connection<String, Node, Fields> {
+    let (has_previous, has_next) = page_flags(request, page.has_more);
+    let mut connection = Connection::with_additional_fields(has_previous, has_next, fields);
+    connection.edges.extend(page.items.into_iter().map(edge).map(|(cursor, node)| Edge::new(cursor, node)));
+    connection
 }
 
 #[cfg(test)]

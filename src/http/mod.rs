@@ -40,14 +40,9 @@ pub(crate) struct HttpState {
     schema: AppSchema,
 }
 
-async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("agentdesk")
-            .finish(),
-    )
+/// GraphiQL, wired to `/graphql` and `/graphql/ws`.
+async fn graphiql() -> Html<&'static str> {
+    Html(include_str!("graphiql.html"))
 }
 
 /// Prometheus scrapes this; the text format is OpenMetrics, which Prometheus reads natively.

@@ -16,6 +16,7 @@
 use std::{
     collections::HashSet,
     future::Future,
+    net::{IpAddr, SocketAddr},
     pin::Pin,
     str::FromStr,
     sync::{
@@ -31,7 +32,7 @@ use async_graphql::{
 };
 use axum::{
     extract::{
-        State, WebSocketUpgrade,
+        ConnectInfo, State, WebSocketUpgrade,
         ws::{CloseFrame, Message, WebSocket},
     },
     http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL},
@@ -43,6 +44,7 @@ use tokio::sync::{
     Notify,
     broadcast::{Receiver, error::RecvError},
 };
+use tracing::Instrument;
 
 use super::{HttpState, bearer_token};
 use crate::{
@@ -71,6 +73,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub(super) async fn upgrade(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -81,7 +84,11 @@ pub(super) async fn upgrade(
         )
             .into_response();
     };
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve(state, socket, protocol))
+    // The socket outlives this request; its log lines keep the request's span (and id).
+    let span = tracing::Span::current();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| serve(state, socket, protocol, peer.ip()).instrument(span))
 }
 
 fn requested_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
@@ -166,7 +173,7 @@ impl Operations {
     }
 }
 
-async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols) {
+async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols, peer: IpAddr) {
     let _open = state.app.metrics.websocket_opened();
     let (mut sink, incoming) = socket.split();
     let operations = Arc::new(Operations::new(state.app.config.ws_max_subscriptions));
@@ -194,7 +201,8 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
             match sign_in(&app, &payload).await {
                 Ok(signed_in) => {
                     let mut data = Data::default();
-                    data.insert(RequestContext::new(&app, signed_in.as_ref().map(|s| s.viewer.clone())));
+                    let viewer = signed_in.as_ref().map(|s| s.viewer.clone());
+                    data.insert(RequestContext::new(&app, viewer).with_client_address(peer));
                     if let Some(signed_in) = signed_in {
                         let _ = handshake.signed_in.set(signed_in);
                     }

@@ -2,8 +2,7 @@
 //! viewer may see here, for every field, payload and event.
 
 use async_graphql::{
-    Context, Enum, ID, InputObject, Object, SimpleObject, Subscription,
-    connection::{Connection, Edge},
+    Context, Enum, ID, InputObject, Object, SimpleObject, Subscription, connection::Connection,
 };
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
@@ -19,7 +18,7 @@ use crate::{
     graphql::{
         ApiError, ContextExt, UserError, UserErrorCode, for_payload, for_query,
         id::{self, NodeKind},
-        pagination::{connection_complexity, encode_cursor, page_flags, page_request},
+        pagination::{connection, connection_complexity, encode_cursor, page_request},
     },
     phone,
 };
@@ -167,16 +166,9 @@ impl RoutingQuery {
         };
         let request = page_request(NEWEST_FIRST, after, None, first, None)?;
         let page = for_query(service::conversations(&ctx.app().db, viewer, filter, &request).await)?;
-        let (has_previous, has_next) = page_flags(&request, page.has_more);
-        let mut connection =
-            Connection::with_additional_fields(has_previous, has_next, ConversationListing(filter));
-        connection.edges.extend(page.items.into_iter().map(|row| {
-            Edge::new(
-                encode_cursor(NEWEST_FIRST, &Cursor { key: String::new(), id: row.id }),
-                Conversation(row),
-            )
-        }));
-        Ok(connection)
+        Ok(connection(&request, page, ConversationListing(filter), |row| {
+            (encode_cursor(NEWEST_FIRST, &Cursor { key: String::new(), id: row.id }), Conversation(row))
+        }))
     }
 }
 

@@ -17,6 +17,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         a_new_password_closes_the_other_sessions_sockets_only,
         directory_changes_reach_the_organizations_admins,
         only_admins_may_watch_the_directory,
+        changes_over_a_socket_are_audited_with_the_clients_address,
     ]
 }
 
@@ -200,4 +201,25 @@ async fn only_admins_may_watch_the_directory(backend: Backend) {
     socket.subscribe("d", DIRECTORY, json!({})).await;
     let refused = socket.next_result("d").await;
     assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+}
+
+async fn changes_over_a_socket_are_audited_with_the_clients_address(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let mut socket = WsClient::connect(&server, Protocol::TransportWs, Some(&admin)).await.expect("socket");
+    socket
+        .subscribe(
+            "q",
+            "mutation { createQueue(input: { name: \"Over WS\" }) { queue { name } } }",
+            json!({}),
+        )
+        .await;
+    let created = socket.next_result("q").await;
+    assert_eq!(created["data"]["createQueue"]["queue"]["name"], "Over WS", "{created}");
+    let log = "{ auditLog(filter: { action: QUEUE_CREATED }) { nodes { actorUsername clientAddress } } }";
+    let entries = server.gql(Some(&admin), log, json!({})).await.data();
+    assert_eq!(
+        entries["auditLog"]["nodes"],
+        json!([{ "actorUsername": "admin", "clientAddress": "127.0.0.1" }])
+    );
 }

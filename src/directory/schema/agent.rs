@@ -1,7 +1,4 @@
-use async_graphql::{
-    Context, Enum, ID, InputObject, Object,
-    connection::{Connection, Edge},
-};
+use async_graphql::{Context, Enum, ID, InputObject, Object, connection::Connection};
 use chrono::{DateTime, Utc};
 
 use super::{AgentRole, PresenceStatus, Queue};
@@ -15,7 +12,7 @@ use crate::{
     graphql::{
         ApiError, ContextExt, for_query,
         id::{self, NodeKind},
-        pagination::{connection_complexity, encode_cursor, page_flags, page_request},
+        pagination::{connection, connection_complexity, encode_cursor, page_request},
     },
 };
 
@@ -173,7 +170,6 @@ pub async fn agent_connection(
     let tag = sort_tag(order.field);
     let request = page_request(tag, args.after, args.before, args.first, args.last)?;
     let page = for_query(service::agents(&ctx.app().db, viewer, &filter, order, &request).await)?;
-    let (has_previous, has_next) = page_flags(&request, page.has_more);
     // A page that shows queues reads them for all its agents at once. (The DataLoader would
     // batch them too, but how many batches it makes depends on timing; this is exact.)
     let mut queues = if selects_queues(ctx) {
@@ -182,13 +178,11 @@ pub async fn agent_connection(
     } else {
         None
     };
-    let mut connection = Connection::with_additional_fields(has_previous, has_next, AgentListing { filter });
-    connection.edges.extend(page.items.into_iter().map(|row| {
+    Ok(connection(&request, page, AgentListing { filter }, |row| {
         let cursor = encode_cursor(tag, &service::agent_cursor(&row, order.field));
         let queues = queues.as_mut().map(|by_agent| by_agent.remove(&row.id).unwrap_or_default());
-        Edge::new(cursor, Agent { row, queues })
-    }));
-    Ok(connection)
+        (cursor, Agent { row, queues })
+    }))
 }
 
 fn selects_queues(ctx: &Context<'_>) -> bool {

@@ -1,7 +1,4 @@
-use async_graphql::{
-    Context, ID, Object,
-    connection::{Connection, Edge},
-};
+use async_graphql::{Context, ID, Object, connection::Connection};
 use chrono::{DateTime, Utc};
 
 use super::agent::{AgentConnection, AgentPageArgs, agent_connection};
@@ -15,7 +12,7 @@ use crate::{
     graphql::{
         ApiError, ContextExt, for_query,
         id::{self, NodeKind},
-        pagination::{connection_complexity, encode_cursor, page_flags, page_request},
+        pagination::{connection, connection_complexity, encode_cursor, page_request},
     },
 };
 
@@ -124,11 +121,8 @@ impl QueueQuery {
         let viewer = ctx.viewer()?;
         let request = page_request(BY_NAME, after, None, first, None)?;
         let page = for_query(service::queues(&ctx.app().db, viewer, &request).await)?;
-        let (has_previous, has_next) = page_flags(&request, page.has_more);
-        let mut connection = Connection::with_additional_fields(has_previous, has_next, QueueListing);
-        connection.edges.extend(page.items.into_iter().map(|queue| {
-            Edge::new(encode_cursor(BY_NAME, &service::queue_cursor(&queue)), Queue::new(queue))
-        }));
-        Ok(connection)
+        Ok(connection(&request, page, QueueListing, |queue| {
+            (encode_cursor(BY_NAME, &service::queue_cursor(&queue)), Queue::new(queue))
+        }))
     }
 }
