@@ -5,7 +5,6 @@
 use std::{collections::HashMap, time::Duration};
 
 use agentdesk::db::entities::{agent, conversation};
-use futures_util::future::join_all;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
@@ -127,29 +126,38 @@ async fn killed_during_a_burst_of_assignments_nothing_is_lost(backend: Backend) 
             .await;
     }
 
-    // Twice the capacity, all at once, and the kill while they are being routed.
+    // Eight times the capacity, all at once, and the kill as soon as the first is answered,
+    // while the others are still being routed.
+    const BURST: usize = AGENTS * LIMIT * 8;
     let create =
         "mutation($q: ID!) { createConversation(input: { queueId: $q }) { conversation { id status } } }";
-    let burst = (0..AGENTS * LIMIT * 2).map(|_| {
-        let (addr, admin, queue) = (binary.addr, admin.clone(), queue.clone());
+    let (answers, mut answered_rx) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..BURST {
+        let (addr, admin, queue, answers) = (binary.addr, admin.clone(), queue.clone(), answers.clone());
         tokio::spawn(async move {
-            let response = reqwest::Client::new()
-                .post(format!("http://{addr}/graphql"))
-                .bearer_auth(&admin.token)
-                .json(&json!({ "query": create, "variables": { "q": queue } }))
-                .send()
-                .await
-                .ok()?;
-            let body: Value = response.json().await.ok()?;
-            body["data"]["createConversation"]["conversation"]["id"].as_str().map(str::to_owned)
-        })
-    });
-    let burst: Vec<_> = burst.collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+            let answer = async {
+                let response = reqwest::Client::new()
+                    .post(format!("http://{addr}/graphql"))
+                    .bearer_auth(&admin.token)
+                    .json(&json!({ "query": create, "variables": { "q": queue } }))
+                    .send()
+                    .await
+                    .ok()?;
+                let body: Value = response.json().await.ok()?;
+                body["data"]["createConversation"]["conversation"]["id"].as_str().map(str::to_owned)
+            }
+            .await;
+            let _ = answers.send(answer);
+        });
+    }
+    drop(answers);
+    let first = answered_rx.recv().await.expect("one request ends");
     binary.kill_and_restart().await;
-    let answered: Vec<String> =
-        join_all(burst).await.into_iter().filter_map(|joined| joined.unwrap()).collect();
-    assert!(answered.len() < AGENTS * LIMIT * 2, "the kill came after every answer: the test proved nothing");
+    let mut answered: Vec<String> = first.into_iter().collect();
+    while let Some(answer) = answered_rx.recv().await {
+        answered.extend(answer);
+    }
+    assert!(answered.len() < BURST, "the kill came after every answer: the test proved nothing");
 
     let db = database(&binary).await;
     let rows = conversation::Entity::find().all(&db).await.unwrap();
@@ -181,12 +189,7 @@ async fn killed_during_a_burst_of_assignments_nothing_is_lost(backend: Backend) 
     }
 
     // Nothing was created twice, and the restarted server answers on the same data.
-    assert!(
-        rows.len() <= AGENTS * LIMIT * 2,
-        "{} conversations from {} requests",
-        rows.len(),
-        AGENTS * LIMIT * 2
-    );
+    assert!(rows.len() <= BURST, "{} conversations from {BURST} requests", rows.len());
     let listing =
         gql(&binary, Some(&admin), "{ conversations(status: WAITING) { totalCount } }", json!({})).await;
     assert!(listing["conversations"]["totalCount"].is_number(), "{listing}");
