@@ -7,7 +7,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
-    auth::PasswordHasher,
+    auth::{LoginThrottle, PasswordHasher},
     config::Config,
     db::{self, StatementCounter},
     directory::{
@@ -30,6 +30,8 @@ use crate::{
 pub struct AppState {
     pub db: DatabaseConnection,
     pub hasher: PasswordHasher,
+    /// Sign-in attempts per account and address, on this instance.
+    pub login_throttle: Arc<LoginThrottle>,
     pub statements: StatementCounter,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
@@ -61,7 +63,11 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
     presence::recover_after_restart(&db, &bus, &instance, Timings::from_config(&config)).await?;
     presence::register_instance(&db, &instance).await?;
     let metrics = Arc::new(Metrics::new(statements.clone(), hasher.clone()));
-    Ok((AppState { db, hasher, statements, metrics, config: Arc::new(config), bus, instance }, bootstrapped))
+    let login_throttle =
+        Arc::new(LoginThrottle::new(config.login_attempts_per_account, config.login_attempts_per_address));
+    let state =
+        AppState { db, hasher, login_throttle, statements, metrics, config: Arc::new(config), bus, instance };
+    Ok((state, bootstrapped))
 }
 
 pub fn schema(state: &AppState) -> AppSchema {
@@ -105,13 +111,10 @@ pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServ
         routing::spawn_sweeper(state.db.clone(), state.bus.clone(), state.config.routing_sweep_interval),
     ];
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let header_read_timeout = state.config.header_read_timeout;
+    let task = tokio::spawn(http::serve(listener, router, header_read_timeout, async move {
+        let _ = stopped.await;
+    }));
     Ok(RunningServer { addr, state, shutdown, task, sweepers })
 }
 

@@ -1,7 +1,7 @@
 //! Every setting in one place: a command-line flag, an `AGENTDESK_*` environment variable and
 //! a default, so `cargo run --release` needs none of them.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -102,6 +102,25 @@ pub struct Config {
     /// Password hashes computed at once; further sign-ins wait their turn.
     #[arg(long, global = true, env = "AGENTDESK_HASHING_CONCURRENCY", default_value_t = 2)]
     pub hashing_concurrency: usize,
+
+    /// Sign-in attempts one account (organization and username) may take per minute, in a
+    /// burst or spread out; further attempts get `RATE_LIMITED` without any password hashing.
+    #[arg(long, global = true, env = "AGENTDESK_LOGIN_ATTEMPTS_PER_ACCOUNT", default_value_t = NonZeroU32::new(10).unwrap())]
+    pub login_attempts_per_account: NonZeroU32,
+
+    /// Sign-in attempts one client address may take per minute, over all accounts.
+    #[arg(long, global = true, env = "AGENTDESK_LOGIN_ATTEMPTS_PER_ADDRESS", default_value_t = NonZeroU32::new(60).unwrap())]
+    pub login_attempts_per_address: NonZeroU32,
+
+    /// Time a client has to send the head of an HTTP request (request line and headers);
+    /// a slower one is disconnected, so trickled headers cannot hold connections open.
+    #[arg(long, global = true, env = "AGENTDESK_HEADER_READ_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub header_read_timeout: Duration,
+
+    /// Operations one WebSocket connection may run at once; a `subscribe` beyond it closes
+    /// the connection with 4429.
+    #[arg(long, global = true, env = "AGENTDESK_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    pub ws_max_subscriptions: usize,
 
     /// Time a WebSocket client has to send `connection_init`.
     #[arg(long, global = true, env = "AGENTDESK_WS_INIT_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]

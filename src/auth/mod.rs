@@ -6,7 +6,9 @@ pub mod password;
 pub mod schema;
 pub mod service;
 mod store;
+pub mod throttle;
 pub mod token;
 
 pub use model::{Password, Viewer};
 pub use password::PasswordHasher;
+pub use throttle::LoginThrottle;

@@ -4,7 +4,7 @@
 
 use std::sync::{
     Arc,
-    atomic::{AtomicUsize, Ordering},
+    atomic::{AtomicU64, AtomicUsize, Ordering},
 };
 
 use argon2::{
@@ -20,6 +20,8 @@ pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     /// Hashes running or waiting for a permit, for `/metrics`.
     queued: Arc<AtomicUsize>,
+    /// Hashes computed since start, for `/metrics`: shows whether refused work was skipped.
+    computed: Arc<AtomicU64>,
     /// Verified against when the username does not exist, so an unknown user costs the same
     /// time as a wrong password and sign-in does not reveal which usernames exist.
     decoy_hash: Arc<str>,
@@ -35,6 +37,7 @@ impl PasswordHasher {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             queued: Arc::default(),
+            computed: Arc::default(),
             decoy_hash: decoy.into(),
         }
     }
@@ -42,6 +45,11 @@ impl PasswordHasher {
     /// Hashes running or waiting for their turn.
     pub fn queue_depth(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Hashes (and verifications) computed since start.
+    pub fn computed(&self) -> u64 {
+        self.computed.load(Ordering::Relaxed)
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String, HashingError> {
@@ -65,7 +73,9 @@ impl PasswordHasher {
     ) -> Result<T, HashingError> {
         let _queued = Queued::join(&self.queued);
         let _permit = self.permits.acquire().await.map_err(|e| HashingError(e.to_string()))?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| HashingError(e.to_string()))
+        let done = tokio::task::spawn_blocking(work).await.map_err(|e| HashingError(e.to_string()));
+        self.computed.fetch_add(1, Ordering::Relaxed);
+        done
     }
 }
 

@@ -16,6 +16,7 @@ impl From<AuthError> for ApiError {
         let code = match error {
             AuthError::InvalidCredentials => UserErrorCode::InvalidCredentials,
             AuthError::AgentDisabled => UserErrorCode::AgentDisabled,
+            AuthError::RateLimited(_) => UserErrorCode::RateLimited,
             AuthError::Database(_) | AuthError::Hashing(_) => {
                 return ApiError::Internal(Box::new(error));
             }
@@ -38,6 +39,8 @@ pub struct LoginPayload {
     token: Option<String>,
     agent: Option<Agent>,
     user_errors: Vec<UserError>,
+    /// With a `RATE_LIMITED` error: seconds to wait before the next attempt can succeed.
+    retry_after_seconds: Option<u64>,
 }
 
 #[derive(Default)]
@@ -66,15 +69,22 @@ impl AuthMutation {
             username: input.username,
             password: input.password,
         };
-        Ok(
-            match for_payload(service::login(&app.db, &app.hasher, credentials, ctx.client_address()).await)?
-            {
-                Ok(SignedIn { token, agent }) => {
-                    LoginPayload { token: Some(token), agent: Some(Agent::new(agent)), user_errors: vec![] }
-                }
-                Err(user_errors) => LoginPayload { token: None, agent: None, user_errors },
+        let outcome =
+            service::login(&app.db, &app.hasher, &app.login_throttle, credentials, ctx.client_address())
+                .await;
+        let retry_after_seconds = match &outcome {
+            Err(AuthError::RateLimited(throttled)) => Some(service::retry_after_seconds(throttled)),
+            _ => None,
+        };
+        Ok(match for_payload(outcome)? {
+            Ok(SignedIn { token, agent }) => LoginPayload {
+                token: Some(token),
+                agent: Some(Agent::new(agent)),
+                user_errors: vec![],
+                retry_after_seconds: None,
             },
-        )
+            Err(user_errors) => LoginPayload { token: None, agent: None, user_errors, retry_after_seconds },
+        })
     }
 
     /// Ends the current session; its token stops working at once.

@@ -1,13 +1,20 @@
 //! Sign-in rules. Passwords are checked before anything about the account is revealed:
 //! `AGENT_DISABLED` only answers a correct password, and an unknown username costs the same
-//! argon2 work as a wrong password.
+//! argon2 work as a wrong password. Before either, the attempt is counted against the account
+//! and the client address (see `throttle`), so a refused storm of guesses costs no hashing.
 
 use std::net::IpAddr;
 
 use chrono::{Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
-use super::{PasswordHasher, Viewer, password::HashingError, store, token};
+use super::{
+    PasswordHasher, Viewer,
+    password::HashingError,
+    store,
+    throttle::{LoginThrottle, Throttled},
+    token,
+};
 use crate::{
     audit::{
         model::{Action, Entry},
@@ -37,20 +44,29 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("This agent is disabled; ask an administrator to enable it.")]
     AgentDisabled,
+    #[error("Too many sign-in attempts; try again in {} seconds.", retry_after_seconds(.0))]
+    RateLimited(Throttled),
     #[error(transparent)]
     Database(#[from] DbErr),
     #[error(transparent)]
     Hashing(#[from] HashingError),
 }
 
+/// Whole seconds to wait, rounded up so that retrying after them succeeds.
+pub fn retry_after_seconds(throttled: &Throttled) -> u64 {
+    throttled.retry_after.as_millis().div_ceil(1000).max(1) as u64
+}
+
 pub async fn login(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
+    throttle: &LoginThrottle,
     credentials: Credentials,
     client_address: Option<IpAddr>,
 ) -> Result<SignedIn, AuthError> {
     let slug = credentials.organization_slug.trim().to_lowercase();
     let username = credentials.username.trim().to_lowercase();
+    throttle.attempt(&slug, &username, client_address).map_err(AuthError::RateLimited)?;
     let agent = store::find_agent_by_login(db, &slug, &username).await?;
     let stored_hash = agent.as_ref().map(|agent| agent.password_hash.as_str());
     let verified = hasher.verify(&credentials.password, stored_hash).await?;

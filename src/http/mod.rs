@@ -4,6 +4,7 @@
 mod graphql;
 mod health;
 mod request_id;
+mod serve;
 mod websocket;
 
 use axum::{
@@ -14,6 +15,8 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
+
+pub use serve::serve;
 
 use crate::{app::AppState, graphql::AppSchema};
 

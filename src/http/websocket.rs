@@ -5,7 +5,8 @@
 //! The protocol itself is async-graphql's; this loop around it adds what a public endpoint
 //! needs: a deadline for `connection_init`, the close codes the protocol specifies, closing
 //! a signed-in socket as soon as its session ends (on any instance), a bound on how long a
-//! client may leave a message unread, and counting signed-in sockets for presence.
+//! client may leave a message unread, a bound on the operations one socket may run at once,
+//! and counting signed-in sockets for presence.
 //!
 //! Memory per connection is bounded without a queue of its own: the loop sends one message
 //! at a time, and while a send waits the subscriptions are not polled, so their events wait
@@ -13,12 +14,13 @@
 //! its stream (see `presence::service::watch`) instead of growing anything here.
 
 use std::{
+    collections::HashSet,
     future::Future,
     net::{IpAddr, SocketAddr},
     pin::Pin,
     str::FromStr,
     sync::{
-        Arc, OnceLock,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -37,7 +39,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures_util::{SinkExt, StreamExt, future, stream::SplitSink};
-use tokio::sync::broadcast::{Receiver, error::RecvError};
+use serde::Deserialize;
+use tokio::sync::{
+    Notify,
+    broadcast::{Receiver, error::RecvError},
+};
 use tracing::Instrument;
 
 use super::{HttpState, bearer_token};
@@ -55,6 +61,9 @@ use crate::{
 /// graphql-transport-ws close codes.
 const FORBIDDEN: u16 = 4403;
 const INIT_TIMEOUT: u16 = 4408;
+/// The protocol's "too many" code (it closes a repeated `connection_init` with it), used
+/// here for a `subscribe` beyond the per-connection limit.
+const TOO_MANY_OPERATIONS: u16 = 4429;
 
 /// A client that leaves a message unread this long is cut off: its socket would otherwise
 /// hold the connection's resources (and delay closing it on revocation) forever.
@@ -108,15 +117,78 @@ struct SignedIn {
 
 type Sink = SplitSink<WebSocket, Message>;
 
+/// The operations a client started and the server has not completed yet. Each costs a
+/// stream and, for subscriptions, a place among the subscribers every event is executed
+/// for; without a bound one socket could start any number.
+struct Operations {
+    running: Mutex<HashSet<String>>,
+    limit: usize,
+    exceeded: Notify,
+}
+
+impl Operations {
+    fn new(limit: usize) -> Self {
+        Self { running: Mutex::default(), limit, exceeded: Notify::new() }
+    }
+
+    /// Whether a client message may go on to async-graphql: not a `subscribe` (`start` on the
+    /// legacy protocol) beyond the limit, which instead makes `exceeded` fire.
+    fn admit(&self, message: &[u8]) -> bool {
+        #[derive(Deserialize)]
+        struct Started {
+            #[serde(rename = "type")]
+            kind: String,
+            id: Option<String>,
+        }
+        let Ok(Started { kind, id: Some(id) }) = serde_json::from_slice(message) else {
+            return true;
+        };
+        if kind != "subscribe" && kind != "start" {
+            return true;
+        }
+        let mut running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The same id again replaces its operation (async-graphql's rule), so it takes no place.
+        if running.len() < self.limit || running.contains(&id) {
+            running.insert(id);
+            true
+        } else {
+            self.exceeded.notify_one();
+            false
+        }
+    }
+
+    /// Frees the place of an operation the server reports complete (ended by itself or
+    /// stopped by the client: async-graphql sends `complete` for both).
+    fn note_sent(&self, text: &str) {
+        #[derive(Deserialize)]
+        struct Completed {
+            id: String,
+        }
+        // Every server message is `{"type":…` first; most are not `complete`, and are not parsed.
+        if text.starts_with(r#"{"type":"complete""#)
+            && let Ok(Completed { id }) = serde_json::from_str(text)
+        {
+            self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&id);
+        }
+    }
+}
+
 async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols, peer: IpAddr) {
     let _open = state.app.metrics.websocket_opened();
     let (mut sink, incoming) = socket.split();
-    let incoming = incoming.take_while(|frame| future::ready(frame.is_ok())).filter_map(|frame| {
-        future::ready(match frame {
-            Ok(frame @ (Message::Text(_) | Message::Binary(_))) => Some(frame.into_data()),
-            _ => None,
+    let operations = Arc::new(Operations::new(state.app.config.ws_max_subscriptions));
+    let admitted = operations.clone();
+    let incoming = incoming
+        .take_while(|frame| future::ready(frame.is_ok()))
+        .filter_map(|frame| {
+            future::ready(match frame {
+                Ok(frame @ (Message::Text(_) | Message::Binary(_))) => Some(frame.into_data()),
+                _ => None,
+            })
         })
-    });
+        .filter(move |message| future::ready(admitted.admit(message)));
+    let too_many = operations.exceeded.notified();
+    tokio::pin!(too_many);
     // Subscribed before the token is checked, so a revocation committed after the check
     // cannot slip by.
     let mut revocations = Some(state.app.bus.session_feed());
@@ -175,9 +247,16 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
                 WsMessage::Close(INIT_TIMEOUT, "Connection initialisation timeout".into())
             }
             () = &mut revoked => WsMessage::Close(FORBIDDEN, "Session ended; sign in again.".into()),
+            () = &mut too_many => WsMessage::Close(
+                TOO_MANY_OPERATIONS,
+                format!("At most {} operations may run at once on one connection.", operations.limit),
+            ),
         };
         let frame = match message {
-            WsMessage::Text(text) => Message::Text(text.into()),
+            WsMessage::Text(text) => {
+                operations.note_sent(&text);
+                Message::Text(text.into())
+            }
             WsMessage::Close(code, reason) => {
                 // async-graphql closes a refused handshake with 1002; the protocol says 4403.
                 let code = if handshake.refused.load(Ordering::SeqCst) { FORBIDDEN } else { code };

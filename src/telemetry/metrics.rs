@@ -1,6 +1,6 @@
 //! Prometheus metrics for `GET /metrics`: GraphQL operations by name and outcome, their
-//! latency, open WebSockets, active subscriptions, SQL statements sent and the password-
-//! hashing queue. Operations are counted (and given a tracing span) by an async-graphql
+//! latency, open WebSockets, active subscriptions, SQL statements sent, the password-
+//! hashing queue and the hashes computed. Operations are counted (and given a tracing span) by an async-graphql
 //! extension; the last two are read from their owners at scrape time, so there is no second
 //! count to keep in step.
 
@@ -177,7 +177,15 @@ impl Collector for Sampled {
             None,
             queue.metric_type(),
         )?;
-        queue.encode(descriptor)
+        queue.encode(descriptor)?;
+        let hashes = ConstCounter::new(self.hasher.computed());
+        let descriptor = encoder.encode_descriptor(
+            "agentdesk_password_hashes",
+            "Password hashes and verifications computed (argon2id)",
+            None,
+            hashes.metric_type(),
+        )?;
+        hashes.encode(descriptor)
     }
 }
 

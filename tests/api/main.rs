@@ -8,14 +8,18 @@
 
 mod common;
 
+mod abuse;
 mod audit;
 mod auth;
 mod directory;
 mod directory_live;
+mod durability;
 mod explain;
+mod hostile;
 mod operations;
 mod presence;
 mod routing;
+mod tenancy;
 mod transport;
 
 use common::{Backend, postgres};
@@ -33,14 +37,18 @@ fn main() {
     }
 
     let tests = [
+        abuse::tests(),
         audit::tests(),
         auth::tests(),
         directory::tests(),
         directory_live::tests(),
+        durability::tests(),
+        hostile::tests(),
         explain::tests(),
         operations::tests(),
         presence::tests(),
         routing::tests(),
+        tenancy::tests(),
         transport::tests(),
     ]
     .concat();

@@ -29,7 +29,7 @@ pub fn tests() -> Vec<crate::common::Test> {
     ]
 }
 
-async fn scrape(server: &TestServer) -> String {
+pub async fn scrape(server: &TestServer) -> String {
     let response = server.http.get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
@@ -38,7 +38,7 @@ async fn scrape(server: &TestServer) -> String {
 }
 
 /// The value of one series, 0 when it has not appeared yet.
-fn value(metrics: &str, series: &str) -> f64 {
+pub fn value(metrics: &str, series: &str) -> f64 {
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
@@ -117,9 +117,11 @@ async fn requests_carry_a_request_id(backend: Backend) {
 }
 
 /// The real binary on a free port and a fresh database; killed if the test ends before it.
-struct Binary {
+pub struct Binary {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
+    pub database_url: String,
+    shutdown_timeout: String,
     _storage: (Option<TempDir>, Option<TestDatabase>),
 }
 
@@ -131,7 +133,7 @@ impl Drop for Binary {
 }
 
 impl Binary {
-    async fn start(backend: Backend, shutdown_timeout: &str) -> Self {
+    pub async fn start(backend: Backend, shutdown_timeout: &str) -> Self {
         let (storage, database_url) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
@@ -145,21 +147,28 @@ impl Binary {
             }
         };
         let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_agentdesk"))
-            .args(["--listen", &addr.to_string(), "--database-url", &database_url])
-            .args(["--shutdown-timeout", shutdown_timeout, "--ws-init-timeout", "60s"])
-            .env("AGENTDESK_BOOTSTRAP_PASSWORD", "admin-password")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the agentdesk binary starts");
-        let binary = Self { child, addr, _storage: storage };
+        let shutdown_timeout = shutdown_timeout.to_owned();
+        let child = spawn(addr, &database_url, &shutdown_timeout);
+        let binary = Self { child, addr, database_url, shutdown_timeout, _storage: storage };
+        binary.until_up().await;
+        binary
+    }
+
+    /// SIGKILL (`Child::kill`), as a crash or the OOM killer would, then the binary again on
+    /// the same database and address.
+    pub async fn kill_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child = spawn(self.addr, &self.database_url, &self.shutdown_timeout);
+        self.until_up().await;
+    }
+
+    async fn until_up(&self) {
         let started = Instant::now();
-        while reqwest::get(format!("http://{addr}/healthz")).await.is_err() {
+        while reqwest::get(format!("http://{}/healthz", self.addr)).await.is_err() {
             assert!(started.elapsed() < Duration::from_secs(60), "the binary did not come up");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        binary
     }
 
     fn terminate(&self) {
@@ -177,6 +186,17 @@ impl Binary {
         }
         None
     }
+}
+
+fn spawn(addr: SocketAddr, database_url: &str, shutdown_timeout: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_agentdesk"))
+        .args(["--listen", &addr.to_string(), "--database-url", database_url])
+        .args(["--shutdown-timeout", shutdown_timeout, "--ws-init-timeout", "60s"])
+        .env("AGENTDESK_BOOTSTRAP_PASSWORD", "admin-password")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the agentdesk binary starts")
 }
 
 /// Sends the head and the first part of a POST body: a request the server is in the middle of.

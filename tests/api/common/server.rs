@@ -92,42 +92,9 @@ impl TestServer {
     }
 
     /// Inserts `count` enabled AGENTs named `<prefix>-<n>` (password `password1`) straight
-    /// into the database: setting up large directories through the API would spend most of
-    /// the test hashing passwords. Returns their global IDs in order.
+    /// into the database; see `seed_agents`.
     pub async fn seed_agents(&self, organization_slug: &str, prefix: &str, count: usize) -> Vec<String> {
-        let organization = organization::Entity::find()
-            .filter(organization::Column::Slug.eq(organization_slug))
-            .one(self.db())
-            .await
-            .unwrap()
-            .expect("organization exists");
-        let hash =
-            PasswordHasher::new(1).hash(&Password::parse(SEED_PASSWORD.into()).unwrap()).await.unwrap();
-        let now = chrono::Utc::now();
-        let rows = (0..count).map(|n| agent::ActiveModel {
-            organization_id: Set(organization.id),
-            username: Set(format!("{prefix}-{n:04}")),
-            display_name: Set(format!("{prefix} {n:04}")),
-            email: Set(Some(format!("{prefix}{n}@example.com"))),
-            role: Set(agent::Role::Agent),
-            enabled: Set(true),
-            password_hash: Set(hash.clone()),
-            presence: Set(agent::Presence::Offline),
-            presence_changed_at: Set(None),
-            show_real_phone_numbers: Set(false),
-            max_concurrent_sessions: Set(None),
-            created_at: Set(now + chrono::Duration::milliseconds(n as i64)),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            ..Default::default()
-        });
-        let mut ids = Vec::with_capacity(count);
-        for chunk in rows.collect::<Vec<_>>().chunks(500) {
-            let inserted =
-                agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(self.db()).await.unwrap();
-            ids.extend(inserted.into_iter().map(|agent| id::encode(NodeKind::Agent, agent.id).to_string()));
-        }
-        ids
+        seed_agents(self.db(), organization_slug, prefix, count).await
     }
 
     /// Stops this server cleanly and starts a new one on the same database, as a restart of
@@ -186,4 +153,46 @@ impl TestServer {
         .await
         .expect("organization created");
     }
+}
+
+/// Inserts `count` enabled AGENTs named `<prefix>-<n>` (password `password1`) straight
+/// into the database: setting up large directories through the API would spend most of
+/// the test hashing passwords. Returns their global IDs in order.
+pub async fn seed_agents(
+    db: &DatabaseConnection,
+    organization_slug: &str,
+    prefix: &str,
+    count: usize,
+) -> Vec<String> {
+    let organization = organization::Entity::find()
+        .filter(organization::Column::Slug.eq(organization_slug))
+        .one(db)
+        .await
+        .unwrap()
+        .expect("organization exists");
+    let hash = PasswordHasher::new(1).hash(&Password::parse(SEED_PASSWORD.into()).unwrap()).await.unwrap();
+    let now = chrono::Utc::now();
+    let rows = (0..count).map(|n| agent::ActiveModel {
+        organization_id: Set(organization.id),
+        username: Set(format!("{prefix}-{n:04}")),
+        display_name: Set(format!("{prefix} {n:04}")),
+        email: Set(Some(format!("{prefix}{n}@example.com"))),
+        role: Set(agent::Role::Agent),
+        enabled: Set(true),
+        password_hash: Set(hash.clone()),
+        presence: Set(agent::Presence::Offline),
+        presence_changed_at: Set(None),
+        show_real_phone_numbers: Set(false),
+        max_concurrent_sessions: Set(None),
+        created_at: Set(now + chrono::Duration::milliseconds(n as i64)),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        ..Default::default()
+    });
+    let mut ids = Vec::with_capacity(count);
+    for chunk in rows.collect::<Vec<_>>().chunks(500) {
+        let inserted = agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(db).await.unwrap();
+        ids.extend(inserted.into_iter().map(|agent| id::encode(NodeKind::Agent, agent.id).to_string()));
+    }
+    ids
 }

@@ -100,12 +100,18 @@ impl WsClient {
 
     /// Starts an operation (`subscribe`, or `start` on the legacy protocol).
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        assert!(self.try_subscribe(id, query, variables).await, "send on WebSocket");
+    }
+
+    /// Starts an operation; false when the socket is gone.
+    pub async fn try_subscribe(&mut self, id: &str, query: &str, variables: Value) -> bool {
         let kind = match self.protocol {
             Protocol::TransportWs => "subscribe",
             Protocol::LegacyWs => "start",
         };
-        self.send(json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } }))
-            .await;
+        let message =
+            json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } });
+        self.socket.send(Message::text(message.to_string())).await.is_ok()
     }
 
     /// The next result of operation `id`: its `payload` (with `data` and maybe `errors`).

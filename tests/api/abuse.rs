@@ -1,0 +1,94 @@
+//! Sign-in abuse: attempts are limited per account and per client address, and a refused
+//! attempt costs no password hashing.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    num::NonZeroU32,
+};
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use crate::{
+    common::{Backend, Gql, TestServer, server::ADMIN_PASSWORD},
+    operations::{scrape, value},
+};
+
+pub fn tests() -> Vec<crate::common::Test> {
+    crate::tests![
+        a_storm_of_wrong_passwords_is_rate_limited_before_hashing,
+        sign_in_attempts_are_limited_per_client_address,
+    ]
+}
+
+const LOGIN: &str = "mutation($input: LoginInput!) { login(input: $input) {
+    token retryAfterSeconds userErrors { message code } } }";
+
+const HASHES: &str = "agentdesk_password_hashes_total";
+
+async fn login_from(http: &reqwest::Client, server: &TestServer, username: &str, password: &str) -> Value {
+    let variables =
+        json!({ "input": { "organization": "demo", "username": username, "password": password } });
+    let response = http
+        .post(server.url("/graphql"))
+        .json(&json!({ "query": LOGIN, "variables": variables }))
+        .send()
+        .await
+        .unwrap();
+    Gql::from_response(response).await.data()["login"].clone()
+}
+
+fn code(login: &Value) -> &str {
+    login["userErrors"][0]["code"].as_str().unwrap_or("none")
+}
+
+async fn a_storm_of_wrong_passwords_is_rate_limited_before_hashing(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        config.login_attempts_per_account = NonZeroU32::new(3).unwrap();
+    })
+    .await;
+    server.seed_agents("demo", "victim", 1).await;
+    let before = value(&scrape(&server).await, HASHES);
+
+    let storm = (0..30).map(|_| login_from(&server.http, &server, "victim-0000", "wrong-guess"));
+    let outcomes = join_all(storm).await;
+    let limited: Vec<_> = outcomes.iter().filter(|login| code(login) == "RATE_LIMITED").collect();
+    let invalid = outcomes.iter().filter(|login| code(login) == "INVALID_CREDENTIALS").count();
+    assert_eq!((invalid, limited.len()), (3, 27), "{outcomes:?}");
+    for login in &limited {
+        let seconds = login["retryAfterSeconds"].as_u64().expect("a retry-after hint");
+        assert!((1..=20).contains(&seconds), "3 a minute: one every 20 s: {login}");
+        let message = login["userErrors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("{seconds} seconds")), "{message}");
+    }
+    // Only the three admitted attempts reached argon2.
+    let after = value(&scrape(&server).await, HASHES);
+    assert_eq!(after - before, 3.0, "hashes computed during the storm");
+
+    // The locked account refuses even its right password for now; another account signs in.
+    let locked = login_from(&server.http, &server, "victim-0000", "password1").await;
+    assert_eq!(code(&locked), "RATE_LIMITED");
+    let admin = server.try_login("demo", "admin", ADMIN_PASSWORD).await;
+    assert!(admin.data()["login"]["token"].is_string(), "{:?}", admin.body);
+}
+
+async fn sign_in_attempts_are_limited_per_client_address(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        config.login_attempts_per_address = NonZeroU32::new(5).unwrap();
+    })
+    .await;
+    // One guess at each of many accounts from one address.
+    for n in 0..5 {
+        let login = login_from(&server.http, &server, &format!("guess-{n}"), "wrong-guess").await;
+        assert_eq!(code(&login), "INVALID_CREDENTIALS");
+    }
+    let limited = login_from(&server.http, &server, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(code(&limited), "RATE_LIMITED", "{limited}");
+    assert!(limited["token"].is_null());
+
+    // Another address (the loopback network is 127/8) is not held back by the first one.
+    let elsewhere =
+        reqwest::Client::builder().local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))).build().unwrap();
+    let admin = login_from(&elsewhere, &server, "admin", ADMIN_PASSWORD).await;
+    assert!(admin["token"].is_string(), "{admin}");
+}
