@@ -36,8 +36,8 @@ use axum::{Router, body::Bytes, extract::State, http::HeaderMap, response::IntoR
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, Statement, prelude::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Statement, prelude::Expr,
 };
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::Semaphore};
@@ -103,7 +103,9 @@ async fn main() {
     let load_before = load_average();
     let mut report = Report::default();
     for backend in &args.backends {
-        let outcome = tokio::time::timeout(Duration::from_secs(300), run_backend(backend, &args, phase, &mut report)).await;
+        let outcome =
+            tokio::time::timeout(Duration::from_secs(300), run_backend(backend, &args, phase, &mut report))
+                .await;
         if outcome.is_err() {
             report.notes.push(format!("{backend}: the run hit its 300 s bound and was cut short."));
         }
@@ -213,7 +215,8 @@ async fn gql(http: &reqwest::Client, url: &str, token: Option<&str>, query: &str
     body["data"].clone()
 }
 
-const LOGIN: &str = "mutation($input: LoginInput!) { login(input: $input) { token userErrors { code message } } }";
+const LOGIN: &str =
+    "mutation($input: LoginInput!) { login(input: $input) { token userErrors { code message } } }";
 
 async fn login(http: &reqwest::Client, url: &str, username: &str, password: &str) -> String {
     let data = gql(
@@ -321,7 +324,11 @@ async fn seed_queues(env: &mut Env) {
 // the same driver and pool settings), JSON written by hand, no GraphQL.
 // ---------------------------------------------------------------------------------------
 
-async fn floor_handler(State(db): State<DatabaseConnection>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+async fn floor_handler(
+    State(db): State<DatabaseConnection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
     // Parse the request as the GraphQL server must.
     let _request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let token = headers
@@ -349,7 +356,8 @@ async fn floor_handler(State(db): State<DatabaseConnection>, headers: HeaderMap,
         out.push_str(r#","displayName":"#);
         out.push_str(&serde_json::to_string(&agent.display_name).unwrap());
         out.push_str(r#","queues":["#);
-        for (j, (queue, _)) in queues.get(&agent.id).map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+        for (j, (queue, _)) in queues.get(&agent.id).map(Vec::as_slice).unwrap_or_default().iter().enumerate()
+        {
             if j > 0 {
                 out.push(',');
             }
@@ -495,14 +503,19 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
             backend,
             "1. requests counted (errors)",
             "0 errors",
-            format!("{} ({}) / floor {} ({})", graphql.requests, graphql.errors, floor_stats.requests, floor_stats.errors),
+            format!(
+                "{} ({}) / floor {} ({})",
+                graphql.requests, graphql.errors, floor_stats.requests, floor_stats.errors
+            ),
         );
     }
 
     if !skipped(args, "statements") {
         let mut counts = Vec::new();
         for size in [5, 50, 200] {
-            let query = format!("query {{ agents(first: {size}) {{ nodes {{ id displayName queues {{ name }} }} }} }}");
+            let query = format!(
+                "query {{ agents(first: {size}) {{ nodes {{ id displayName queues {{ name }} }} }} }}"
+            );
             // Once to settle (a session's last-seen touch happens at most once a minute), then
             // the measured request.
             env.gql(Some(&env.admin_token), &query, json!({})).await;
@@ -530,7 +543,8 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
                     let mut inflight = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
                         tick.tick().await;
-                        let (http, url, done, failed) = (http.clone(), url.clone(), done.clone(), failed.clone());
+                        let (http, url, done, failed) =
+                            (http.clone(), url.clone(), done.clone(), failed.clone());
                         let username = names[n % names.len()].clone();
                         n += 1;
                         inflight.push(tokio::spawn(async move {
@@ -580,7 +594,8 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
     }
 
     if !skipped(args, "bulk") {
-        let ids: Vec<String> = env.agents.iter().map(|a| id::encode(NodeKind::Agent, a.id).to_string()).collect();
+        let ids: Vec<String> =
+            env.agents.iter().map(|a| id::encode(NodeKind::Agent, a.id).to_string()).collect();
         let mutation = "mutation($ids: [ID!]!, $on: Boolean!) { setAgentsEnabled(ids: $ids, enabled: $on) { affectedCount userErrors { code } } }";
         for on in [false, true] {
             let before = env.state().statements.get();
@@ -626,7 +641,12 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
     if !skipped(args, "routing") {
         let outcome = tokio::time::timeout(Duration::from_secs(120), assignments(&env)).await;
         let value = outcome.unwrap_or_else(|_| "did not finish within 120 s".into());
-        report.set(backend, "5. assignments: 50 agents (limits 1-3), 1,000 conversations", ">= 500/s (SQLite)", value);
+        report.set(
+            backend,
+            "5. assignments: 50 agents (limits 1-3), 1,000 conversations",
+            ">= 500/s (SQLite)",
+            value,
+        );
     }
 
     let _ = env.server.stop().await;
@@ -711,7 +731,8 @@ async fn fanout(env: &Env, n: usize) -> String {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let rss_after = rss_kib();
     let sent = Instant::now();
-    gql(&env.http, &env.url, Some(&token), "mutation { reportPresence(status: ONLINE) { id } }", json!({})).await;
+    gql(&env.http, &env.url, Some(&token), "mutation { reportPresence(status: ONLINE) { id } }", json!({}))
+        .await;
     let mut latencies = Vec::with_capacity(n);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while latencies.len() < ready {
@@ -725,7 +746,8 @@ async fn fanout(env: &Env, n: usize) -> String {
         task.abort();
     }
     // Back OFFLINE for the next run.
-    gql(&env.http, &env.url, Some(&token), "mutation { reportPresence(status: OFFLINE) { id } }", json!({})).await;
+    gql(&env.http, &env.url, Some(&token), "mutation { reportPresence(status: OFFLINE) { id } }", json!({}))
+        .await;
     latencies.sort_unstable();
     let per_subscriber = (rss_after.saturating_sub(rss_before)) as f64 / ready.max(1) as f64;
     format!(
@@ -771,7 +793,8 @@ async fn assignments(env: &Env) -> String {
     )
     .await;
     for limit in 1..=3 {
-        let group: Vec<i64> = crew.iter().enumerate().filter(|(i, _)| i % 3 == limit - 1).map(|(_, a)| a.id).collect();
+        let group: Vec<i64> =
+            crew.iter().enumerate().filter(|(i, _)| i % 3 == limit - 1).map(|(_, a)| a.id).collect();
         agent::Entity::update_many()
             .col_expr(agent::Column::MaxConcurrentSessions, Expr::value(limit as i32))
             .filter(agent::Column::Id.is_in(group))
@@ -844,9 +867,10 @@ fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
-            status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
-                l.split_whitespace().nth(1).and_then(|v| v.parse().ok())
-            })
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
 }
@@ -855,9 +879,10 @@ fn fd_limit() -> usize {
     std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|limits| {
-            limits.lines().find(|l| l.starts_with("Max open files")).and_then(|l| {
-                l.split_whitespace().nth(3).and_then(|v| v.parse().ok())
-            })
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(1024)
 }
@@ -878,14 +903,22 @@ fn render(args: &Args, report: &Report, load_before: &str, load_after: &str, too
         "Generated by the benchmark program (`bench/`); every figure below is as it measured.\n"
     );
     let _ = writeln!(out, "- Date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
-    let _ = writeln!(out, "- Cores: {cores}; load average (1/5/15 min) at start {load_before}, at end {load_after}");
+    let _ = writeln!(
+        out,
+        "- Cores: {cores}; load average (1/5/15 min) at start {load_before}, at end {load_after}"
+    );
     let _ = writeln!(
         out,
         "- Command: `cargo run --release -p agentdesk-bench --bin bench --{}{}`",
         if command.is_empty() { "" } else { " " },
         command
     );
-    let _ = writeln!(out, "- Run time: {:.0} s{}", took.as_secs_f64(), if args.quick { " (--quick)" } else { "" });
+    let _ = writeln!(
+        out,
+        "- Run time: {:.0} s{}",
+        took.as_secs_f64(),
+        if args.quick { " (--quick)" } else { "" }
+    );
     let _ = writeln!(
         out,
         "- Server, load clients and WebSocket clients share this process and its cores: latencies include client work.\n"
