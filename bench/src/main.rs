@@ -909,8 +909,8 @@ fn render(args: &Args, report: &Report, load_before: &str, load_after: &str, too
     );
     let _ = writeln!(
         out,
-        "- Command: `cargo run --release -p agentdesk-bench --bin bench --{}{}`",
-        if command.is_empty() { "" } else { " " },
+        "- Command: `cargo run --release -p agentdesk-bench --bin bench{}{}`",
+        if command.is_empty() { "" } else { " -- " },
         command
     );
     let _ = writeln!(
