@@ -352,7 +352,7 @@ async fn floor_handler(
             out.push(',');
         }
         out.push_str(r#"{"id":"#);
-        out.push_str(&serde_json::to_string(&id::encode(NodeKind::Agent, agent.id).to_string()).unwrap());
+        out.push_str(&serde_json::to_string(&id::encode(NodeKind::Agent, agent.id)).unwrap());
         out.push_str(r#","displayName":"#);
         out.push_str(&serde_json::to_string(&agent.display_name).unwrap());
         out.push_str(r#","queues":["#);
@@ -528,26 +528,26 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
         report.set(backend, "2. SQL statements per page (size: statements)", "flat", counts.join(", "));
     }
 
-    if !skipped(args, "logins") {
-        if let Some(idle) = idle_p99 {
-            let stop = Arc::new(AtomicBool::new(false));
-            let done = Arc::new(AtomicU64::new(0));
-            let failed = Arc::new(AtomicU64::new(0));
-            let logins = {
-                let (http, url, stop, done, failed) =
-                    (env.http.clone(), env.url.clone(), stop.clone(), done.clone(), failed.clone());
-                let names: Vec<String> = env.agents.iter().map(|a| a.username.clone()).collect();
-                tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(Duration::from_millis(50));
-                    let mut n = 0;
-                    let mut inflight = Vec::new();
-                    while !stop.load(Ordering::Relaxed) {
-                        tick.tick().await;
-                        let (http, url, done, failed) =
-                            (http.clone(), url.clone(), done.clone(), failed.clone());
-                        let username = names[n % names.len()].clone();
-                        n += 1;
-                        inflight.push(tokio::spawn(async move {
+    if !skipped(args, "logins")
+        && let Some(idle) = idle_p99
+    {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let logins = {
+            let (http, url, stop, done, failed) =
+                (env.http.clone(), env.url.clone(), stop.clone(), done.clone(), failed.clone());
+            let names: Vec<String> = env.agents.iter().map(|a| a.username.clone()).collect();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(50));
+                let mut n = 0;
+                let mut inflight = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    let (http, url, done, failed) = (http.clone(), url.clone(), done.clone(), failed.clone());
+                    let username = names[n % names.len()].clone();
+                    n += 1;
+                    inflight.push(tokio::spawn(async move {
                             let response = http
                                 .post(&url)
                                 .header("content-type", "application/json")
@@ -564,33 +564,32 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
                             };
                             if ok { done.fetch_add(1, Ordering::Relaxed) } else { failed.fetch_add(1, Ordering::Relaxed) };
                         }));
-                    }
-                    for task in inflight {
-                        let _ = task.await;
-                    }
-                })
-            };
-            let started = Instant::now();
-            let loaded = http_load(&env.url, &env.admin_token, &body, CLIENTS, phase).await;
-            let elapsed = started.elapsed();
-            stop.store(true, Ordering::Relaxed);
-            let _ = logins.await;
-            let rate = done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64();
-            report.set(
-                backend,
-                "4. read p99 with 20 logins/s (argon2)",
-                "< 2x idle p99",
-                format!(
-                    "{} ({:.2}x idle p99 {}); {} req/s; {:.1} logins/s done, {} failed",
-                    ms(loaded.p99),
-                    loaded.p99.as_secs_f64() / idle.as_secs_f64().max(1e-9),
-                    ms(idle),
-                    loaded.rps as u64,
-                    rate,
-                    failed.load(Ordering::Relaxed)
-                ),
-            );
-        }
+                }
+                for task in inflight {
+                    let _ = task.await;
+                }
+            })
+        };
+        let started = Instant::now();
+        let loaded = http_load(&env.url, &env.admin_token, &body, CLIENTS, phase).await;
+        let elapsed = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let _ = logins.await;
+        let rate = done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64();
+        report.set(
+            backend,
+            "4. read p99 with 20 logins/s (argon2)",
+            "< 2x idle p99",
+            format!(
+                "{} ({:.2}x idle p99 {}); {} req/s; {:.1} logins/s done, {} failed",
+                ms(loaded.p99),
+                loaded.p99.as_secs_f64() / idle.as_secs_f64().max(1e-9),
+                ms(idle),
+                loaded.rps as u64,
+                rate,
+                failed.load(Ordering::Relaxed)
+            ),
+        );
     }
 
     if !skipped(args, "bulk") {
