@@ -1,0 +1,947 @@
+//! agentdesk benchmarks: starts agentdesk in this process on a fresh database (SQLite file,
+//! then a fresh PostgreSQL database), seeds 1,000 agents in 20 queues, measures, and writes
+//! a markdown report (`BENCHMARKS.md` by default).
+//!
+//! `cargo run --release -p agentdesk-bench --bin bench` (add `-- --quick` to iterate).
+
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use agentdesk::{
+    app::{self, AppState, RunningServer},
+    auth::{Password, PasswordHasher, Viewer, service as auth},
+    config::Config,
+    db::{
+        self,
+        entities::{agent, conversation, organization, queue},
+        page::PageRequest,
+    },
+    directory::{
+        model::{AgentFilter, AgentOrder},
+        service as directory,
+    },
+    graphql::id::{self, NodeKind},
+    presence::{model::Timings, service as presence},
+    routing::{model::NewConversation, service as routing},
+};
+use axum::{Router, body::Bytes, extract::State, http::HeaderMap, response::IntoResponse, routing::post};
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Statement, prelude::Expr,
+};
+use serde_json::{Value, json};
+use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+
+const ADMIN_PASSWORD: &str = "bench-admin-password";
+const SEED_PASSWORD: &str = "password1";
+const AGENTS: usize = 1000;
+const QUEUES: usize = 20;
+const CLIENTS: usize = 64;
+const PAGE_QUERY: &str = "query { agents(first: 50) { nodes { id displayName queues { name } } } }";
+
+#[derive(Debug, Parser)]
+#[command(about = "agentdesk benchmarks; writes a markdown report")]
+struct Args {
+    /// Short runs (2 s per load phase, 1,000 subscribers only) to iterate; figures are noisier.
+    #[arg(long)]
+    quick: bool,
+    /// Back-ends to measure, comma-separated: sqlite, postgres.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    backends: Vec<String>,
+    /// Subscriber counts for the presence fan-out, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    subscribers: Vec<usize>,
+    /// Seconds per HTTP load phase (default 8, or 2 with --quick).
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Skip sections, comma-separated: read, statements, bulk, logins, fanout, routing.
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
+    /// PostgreSQL server to create the benchmark database on.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres_admin_url: String,
+    /// Where to write the report.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    output: String,
+}
+
+/// One row of the report: a metric, its target, and one cell per back-end.
+#[derive(Default)]
+struct Report {
+    rows: Vec<(String, String)>,
+    cells: HashMap<(String, String), String>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn set(&mut self, backend: &str, metric: &str, target: &str, value: String) {
+        if !self.rows.iter().any(|(m, _)| m == metric) {
+            self.rows.push((metric.to_owned(), target.to_owned()));
+        }
+        println!("[{backend}] {metric}: {value}");
+        self.cells.insert((backend.to_owned(), metric.to_owned()), value);
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let seconds = args.seconds.unwrap_or(if args.quick { 2 } else { 8 });
+    let phase = Duration::from_secs(seconds);
+    let started = Instant::now();
+    let load_before = load_average();
+    let mut report = Report::default();
+    for backend in &args.backends {
+        let outcome =
+            tokio::time::timeout(Duration::from_secs(300), run_backend(backend, &args, phase, &mut report))
+                .await;
+        if outcome.is_err() {
+            report.notes.push(format!("{backend}: the run hit its 300 s bound and was cut short."));
+        }
+    }
+    let load_after = load_average();
+    let markdown = render(&args, &report, &load_before, &load_after, started.elapsed());
+    std::fs::write(&args.output, markdown).expect("write the report");
+    println!("Wrote {} in {:.0?}", args.output, started.elapsed());
+}
+
+fn skipped(args: &Args, section: &str) -> bool {
+    args.skip.iter().any(|s| s == section)
+}
+
+// ---------------------------------------------------------------------------------------
+// Set-up
+// ---------------------------------------------------------------------------------------
+
+enum Storage {
+    Sqlite(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Storage {
+    async fn create(backend: &str, admin_url: &str) -> (Self, String) {
+        let pid = std::process::id();
+        match backend {
+            "sqlite" => {
+                let dir = std::env::temp_dir().join(format!("agentdesk-bench-{pid}"));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).expect("temporary directory");
+                let url = format!("sqlite://{}?mode=rwc", dir.join("agentdesk.db").display());
+                (Storage::Sqlite(dir), url)
+            }
+            "postgres" => {
+                let name = format!("agentdesk_bench_{pid}");
+                let admin = Database::connect(admin_url).await.expect("PostgreSQL answers");
+                let backend = admin.get_database_backend();
+                admin
+                    .execute_raw(Statement::from_string(backend, format!("DROP DATABASE IF EXISTS {name}")))
+                    .await
+                    .expect("drop leftover");
+                admin
+                    .execute_raw(Statement::from_string(backend, format!("CREATE DATABASE {name}")))
+                    .await
+                    .expect("create database");
+                let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(admin_url);
+                let url = format!("{base}/{name}");
+                (Storage::Postgres { admin_url: admin_url.to_owned(), name }, url)
+            }
+            other => panic!("unknown back-end {other}: use sqlite or postgres"),
+        }
+    }
+
+    async fn remove(self) {
+        match self {
+            Storage::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Storage::Postgres { admin_url, name } => {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let backend = admin.get_database_backend();
+                    let _ = admin
+                        .execute_raw(Statement::from_string(
+                            backend,
+                            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                        ))
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+struct Env {
+    server: RunningServer,
+    http: reqwest::Client,
+    url: String,
+    admin_token: String,
+    admin: Viewer,
+    /// Seeded agents, in display-name order.
+    agents: Vec<agent::Model>,
+}
+
+impl Env {
+    fn state(&self) -> &AppState {
+        &self.server.state
+    }
+
+    async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        gql(&self.http, &self.url, token, query, variables).await
+    }
+}
+
+async fn gql(http: &reqwest::Client, url: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut request = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(json!({ "query": query, "variables": variables }).to_string());
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = request.send().await.expect("request reaches the server");
+    let text = response.text().await.expect("response body");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    assert!(body.get("errors").is_none(), "GraphQL errors: {body}");
+    body["data"].clone()
+}
+
+const LOGIN: &str =
+    "mutation($input: LoginInput!) { login(input: $input) { token userErrors { code message } } }";
+
+async fn login(http: &reqwest::Client, url: &str, username: &str, password: &str) -> String {
+    let data = gql(
+        http,
+        url,
+        None,
+        LOGIN,
+        json!({ "input": { "organization": "demo", "username": username, "password": password } }),
+    )
+    .await;
+    data["login"]["token"].as_str().unwrap_or_else(|| panic!("login as {username}: {data}")).to_owned()
+}
+
+async fn setup(database_url: String) -> Env {
+    let mut config = Config::defaults();
+    config.database_url = database_url;
+    config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+    // The routing section brings agents ONLINE without a workspace socket: keep them ONLINE
+    // for the whole run.
+    config.presence_ttl = Duration::from_secs(3600);
+    config.presence_grace = Duration::from_secs(3600);
+    config.max_query_complexity = 100_000;
+    let (state, _) = app::prepare(config).await.expect("server prepares");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server = app::start(state, listener).await.expect("server starts");
+    let url = format!("http://{}/graphql", server.addr);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("HTTP client");
+    let admin_token = login(&http, &url, "admin", ADMIN_PASSWORD).await;
+    let admin = auth::authenticate(&server.state.db, &admin_token).await.expect("db").expect("admin viewer");
+    let db = &server.state.db;
+    organization::Entity::update_many()
+        .col_expr(organization::Column::SeatLimit, Expr::value(AGENTS as i32 + 100))
+        .filter(organization::Column::Id.eq(admin.organization_id))
+        .exec(db)
+        .await
+        .expect("raise the seat limit");
+    let agents = seed_agents(db, admin.organization_id).await;
+    let mut env = Env { server, http, url, admin_token, admin, agents };
+    seed_queues(&mut env).await;
+    env
+}
+
+/// 1,000 enabled AGENTs straight into the database, as tests/api/common/server.rs does.
+async fn seed_agents(db: &DatabaseConnection, organization_id: i64) -> Vec<agent::Model> {
+    let hash = PasswordHasher::new(1).hash(&Password::parse(SEED_PASSWORD.into()).unwrap()).await.unwrap();
+    let now = chrono::Utc::now();
+    let rows: Vec<agent::ActiveModel> = (0..AGENTS)
+        .map(|n| agent::ActiveModel {
+            organization_id: Set(organization_id),
+            username: Set(format!("agent-{n:04}")),
+            display_name: Set(format!("Agent {n:04}")),
+            email: Set(Some(format!("agent{n}@example.com"))),
+            role: Set(agent::Role::Agent),
+            enabled: Set(true),
+            password_hash: Set(hash.clone()),
+            presence: Set(agent::Presence::Offline),
+            presence_changed_at: Set(None),
+            show_real_phone_numbers: Set(false),
+            max_concurrent_sessions: Set(None),
+            created_at: Set(now + chrono::Duration::milliseconds(n as i64)),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+            ..Default::default()
+        })
+        .collect();
+    let mut agents = Vec::with_capacity(AGENTS);
+    for chunk in rows.chunks(500) {
+        agents.extend(agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(db).await.unwrap());
+    }
+    agents.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+    agents
+}
+
+/// 20 queues through the API; agent n is in queues n % 20 and (n + 1) % 20.
+async fn seed_queues(env: &mut Env) {
+    for q in 0..QUEUES {
+        let data = env
+            .gql(
+                Some(&env.admin_token),
+                "mutation($input: CreateQueueInput!) { createQueue(input: $input) { queue { id } userErrors { code } } }",
+                json!({ "input": { "name": format!("Queue {q:02}") } }),
+            )
+            .await;
+        let queue_id = data["createQueue"]["queue"]["id"].as_str().expect("queue id").to_owned();
+        let members: Vec<String> = env
+            .agents
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| n % QUEUES == q || (n + 1) % QUEUES == q)
+            .map(|(_, a)| id::encode(NodeKind::Agent, a.id).to_string())
+            .collect();
+        let data = env
+            .gql(
+                Some(&env.admin_token),
+                "mutation($q: ID!, $ids: [ID!]!) { addAgentsToQueue(queueId: $q, agentIds: $ids) { userErrors { code } } }",
+                json!({ "q": queue_id, "ids": members }),
+            )
+            .await;
+        assert_eq!(data["addAgentsToQueue"]["userErrors"], json!([]), "queue membership");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The floor: the same SQL (agentdesk's own service functions, so the same statements through
+// the same driver and pool settings), JSON written by hand, no GraphQL.
+// ---------------------------------------------------------------------------------------
+
+async fn floor_handler(
+    State(db): State<DatabaseConnection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    // Parse the request as the GraphQL server must.
+    let _request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let Ok(Some(viewer)) = auth::authenticate(&db, token).await else {
+        return (axum::http::StatusCode::UNAUTHORIZED, String::new());
+    };
+    let page = PageRequest { after: None, before: None, limit: 50, from_end: false };
+    let agents = directory::agents(&db, &viewer, &AgentFilter::default(), AgentOrder::default(), &page)
+        .await
+        .expect("agents");
+    let ids: Vec<i64> = agents.items.iter().map(|a| a.id).collect();
+    let queues = directory::queues_of_agents(&db, &viewer, &ids).await.expect("queues");
+    let mut out = String::with_capacity(8192);
+    out.push_str(r#"{"data":{"agents":{"nodes":["#);
+    for (i, agent) in agents.items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"id":"#);
+        out.push_str(&serde_json::to_string(&id::encode(NodeKind::Agent, agent.id)).unwrap());
+        out.push_str(r#","displayName":"#);
+        out.push_str(&serde_json::to_string(&agent.display_name).unwrap());
+        out.push_str(r#","queues":["#);
+        for (j, (queue, _)) in queues.get(&agent.id).map(Vec::as_slice).unwrap_or_default().iter().enumerate()
+        {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push_str(r#"{"name":"#);
+            out.push_str(&serde_json::to_string(&queue.name).unwrap());
+            out.push('}');
+        }
+        out.push_str("]}");
+    }
+    out.push_str("]}}}");
+    (axum::http::StatusCode::OK, out)
+}
+
+async fn start_floor(database_url: &str) -> SocketAddr {
+    let (db, _) = db::connect(database_url, Config::defaults().database_pool_size).await.expect("floor pool");
+    let router = Router::new().route("/graphql", post(floor_handler)).with_state(db);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP load
+// ---------------------------------------------------------------------------------------
+
+struct LoadStats {
+    requests: usize,
+    errors: usize,
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl LoadStats {
+    fn summary(&self) -> String {
+        format!("{:.0} req/s, p50 {}, p99 {}", self.rps, ms(self.p50), ms(self.p99))
+    }
+}
+
+/// `clients` keep-alive clients posting `body` back to back for `duration` (after a 1 s
+/// warm-up whose requests are not counted).
+async fn http_load(url: &str, token: &str, body: &str, clients: usize, duration: Duration) -> LoadStats {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().unwrap();
+    let warmup = Instant::now() + Duration::from_secs(1);
+    let end = warmup + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, url, auth, body) =
+            (http.clone(), url.to_owned(), format!("Bearer {token}"), body.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let begun = Instant::now();
+                if begun >= end {
+                    break;
+                }
+                let response = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("authorization", &auth)
+                    .body(body.clone())
+                    .send()
+                    .await;
+                let ok = match response {
+                    Ok(response) => {
+                        let status = response.status();
+                        let bytes = response.bytes().await;
+                        status.is_success() && bytes.is_ok_and(|b| !b.windows(9).any(|w| w == b"\"errors\":"))
+                    }
+                    Err(_) => false,
+                };
+                if begun >= warmup {
+                    if ok {
+                        latencies.push(begun.elapsed());
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.unwrap();
+        latencies.extend(l);
+        errors += e;
+    }
+    latencies.sort_unstable();
+    LoadStats {
+        requests: latencies.len(),
+        errors,
+        rps: latencies.len() as f64 / duration.as_secs_f64(),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+// ---------------------------------------------------------------------------------------
+// Sections
+// ---------------------------------------------------------------------------------------
+
+async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut Report) {
+    println!("== {backend}: setting up (1,000 agents, 20 queues)");
+    let (storage, database_url) = Storage::create(backend, &args.postgres_admin_url).await;
+    let set_up = Instant::now();
+    let env = setup(database_url.clone()).await;
+    println!("   set up in {:.1?}", set_up.elapsed());
+    let body = json!({ "query": PAGE_QUERY }).to_string();
+
+    let mut idle_p99 = None;
+    if !skipped(args, "read") {
+        let floor = start_floor(&database_url).await;
+        let graphql = http_load(&env.url, &env.admin_token, &body, CLIENTS, phase).await;
+        let floor_stats =
+            http_load(&format!("http://{floor}/graphql"), &env.admin_token, &body, CLIENTS, phase).await;
+        idle_p99 = Some(graphql.p99);
+        let target = "ratio 1.0x";
+        report.set(backend, "1. agents(first: 50) GraphQL, 64 clients", target, graphql.summary());
+        report.set(backend, "1. same SQL, hand-written JSON (floor)", target, floor_stats.summary());
+        report.set(
+            backend,
+            "1. floor / GraphQL throughput ratio",
+            target,
+            format!("{:.2}x", floor_stats.rps / graphql.rps.max(f64::MIN_POSITIVE)),
+        );
+        report.set(
+            backend,
+            "1. requests counted (errors)",
+            "0 errors",
+            format!(
+                "{} ({}) / floor {} ({})",
+                graphql.requests, graphql.errors, floor_stats.requests, floor_stats.errors
+            ),
+        );
+    }
+
+    if !skipped(args, "statements") {
+        let mut counts = Vec::new();
+        for size in [5, 50, 200] {
+            let query = format!(
+                "query {{ agents(first: {size}) {{ nodes {{ id displayName queues {{ name }} }} }} }}"
+            );
+            // Once to settle (a session's last-seen touch happens at most once a minute), then
+            // the measured request.
+            env.gql(Some(&env.admin_token), &query, json!({})).await;
+            let before = env.state().statements.get();
+            let data = env.gql(Some(&env.admin_token), &query, json!({})).await;
+            let after = env.state().statements.get();
+            assert_eq!(data["agents"]["nodes"].as_array().map(Vec::len), Some(size));
+            counts.push(format!("{size}: {}", after - before));
+        }
+        report.set(backend, "2. SQL statements per page (size: statements)", "flat", counts.join(", "));
+    }
+
+    if !skipped(args, "logins")
+        && let Some(idle) = idle_p99
+    {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let logins = {
+            let (http, url, stop, done, failed) =
+                (env.http.clone(), env.url.clone(), stop.clone(), done.clone(), failed.clone());
+            let names: Vec<String> = env.agents.iter().map(|a| a.username.clone()).collect();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(50));
+                let mut n = 0;
+                let mut inflight = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    let (http, url, done, failed) = (http.clone(), url.clone(), done.clone(), failed.clone());
+                    let username = names[n % names.len()].clone();
+                    n += 1;
+                    inflight.push(tokio::spawn(async move {
+                            let response = http
+                                .post(&url)
+                                .header("content-type", "application/json")
+                                .body(
+                                    json!({ "query": LOGIN, "variables": { "input": {
+                                        "organization": "demo", "username": username, "password": SEED_PASSWORD } } })
+                                    .to_string(),
+                                )
+                                .send()
+                                .await;
+                            let ok = match response {
+                                Ok(r) => r.text().await.is_ok_and(|t| t.contains("\"token\":\"")),
+                                Err(_) => false,
+                            };
+                            if ok { done.fetch_add(1, Ordering::Relaxed) } else { failed.fetch_add(1, Ordering::Relaxed) };
+                        }));
+                }
+                for task in inflight {
+                    let _ = task.await;
+                }
+            })
+        };
+        let started = Instant::now();
+        let loaded = http_load(&env.url, &env.admin_token, &body, CLIENTS, phase).await;
+        let elapsed = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let _ = logins.await;
+        let rate = done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64();
+        report.set(
+            backend,
+            "4. read p99 with 20 logins/s (argon2)",
+            "< 2x idle p99",
+            format!(
+                "{} ({:.2}x idle p99 {}); {} req/s; {:.1} logins/s done, {} failed",
+                ms(loaded.p99),
+                loaded.p99.as_secs_f64() / idle.as_secs_f64().max(1e-9),
+                ms(idle),
+                loaded.rps as u64,
+                rate,
+                failed.load(Ordering::Relaxed)
+            ),
+        );
+    }
+
+    if !skipped(args, "bulk") {
+        let ids: Vec<String> =
+            env.agents.iter().map(|a| id::encode(NodeKind::Agent, a.id).to_string()).collect();
+        let mutation = "mutation($ids: [ID!]!, $on: Boolean!) { setAgentsEnabled(ids: $ids, enabled: $on) { affectedCount userErrors { code } } }";
+        for on in [false, true] {
+            let before = env.state().statements.get();
+            let started = Instant::now();
+            let data = env.gql(Some(&env.admin_token), mutation, json!({ "ids": ids, "on": on })).await;
+            let elapsed = started.elapsed();
+            let statements = env.state().statements.get() - before;
+            let affected = &data["setAgentsEnabled"]["affectedCount"];
+            report.set(
+                backend,
+                &format!("3. setAgentsEnabled(1,000 ids, enabled: {on})"),
+                "< 50 ms (SQLite)",
+                format!("{} over HTTP, {statements} statements, affectedCount {affected}", ms(elapsed)),
+            );
+        }
+    }
+
+    if !skipped(args, "fanout") {
+        let limit = fd_limit();
+        for &n in &args.subscribers {
+            if args.quick && n > 1000 {
+                continue;
+            }
+            // Client and server ends both live in this process: two descriptors a socket.
+            if n * 2 + 500 > limit {
+                report.set(
+                    backend,
+                    &format!("5. presence fan-out, {n} subscribers"),
+                    "",
+                    format!("not run: needs ~{} file descriptors, the limit is {limit}", n * 2 + 500),
+                );
+                continue;
+            }
+            let outcome = tokio::time::timeout(Duration::from_secs(120), fanout(&env, n)).await;
+            let value = match outcome {
+                Ok(value) => value,
+                Err(_) => "did not finish within 120 s".into(),
+            };
+            report.set(backend, &format!("5. presence fan-out, {n} subscribers"), "", value);
+        }
+    }
+
+    if !skipped(args, "routing") {
+        let outcome = tokio::time::timeout(Duration::from_secs(120), assignments(&env)).await;
+        let value = outcome.unwrap_or_else(|_| "did not finish within 120 s".into());
+        report.set(
+            backend,
+            "5. assignments: 50 agents (limits 1-3), 1,000 conversations",
+            ">= 500/s (SQLite)",
+            value,
+        );
+    }
+
+    let _ = env.server.stop().await;
+    storage.remove().await;
+}
+
+/// N `presenceChanged` subscribers over real WebSockets (graphql-transport-ws, signed in as
+/// the ADMIN), one presence change, each subscriber's delivery latency.
+async fn fanout(env: &Env, n: usize) -> String {
+    let agent = &env.agents[0];
+    let token = login(&env.http, &env.url, &agent.username, SEED_PASSWORD).await;
+    let ws_url = format!("ws://{}/graphql/ws", env.server.addr);
+    let rss_before = rss_kib();
+    let connecting = Arc::new(Semaphore::new(64));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (got_tx, mut got_rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (ws_url, admin, connecting, ready_tx, got_tx, release) = (
+            ws_url.clone(),
+            env.admin_token.clone(),
+            connecting.clone(),
+            ready_tx.clone(),
+            got_tx.clone(),
+            release.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let permit = connecting.acquire_owned().await.unwrap();
+            let mut request = ws_url.into_client_request().unwrap();
+            request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
+            let Ok((mut socket, _)) = tokio_tungstenite::connect_async(request).await else {
+                return;
+            };
+            let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {admin}") } });
+            if socket.send(Message::text(init.to_string())).await.is_err() {
+                return;
+            }
+            loop {
+                match socket.next().await {
+                    Some(Ok(Message::Text(text))) if text.contains("connection_ack") => break,
+                    Some(Ok(_)) => continue,
+                    _ => return,
+                }
+            }
+            let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
+                "query": "subscription { presenceChanged { status previousStatus agent { id } } }" } });
+            if socket.send(Message::text(subscribe.to_string())).await.is_err() {
+                return;
+            }
+            drop(permit);
+            let _ = ready_tx.send(());
+            let released = release.notified();
+            tokio::pin!(released);
+            loop {
+                tokio::select! {
+                    () = &mut released => break,
+                    frame = socket.next() => match frame {
+                        Some(Ok(Message::Text(text))) if text.contains("\"next\"") => {
+                            let _ = got_tx.send(Instant::now());
+                        }
+                        Some(Ok(_)) => continue,
+                        _ => break,
+                    },
+                }
+            }
+            let _ = socket.close(None).await;
+        }));
+    }
+    drop(ready_tx);
+    drop(got_tx);
+    let mut ready = 0;
+    while ready < n {
+        if ready_rx.recv().await.is_none() {
+            break;
+        }
+        ready += 1;
+    }
+    let connect_time = started.elapsed();
+    // Let the server register the last subscriptions.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rss_after = rss_kib();
+    let sent = Instant::now();
+    gql(&env.http, &env.url, Some(&token), "mutation { reportPresence(status: ONLINE) { id } }", json!({}))
+        .await;
+    let mut latencies = Vec::with_capacity(n);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while latencies.len() < ready {
+        match tokio::time::timeout_at(deadline, got_rx.recv()).await {
+            Ok(Some(at)) => latencies.push(at - sent),
+            _ => break,
+        }
+    }
+    release.notify_waiters();
+    for task in tasks {
+        task.abort();
+    }
+    // Back OFFLINE for the next run.
+    gql(&env.http, &env.url, Some(&token), "mutation { reportPresence(status: OFFLINE) { id } }", json!({}))
+        .await;
+    latencies.sort_unstable();
+    let per_subscriber = (rss_after.saturating_sub(rss_before)) as f64 / ready.max(1) as f64;
+    format!(
+        "{ready}/{n} subscribed in {:.1} s; {} delivered: p50 {}, p99 {}, last {}; RSS +{:.1} KiB a subscriber ({} -> {} MiB, client and server ends together)",
+        connect_time.as_secs_f64(),
+        latencies.len(),
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(latencies.last().copied().unwrap_or_default()),
+        per_subscriber,
+        rss_before / 1024,
+        rss_after / 1024,
+    )
+}
+
+/// 50 agents with limits 1, 2, 3 in one queue; 1,000 conversations created while they are
+/// OFFLINE; then they come ONLINE and every assigned conversation is closed as soon as it
+/// is seen, so capacity frees up and the queue drains. In-process service calls (no HTTP).
+async fn assignments(env: &Env) -> String {
+    let state = env.state();
+    let (db, bus) = (&state.db, &state.bus);
+    let data = env
+        .gql(
+            Some(&env.admin_token),
+            "mutation { createQueue(input: { name: \"Routing bench\" }) { queue { id } } }",
+            json!({}),
+        )
+        .await;
+    let queue_gid = data["createQueue"]["queue"]["id"].as_str().unwrap().to_owned();
+    let queue_id = queue::Entity::find()
+        .filter(queue::Column::Name.eq("Routing bench"))
+        .one(db)
+        .await
+        .unwrap()
+        .expect("the routing queue")
+        .id;
+    let crew: Vec<&agent::Model> = env.agents.iter().skip(100).take(50).collect();
+    let ids: Vec<String> = crew.iter().map(|a| id::encode(NodeKind::Agent, a.id).to_string()).collect();
+    env.gql(
+        Some(&env.admin_token),
+        "mutation($q: ID!, $ids: [ID!]!) { addAgentsToQueue(queueId: $q, agentIds: $ids) { userErrors { code } } }",
+        json!({ "q": queue_gid, "ids": ids }),
+    )
+    .await;
+    for limit in 1..=3 {
+        let group: Vec<i64> =
+            crew.iter().enumerate().filter(|(i, _)| i % 3 == limit - 1).map(|(_, a)| a.id).collect();
+        agent::Entity::update_many()
+            .col_expr(agent::Column::MaxConcurrentSessions, Expr::value(limit as i32))
+            .filter(agent::Column::Id.is_in(group))
+            .exec(db)
+            .await
+            .unwrap();
+    }
+    let created = Instant::now();
+    for n in 0..1000 {
+        let new = NewConversation {
+            queue_id: Some(queue_id),
+            customer_name: Some(format!("Customer {n}")),
+            customer_phone: Some("+14155550123".into()),
+        };
+        routing::create_conversation(db, bus, &env.admin, new).await.expect("conversation");
+    }
+    let create_rate = 1000.0 / created.elapsed().as_secs_f64();
+    let statements_before = state.statements.get();
+    let started = Instant::now();
+    let timings = Timings::from_config(&state.config);
+    for agent in &crew {
+        let viewer = Viewer {
+            agent_id: agent.id,
+            username: agent.username.clone(),
+            organization_id: agent.organization_id,
+            role: agent::Role::Agent,
+            session_id: 0,
+            show_real_phone_numbers: false,
+        };
+        presence::report(db, bus, timings, &viewer, agent::Presence::Online).await.expect("online");
+    }
+    let mut closed = 0u64;
+    loop {
+        let assigned = conversation::Entity::find()
+            .filter(conversation::Column::QueueId.eq(queue_id))
+            .filter(conversation::Column::Status.eq(conversation::Status::Assigned))
+            .all(db)
+            .await
+            .unwrap();
+        if assigned.is_empty() {
+            break;
+        }
+        for c in assigned {
+            routing::close_conversation(db, bus, &env.admin, Some(c.id)).await.expect("close");
+            closed += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    let statements = state.statements.get() - statements_before;
+    let waiting = conversation::Entity::find()
+        .filter(conversation::Column::QueueId.eq(queue_id))
+        .filter(conversation::Column::Status.eq(conversation::Status::Waiting))
+        .count(db)
+        .await
+        .unwrap();
+    format!(
+        "{:.0} assignments/s ({closed} assigned and closed in {:.2} s, {:.1} statements per assign+close, {waiting} left waiting); creating 1,000 waiting: {:.0}/s",
+        closed as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        statements as f64 / closed.max(1) as f64,
+        create_rate,
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Machine facts and the report
+// ---------------------------------------------------------------------------------------
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn fd_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(1024)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn render(args: &Args, report: &Report, load_before: &str, load_after: &str, took: Duration) -> String {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let mut out = String::new();
+    let _ = writeln!(out, "# agentdesk benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Generated by the benchmark program (`bench/`); every figure below is as it measured.\n"
+    );
+    let _ = writeln!(out, "- Date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
+    let _ = writeln!(
+        out,
+        "- Cores: {cores}; load average (1/5/15 min) at start {load_before}, at end {load_after}"
+    );
+    let _ = writeln!(
+        out,
+        "- Command: `cargo run --release -p agentdesk-bench --bin bench{}{}`",
+        if command.is_empty() { "" } else { " -- " },
+        command
+    );
+    let _ = writeln!(
+        out,
+        "- Run time: {:.0} s{}",
+        took.as_secs_f64(),
+        if args.quick { " (--quick)" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "- Server, load clients and WebSocket clients share this process and its cores: latencies include client work.\n"
+    );
+    let backends: Vec<&String> = args.backends.iter().collect();
+    let _ = write!(out, "| Measure | Target |");
+    for b in &backends {
+        let _ = write!(out, " {} |", if b.as_str() == "sqlite" { "SQLite" } else { "PostgreSQL" });
+    }
+    let _ = write!(out, "\n|---|---|");
+    for _ in &backends {
+        let _ = write!(out, "---|");
+    }
+    out.push('\n');
+    for (metric, target) in &report.rows {
+        let _ = write!(out, "| {metric} | {target} |");
+        for b in &backends {
+            let cell = report.cells.get(&(b.to_string(), metric.clone())).map(String::as_str).unwrap_or("-");
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "\n{note}");
+    }
+    out
+}
