@@ -39,6 +39,25 @@ pub struct AppState {
     pub bus: EventBus,
     /// This process among the instances sharing the database.
     pub instance: InstanceId,
+    /// Raised when the server begins to stop, so WebSockets can close with a proper frame.
+    pub stopping: StopSignal,
+}
+
+/// Raised once, when the server begins to stop. HTTP requests are drained by the server
+/// itself; upgraded WebSocket connections are not, so they watch this to say goodbye.
+#[derive(Clone, Default)]
+pub struct StopSignal(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl StopSignal {
+    pub fn raise(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Resolves once the signal is raised (at once if it already was).
+    pub async fn raised(&self) {
+        let mut receiver = self.0.subscribe();
+        let _ = receiver.wait_for(|raised| *raised).await;
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +84,17 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
     let metrics = Arc::new(Metrics::new(statements.clone(), hasher.clone()));
     let login_throttle =
         Arc::new(LoginThrottle::new(config.login_attempts_per_account, config.login_attempts_per_address));
-    let state =
-        AppState { db, hasher, login_throttle, statements, metrics, config: Arc::new(config), bus, instance };
+    let state = AppState {
+        db,
+        hasher,
+        login_throttle,
+        statements,
+        metrics,
+        config: Arc::new(config),
+        bus,
+        instance,
+        stopping: StopSignal::default(),
+    };
     Ok((state, bootstrapped))
 }
 
@@ -86,6 +114,7 @@ pub struct RunningServer {
 
 impl RunningServer {
     pub async fn stop(self) -> std::io::Result<()> {
+        self.state.stopping.raise();
         let _ = self.shutdown.send(());
         let served = self.task.await.unwrap_or_else(|join| Err(std::io::Error::other(join)));
         self.sweepers.iter().for_each(JoinHandle::abort);

@@ -60,6 +60,8 @@ use crate::{
 
 /// graphql-transport-ws close codes.
 const FORBIDDEN: u16 = 4403;
+/// RFC 6455 "going away": the server is shutting down.
+const GOING_AWAY: u16 = 1001;
 const INIT_TIMEOUT: u16 = 4408;
 /// The protocol's "too many" code (it closes a repeated `connection_init` with it), used
 /// here for a `subscribe` beyond the per-connection limit.
@@ -224,6 +226,9 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
     tokio::pin!(init_deadline);
     // Resolves when this socket's session ends; never for a signed-out socket.
     let mut revoked: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(future::pending());
+    let stopping = state.app.stopping.clone();
+    let stopping = stopping.raised();
+    tokio::pin!(stopping);
     loop {
         // Once the handshake is done, a signed-in socket watches for the end of its session;
         // a signed-out one lets go of the feed.
@@ -247,6 +252,7 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
                 WsMessage::Close(INIT_TIMEOUT, "Connection initialisation timeout".into())
             }
             () = &mut revoked => WsMessage::Close(FORBIDDEN, "Session ended; sign in again.".into()),
+            () = &mut stopping => WsMessage::Close(GOING_AWAY, "The server is shutting down; reconnect.".into()),
             () = &mut too_many => WsMessage::Close(
                 TOO_MANY_OPERATIONS,
                 format!("At most {} operations may run at once on one connection.", operations.limit),

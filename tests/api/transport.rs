@@ -22,6 +22,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         websocket_runs_operations_with_the_token_from_connection_init,
         websocket_with_a_bad_token_is_closed,
         websocket_without_connection_init_is_closed_in_time,
+        stopping_the_server_closes_websockets_with_going_away,
     ]
 }
 
@@ -156,5 +157,17 @@ async fn websocket_without_connection_init_is_closed_in_time(backend: Backend) {
         let mut silent = WsClient::open(&server, protocol).await;
         let ending = silent.next_message(Duration::from_secs(5)).await;
         assert_eq!(ending, Err(Ending::Closed(Some(4408))), "{protocol:?}");
+    }
+}
+
+async fn stopping_the_server_closes_websockets_with_going_away(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let mut signed_in =
+        WsClient::connect(&server, Protocol::TransportWs, Some(&admin)).await.expect("acknowledged");
+    let mut anonymous = WsClient::connect(&server, Protocol::LegacyWs, None).await.expect("acknowledged");
+    server.stop().await;
+    for socket in [&mut signed_in, &mut anonymous] {
+        assert_eq!(socket.ending(Duration::from_secs(2)).await, Ending::Closed(Some(1001)));
     }
 }
