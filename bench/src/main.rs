@@ -361,7 +361,7 @@ async fn floor_handler(
         out.push_str(r#","displayName":"#);
         out.push_str(&serde_json::to_string(&agent.display_name).unwrap());
         out.push_str(r#","queues":["#);
-        for (j, (queue, _)) in queues.get(&agent.id).map(Vec::as_slice).unwrap_or_default().iter().enumerate()
+        for (j, queue) in queues.get(&agent.id).map(Vec::as_slice).unwrap_or_default().iter().enumerate()
         {
             if j > 0 {
                 out.push(',');

@@ -36,11 +36,11 @@ struct Scope {
     viewer: Viewer,
 }
 
-/// Agent id → its queues, each with its member count.
+/// Agent id → its queues, by name.
 pub struct QueuesOfAgent(Scope);
 
 impl Loader<i64> for QueuesOfAgent {
-    type Value = Vec<(queue::Model, i64)>;
+    type Value = Vec<queue::Model>;
     type Error = Arc<DbErr>;
 
     async fn load(&self, agent_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {

@@ -764,6 +764,28 @@ async fn pages_cost_the_same_statements_at_5_and_200(backend: Backend) {
         );
     }
     assert_eq!(costs[0], costs[1], "statements for pages of 5 and 200: {costs:?}");
+
+    // A page that shows queues but not their sizes does not count members.
+    let before = server.statements();
+    let data = server
+        .gql(Some(&admin), "{ agents(first: 200, filter: { role: AGENT }) { totalCount nodes { username queues { name } } } }", json!({}))
+        .await
+        .data();
+    assert_eq!(server.statements() - before, costs[1] - 1, "a page without agentCount");
+    assert_eq!(data["agents"]["nodes"][0]["queues"], json!([{ "name": "One" }, { "name": "Two" }]));
+    // One agent's queues, outside a page, count through the DataLoader.
+    let one = server
+        .gql(
+            Some(&admin),
+            "query($a: ID!) { agent(id: $a) { queues { name agentCount } } }",
+            json!({ "a": ids[0] }),
+        )
+        .await
+        .data();
+    assert_eq!(
+        one["agent"]["queues"],
+        json!([{ "name": "One", "agentCount": 200 }, { "name": "Two", "agentCount": 200 }])
+    );
 }
 
 async fn queues_are_created_renamed_filled_and_deleted(backend: Backend) {

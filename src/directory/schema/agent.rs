@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, connection::Connection};
 use chrono::{DateTime, Utc};
 
@@ -22,7 +24,7 @@ use crate::{
 pub struct Agent {
     row: agent::Model,
     /// Read along with a whole page of agents; otherwise loaded through the DataLoader.
-    queues: Option<Vec<(queue::Model, i64)>>,
+    queues: Option<Vec<Queue>>,
 }
 
 impl Agent {
@@ -117,16 +119,12 @@ impl Agent {
     }
     /// The queues whose conversations this agent is offered, by name.
     async fn queues(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Queue>> {
-        let queues = match &self.queues {
-            Some(queues) => queues.clone(),
-            None => {
-                let loaded = ctx.directory_loaders()?.queues_of_agent.load_one(self.row.id).await;
-                loaded
-                    .map_err(|error| ApiError::Internal(Box::new(error)).into_graphql())?
-                    .unwrap_or_default()
-            }
-        };
-        Ok(queues.into_iter().map(|(queue, count)| Queue::with_count(queue, count)).collect())
+        if let Some(queues) = &self.queues {
+            return Ok(queues.clone());
+        }
+        let loaded = ctx.directory_loaders()?.queues_of_agent.load_one(self.row.id).await;
+        let queues = loaded.map_err(|error| ApiError::Internal(Box::new(error)).into_graphql())?;
+        Ok(queues.unwrap_or_default().into_iter().map(Queue::new).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.row.created_at
@@ -265,14 +263,7 @@ pub async fn agent_connection(
     let tag = sort_tag(order.field);
     let request = page_request(tag, args.after, args.before, args.first, args.last)?;
     let page = for_query(service::agents(&ctx.app().db, viewer, &filter, order, &request).await)?;
-    // A page that shows queues reads them for all its agents at once. (The DataLoader would
-    // batch them too, but how many batches it makes depends on timing; this is exact.)
-    let mut queues = if selects_queues(ctx) {
-        let ids: Vec<i64> = page.items.iter().map(|agent| agent.id).collect();
-        Some(for_query(service::queues_of_agents(&ctx.app().db, viewer, &ids).await)?)
-    } else {
-        None
-    };
+    let mut queues = page_queues(ctx, viewer, &page.items).await?;
     Ok(connection(&request, page, AgentListing { filter }, |row| {
         let cursor = encode_cursor(tag, &service::agent_cursor(&row, order.field));
         let queues = queues.as_mut().map(|by_agent| by_agent.remove(&row.id).unwrap_or_default());
@@ -280,10 +271,44 @@ pub async fn agent_connection(
     }))
 }
 
-fn selects_queues(ctx: &Context<'_>) -> bool {
+/// A page that shows queues reads them for all its agents at once, and their member counts
+/// only if it shows those. (The DataLoaders would batch them too, but how many batches they
+/// make depends on timing; this is exact.) None when the page does not show queues.
+async fn page_queues(
+    ctx: &Context<'_>,
+    viewer: &Viewer,
+    agents: &[agent::Model],
+) -> async_graphql::Result<Option<HashMap<i64, Vec<Queue>>>> {
     let look_ahead = ctx.look_ahead();
-    look_ahead.field("nodes").field("queues").exists()
-        || look_ahead.field("edges").field("node").field("queues").exists()
+    let shown =
+        [look_ahead.field("nodes").field("queues"), look_ahead.field("edges").field("node").field("queues")];
+    if !shown.iter().any(|queues| queues.exists()) {
+        return Ok(None);
+    }
+    let db = &ctx.app().db;
+    let ids: Vec<i64> = agents.iter().map(|agent| agent.id).collect();
+    let by_agent = for_query(service::queues_of_agents(db, viewer, &ids).await)?;
+    let counts = if shown.iter().any(|queues| queues.field("agentCount").exists()) {
+        let mut queue_ids: Vec<i64> = by_agent.values().flatten().map(|queue| queue.id).collect();
+        queue_ids.sort_unstable();
+        queue_ids.dedup();
+        Some(for_query(service::member_counts(db, viewer, &queue_ids).await)?)
+    } else {
+        None
+    };
+    let with_count = |queue: queue::Model| match &counts {
+        Some(counts) => {
+            let count = counts.get(&queue.id).copied().unwrap_or(0);
+            Queue::with_count(queue, count)
+        }
+        None => Queue::new(queue),
+    };
+    Ok(Some(
+        by_agent
+            .into_iter()
+            .map(|(agent_id, queues)| (agent_id, queues.into_iter().map(with_count).collect()))
+            .collect(),
+    ))
 }
 
 #[derive(Default)]

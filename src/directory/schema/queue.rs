@@ -17,6 +17,7 @@ use crate::{
 };
 
 /// A queue of conversations and the agents who take them.
+#[derive(Clone)]
 pub struct Queue {
     row: queue::Model,
     /// Known when it was read along with the queue; otherwise loaded on demand.

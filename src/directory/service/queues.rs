@@ -59,13 +59,12 @@ pub fn queue_cursor(queue: &queue::Model) -> Cursor {
     Cursor { key: queue.name_key.clone(), id: queue.id }
 }
 
-/// The queues of each agent with their member counts, for a whole page of agents at once
-/// (the counts come along because a page showing queues usually shows their size too).
+/// The queues of each agent, by name, for a whole page of agents at once.
 pub async fn queues_of_agents(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_ids: &[i64],
-) -> Result<HashMap<i64, Vec<(queue::Model, i64)>>, DbErr> {
+) -> Result<HashMap<i64, Vec<queue::Model>>, DbErr> {
     store::queues_of_agents(db, viewer.organization_id, agent_ids).await
 }
 
