@@ -72,6 +72,8 @@ const TOO_MANY_OPERATIONS: u16 = 4429;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a close frame may take to go out before the connection is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// tungstenite's own suggestion for many mostly idle connections.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 pub(super) async fn upgrade(
     State(state): State<HttpState>,
@@ -88,7 +90,17 @@ pub(super) async fn upgrade(
     };
     // The socket outlives this request; its log lines keep the request's span (and id).
     let span = tracing::Span::current();
+    let max_message = state.app.config.max_body_bytes;
     upgrade
+        // Most sockets sit idle holding a presence subscription; tungstenite's default 128 KiB
+        // read buffer, allocated up front, would be most of what each one costs. Client
+        // messages are small; a larger one is read in several steps.
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Each message is flushed as it is sent (see `serve`); nothing to gather.
+        .write_buffer_size(0)
+        // A message may be as large as an HTTP body, not tungstenite's default 64 MiB.
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| serve(state, socket, protocol, peer.ip()).instrument(span))
 }

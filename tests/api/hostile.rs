@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use agentdesk::config::Config;
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -26,6 +27,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         a_batch_of_a_thousand_operations_is_refused,
         an_unknown_operation_name_is_an_error,
         a_websocket_subscribe_flood_is_closed_with_4429,
+        a_websocket_message_larger_than_a_body_closes_the_socket,
         headers_trickled_byte_by_byte_are_cut_off,
     ]
 }
@@ -205,6 +207,26 @@ async fn a_websocket_subscribe_flood_is_closed_with_4429(backend: Backend) {
         }
         assert!(sent > 5, "the first five are within the limit");
         assert_eq!(socket.ending(BOUND).await, Ending::Closed(Some(4429)), "{protocol:?}");
+        assert!(started.elapsed() < BOUND);
+    }
+    still_serves(&server).await;
+}
+
+async fn a_websocket_message_larger_than_a_body_closes_the_socket(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let limit = Config::defaults().max_body_bytes;
+    for protocol in Protocol::BOTH {
+        let mut socket = WsClient::connect(&server, protocol, Some(&admin)).await.expect("acknowledged");
+        // Just under the limit is read and answered (an unknown message type is an error,
+        // not a reason to close).
+        let padding = "a".repeat(limit - 200);
+        socket.subscribe("fits", "{ viewer { username } }", json!({ "padding": padding })).await;
+        assert_eq!(socket.next_result("fits").await["data"]["viewer"]["username"], "admin");
+        let started = Instant::now();
+        let padding = "a".repeat(limit + 1);
+        socket.subscribe("big", "{ viewer { username } }", json!({ "padding": padding })).await;
+        assert!(matches!(socket.ending(BOUND).await, Ending::Closed(_)), "{protocol:?}");
         assert!(started.elapsed() < BOUND);
     }
     still_serves(&server).await;
