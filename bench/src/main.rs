@@ -8,7 +8,6 @@ use std::{
     collections::HashMap,
     fmt::Write as _,
     net::SocketAddr,
-    num::NonZeroU32,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -18,11 +17,11 @@ use std::{
 
 use agentdesk::{
     app::{self, AppState, RunningServer},
-    auth::{Password, PasswordHasher, Viewer, service as auth},
+    auth::{Viewer, service as auth},
     config::Config,
     db::{
         self,
-        entities::{agent, conversation, organization, queue},
+        entities::{agent, conversation, queue},
         page::PageRequest,
     },
     directory::{
@@ -33,23 +32,19 @@ use agentdesk::{
     presence::{model::Timings, service as presence},
     routing::{model::NewConversation, service as routing},
 };
+use agentdesk_bench::{LOGIN, PAGE_QUERY, SEED_PASSWORD, Seeded, login_variables};
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, response::IntoResponse, routing::post};
 use clap::Parser;
-use futures_util::{SinkExt, StreamExt};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Statement, prelude::Expr,
+    ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    Statement, prelude::Expr,
 };
 use serde_json::{Value, json};
-use tokio::{net::TcpListener, sync::Semaphore};
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+use tokio::net::TcpListener;
 
-const ADMIN_PASSWORD: &str = "bench-admin-password";
-const SEED_PASSWORD: &str = "password1";
-const AGENTS: usize = 1000;
-const QUEUES: usize = 20;
+mod subscribers;
+
 const CLIENTS: usize = 64;
-const PAGE_QUERY: &str = "query { agents(first: 50) { nodes { id displayName queues { name } } } }";
 
 #[derive(Debug, Parser)]
 #[command(about = "agentdesk benchmarks; writes a markdown report")]
@@ -75,6 +70,11 @@ struct Args {
     /// Where to write the report.
     #[arg(long, default_value = "BENCHMARKS.md")]
     output: String,
+    /// Internal: run as the fan-out's subscriber process against this WebSocket URL.
+    #[arg(long, hide = true)]
+    subscriber_client: Option<String>,
+    #[arg(long, hide = true, default_value_t = 0)]
+    subscriber_count: usize,
 }
 
 /// One row of the report: a metric, its target, and one cell per back-end.
@@ -98,6 +98,9 @@ impl Report {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if let Some(ws_url) = &args.subscriber_client {
+        return subscribers::client(ws_url, args.subscriber_count).await;
+    }
     let seconds = args.seconds.unwrap_or(if args.quick { 2 } else { 8 });
     let phase = Duration::from_secs(seconds);
     let started = Instant::now();
@@ -216,112 +219,18 @@ async fn gql(http: &reqwest::Client, url: &str, token: Option<&str>, query: &str
     body["data"].clone()
 }
 
-const LOGIN: &str =
-    "mutation($input: LoginInput!) { login(input: $input) { token userErrors { code message } } }";
-
 async fn login(http: &reqwest::Client, url: &str, username: &str, password: &str) -> String {
-    let data = gql(
-        http,
-        url,
-        None,
-        LOGIN,
-        json!({ "input": { "organization": "demo", "username": username, "password": password } }),
-    )
-    .await;
+    let data = gql(http, url, None, LOGIN, login_variables(username, password)).await;
     data["login"]["token"].as_str().unwrap_or_else(|| panic!("login as {username}: {data}")).to_owned()
 }
 
 async fn setup(database_url: String) -> Env {
-    let mut config = Config::defaults();
-    config.database_url = database_url;
-    config.bootstrap_password = Some(ADMIN_PASSWORD.into());
-    // The routing section brings agents ONLINE without a workspace socket: keep them ONLINE
-    // for the whole run.
-    config.presence_ttl = Duration::from_secs(3600);
-    config.presence_grace = Duration::from_secs(3600);
-    config.max_query_complexity = 100_000;
-    // Every load client signs in from 127.0.0.1, far beyond what one address may do against
-    // a real deployment; the sign-in limits are not what is measured here.
-    config.login_attempts_per_account = NonZeroU32::MAX;
-    config.login_attempts_per_address = NonZeroU32::MAX;
-    let (state, _) = app::prepare(config).await.expect("server prepares");
+    let Seeded { state, admin, admin_token, agents, .. } = agentdesk_bench::seeded(database_url).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server = app::start(state, listener).await.expect("server starts");
     let url = format!("http://{}/graphql", server.addr);
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("HTTP client");
-    let admin_token = login(&http, &url, "admin", ADMIN_PASSWORD).await;
-    let admin = auth::authenticate(&server.state.db, &admin_token).await.expect("db").expect("admin viewer");
-    let db = &server.state.db;
-    organization::Entity::update_many()
-        .col_expr(organization::Column::SeatLimit, Expr::value(AGENTS as i32 + 100))
-        .filter(organization::Column::Id.eq(admin.organization_id))
-        .exec(db)
-        .await
-        .expect("raise the seat limit");
-    let agents = seed_agents(db, admin.organization_id).await;
-    let mut env = Env { server, http, url, admin_token, admin, agents };
-    seed_queues(&mut env).await;
-    env
-}
-
-/// 1,000 enabled AGENTs straight into the database, as tests/api/common/server.rs does.
-async fn seed_agents(db: &DatabaseConnection, organization_id: i64) -> Vec<agent::Model> {
-    let hash = PasswordHasher::new(1).hash(&Password::parse(SEED_PASSWORD.into()).unwrap()).await.unwrap();
-    let now = chrono::Utc::now();
-    let rows: Vec<agent::ActiveModel> = (0..AGENTS)
-        .map(|n| agent::ActiveModel {
-            organization_id: Set(organization_id),
-            username: Set(format!("agent-{n:04}")),
-            display_name: Set(format!("Agent {n:04}")),
-            email: Set(Some(format!("agent{n}@example.com"))),
-            role: Set(agent::Role::Agent),
-            enabled: Set(true),
-            password_hash: Set(hash.clone()),
-            presence: Set(agent::Presence::Offline),
-            presence_changed_at: Set(None),
-            show_real_phone_numbers: Set(false),
-            max_concurrent_sessions: Set(None),
-            created_at: Set(now + chrono::Duration::milliseconds(n as i64)),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            ..Default::default()
-        })
-        .collect();
-    let mut agents = Vec::with_capacity(AGENTS);
-    for chunk in rows.chunks(500) {
-        agents.extend(agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(db).await.unwrap());
-    }
-    agents.sort_by(|a, b| a.display_name.cmp(&b.display_name));
-    agents
-}
-
-/// 20 queues through the API; agent n is in queues n % 20 and (n + 1) % 20.
-async fn seed_queues(env: &mut Env) {
-    for q in 0..QUEUES {
-        let data = env
-            .gql(
-                Some(&env.admin_token),
-                "mutation($input: CreateQueueInput!) { createQueue(input: $input) { queue { id } userErrors { code } } }",
-                json!({ "input": { "name": format!("Queue {q:02}") } }),
-            )
-            .await;
-        let queue_id = data["createQueue"]["queue"]["id"].as_str().expect("queue id").to_owned();
-        let members: Vec<String> = env
-            .agents
-            .iter()
-            .enumerate()
-            .filter(|(n, _)| n % QUEUES == q || (n + 1) % QUEUES == q)
-            .map(|(_, a)| id::encode(NodeKind::Agent, a.id).to_string())
-            .collect();
-        let data = env
-            .gql(
-                Some(&env.admin_token),
-                "mutation($q: ID!, $ids: [ID!]!) { addAgentsToQueue(queueId: $q, agentIds: $ids) { userErrors { code } } }",
-                json!({ "q": queue_id, "ids": members }),
-            )
-            .await;
-        assert_eq!(data["addAgentsToQueue"]["userErrors"], json!([]), "queue membership");
-    }
+    Env { server, http, url, admin_token, admin, agents }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -361,8 +270,7 @@ async fn floor_handler(
         out.push_str(r#","displayName":"#);
         out.push_str(&serde_json::to_string(&agent.display_name).unwrap());
         out.push_str(r#","queues":["#);
-        for (j, queue) in queues.get(&agent.id).map(Vec::as_slice).unwrap_or_default().iter().enumerate()
-        {
+        for (j, queue) in queues.get(&agent.id).map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
             if j > 0 {
                 out.push(',');
             }
@@ -557,9 +465,8 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
                                 .post(&url)
                                 .header("content-type", "application/json")
                                 .body(
-                                    json!({ "query": LOGIN, "variables": { "input": {
-                                        "organization": "demo", "username": username, "password": SEED_PASSWORD } } })
-                                    .to_string(),
+                                    json!({ "query": LOGIN, "variables": login_variables(&username, SEED_PASSWORD) })
+                                        .to_string(),
                                 )
                                 .send()
                                 .await;
@@ -623,22 +530,19 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
             if args.quick && n > 1000 {
                 continue;
             }
-            // Client and server ends both live in this process: two descriptors a socket.
-            if n * 2 + 500 > limit {
-                report.set(
-                    backend,
-                    &format!("5. presence fan-out, {n} subscribers"),
-                    "",
-                    format!("not run: needs ~{} file descriptors, the limit is {limit}", n * 2 + 500),
-                );
-                continue;
-            }
-            let outcome = tokio::time::timeout(Duration::from_secs(120), fanout(&env, n)).await;
-            let value = match outcome {
-                Ok(value) => value,
-                Err(_) => "did not finish within 120 s".into(),
+            // One descriptor a socket in each process (see subscribers.rs), plus the pools.
+            let value = if n + 500 > limit {
+                format!("not run: needs ~{} file descriptors, the limit is {limit}", n + 500)
+            } else {
+                let outcome = tokio::time::timeout(Duration::from_secs(180), fanout(&env, n)).await;
+                outcome.unwrap_or_else(|_| "did not finish within 180 s".into())
             };
-            report.set(backend, &format!("5. presence fan-out, {n} subscribers"), "", value);
+            report.set(
+                backend,
+                &format!("5. presence fan-out, {n} subscribers"),
+                "p99 < 100 ms, < 16 KiB each (10,000)",
+                value,
+            );
         }
     }
 
@@ -657,113 +561,28 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
     storage.remove().await;
 }
 
-/// N `presenceChanged` subscribers over real WebSockets (graphql-transport-ws, signed in as
-/// the ADMIN), one presence change, each subscriber's delivery latency.
+/// One agent goes ONLINE in front of `n` subscribers; see subscribers.rs.
 async fn fanout(env: &Env, n: usize) -> String {
     let agent = &env.agents[0];
     let token = login(&env.http, &env.url, &agent.username, SEED_PASSWORD).await;
     let ws_url = format!("ws://{}/graphql/ws", env.server.addr);
-    let rss_before = rss_kib();
-    let connecting = Arc::new(Semaphore::new(64));
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let (got_tx, mut got_rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-    let release = Arc::new(tokio::sync::Notify::new());
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (ws_url, admin, connecting, ready_tx, got_tx, release) = (
-            ws_url.clone(),
-            env.admin_token.clone(),
-            connecting.clone(),
-            ready_tx.clone(),
-            got_tx.clone(),
-            release.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let permit = connecting.acquire_owned().await.unwrap();
-            let mut request = ws_url.into_client_request().unwrap();
-            request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
-            let Ok((mut socket, _)) = tokio_tungstenite::connect_async(request).await else {
-                return;
-            };
-            let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {admin}") } });
-            if socket.send(Message::text(init.to_string())).await.is_err() {
-                return;
-            }
-            loop {
-                match socket.next().await {
-                    Some(Ok(Message::Text(text))) if text.contains("connection_ack") => break,
-                    Some(Ok(_)) => continue,
-                    _ => return,
-                }
-            }
-            let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
-                "query": "subscription { presenceChanged { status previousStatus agent { id } } }" } });
-            if socket.send(Message::text(subscribe.to_string())).await.is_err() {
-                return;
-            }
-            drop(permit);
-            let _ = ready_tx.send(());
-            let released = release.notified();
-            tokio::pin!(released);
-            loop {
-                tokio::select! {
-                    () = &mut released => break,
-                    frame = socket.next() => match frame {
-                        Some(Ok(Message::Text(text))) if text.contains("\"next\"") => {
-                            let _ = got_tx.send(Instant::now());
-                        }
-                        Some(Ok(_)) => continue,
-                        _ => break,
-                    },
-                }
-            }
-            let _ = socket.close(None).await;
-        }));
-    }
-    drop(ready_tx);
-    drop(got_tx);
-    let mut ready = 0;
-    while ready < n {
-        if ready_rx.recv().await.is_none() {
-            break;
-        }
-        ready += 1;
-    }
-    let connect_time = started.elapsed();
-    // Let the server register the last subscriptions.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let rss_after = rss_kib();
-    let sent = Instant::now();
-    gql(&env.http, &env.url, Some(&token), "mutation { reportPresence(status: ONLINE) { id } }", json!({}))
-        .await;
-    let mut latencies = Vec::with_capacity(n);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while latencies.len() < ready {
-        match tokio::time::timeout_at(deadline, got_rx.recv()).await {
-            Ok(Some(at)) => latencies.push(at - sent),
-            _ => break,
-        }
-    }
-    release.notify_waiters();
-    for task in tasks {
-        task.abort();
-    }
+    let presence = async |status: &str| {
+        let mutation = format!("mutation {{ reportPresence(status: {status}) {{ id }} }}");
+        gql(&env.http, &env.url, Some(&token), &mutation, json!({})).await;
+    };
+    let fanout = subscribers::measure(&ws_url, &env.admin_token, n, async || presence("ONLINE").await).await;
     // Back OFFLINE for the next run.
-    gql(&env.http, &env.url, Some(&token), "mutation { reportPresence(status: OFFLINE) { id } }", json!({}))
-        .await;
-    latencies.sort_unstable();
-    let per_subscriber = (rss_after.saturating_sub(rss_before)) as f64 / ready.max(1) as f64;
+    presence("OFFLINE").await;
+    let latencies = &fanout.latencies;
     format!(
-        "{ready}/{n} subscribed in {:.1} s; {} delivered: p50 {}, p99 {}, last {}; RSS +{:.1} KiB a subscriber ({} -> {} MiB, client and server ends together)",
-        connect_time.as_secs_f64(),
+        "{}/{n} subscribed in {:.1} s; {} delivered: p50 {}, p99 {}, last {}; server RSS +{:.1} KiB a subscriber",
+        fanout.subscribed,
+        fanout.connect_time.as_secs_f64(),
         latencies.len(),
-        ms(percentile(&latencies, 0.5)),
-        ms(percentile(&latencies, 0.99)),
+        ms(percentile(latencies, 0.5)),
+        ms(percentile(latencies, 0.99)),
         ms(latencies.last().copied().unwrap_or_default()),
-        per_subscriber,
-        rss_before / 1024,
-        rss_after / 1024,
+        fanout.server_rss_growth_kib as f64 / fanout.subscribed.max(1) as f64,
     )
 }
 
@@ -867,18 +686,6 @@ async fn assignments(env: &Env) -> String {
 // Machine facts and the report
 // ---------------------------------------------------------------------------------------
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 fn fd_limit() -> usize {
     std::fs::read_to_string("/proc/self/limits")
         .ok()
@@ -925,7 +732,7 @@ fn render(args: &Args, report: &Report, load_before: &str, load_after: &str, too
     );
     let _ = writeln!(
         out,
-        "- Server, load clients and WebSocket clients share this process and its cores: latencies include client work.\n"
+        "- Server and HTTP load clients share this process, the WebSocket subscribers run in a second one; all share the cores, so latencies include client work.\n"
     );
     let backends: Vec<&String> = args.backends.iter().collect();
     let _ = write!(out, "| Measure | Target |");

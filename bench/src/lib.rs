@@ -1,0 +1,160 @@
+//! The data every benchmark starts from, shared by the `bench` program and the Criterion
+//! benches: agentdesk prepared on a fresh database with 1,000 enabled agents in 20 queues,
+//! and the ADMIN's GraphQL requests executed in this process (no HTTP).
+
+use std::{num::NonZeroU32, time::Duration};
+
+use agentdesk::{
+    app::{self, AppState},
+    auth::{Password, PasswordHasher, Viewer, service as auth},
+    config::Config,
+    db::entities::{agent, organization},
+    graphql::{
+        AppSchema, RequestContext,
+        id::{self, NodeKind},
+    },
+};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, prelude::Expr};
+use serde_json::{Value, json};
+
+pub const ADMIN_PASSWORD: &str = "bench-admin-password";
+/// Every seeded agent's password.
+pub const SEED_PASSWORD: &str = "password1";
+pub const AGENTS: usize = 1000;
+pub const QUEUES: usize = 20;
+/// The page the issue measures: the first 50 agents with their queues' names.
+pub const PAGE_QUERY: &str = "query { agents(first: 50) { nodes { id displayName queues { name } } } }";
+pub const LOGIN: &str =
+    "mutation($input: LoginInput!) { login(input: $input) { token userErrors { code message } } }";
+
+pub struct Seeded {
+    pub state: AppState,
+    pub schema: AppSchema,
+    pub admin: Viewer,
+    pub admin_token: String,
+    /// Seeded agents, in display-name order.
+    pub agents: Vec<agent::Model>,
+}
+
+/// A server's configuration for benchmarking on `database_url`.
+pub fn config(database_url: String) -> Config {
+    let mut config = Config::defaults();
+    config.database_url = database_url;
+    config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+    // The routing section brings agents ONLINE without a workspace socket: keep them ONLINE
+    // for the whole run.
+    config.presence_ttl = Duration::from_secs(3600);
+    config.presence_grace = Duration::from_secs(3600);
+    config.max_query_complexity = 100_000;
+    // Every load client signs in from 127.0.0.1, far beyond what one address may do against
+    // a real deployment; the sign-in limits are not what is measured here.
+    config.login_attempts_per_account = NonZeroU32::MAX;
+    config.login_attempts_per_address = NonZeroU32::MAX;
+    config
+}
+
+/// Prepares agentdesk on an empty database and seeds it.
+pub async fn seeded(database_url: String) -> Seeded {
+    let (state, _) = app::prepare(config(database_url)).await.expect("agentdesk prepares");
+    let schema = app::schema(&state);
+    let data = execute(&schema, &state, None, LOGIN, login_variables("admin", ADMIN_PASSWORD)).await;
+    let admin_token = data["login"]["token"].as_str().expect("the admin signs in").to_owned();
+    let admin = auth::authenticate(&state.db, &admin_token).await.expect("db").expect("admin viewer");
+    organization::Entity::update_many()
+        .col_expr(organization::Column::SeatLimit, Expr::value(AGENTS as i32 + 100))
+        .filter(organization::Column::Id.eq(admin.organization_id))
+        .exec(&state.db)
+        .await
+        .expect("raise the seat limit");
+    let agents = seed_agents(&state.db, admin.organization_id).await;
+    let seeded = Seeded { state, schema, admin, admin_token, agents };
+    seed_queues(&seeded).await;
+    seeded
+}
+
+pub fn login_variables(username: &str, password: &str) -> Value {
+    json!({ "input": { "organization": "demo", "username": username, "password": password } })
+}
+
+impl Seeded {
+    /// Runs a GraphQL request as the ADMIN, as the HTTP handler would after reading the token.
+    pub async fn execute(&self, query: &str, variables: Value) -> Value {
+        execute(&self.schema, &self.state, Some(self.admin.clone()), query, variables).await
+    }
+}
+
+/// Executes one request against the schema; panics on GraphQL errors (a benchmark that
+/// measures failures measures nothing).
+async fn execute(
+    schema: &AppSchema,
+    state: &AppState,
+    viewer: Option<Viewer>,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(variables))
+        .data(RequestContext::new(state, viewer));
+    let response = schema.execute(request).await;
+    assert!(response.errors.is_empty(), "GraphQL errors: {:?}", response.errors);
+    response.data.into_json().expect("data is JSON")
+}
+
+/// 1,000 enabled AGENTs straight into the database (hashing 1,000 passwords through the API
+/// would take minutes), as tests/api/common/server.rs does.
+async fn seed_agents(db: &DatabaseConnection, organization_id: i64) -> Vec<agent::Model> {
+    let hash = PasswordHasher::new(1).hash(&Password::parse(SEED_PASSWORD.into()).unwrap()).await.unwrap();
+    let now = chrono::Utc::now();
+    let rows: Vec<agent::ActiveModel> = (0..AGENTS)
+        .map(|n| agent::ActiveModel {
+            organization_id: Set(organization_id),
+            username: Set(format!("agent-{n:04}")),
+            display_name: Set(format!("Agent {n:04}")),
+            email: Set(Some(format!("agent{n}@example.com"))),
+            role: Set(agent::Role::Agent),
+            enabled: Set(true),
+            password_hash: Set(hash.clone()),
+            presence: Set(agent::Presence::Offline),
+            presence_changed_at: Set(None),
+            show_real_phone_numbers: Set(false),
+            max_concurrent_sessions: Set(None),
+            created_at: Set(now + chrono::Duration::milliseconds(n as i64)),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+            ..Default::default()
+        })
+        .collect();
+    let mut agents = Vec::with_capacity(AGENTS);
+    for chunk in rows.chunks(500) {
+        agents.extend(agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(db).await.unwrap());
+    }
+    agents.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+    agents
+}
+
+/// 20 queues through the API; agent n is in queues n % 20 and (n + 1) % 20.
+async fn seed_queues(seeded: &Seeded) {
+    for q in 0..QUEUES {
+        let data = seeded
+            .execute(
+                "mutation($input: CreateQueueInput!) { createQueue(input: $input) { queue { id } userErrors { code } } }",
+                json!({ "input": { "name": format!("Queue {q:02}") } }),
+            )
+            .await;
+        let queue_id = data["createQueue"]["queue"]["id"].as_str().expect("queue id").to_owned();
+        let members: Vec<String> = seeded
+            .agents
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| n % QUEUES == q || (n + 1) % QUEUES == q)
+            .map(|(_, a)| id::encode(NodeKind::Agent, a.id).to_string())
+            .collect();
+        let data = seeded
+            .execute(
+                "mutation($q: ID!, $ids: [ID!]!) { addAgentsToQueue(queueId: $q, agentIds: $ids) { userErrors { code } } }",
+                json!({ "q": queue_id, "ids": members }),
+            )
+            .await;
+        assert_eq!(data["addAgentsToQueue"]["userErrors"], json!([]), "queue membership");
+    }
+}

@@ -1,0 +1,190 @@
+//! The presence fan-out: N `presenceChanged` subscribers over real WebSockets
+//! (graphql-transport-ws, signed in as the ADMIN), one presence change, each subscriber's
+//! delivery latency, and the server's resident memory per subscriber.
+//!
+//! The subscribers live in a child process (this same program, started with
+//! `--subscriber-client`), so the server's process holds only the server ends: its memory
+//! growth is the server's alone, and each process needs one descriptor per socket, not two
+//! (10,000 subscribers in one process would need ~20,500 against a limit of 20,000).
+//!
+//! The two talk over the child's stdin/stdout, one line each:
+//! - child: `ready <subscribed>` once every subscription has been sent;
+//! - parent: `sent <unix µs>` just before it makes the change;
+//! - child: `latencies <µs> <µs> …` once every subscriber has its event, or 30 s after `sent`.
+//!
+//! Latency is from just before the `reportPresence` request to each client reading its `next`
+//! message; both ends read the same system clock.
+
+use std::{
+    process::Stdio,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    process::Command,
+    sync::{Notify, Semaphore, mpsc},
+};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+
+/// The ADMIN's token reaches the child through its environment, not its command line.
+const TOKEN_VARIABLE: &str = "AGENTDESK_BENCH_TOKEN";
+/// Handshakes in flight at once: enough to connect 10,000 in seconds, few enough not to
+/// overflow the listen backlog.
+const CONNECTING_AT_ONCE: usize = 64;
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct Fanout {
+    pub subscribed: usize,
+    pub connect_time: Duration,
+    /// Sorted.
+    pub latencies: Vec<Duration>,
+    /// Growth of the server process's resident memory while the subscribers were connected.
+    pub server_rss_growth_kib: u64,
+}
+
+/// Parent side: starts the child with `n` subscribers against `ws_url`, then runs
+/// `make_change` once they are all subscribed.
+pub async fn measure(ws_url: &str, admin_token: &str, n: usize, make_change: impl AsyncFnOnce()) -> Fanout {
+    let rss_before = rss_kib();
+    let started = Instant::now();
+    let mut child = Command::new(std::env::current_exe().expect("this program's path"))
+        .args(["--subscriber-client", ws_url, "--subscriber-count", &n.to_string()])
+        .env(TOKEN_VARIABLE, admin_token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the subscriber process");
+    let mut to_child = child.stdin.take().expect("child stdin");
+    let mut from_child = BufReader::new(child.stdout.take().expect("child stdout")).lines();
+    let mut next_line = async || from_child.next_line().await.ok().flatten().unwrap_or_default();
+    let subscribed: usize =
+        next_line().await.strip_prefix("ready ").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let connect_time = started.elapsed();
+    // The last `subscribe` messages may still be in flight; let the server register them.
+    tokio::time::sleep(Duration::from_millis(1500) + Duration::from_micros(200 * n as u64)).await;
+    let rss_after = rss_kib();
+    let sent = unix_micros();
+    let _ = to_child.write_all(format!("sent {sent}\n").as_bytes()).await;
+    make_change().await;
+    let report = next_line().await;
+    let mut latencies: Vec<Duration> = report
+        .strip_prefix("latencies")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|micros| micros.parse().ok().map(Duration::from_micros))
+        .collect();
+    latencies.sort_unstable();
+    let _ = child.wait().await;
+    Fanout {
+        subscribed,
+        connect_time,
+        latencies,
+        server_rss_growth_kib: rss_after.saturating_sub(rss_before),
+    }
+}
+
+/// Child side: `n` subscribers, then the protocol above.
+pub async fn client(ws_url: &str, n: usize) {
+    let token = std::env::var(TOKEN_VARIABLE).expect("the ADMIN's token in the environment");
+    let connecting = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<()>();
+    let (got_tx, mut got_rx) = mpsc::unbounded_channel::<u64>();
+    let release = Arc::new(Notify::new());
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let subscriber = subscribe(ws_url.to_owned(), token.clone(), connecting.clone());
+        let (ready_tx, got_tx, release) = (ready_tx.clone(), got_tx.clone(), release.clone());
+        tasks.push(tokio::spawn(async move {
+            let Some(mut socket) = subscriber.await else { return };
+            let _ = ready_tx.send(());
+            drop(ready_tx);
+            let released = release.notified();
+            tokio::pin!(released);
+            loop {
+                tokio::select! {
+                    () = &mut released => break,
+                    frame = socket.next() => match frame {
+                        Some(Ok(Message::Text(text))) if text.contains("\"next\"") => {
+                            let _ = got_tx.send(unix_micros());
+                        }
+                        Some(Ok(_)) => continue,
+                        _ => break,
+                    },
+                }
+            }
+            let _ = socket.close(None).await;
+        }));
+    }
+    drop((ready_tx, got_tx));
+    let mut subscribed = 0;
+    while ready_rx.recv().await.is_some() {
+        subscribed += 1;
+    }
+    let mut stdout = tokio::io::stdout();
+    let _ = stdout.write_all(format!("ready {subscribed}\n").as_bytes()).await;
+    let _ = stdout.flush().await;
+    let mut from_parent = BufReader::new(tokio::io::stdin()).lines();
+    let line = from_parent.next_line().await.ok().flatten().unwrap_or_default();
+    let sent: u64 = line.strip_prefix("sent ").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let deadline = tokio::time::Instant::now() + DELIVERY_DEADLINE;
+    let mut latencies = String::from("latencies");
+    for _ in 0..subscribed {
+        match tokio::time::timeout_at(deadline, got_rx.recv()).await {
+            Ok(Some(at)) => latencies.push_str(&format!(" {}", at.saturating_sub(sent))),
+            _ => break,
+        }
+    }
+    latencies.push('\n');
+    let _ = stdout.write_all(latencies.as_bytes()).await;
+    let _ = stdout.flush().await;
+    release.notify_waiters();
+    for task in tasks {
+        task.abort();
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// One acknowledged connection with its `presenceChanged` subscription sent; None if the
+/// server refused it.
+async fn subscribe(ws_url: String, token: String, connecting: Arc<Semaphore>) -> Option<Socket> {
+    let _permit = connecting.acquire_owned().await.ok()?;
+    let mut request = ws_url.into_client_request().ok()?;
+    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.ok()?;
+    let init =
+        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+    socket.send(Message::text(init.to_string())).await.ok()?;
+    loop {
+        match socket.next().await? {
+            Ok(Message::Text(text)) if text.contains("connection_ack") => break,
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription { presenceChanged { status previousStatus agent { id } } }" } });
+    socket.send(Message::text(subscribe.to_string())).await.ok()?;
+    Some(socket)
+}
+
+fn unix_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
