@@ -586,6 +586,11 @@ async fn disabling_signs_agents_out_and_enabling_twice_is_no_error(backend: Back
         (Some(0), &json!([]))
     );
     server.login("demo", "lee", "secret-1").await;
+    // The agents come back in the order named, not the database's.
+    let reversed = set_enabled(&server, &admin, json!([b, a]), true).await.data();
+    let ids: Vec<&Value> =
+        reversed["setAgentsEnabled"]["agents"].as_array().unwrap().iter().map(|agent| &agent["id"]).collect();
+    assert_eq!(ids, [&b, &a]);
 }
 
 async fn bulk_calls_take_1_to_1000_ids(backend: Backend) {

@@ -1,11 +1,11 @@
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 
 use super::{Agent, AgentRole, Queue, agent_ids, queue_ids};
 use crate::{
     auth::guard::RoleGuard,
     directory::service::{self, AgentChanges, Membership, NewAgent},
     graphql::{
-        ContextExt, UserError, for_payload,
+        ContextExt, UserError, for_payload, for_query,
         id::{self, NodeKind},
     },
 };
@@ -59,12 +59,22 @@ pub struct AgentPayload {
 }
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct SetAgentsEnabledPayload {
-    /// The named agents in their new state, in the order given.
-    agents: Vec<Agent>,
+    #[graphql(skip)]
+    agent_ids: Vec<i64>,
     /// How many actually changed (enabling an enabled agent changes nothing).
     affected_count: u64,
     user_errors: Vec<UserError>,
+}
+
+#[ComplexObject]
+impl SetAgentsEnabledPayload {
+    /// The named agents in their new state, in the order given. Read only when asked for.
+    async fn agents(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Agent>> {
+        let agents = service::agents_in_given_order(&ctx.app().db, ctx.viewer()?, &self.agent_ids).await;
+        Ok(for_query(agents)?.into_iter().map(Agent::new).collect())
+    }
 }
 
 #[derive(SimpleObject)]
@@ -220,11 +230,11 @@ impl DirectoryMutation {
         )?;
         Ok(match outcome {
             Ok(change) => SetAgentsEnabledPayload {
-                agents: change.agents.into_iter().map(Agent::new).collect(),
+                agent_ids: change.agent_ids,
                 affected_count: change.affected,
                 user_errors: vec![],
             },
-            Err(user_errors) => SetAgentsEnabledPayload { agents: vec![], affected_count: 0, user_errors },
+            Err(user_errors) => SetAgentsEnabledPayload { agent_ids: vec![], affected_count: 0, user_errors },
         })
     }
 
