@@ -16,7 +16,10 @@ impl PhoneNumber {
             return None;
         }
         let number = phonenumber::parse(None, trimmed).ok()?;
-        number.is_valid().then(|| Self(number.format().mode(Mode::E164).to_string()))
+        let e164 = number.format().mode(Mode::E164).to_string();
+        // libphonenumber's metadata accepts some German numbers of 14 national digits, which
+        // makes 16 in all: E.164 allows 15.
+        (number.is_valid() && e164.len() <= 1 + 15).then_some(Self(e164))
     }
 
     pub fn into_inner(self) -> String {
@@ -61,6 +64,13 @@ mod tests {
         for bad in ["4155550123", "+1", "+999 123", "call me", "+1 415 555 0123 ext. 99999999999999999999"] {
             assert!(PhoneNumber::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    /// Found by the `parsers` fuzz target: this parsed as valid, to 16 digits.
+    #[test]
+    fn refuses_numbers_longer_than_e164_allows() {
+        assert_eq!(PhoneNumber::parse("+(49 8948817)465 1223"), None);
+        assert_eq!(PhoneNumber::parse("+49 89 4881746512").unwrap().into_inner(), "+49894881746512");
     }
 
     #[test]
