@@ -16,7 +16,10 @@ impl PhoneNumber {
             return None;
         }
         let number = phonenumber::parse(None, trimmed).ok()?;
-        number.is_valid().then(|| Self(number.format().mode(Mode::E164).to_string()))
+        let e164 = number.format().mode(Mode::E164).to_string();
+        // libphonenumber's metadata accepts some German numbers of 14 national digits, which
+        // makes 16 in all: E.164 allows 15.
+        (number.is_valid() && e164.len() <= 1 + 15).then_some(Self(e164))
     }
 
     pub fn into_inner(self) -> String {
@@ -24,22 +27,24 @@ impl PhoneNumber {
     }
 }
 
-/// What a viewer without "show real phone numbers" sees: `+<country calling code>****<last
-/// four digits>`. A stored value that does not parse shows as `****` and at most its last
-/// four digits, never more than half of them.
+/// What a viewer without "show real phone numbers" sees: `+<country calling code>****` and the
+/// last digits, four of them or fewer so as never to show more than half of the digits after
+/// the country calling code (`+1****0123`, but `+683****02` for Niue's four-digit numbers). A
+/// stored value that does not parse shows as `****` and at most its last four digits, never
+/// more than half of them.
 pub fn mask(stored: &str) -> String {
     let digits: Vec<char> = stored.chars().filter(char::is_ascii_digit).collect();
-    match phonenumber::parse(None, stored) {
-        Ok(number) if digits.len() > 4 => {
-            let last_four: String = digits[digits.len() - 4..].iter().collect();
-            format!("+{}****{last_four}", number.code().value())
+    let (prefix, after_code) = match phonenumber::parse(None, stored) {
+        Ok(number) => {
+            let code = number.code().value().to_string();
+            let after_code = digits.len().saturating_sub(code.len());
+            (format!("+{code}"), after_code)
         }
-        _ => {
-            let shown = (digits.len() / 2).min(4);
-            let tail: String = digits[digits.len() - shown..].iter().collect();
-            format!("****{tail}")
-        }
-    }
+        Err(_) => (String::new(), digits.len()),
+    };
+    let shown = (after_code / 2).min(4);
+    let tail: String = digits[digits.len() - shown..].iter().collect();
+    format!("{prefix}****{tail}")
 }
 
 /// The form of `stored` for a viewer.
@@ -61,11 +66,28 @@ mod tests {
         }
     }
 
+    /// Found by the `parsers` fuzz target: this parsed as valid, to 16 digits.
+    #[test]
+    fn refuses_numbers_longer_than_e164_allows() {
+        assert_eq!(PhoneNumber::parse("+(49 8948817)465 1223"), None);
+        assert_eq!(PhoneNumber::parse("+49 89 4881746512").unwrap().into_inner(), "+49894881746512");
+    }
+
     #[test]
     fn masks_with_country_calling_codes_of_any_length() {
         assert_eq!(mask("+14155550123"), "+1****0123");
         assert_eq!(mask("+447911123456"), "+44****3456");
         assert_eq!(mask("+85223456789"), "+852****6789");
+    }
+
+    /// Found by the `parsers` fuzz target: four digits were shown whatever the length, so all
+    /// of a four-digit national number, and most of a short one, were visible.
+    #[test]
+    fn short_numbers_show_at_most_half_their_national_digits() {
+        assert_eq!(PhoneNumber::parse("+683 4002").unwrap().into_inner(), "+6834002");
+        assert_eq!(mask("+6834002"), "+683****02");
+        assert_eq!(mask("+3545551234"), "+354****234");
+        assert_eq!(mask("+1 (415)-0123"), "+1****123");
     }
 
     #[test]
