@@ -575,7 +575,7 @@ async fn fanout(env: &Env, n: usize) -> String {
     presence("OFFLINE").await;
     let latencies = &fanout.latencies;
     format!(
-        "{}/{n} subscribed in {:.1} s; {} delivered: p50 {}, p99 {}, last {}; server RSS +{:.1} KiB a subscriber",
+        "{}/{n} subscribed in {:.1} s; {} delivered: p50 {}, p99 {}, last {}; server RSS +{:.1} KiB a subscriber; CPU while delivering: server {} ms, subscribers {} ms",
         fanout.subscribed,
         fanout.connect_time.as_secs_f64(),
         latencies.len(),
@@ -583,6 +583,8 @@ async fn fanout(env: &Env, n: usize) -> String {
         ms(percentile(latencies, 0.99)),
         ms(latencies.last().copied().unwrap_or_default()),
         fanout.server_rss_growth_kib as f64 / fanout.subscribed.max(1) as f64,
+        fanout.server_cpu.as_millis(),
+        fanout.subscribers_cpu.as_millis(),
     )
 }
 

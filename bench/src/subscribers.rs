@@ -10,7 +10,8 @@
 //! The two talk over the child's stdin/stdout, one line each:
 //! - child: `ready <subscribed>` once every subscription has been sent;
 //! - parent: `sent <unix µs>` just before it makes the change;
-//! - child: `latencies <µs> <µs> …` once every subscriber has its event, or 30 s after `sent`.
+//! - child: `latencies <µs> <µs> …` once every subscriber has its event, or 30 s after `sent`,
+//!   then `cpu <ms>`: the CPU time it spent receiving them.
 //!
 //! Latency is from just before the `reportPresence` request to each client reading its `next`
 //! message; both ends read the same system clock.
@@ -44,6 +45,11 @@ pub struct Fanout {
     pub latencies: Vec<Duration>,
     /// Growth of the server process's resident memory while the subscribers were connected.
     pub server_rss_growth_kib: u64,
+    /// CPU time from just before the change until every event arrived: the server's process
+    /// (the change itself and the deliveries) and the subscribers' process (receiving). On
+    /// one machine the two share the cores, so this splits the latency between them.
+    pub server_cpu: Duration,
+    pub subscribers_cpu: Duration,
 }
 
 /// Parent side: starts the child with `n` subscribers against `ws_url`, then runs
@@ -68,10 +74,13 @@ pub async fn measure(ws_url: &str, admin_token: &str, n: usize, make_change: imp
     // The last `subscribe` messages may still be in flight; let the server register them.
     tokio::time::sleep(Duration::from_millis(1500) + Duration::from_micros(200 * n as u64)).await;
     let rss_after = rss_kib();
+    let cpu_before = process_cpu();
     let sent = unix_micros();
     let _ = to_child.write_all(format!("sent {sent}\n").as_bytes()).await;
     make_change().await;
     let report = next_line().await;
+    let server_cpu = process_cpu().saturating_sub(cpu_before);
+    let subscribers_cpu = next_line().await.strip_prefix("cpu ").and_then(|ms| ms.parse().ok()).unwrap_or(0);
     let mut latencies: Vec<Duration> = report
         .strip_prefix("latencies")
         .unwrap_or_default()
@@ -85,6 +94,8 @@ pub async fn measure(ws_url: &str, admin_token: &str, n: usize, make_change: imp
         connect_time,
         latencies,
         server_rss_growth_kib: rss_after.saturating_sub(rss_before),
+        server_cpu,
+        subscribers_cpu: Duration::from_millis(subscribers_cpu),
     }
 }
 
@@ -131,6 +142,7 @@ pub async fn client(ws_url: &str, n: usize) {
     let mut from_parent = BufReader::new(tokio::io::stdin()).lines();
     let line = from_parent.next_line().await.ok().flatten().unwrap_or_default();
     let sent: u64 = line.strip_prefix("sent ").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let cpu_before = process_cpu();
     let deadline = tokio::time::Instant::now() + DELIVERY_DEADLINE;
     let mut latencies = String::from("latencies");
     for _ in 0..subscribed {
@@ -139,7 +151,8 @@ pub async fn client(ws_url: &str, n: usize) {
             _ => break,
         }
     }
-    latencies.push('\n');
+    let cpu = process_cpu().saturating_sub(cpu_before);
+    latencies.push_str(&format!("\ncpu {}\n", cpu.as_millis()));
     let _ = stdout.write_all(latencies.as_bytes()).await;
     let _ = stdout.flush().await;
     release.notify_waiters();
@@ -171,6 +184,19 @@ async fn subscribe(ws_url: String, token: String, connecting: Arc<Semaphore>) ->
         "query": "subscription { presenceChanged { status previousStatus agent { id } } }" } });
     socket.send(Message::text(subscribe.to_string())).await.ok()?;
     Some(socket)
+}
+
+/// User and system CPU time of this process so far, at the kernel's tick (10 ms on
+/// Linux's usual USER_HZ of 100).
+fn process_cpu() -> Duration {
+    const TICKS_PER_SECOND: u64 = 100;
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ") ": state is the
+    // first, utime the 12th, stime the 13th.
+    let after_name = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or_default();
+    let ticks: u64 =
+        after_name.split_whitespace().skip(11).take(2).filter_map(|t| t.parse::<u64>().ok()).sum();
+    Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
 }
 
 fn unix_micros() -> u64 {
