@@ -424,7 +424,9 @@ impl Watch {
             }
             let notice = match self.feed.recv().await {
                 Ok(Delivery::Event(notice)) => notice,
-                Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => match self.resync().await {
+                // Boxed: its database read would otherwise make every idle subscriber's
+                // future (held for the life of the subscription) several KiB larger.
+                Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => match Box::pin(self.resync()).await {
                     Ok(()) => continue,
                     Err(error) => return Some(Err(error)),
                 },
@@ -458,7 +460,10 @@ impl Watch {
         };
         let queue_ids = notice
             .queue_ids
-            .get_or_try_init(|| store::queue_ids_of(&self.db, change.organization_id, change.agent_id))
+            // Boxed for the same reason as `resync`.
+            .get_or_try_init(|| {
+                Box::pin(store::queue_ids_of(&self.db, change.organization_id, change.agent_id))
+            })
             .await?;
         Ok(queue_ids.contains(&queue_id))
     }
