@@ -6,15 +6,13 @@
 //!
 //! `cargo bench -p agentdesk-bench --bench agents_page`
 
-use agentdesk_bench::{PAGE_QUERY, seeded};
+use agentdesk_bench::{PAGE_QUERY, seeded_on_temporary_sqlite};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
 fn agents_page(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let directory = tempfile::tempdir().expect("temporary directory");
-    let url = format!("sqlite://{}?mode=rwc", directory.path().join("agentdesk.db").display());
-    let seeded = runtime.block_on(seeded(url));
+    let (_directory, seeded) = seeded_on_temporary_sqlite(&runtime);
     let page = async |query: &str| {
         let data = seeded.execute(query, json!({})).await;
         assert_eq!(data["agents"]["nodes"].as_array().map(Vec::len), Some(50));

@@ -5,7 +5,7 @@
 //! `cargo bench -p agentdesk-bench --bench bulk`
 
 use agentdesk::graphql::id::{self, NodeKind};
-use agentdesk_bench::seeded;
+use agentdesk_bench::seeded_on_temporary_sqlite;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
@@ -13,9 +13,7 @@ const SET_ENABLED: &str = "mutation($ids: [ID!]!, $on: Boolean!) { setAgentsEnab
 
 fn bulk(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let directory = tempfile::tempdir().expect("temporary directory");
-    let url = format!("sqlite://{}?mode=rwc", directory.path().join("agentdesk.db").display());
-    let seeded = runtime.block_on(seeded(url));
+    let (_directory, seeded) = seeded_on_temporary_sqlite(&runtime);
     let ids: Vec<String> =
         seeded.agents.iter().map(|a| id::encode(NodeKind::Agent, a.id).to_string()).collect();
     let set_enabled = async |on: bool| {

@@ -72,6 +72,15 @@ pub async fn seeded(database_url: String) -> Seeded {
     seeded
 }
 
+/// For the Criterion benches: seeded on a SQLite file in a temporary directory, which lives
+/// as long as the returned guard.
+pub fn seeded_on_temporary_sqlite(runtime: &tokio::runtime::Runtime) -> (tempfile::TempDir, Seeded) {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}?mode=rwc", directory.path().join("agentdesk.db").display());
+    let seeded = runtime.block_on(seeded(url));
+    (directory, seeded)
+}
+
 pub fn login_variables(username: &str, password: &str) -> Value {
     json!({ "input": { "organization": "demo", "username": username, "password": password } })
 }
