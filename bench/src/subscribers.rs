@@ -1,6 +1,7 @@
 //! The presence fan-out: N `presenceChanged` subscribers over real WebSockets
-//! (graphql-transport-ws, signed in as the ADMIN), one presence change, each subscriber's
-//! delivery latency, and the server's resident memory per subscriber.
+//! (graphql-transport-ws, signed in as the ADMIN), a few presence changes one after the
+//! other, each subscriber's delivery latency of each, and the server's resident memory per
+//! subscriber.
 //!
 //! The subscribers live in a child process (this same program, started with
 //! `--subscriber-client`), so the server's process holds only the server ends: its memory
@@ -9,16 +10,20 @@
 //!
 //! The two talk over the child's stdin/stdout, one line each:
 //! - child: `ready <subscribed>` once every subscription has been sent;
-//! - parent: `sent <unix µs>` just before it makes the change;
-//! - child: `latencies <µs> <µs> …` once every subscriber has its event, or 30 s after `sent`,
-//!   then `cpu <ms>`: the CPU time it spent receiving them.
+//! - then for each change, parent: `sent <unix µs>` just before it makes the change; child:
+//!   `latencies <µs> <µs> …` once every subscriber has its event, or 30 s after `sent`, then
+//!   `cpu <ms>`: the CPU time it spent receiving them;
+//! - the parent closes the child's stdin when it is done.
 //!
 //! Latency is from just before the `reportPresence` request to each client reading its `next`
 //! message; both ends read the same system clock.
 
 use std::{
     process::Stdio,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -28,6 +33,7 @@ use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     process::Command,
     sync::{Notify, Semaphore, mpsc},
+    task::JoinHandle,
 };
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 
@@ -41,20 +47,31 @@ const DELIVERY_DEADLINE: Duration = Duration::from_secs(30);
 pub struct Fanout {
     pub subscribed: usize,
     pub connect_time: Duration,
-    /// Sorted.
+    /// Every delivery of every change, sorted.
     pub latencies: Vec<Duration>,
+    /// The changes made, and the worst p99 among them.
+    pub changes: usize,
+    pub worst_p99: Duration,
     /// Growth of the server process's resident memory while the subscribers were connected.
     pub server_rss_growth_kib: u64,
-    /// CPU time from just before the change until every event arrived: the server's process
-    /// (the change itself and the deliveries) and the subscribers' process (receiving). On
-    /// one machine the two share the cores, so this splits the latency between them.
+    /// CPU time from just before each change until every event arrived, summed over the
+    /// changes: the server's process (the change itself and the deliveries) and the
+    /// subscribers' process (receiving). On one machine the two share the cores, so this
+    /// splits the latency between them.
     pub server_cpu: Duration,
     pub subscribers_cpu: Duration,
 }
 
-/// Parent side: starts the child with `n` subscribers against `ws_url`, then runs
-/// `make_change` once they are all subscribed.
-pub async fn measure(ws_url: &str, admin_token: &str, n: usize, make_change: impl AsyncFnOnce()) -> Fanout {
+/// Parent side: starts the child with `n` subscribers against `ws_url`, then, once they are
+/// all subscribed, runs `make_change(i)` for each of `changes`, each after the previous one
+/// reached every subscriber.
+pub async fn measure(
+    ws_url: &str,
+    admin_token: &str,
+    n: usize,
+    changes: usize,
+    mut make_change: impl AsyncFnMut(usize),
+) -> Fanout {
     let rss_before = rss_kib();
     let started = Instant::now();
     let mut child = Command::new(std::env::current_exe().expect("this program's path"))
@@ -74,90 +91,126 @@ pub async fn measure(ws_url: &str, admin_token: &str, n: usize, make_change: imp
     // The last `subscribe` messages may still be in flight; let the server register them.
     tokio::time::sleep(Duration::from_millis(1500) + Duration::from_micros(200 * n as u64)).await;
     let rss_after = rss_kib();
-    let cpu_before = process_cpu();
-    let sent = unix_micros();
-    let _ = to_child.write_all(format!("sent {sent}\n").as_bytes()).await;
-    make_change().await;
-    let report = next_line().await;
-    let server_cpu = process_cpu().saturating_sub(cpu_before);
-    let subscribers_cpu = next_line().await.strip_prefix("cpu ").and_then(|ms| ms.parse().ok()).unwrap_or(0);
-    let mut latencies: Vec<Duration> = report
-        .strip_prefix("latencies")
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|micros| micros.parse().ok().map(Duration::from_micros))
-        .collect();
+    let (mut latencies, mut worst_p99) = (Vec::new(), Duration::ZERO);
+    let (mut server_cpu, mut subscribers_cpu) = (Duration::ZERO, 0);
+    for change in 0..changes {
+        let cpu_before = process_cpu();
+        let sent = unix_micros();
+        let _ = to_child.write_all(format!("sent {sent}\n").as_bytes()).await;
+        make_change(change).await;
+        let report = next_line().await;
+        server_cpu += process_cpu().saturating_sub(cpu_before);
+        subscribers_cpu +=
+            next_line().await.strip_prefix("cpu ").and_then(|ms| ms.parse::<u64>().ok()).unwrap_or(0);
+        let mut these: Vec<Duration> = report
+            .strip_prefix("latencies")
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|micros| micros.parse().ok().map(Duration::from_micros))
+            .collect();
+        these.sort_unstable();
+        worst_p99 = worst_p99.max(crate::percentile(&these, 0.99));
+        latencies.extend(these);
+    }
+    drop(to_child);
     latencies.sort_unstable();
     let _ = child.wait().await;
     Fanout {
         subscribed,
         connect_time,
         latencies,
+        changes,
+        worst_p99,
         server_rss_growth_kib: rss_after.saturating_sub(rss_before),
         server_cpu,
         subscribers_cpu: Duration::from_millis(subscribers_cpu),
     }
 }
 
-/// Child side: `n` subscribers, then the protocol above.
+/// Child side: `n` subscribers, then the protocol above. Each subscriber writes the time
+/// its event arrived into its own slot; the last one of a change to arrive wakes the
+/// reporter. (No channel message per event: that would cost a task wake-up each, in the
+/// process whose CPU competes with the server's.)
 pub async fn client(ws_url: &str, n: usize) {
     let token = std::env::var(TOKEN_VARIABLE).expect("the ADMIN's token in the environment");
     let connecting = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
+    let arrivals = Arc::new(Arrivals::new(n));
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<()>();
-    let (got_tx, mut got_rx) = mpsc::unbounded_channel::<u64>();
-    let release = Arc::new(Notify::new());
-    let mut tasks = Vec::with_capacity(n);
-    for _ in 0..n {
-        let subscriber = subscribe(ws_url.to_owned(), token.clone(), connecting.clone());
-        let (ready_tx, got_tx, release) = (ready_tx.clone(), got_tx.clone(), release.clone());
-        tasks.push(tokio::spawn(async move {
-            let Some(mut socket) = subscriber.await else { return };
-            let _ = ready_tx.send(());
-            drop(ready_tx);
-            let released = release.notified();
-            tokio::pin!(released);
-            loop {
-                tokio::select! {
-                    () = &mut released => break,
-                    frame = socket.next() => match frame {
-                        Some(Ok(Message::Text(text))) if text.contains("\"next\"") => {
-                            let _ = got_tx.send(unix_micros());
-                        }
-                        Some(Ok(_)) => continue,
-                        _ => break,
-                    },
+    let tasks: Vec<JoinHandle<()>> = (0..n)
+        .map(|slot| {
+            let subscriber = subscribe(ws_url.to_owned(), token.clone(), connecting.clone());
+            let (ready_tx, arrivals) = (ready_tx.clone(), arrivals.clone());
+            tokio::spawn(async move {
+                let Some(mut socket) = subscriber.await else { return };
+                let _ = ready_tx.send(());
+                drop(ready_tx);
+                while let Some(Ok(frame)) = socket.next().await {
+                    if let Message::Text(text) = frame
+                        && text.contains("\"next\"")
+                    {
+                        arrivals.arrived(slot);
+                    }
                 }
-            }
-            let _ = socket.close(None).await;
-        }));
-    }
-    drop((ready_tx, got_tx));
+            })
+        })
+        .collect();
+    drop(ready_tx);
     let mut subscribed = 0;
     while ready_rx.recv().await.is_some() {
         subscribed += 1;
     }
+    arrivals.expected.store(subscribed, Ordering::SeqCst);
     let mut stdout = tokio::io::stdout();
     let _ = stdout.write_all(format!("ready {subscribed}\n").as_bytes()).await;
     let _ = stdout.flush().await;
     let mut from_parent = BufReader::new(tokio::io::stdin()).lines();
-    let line = from_parent.next_line().await.ok().flatten().unwrap_or_default();
-    let sent: u64 = line.strip_prefix("sent ").and_then(|t| t.parse().ok()).unwrap_or(0);
-    let cpu_before = process_cpu();
-    let deadline = tokio::time::Instant::now() + DELIVERY_DEADLINE;
-    let mut latencies = String::from("latencies");
-    for _ in 0..subscribed {
-        match tokio::time::timeout_at(deadline, got_rx.recv()).await {
-            Ok(Some(at)) => latencies.push_str(&format!(" {}", at.saturating_sub(sent))),
-            _ => break,
+    while let Ok(Some(line)) = from_parent.next_line().await {
+        let sent: u64 = line.strip_prefix("sent ").and_then(|t| t.parse().ok()).unwrap_or(0);
+        let cpu_before = process_cpu();
+        let _ = tokio::time::timeout(DELIVERY_DEADLINE, arrivals.all.notified()).await;
+        let cpu = process_cpu().saturating_sub(cpu_before);
+        let mut report = String::from("latencies");
+        for at in arrivals.take() {
+            report.push_str(&format!(" {}", at.saturating_sub(sent)));
         }
+        report.push_str(&format!("\ncpu {}\n", cpu.as_millis()));
+        let _ = stdout.write_all(report.as_bytes()).await;
+        let _ = stdout.flush().await;
     }
-    let cpu = process_cpu().saturating_sub(cpu_before);
-    latencies.push_str(&format!("\ncpu {}\n", cpu.as_millis()));
-    let _ = stdout.write_all(latencies.as_bytes()).await;
-    let _ = stdout.flush().await;
-    release.notify_waiters();
     for task in tasks {
         task.abort();
+    }
+}
+
+/// When each subscriber's event of the current change arrived (unix µs; 0: not yet).
+struct Arrivals {
+    at: Vec<AtomicU64>,
+    count: AtomicUsize,
+    expected: AtomicUsize,
+    all: Notify,
+}
+
+impl Arrivals {
+    fn new(n: usize) -> Self {
+        Self {
+            at: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicUsize::new(0),
+            expected: AtomicUsize::new(usize::MAX),
+            all: Notify::new(),
+        }
+    }
+
+    fn arrived(&self, slot: usize) {
+        self.at[slot].store(unix_micros(), Ordering::SeqCst);
+        if self.count.fetch_add(1, Ordering::SeqCst) + 1 == self.expected.load(Ordering::SeqCst) {
+            self.all.notify_one();
+        }
+    }
+
+    /// The arrivals of this change, resetting for the next.
+    fn take(&self) -> Vec<u64> {
+        self.count.store(0, Ordering::SeqCst);
+        self.at.iter().map(|at| at.swap(0, Ordering::SeqCst)).filter(|&at| at != 0).collect()
     }
 }
 
