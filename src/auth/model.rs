@@ -19,6 +19,27 @@ impl Viewer {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
+
+    pub fn audience(&self) -> Audience {
+        Audience {
+            organization_id: self.organization_id,
+            role: self.role,
+            show_real_phone_numbers: self.show_real_phone_numbers,
+            agent_id: (!self.is_admin()).then_some(self.agent_id),
+        }
+    }
+}
+
+/// What decides what a viewer may see: viewers of one audience get the same answer to the
+/// same question. ADMINs of an organization with the same phone-number permission are one
+/// audience; an AGENT is its own, since it may read its own presence history and nobody
+/// else's.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Audience {
+    organization_id: i64,
+    role: Role,
+    show_real_phone_numbers: bool,
+    agent_id: Option<i64>,
 }
 
 /// A password that meets the policy: at least 6 characters (Unicode scalar values), at most

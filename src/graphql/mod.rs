@@ -7,12 +7,14 @@ pub mod id;
 mod limits;
 mod node;
 pub mod pagination;
+mod shared_subscriptions;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 pub use context::{ContextExt, RequestContext};
 pub use error::{ApiError, UserError, UserErrorCode, for_payload, for_query};
 pub use limits::ReadOnlyTransport;
+pub use shared_subscriptions::SubscriptionExecutor;
 
 use crate::{
     app::AppState, audit, auth, config::Config, directory, presence, routing,

@@ -18,7 +18,10 @@ use axum::{
 
 pub use serve::serve;
 
-use crate::{app::AppState, graphql::AppSchema};
+use crate::{
+    app::AppState,
+    graphql::{AppSchema, SubscriptionExecutor},
+};
 
 pub fn router(state: AppState, schema: AppSchema) -> Router {
     let body_limit = state.config.max_body_bytes;
@@ -31,13 +34,19 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(request_id::layer))
-        .with_state(HttpState { app: state, schema })
+        .with_state(HttpState {
+            subscriptions: SubscriptionExecutor::new(schema.clone(), state.metrics.clone()),
+            app: state,
+            schema,
+        })
 }
 
 #[derive(Clone)]
 pub(crate) struct HttpState {
     app: AppState,
     schema: AppSchema,
+    /// Runs `/graphql/ws` subscriptions, shared between the sockets that ask the same.
+    subscriptions: SubscriptionExecutor,
 }
 
 /// GraphiQL, wired to `/graphql` and `/graphql/ws`.

@@ -9,9 +9,10 @@
 //! and counting signed-in sockets for presence.
 //!
 //! Memory per connection is bounded without a queue of its own: the loop sends one message
-//! at a time, and while a send waits the subscriptions are not polled, so their events wait
-//! in the instance's shared, bounded buffer; one that falls too far behind is caught up by
-//! its stream (see `presence::service::watch`) instead of growing anything here.
+//! at a time, and while a send waits the subscriptions are not polled, so their responses
+//! wait in the bounded buffer of their shared execution (see `graphql::SubscriptionExecutor`);
+//! a socket that falls too far behind is told so and its subscription ends, instead of
+//! growing anything here.
 
 use std::{
     collections::HashSet,
@@ -23,6 +24,7 @@ use std::{
         Arc, Mutex, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
+    task::Poll,
     time::Duration,
 };
 
@@ -38,7 +40,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL},
     response::{IntoResponse, Response},
 };
-use futures_util::{SinkExt, StreamExt, future, stream::SplitSink};
+use futures_util::{FutureExt, SinkExt, StreamExt, future, stream::SplitSink};
 use serde::Deserialize;
 use tokio::sync::{
     Notify,
@@ -233,7 +235,7 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
         }
     };
     let outgoing =
-        GraphQLWebSocket::new(state.schema.clone(), incoming, protocol).on_connection_init(on_init);
+        GraphQLWebSocket::new(state.subscriptions.clone(), incoming, protocol).on_connection_init(on_init);
     futures_util::pin_mut!(outgoing);
 
     let init_deadline = tokio::time::sleep(state.app.config.ws_init_timeout);
@@ -285,7 +287,7 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
             }
         };
         let sent = tokio::select! {
-            sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(frame)) => matches!(sent, Ok(Ok(()))),
+            sent = send(&mut sink, frame) => sent,
             () = &mut revoked => {
                 close(&mut sink, FORBIDDEN, "Session ended; sign in again.".into()).await;
                 break;
@@ -302,6 +304,18 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
             tracing::warn!(%error, "could not record a closed socket; the instance sweep will");
         }
     }
+}
+
+/// Sends `frame`, waiting at most `SEND_TIMEOUT` for the client to make room; false when it
+/// did not go out. The timer is armed only when the send has to wait: almost every send
+/// completes at once, and a timer armed and cancelled for each would cost every socket of a
+/// fan-out a trip through the timer wheel.
+async fn send(sink: &mut Sink, frame: Message) -> bool {
+    let mut sending = sink.send(frame);
+    if let Poll::Ready(sent) = future::poll_fn(|cx| Poll::Ready(sending.poll_unpin(cx))).await {
+        return sent.is_ok();
+    }
+    matches!(tokio::time::timeout(SEND_TIMEOUT, sending).await, Ok(Ok(())))
 }
 
 async fn close(sink: &mut Sink, code: u16, reason: String) {

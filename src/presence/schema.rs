@@ -66,8 +66,10 @@ pub struct PresenceSubscription;
 impl PresenceSubscription {
     /// Every change of presence in the viewer's organization, once each, in order per agent;
     /// only members of `queueId` (NOT_FOUND when the viewer has no such queue) and only
-    /// `agentIds` (at most 1000), when given. A subscriber that falls behind is caught up
-    /// with each agent's latest change instead of every one it missed.
+    /// `agentIds` (at most 1000), when given. If the server falls behind (a burst, lost
+    /// notifications), the subscription is caught up with each agent's latest change instead
+    /// of every one it missed. A client that leaves more than 1024 events unread gets an
+    /// error with `extensions.code = "SUBSCRIPTION_BEHIND"`, and the subscription ends.
     #[graphql(guard = "RoleGuard::SignedIn")]
     async fn presence_changed(
         &self,

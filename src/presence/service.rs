@@ -376,8 +376,8 @@ pub async fn notice_agent<'a>(
 /// The viewer's presence feed: every change of its organization that `filter` admits, in
 /// order per agent.
 ///
-/// A subscriber that falls behind (its socket is slow, the local buffer overflowed) or whose
-/// instance lost notifications does not end: it drops what is buffered and re-reads, from
+/// A subscriber that falls behind (it was slow to take events and the local buffer
+/// overflowed) or whose instance lost notifications does not end: it drops what is buffered and re-reads, from
 /// the database, the agents whose presence changed since the last change it delivered, and
 /// delivers each one's current state as one change. Missed intermediate changes of one agent
 /// collapse into its latest; later copies of what the re-read covered are skipped.

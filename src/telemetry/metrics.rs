@@ -15,12 +15,9 @@ use async_graphql::{
     Request, Response, ServerResult, Variables,
     extensions::{
         Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-        NextSubscribe,
     },
-    futures_util::stream::BoxStream,
     parser::types::{DocumentOperations, ExecutableDocument},
 };
-use futures_util::StreamExt;
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, text},
@@ -53,6 +50,7 @@ pub struct Metrics {
     duration: Histogram,
     open_websockets: Gauge,
     active_subscriptions: Gauge,
+    subscription_executions: Gauge,
     operation_names: Mutex<HashSet<String>>,
 }
 
@@ -84,6 +82,12 @@ impl Metrics {
             "GraphQL subscriptions currently streaming",
             active_subscriptions.clone(),
         );
+        let subscription_executions = Gauge::default();
+        registry.register(
+            "agentdesk_subscription_executions",
+            "Shared subscription executions running: sockets that ask the same share one",
+            subscription_executions.clone(),
+        );
         registry.register_collector(Box::new(Sampled { statements, hasher }));
         Self {
             registry,
@@ -91,6 +95,7 @@ impl Metrics {
             duration,
             open_websockets,
             active_subscriptions,
+            subscription_executions,
             operation_names: Mutex::default(),
         }
     }
@@ -105,6 +110,16 @@ impl Metrics {
     /// Counts a WebSocket connection as open until the guard is dropped.
     pub fn websocket_opened(&self) -> GaugeGuard {
         GaugeGuard::hold(&self.open_websockets)
+    }
+
+    /// Counts a socket's subscription as active until the guard is dropped.
+    pub fn subscription_started(&self) -> GaugeGuard {
+        GaugeGuard::hold(&self.active_subscriptions)
+    }
+
+    /// Counts a shared subscription execution as running until the guard is dropped.
+    pub fn execution_started(&self) -> GaugeGuard {
+        GaugeGuard::hold(&self.subscription_executions)
     }
 
     fn record_operation(&self, name: Option<&str>, ok: bool, started: Instant) {
@@ -229,20 +244,6 @@ impl Extension for OperationRecorder {
         let name = self.name().clone();
         self.metrics.record_operation(name.as_deref(), response.is_ok(), started);
         response
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        let active = GaugeGuard::hold(&self.metrics.active_subscriptions);
-        // The guard lives as long as the stream: until the client stops or the socket closes.
-        Box::pin(next.run(ctx, stream).map(move |response| {
-            let _ = &active;
-            response
-        }))
     }
 
     async fn prepare_request(

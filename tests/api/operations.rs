@@ -78,7 +78,7 @@ async fn metrics_count_operations_statements_and_sockets(backend: Backend) {
     settles_at(&server, "agentdesk_websockets_open", 0.0).await;
 }
 
-async fn settles_at(server: &TestServer, series: &str, expected: f64) {
+pub async fn settles_at(server: &TestServer, series: &str, expected: f64) {
     let mut seen = f64::NAN;
     for _ in 0..100 {
         seen = value(&scrape(server).await, series);

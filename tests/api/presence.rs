@@ -16,11 +16,14 @@ use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use crate::common::{
-    Backend, Session, TestServer, client,
-    postgres::TestDatabase,
-    server::ADMIN_PASSWORD,
-    ws::{Ending, Endpoint, Protocol, WsClient},
+use crate::{
+    common::{
+        Backend, Session, TestServer, client,
+        postgres::TestDatabase,
+        server::ADMIN_PASSWORD,
+        ws::{Ending, Endpoint, Protocol, WsClient},
+    },
+    operations::{scrape, settles_at, value},
 };
 
 pub fn tests() -> Vec<crate::common::Test> {
@@ -33,6 +36,8 @@ pub fn tests() -> Vec<crate::common::Test> {
         logout_closes_that_sessions_sockets_within_a_second,
         signed_out_socket_cannot_subscribe,
         another_organizations_changes_never_arrive,
+        sockets_asking_the_same_share_one_execution_which_outlives_the_first,
+        viewers_of_different_audiences_get_their_own_answers,
         two_instances_share_presence_and_lapse_once,
         a_stopped_instances_sockets_lapse_on_the_survivor,
     ]
@@ -245,12 +250,18 @@ async fn unknown_or_foreign_queue_is_not_found(backend: Backend) {
     let admin = server.admin().await;
     let acme_admin = server.login("acme", "boss", "boss-password").await;
     let foreign = add_queue(&server, "acme", "Acme support", &[&acme_admin]).await;
+    // Kept open: a later socket asking the same joins or follows a shared execution that has
+    // already ended with its error, and must still get the error itself.
+    let mut sockets = Vec::new();
     for queue_id in [foreign.as_str(), "not-an-id", admin.agent_id.as_str()] {
-        for protocol in Protocol::BOTH {
-            let mut socket = subscribe(&server, protocol, &admin, json!({ "queueId": queue_id })).await;
-            let result = socket.next_result("p").await;
-            let error = &result["errors"][0];
-            assert_eq!(error["extensions"]["reason"], "NOT_FOUND", "{protocol:?} {queue_id}: {result}");
+        for _ in 0..2 {
+            for protocol in Protocol::BOTH {
+                let mut socket = subscribe(&server, protocol, &admin, json!({ "queueId": queue_id })).await;
+                let result = socket.next_result("p").await;
+                let error = &result["errors"][0];
+                assert_eq!(error["extensions"]["reason"], "NOT_FOUND", "{protocol:?} {queue_id}: {result}");
+                sockets.push(socket);
+            }
         }
     }
 }
@@ -463,4 +474,67 @@ async fn a_stopped_instances_sockets_lapse_on_the_survivor(backend: Backend) {
     a.kill();
     let events = on_b.results_within("p", Duration::from_secs(6)).await;
     assert_eq!(changes(&events), [change("ana", "OFFLINE", "ONLINE")]);
+}
+
+/// Sockets that subscribe with the same document and variables, as viewers of one audience,
+/// share one execution (seen in /metrics); it serves the rest once its first socket closes.
+async fn sockets_asking_the_same_share_one_execution_which_outlives_the_first(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let ana = add_agent(&server, "demo", "ana").await;
+    let mut same = Vec::new();
+    for protocol in [Protocol::TransportWs, Protocol::LegacyWs, Protocol::TransportWs] {
+        same.push(subscribe(&server, protocol, &admin, json!({})).await);
+    }
+    let mut only_ana =
+        subscribe(&server, Protocol::TransportWs, &admin, json!({ "agentIds": [ana.agent_id] })).await;
+    settles_at(&server, "agentdesk_subscriptions_active", 4.0).await;
+    settles_at(&server, "agentdesk_subscription_executions", 2.0).await;
+
+    same.remove(0).close().await;
+    settles_at(&server, "agentdesk_subscriptions_active", 3.0).await;
+    report(&server, &ana, "ONLINE").await;
+    for socket in same.iter_mut().chain([&mut only_ana]) {
+        assert_eq!(changes(&socket.results_within("p", QUIET).await), [change("ana", "ONLINE", "OFFLINE")]);
+    }
+    assert_eq!(value(&scrape(&server).await, "agentdesk_subscription_executions"), 2.0);
+
+    for socket in same.into_iter().chain([only_ana]) {
+        socket.close().await;
+    }
+    settles_at(&server, "agentdesk_subscription_executions", 0.0).await;
+}
+
+/// One document, three audiences: the ADMIN sees anyone's presence history, an AGENT only its
+/// own; sharing must not hand one viewer's answer to another.
+async fn viewers_of_different_audiences_get_their_own_answers(backend: Backend) {
+    const WITH_HISTORY: &str = "subscription { presenceChanged {
+        agent { username presenceHistory(first: 1) { edges { node { status } } } } } }";
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let ana = add_agent(&server, "demo", "ana").await;
+    let bob = add_agent(&server, "demo", "bob").await;
+    let mut sockets = Vec::new();
+    for session in [&admin, &ana, &bob] {
+        let mut socket =
+            WsClient::connect(&server, Protocol::TransportWs, Some(session)).await.expect("acknowledged");
+        socket.subscribe("p", WITH_HISTORY, json!({})).await;
+        sockets.push(socket);
+    }
+    settles_at(&server, "agentdesk_subscription_executions", 3.0).await;
+
+    report(&server, &bob, "ONLINE").await;
+    let mut answers = Vec::new();
+    for socket in &mut sockets {
+        answers.push(socket.next_result("p").await);
+    }
+    let history = |answer: &Value| {
+        answer["data"]["presenceChanged"]["agent"]["presenceHistory"]["edges"][0]["node"]["status"].clone()
+    };
+    let (for_admin, for_ana, for_bob) = (&answers[0], &answers[1], &answers[2]);
+    assert_eq!(history(for_admin), "ONLINE", "{for_admin}");
+    assert!(for_admin.get("errors").is_none(), "{for_admin}");
+    assert_eq!(history(for_bob), "ONLINE", "its own: {for_bob}");
+    assert_eq!(for_ana["errors"][0]["extensions"]["code"], "FORBIDDEN", "{for_ana}");
+    assert_eq!(for_ana["data"]["presenceChanged"]["agent"]["username"], "bob", "{for_ana}");
 }
