@@ -260,6 +260,11 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
             ));
         }
         let message = tokio::select! {
+            // The outgoing stream first, and when it has a message the rest are not polled: a
+            // fan-out wakes every socket once per event, and polling the rare branches too (the
+            // revocation feed is one lock shared by all sockets) cost each delivery. They are
+            // still polled whenever the stream has nothing, and revocation at every send.
+            biased;
             message = outgoing.next() => match message {
                 Some(message) => message,
                 None => break,
