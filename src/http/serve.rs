@@ -51,6 +51,11 @@ pub async fn serve(
             },
             () = &mut stop => break,
         };
+        // Every response and WebSocket message goes out at once. With Nagle's algorithm a
+        // small write waits while an earlier one is unacknowledged, and the client's delayed
+        // ACK can hold it 40 ms: two events in a row to one socket, or a response written in
+        // two parts. (Failing leaves the connection usable, only slower.)
+        let _ = stream.set_nodelay(true);
         let service = router.clone().map_request(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             request
