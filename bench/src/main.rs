@@ -95,12 +95,19 @@ impl Report {
     }
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args = Args::parse();
     if let Some(ws_url) = &args.subscriber_client {
-        return subscribers::client(ws_url, args.subscriber_count).await;
+        // One thread: the subscribers share the cores with the server they measure, and a
+        // single-threaded runtime spends nothing on handing tasks between threads.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+        return runtime.expect("a runtime").block_on(subscribers::client(ws_url, args.subscriber_count));
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    runtime.expect("a runtime").block_on(measure_all(args));
+}
+
+async fn measure_all(args: Args) {
     let seconds = args.seconds.unwrap_or(if args.quick { 2 } else { 8 });
     let phase = Duration::from_secs(seconds);
     let started = Instant::now();
