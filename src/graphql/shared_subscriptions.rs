@@ -132,7 +132,8 @@ impl SubscriptionExecutor {
             started
         });
         drop(running);
-        Subscriber::Shared { execution, receiver, delivered: false }.into_stream(self.schema.clone(), data)
+        let schema = self.schema.clone();
+        Subscriber::Shared { execution, receiver, delivered: false, schema, data }.into_stream()
     }
 
     fn start(
@@ -237,6 +238,9 @@ enum Subscriber {
         execution: Arc<Execution>,
         receiver: Receiver<Arc<Response>>,
         delivered: bool,
+        /// For running its own, should it have to.
+        schema: AppSchema,
+        data: Arc<Data>,
     },
     /// The shared execution ended before this socket got anything from it (it failed to
     /// start, say, just before this socket joined): the socket runs its own, so it gets its
@@ -245,34 +249,32 @@ enum Subscriber {
 }
 
 impl Subscriber {
-    fn into_stream(self, schema: AppSchema, data: Arc<Data>) -> BoxStream<'static, Response> {
-        stream::unfold(Some(self), move |subscriber| {
-            let (schema, data) = (schema.clone(), data.clone());
-            async move {
-                match subscriber? {
-                    Subscriber::Shared { execution, mut receiver, delivered } => {
-                        match receiver.recv().await {
-                            Ok(response) => {
-                                let next = Subscriber::Shared { execution, receiver, delivered: true };
-                                Some((copy(&response), Some(next)))
-                            }
-                            Err(RecvError::Lagged(missed)) => Some((fell_behind(missed), None)),
-                            Err(RecvError::Closed) if !delivered => {
-                                let mut alone = schema.execute_stream_with_session_data(
-                                    request_of(&execution.key, &execution.variables),
-                                    data,
-                                );
-                                drop(execution);
-                                let first = alone.next().await?;
-                                Some((first, Some(Subscriber::Alone(alone))))
-                            }
-                            Err(RecvError::Closed) => None,
+    fn into_stream(self) -> BoxStream<'static, Response> {
+        stream::unfold(Some(self), |subscriber| async move {
+            match subscriber? {
+                Subscriber::Shared { execution, mut receiver, delivered, schema, data } => {
+                    match receiver.recv().await {
+                        Ok(response) => {
+                            let next =
+                                Subscriber::Shared { execution, receiver, delivered: true, schema, data };
+                            Some((copy(&response), Some(next)))
                         }
+                        Err(RecvError::Lagged(missed)) => Some((fell_behind(missed), None)),
+                        Err(RecvError::Closed) if !delivered => {
+                            let mut alone = schema.execute_stream_with_session_data(
+                                request_of(&execution.key, &execution.variables),
+                                data,
+                            );
+                            drop(execution);
+                            let first = alone.next().await?;
+                            Some((first, Some(Subscriber::Alone(alone))))
+                        }
+                        Err(RecvError::Closed) => None,
                     }
-                    Subscriber::Alone(mut alone) => {
-                        let next = alone.next().await?;
-                        Some((next, Some(Subscriber::Alone(alone))))
-                    }
+                }
+                Subscriber::Alone(mut alone) => {
+                    let next = alone.next().await?;
+                    Some((next, Some(Subscriber::Alone(alone))))
                 }
             }
         })

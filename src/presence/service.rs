@@ -377,9 +377,9 @@ pub async fn notice_agent<'a>(
 /// order per agent.
 ///
 /// A subscriber that falls behind (it was slow to take events and the local buffer
-/// overflowed) or whose instance lost notifications does not end: it drops what is buffered and re-reads, from
-/// the database, the agents whose presence changed since the last change it delivered, and
-/// delivers each one's current state as one change. Missed intermediate changes of one agent
+/// overflowed) or whose instance lost notifications does not end: it drops what is buffered
+/// and re-reads, from the database, the agents whose presence changed since the last change
+/// it delivered, and delivers each one's current state as one change. Missed intermediate changes of one agent
 /// collapse into its latest; later copies of what the re-read covered are skipped.
 pub fn watch(
     db: DatabaseConnection,
