@@ -53,8 +53,7 @@ pub struct Fanout {
     pub connect_time: Duration,
     /// Every delivery of every change, sorted.
     pub latencies: Vec<Duration>,
-    /// The changes made, and the worst p99 among them.
-    pub changes: usize,
+    /// The worst p99 among the changes.
     pub worst_p99: Duration,
     /// Growth of the server process's resident memory while the subscribers were connected.
     pub server_rss_growth_kib: u64,
@@ -123,7 +122,6 @@ pub async fn measure(
         subscribed,
         connect_time,
         latencies,
-        changes,
         worst_p99,
         server_rss_growth_kib: rss_after.saturating_sub(rss_before),
         server_cpu,
