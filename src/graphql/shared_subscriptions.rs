@@ -4,8 +4,8 @@
 //! Agents pages open on one organization, that was a third of the server's CPU for each
 //! presence change, and about 7 KiB of state per socket (BENCHMARKS.md). Here, sockets whose
 //! `subscribe` carries the same document, operation name and variables, from viewers of the
-//! same [`Audience`], share one execution: it runs in a task of its own, and each socket gets
-//! a copy of every response.
+//! same [`Audience`], share one execution: it runs in a task of its own, serialises each
+//! response once, and every socket sends that same text.
 //!
 //! Sharing is right only where a response depends on the viewer through its audience alone.
 //! So only documents whose every operation is a subscription of fields listed in `SHAREABLE`
@@ -18,7 +18,7 @@ use std::{
 };
 
 use async_graphql::{
-    Data, ErrorExtensionValues, Executor, Request, Response, ServerError, Variables,
+    Data, ErrorExtensionValues, Request, Response, ServerError, Variables,
     parser::{
         parse_query,
         types::{ExecutableDocument, OperationType, Selection},
@@ -49,8 +49,26 @@ const SHAREABLE: &[&str] = &["presenceChanged", "__typename"];
 /// Responses a socket may leave unread before its subscription is ended.
 const UNREAD_LIMIT: usize = 1024;
 
-/// The executor behind `/graphql/ws`: async-graphql's WebSocket protocol asks it for each
-/// `subscribe`.
+/// A GraphQL response as JSON text, serialised once however many sockets send it.
+#[derive(Clone)]
+pub struct ResponseJson(Arc<str>);
+
+impl ResponseJson {
+    pub fn of(response: &Response) -> Self {
+        // Fails only for maps with non-string keys, which a GraphQL response cannot hold.
+        let text = serde_json::to_string(response).unwrap_or_else(|error| {
+            tracing::error!(%error, "serialising a subscription response failed");
+            r#"{"errors":[{"message":"The server could not serialise this response."}]}"#.to_owned()
+        });
+        Self(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Runs the operations of `/graphql/ws`, one stream of responses for each `subscribe`.
 #[derive(Clone)]
 pub struct SubscriptionExecutor {
     schema: AppSchema,
@@ -74,7 +92,7 @@ struct Execution {
     key: Arc<ShareKey>,
     variables: Variables,
     /// Weak: when the task ends, its sender goes with it and every socket sees the end.
-    responses: WeakSender<Arc<Response>>,
+    responses: WeakSender<ResponseJson>,
     task: JoinHandle<()>,
     registry: Weak<Registry>,
     _counted: GaugeGuard,
@@ -103,15 +121,25 @@ impl SubscriptionExecutor {
         Self { schema, metrics, running: Arc::default() }
     }
 
-    fn run_alone(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
-        match session_data {
-            Some(data) => self.schema.execute_stream_with_session_data(request, data),
-            None => self.schema.execute_stream(request),
-        }
+    /// The responses of one operation a socket started (query, mutation or subscription),
+    /// until it ends; `data` is the socket's session (its viewer).
+    pub fn execute_stream(&self, request: Request, data: Arc<Data>) -> BoxStream<'static, ResponseJson> {
+        let counted = self.metrics.subscription_started();
+        let responses = match share_key(&request, &data) {
+            Some(key) => self.join(key, request.variables, data),
+            None => run_alone(&self.schema, request, data),
+        };
+        // Counted until it ends, the client stops it or the socket closes.
+        responses
+            .map(move |response| {
+                let _ = &counted;
+                response
+            })
+            .boxed()
     }
 
-    /// A socket's copy of the shared execution of `key`, started if none runs.
-    fn join(&self, key: ShareKey, variables: Variables, data: Arc<Data>) -> BoxStream<'static, Response> {
+    /// A socket's place in the shared execution of `key`, started if none runs.
+    fn join(&self, key: ShareKey, variables: Variables, data: Arc<Data>) -> BoxStream<'static, ResponseJson> {
         // Declared first so it drops after the lock guard: dropping the last handle of an
         // execution takes the lock.
         let mut _stale = None;
@@ -141,7 +169,7 @@ impl SubscriptionExecutor {
         key: ShareKey,
         variables: Variables,
         data: Arc<Data>,
-    ) -> (Arc<Execution>, Receiver<Arc<Response>>) {
+    ) -> (Arc<Execution>, Receiver<ResponseJson>) {
         let key = Arc::new(key);
         let (sender, receiver) = broadcast::channel(UNREAD_LIMIT);
         let weak_sender = sender.downgrade();
@@ -152,7 +180,7 @@ impl SubscriptionExecutor {
             async move {
                 while let Some(response) = responses.next().await {
                     // Fails only while no socket listens, and then the task is about to be aborted.
-                    let _ = sender.send(Arc::new(response));
+                    let _ = sender.send(ResponseJson::of(&response));
                 }
             }
             .instrument(span),
@@ -169,37 +197,16 @@ impl SubscriptionExecutor {
     }
 }
 
-impl Executor for SubscriptionExecutor {
-    async fn execute(&self, request: Request) -> Response {
-        self.schema.execute(request).await
-    }
-
-    fn execute_stream(
-        &self,
-        request: Request,
-        session_data: Option<Arc<Data>>,
-    ) -> BoxStream<'static, Response> {
-        let counted = self.metrics.subscription_started();
-        let responses = match (share_key(&request, session_data.as_deref()), session_data) {
-            (Some(key), Some(data)) => self.join(key, request.variables, data),
-            (_, session_data) => self.run_alone(request, session_data),
-        };
-        // Counted until the client stops it or the socket closes.
-        responses
-            .map(move |response| {
-                let _ = &counted;
-                response
-            })
-            .boxed()
-    }
+fn run_alone(schema: &AppSchema, request: Request, data: Arc<Data>) -> BoxStream<'static, ResponseJson> {
+    schema.execute_stream_with_session_data(request, data).map(|response| ResponseJson::of(&response)).boxed()
 }
 
 /// What a shareable request shares on; None for any other.
-fn share_key(request: &Request, session_data: Option<&Data>) -> Option<ShareKey> {
+fn share_key(request: &Request, session_data: &Data) -> Option<ShareKey> {
     if !request.extensions.is_empty() || !request.uploads.is_empty() {
         return None;
     }
-    let context = session_data?.get(&TypeId::of::<RequestContext>())?.downcast_ref::<RequestContext>()?;
+    let context = session_data.get(&TypeId::of::<RequestContext>())?.downcast_ref::<RequestContext>()?;
     let audience = context.viewer.as_ref()?.audience();
     if !only_shareable_subscriptions(&parse_query(&request.query).ok()?) {
         return None;
@@ -236,7 +243,7 @@ fn request_of(key: &ShareKey, variables: &Variables) -> Request {
 enum Subscriber {
     Shared {
         execution: Arc<Execution>,
-        receiver: Receiver<Arc<Response>>,
+        receiver: Receiver<ResponseJson>,
         delivered: bool,
         /// For running its own, should it have to.
         schema: AppSchema,
@@ -245,11 +252,11 @@ enum Subscriber {
     /// The shared execution ended before this socket got anything from it (it failed to
     /// start, say, just before this socket joined): the socket runs its own, so it gets its
     /// own answer.
-    Alone(BoxStream<'static, Response>),
+    Alone(BoxStream<'static, ResponseJson>),
 }
 
 impl Subscriber {
-    fn into_stream(self) -> BoxStream<'static, Response> {
+    fn into_stream(self) -> BoxStream<'static, ResponseJson> {
         stream::unfold(Some(self), |subscriber| async move {
             match subscriber? {
                 Subscriber::Shared { execution, mut receiver, delivered, schema, data } => {
@@ -257,14 +264,14 @@ impl Subscriber {
                         Ok(response) => {
                             let next =
                                 Subscriber::Shared { execution, receiver, delivered: true, schema, data };
-                            Some((copy(&response), Some(next)))
+                            Some((response, Some(next)))
                         }
-                        Err(RecvError::Lagged(missed)) => Some((fell_behind(missed), None)),
+                        Err(RecvError::Lagged(missed)) => {
+                            Some((ResponseJson::of(&fell_behind(missed)), None))
+                        }
                         Err(RecvError::Closed) if !delivered => {
-                            let mut alone = schema.execute_stream_with_session_data(
-                                request_of(&execution.key, &execution.variables),
-                                data,
-                            );
+                            let request = request_of(&execution.key, &execution.variables);
+                            let mut alone = run_alone(&schema, request, data);
                             drop(execution);
                             let first = alone.next().await?;
                             Some((first, Some(Subscriber::Alone(alone))))
@@ -280,14 +287,6 @@ impl Subscriber {
         })
         .boxed()
     }
-}
-
-/// `Response` is not `Clone`: each socket serialises its own copy.
-fn copy(response: &Response) -> Response {
-    let mut copy = Response::new(response.data.clone());
-    copy.extensions = response.extensions.clone();
-    copy.errors = response.errors.clone();
-    copy
 }
 
 /// The client is told, and its subscription ends: it may subscribe again (and read the

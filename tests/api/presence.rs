@@ -36,6 +36,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         logout_closes_that_sessions_sockets_within_a_second,
         signed_out_socket_cannot_subscribe,
         another_organizations_changes_never_arrive,
+        a_stopped_operation_goes_quiet_and_a_restarted_legacy_one_runs_once,
         sockets_asking_the_same_share_one_execution_which_outlives_the_first,
         viewers_of_different_audiences_get_their_own_answers,
         two_instances_share_presence_and_lapse_once,
@@ -215,6 +216,48 @@ async fn reported_changes_reach_every_subscriber_once_on_both_protocols(backend:
         assert_eq!(event["agent"]["id"], ana.agent_id.as_str());
         assert!(event["at"].as_str().is_some_and(|at| at.contains('T')), "{event}");
         assert!(watcher.results_within("p", QUIET).await.is_empty(), "{protocol:?}: no duplicates");
+    }
+}
+
+/// A client's `complete` (`stop` on the legacy protocol) ends that subscription, with no
+/// answer, and the socket goes on serving; the legacy protocol's `start` under a running id
+/// replaces the operation rather than running a second one.
+async fn a_stopped_operation_goes_quiet_and_a_restarted_legacy_one_runs_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let ana = add_agent(&server, "demo", "ana").await;
+    for protocol in Protocol::BOTH {
+        let mut socket = subscribe(&server, protocol, &admin, json!({})).await;
+        let stop = match protocol {
+            Protocol::TransportWs => "complete",
+            Protocol::LegacyWs => "stop",
+        };
+        socket.send(json!({ "type": stop, "id": "p" })).await;
+        socket.subscribe("again", PRESENCE_CHANGED, json!({})).await;
+        if protocol == Protocol::LegacyWs {
+            socket.subscribe("again", PRESENCE_CHANGED, json!({})).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        report(&server, &ana, "ONLINE").await;
+        report(&server, &ana, "OFFLINE").await;
+        let mut messages = Vec::new();
+        while let Ok(message) = socket.next_message(QUIET).await {
+            messages.push(message);
+        }
+        let kinds: Vec<_> =
+            messages.iter().map(|message| (message["type"].clone(), message["id"].clone())).collect();
+        let result = match protocol {
+            Protocol::TransportWs => "next",
+            Protocol::LegacyWs => "data",
+        };
+        assert_eq!(kinds, [(json!(result), json!("again")), (json!(result), json!("again"))], "{protocol:?}");
+        let results: Vec<_> = messages.iter().map(|message| message["payload"].clone()).collect();
+        assert_eq!(
+            changes(&results),
+            [change("ana", "ONLINE", "OFFLINE"), change("ana", "OFFLINE", "ONLINE")],
+            "{protocol:?}"
+        );
     }
 }
 

@@ -9,6 +9,9 @@ use crate::common::{
     ws::{Ending, Protocol, WsClient},
 };
 
+/// Long enough for anything the server answers at once.
+const WAIT: Duration = Duration::from_secs(5);
+
 pub fn tests() -> Vec<crate::common::Test> {
     crate::tests![
         too_deep_query_is_refused,
@@ -23,6 +26,8 @@ pub fn tests() -> Vec<crate::common::Test> {
         websocket_with_a_bad_token_is_closed,
         websocket_without_connection_init_is_closed_in_time,
         stopping_the_server_closes_websockets_with_going_away,
+        websocket_protocol_violations_close_with_their_codes,
+        websocket_ping_is_answered_before_and_after_the_handshake,
     ]
 }
 
@@ -169,5 +174,60 @@ async fn stopping_the_server_closes_websockets_with_going_away(backend: Backend)
     server.stop().await;
     for socket in [&mut signed_in, &mut anonymous] {
         assert_eq!(socket.ending(Duration::from_secs(2)).await, Ending::Closed(Some(1001)));
+    }
+}
+
+/// The close codes of graphql-transport-ws, on both subprotocols.
+async fn websocket_protocol_violations_close_with_their_codes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    for protocol in Protocol::BOTH {
+        let mut early = WsClient::open(&server, protocol).await;
+        early.subscribe("1", "{ viewer { id } }", json!({})).await;
+        assert_eq!(
+            early.ending(WAIT).await,
+            Ending::Closed(Some(4401)),
+            "{protocol:?}: subscribe before init"
+        );
+
+        let mut garbled = WsClient::connect(&server, protocol, Some(&admin)).await.expect("acknowledged");
+        garbled.send(json!({ "type": "subscribe-please", "id": "1" })).await;
+        assert_eq!(garbled.ending(WAIT).await, Ending::Closed(Some(4400)), "{protocol:?}: unknown message");
+
+        let mut twice = WsClient::connect(&server, protocol, Some(&admin)).await.expect("acknowledged");
+        twice.send(json!({ "type": "connection_init", "payload": {} })).await;
+        assert_eq!(twice.ending(WAIT).await, Ending::Closed(Some(4429)), "{protocol:?}: second init");
+    }
+
+    // graphql-transport-ws forbids a second operation under a running one's id (the legacy
+    // protocol replaces it: tests/api/presence.rs).
+    let mut socket =
+        WsClient::connect(&server, Protocol::TransportWs, Some(&admin)).await.expect("acknowledged");
+    let subscription = "subscription { agentDirectoryChanged { kind } }";
+    socket.subscribe("same", subscription, json!({})).await;
+    socket.subscribe("same", subscription, json!({})).await;
+    assert_eq!(socket.ending(WAIT).await, Ending::Closed(Some(4409)));
+
+    // A finished operation's id is free again.
+    let mut socket =
+        WsClient::connect(&server, Protocol::TransportWs, Some(&admin)).await.expect("acknowledged");
+    for _ in 0..2 {
+        socket.subscribe("again", "{ viewer { username } }", json!({})).await;
+        assert_eq!(socket.next_result("again").await["data"]["viewer"]["username"], "admin");
+    }
+}
+
+async fn websocket_ping_is_answered_before_and_after_the_handshake(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut socket = WsClient::open(&server, Protocol::TransportWs).await;
+    for step in ["before", "after"] {
+        if step == "after" {
+            socket.send(json!({ "type": "connection_init", "payload": {} })).await;
+            let ack = socket.next_message(WAIT).await.expect("acknowledged");
+            assert_eq!(ack["type"], "connection_ack");
+        }
+        socket.send(json!({ "type": "ping" })).await;
+        let pong = socket.next_message_or_keepalive(WAIT).await.expect("an answer");
+        assert_eq!(pong, json!({ "type": "pong" }), "{step} connection_init");
     }
 }

@@ -175,19 +175,25 @@ impl WsClient {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let message = self.next_message_or_keepalive(left).await?;
+            if !matches!(message["type"].as_str(), Some("ka" | "ping" | "pong")) {
+                return Ok(message);
+            }
+        }
+    }
+
+    /// The next protocol message of any kind, or how the socket ended.
+    pub async fn next_message_or_keepalive(&mut self, within: Duration) -> Result<Value, Ending> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let frame = match tokio::time::timeout(left, self.socket.next()).await {
                 Err(_) => return Err(Ending::StillOpen),
                 Ok(None | Some(Err(_))) => return Err(Ending::Closed(None)),
                 Ok(Some(Ok(frame))) => frame,
             };
             match frame {
-                Message::Text(text) => {
-                    let message: Value = serde_json::from_str(&text).expect("JSON message");
-                    if matches!(message["type"].as_str(), Some("ka" | "ping" | "pong")) {
-                        continue;
-                    }
-                    return Ok(message);
-                }
+                Message::Text(text) => return Ok(serde_json::from_str(&text).expect("JSON message")),
                 Message::Close(frame) => {
                     return Err(Ending::Closed(frame.map(|f| u16::from(f.code))));
                 }

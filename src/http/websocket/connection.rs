@@ -1,0 +1,239 @@
+//! One socket's protocol state: its handshake, the operations it runs, and the answer to
+//! each client message. The socket's loop (`super::serve`) owns the timing: deadlines,
+//! revocation, shutdown and sending.
+
+use std::{future, net::IpAddr, sync::Arc, task::Poll};
+
+use async_graphql::{Data, Request, http::ClientMessage};
+use futures_util::{StreamExt, stream::BoxStream};
+
+use super::protocol::{self, ACKNOWLEDGED, PONG, Protocol, close};
+use crate::{
+    app::AppState,
+    auth::{Viewer, service as auth},
+    graphql::{RequestContext, ResponseJson, SubscriptionExecutor},
+    http::bearer_token,
+    presence::service::{self as presence, OpenSocket},
+};
+
+/// What the socket's loop does after a client message.
+pub enum Reply {
+    Nothing,
+    Send(String),
+    /// Sends `message` (when there is one), then closes with `code`.
+    Close {
+        message: Option<String>,
+        code: u16,
+        reason: String,
+    },
+    /// The client said goodbye (`connection_terminate`).
+    End,
+}
+
+impl Reply {
+    pub fn close(code: u16, reason: impl Into<String>) -> Self {
+        Self::Close { message: None, code, reason: reason.into() }
+    }
+}
+
+/// A viewer whose token `connection_init` carried, with its socket counted for presence.
+pub struct SignedIn {
+    pub viewer: Viewer,
+    pub token: String,
+    pub socket: OpenSocket,
+}
+
+enum Handshake {
+    Awaiting,
+    /// Acknowledged; the session data every operation runs with, and the viewer when the
+    /// client signed in (an anonymous socket may run what anonymous viewers may).
+    Done {
+        session: Arc<Data>,
+        signed_in: Option<SignedIn>,
+    },
+}
+
+pub struct Connection {
+    app: AppState,
+    executor: SubscriptionExecutor,
+    protocol: Protocol,
+    peer: IpAddr,
+    handshake: Handshake,
+    operations: Operations,
+}
+
+impl Connection {
+    pub fn new(app: AppState, executor: SubscriptionExecutor, protocol: Protocol, peer: IpAddr) -> Self {
+        let operations = Operations::new(app.config.ws_max_subscriptions);
+        Self { app, executor, protocol, peer, handshake: Handshake::Awaiting, operations }
+    }
+
+    pub fn acknowledged(&self) -> bool {
+        matches!(self.handshake, Handshake::Done { .. })
+    }
+
+    pub fn signed_in(&self) -> Option<&SignedIn> {
+        match &self.handshake {
+            Handshake::Done { signed_in, .. } => signed_in.as_ref(),
+            Handshake::Awaiting => None,
+        }
+    }
+
+    pub async fn receive(&mut self, message: &[u8]) -> Reply {
+        let message = match protocol::parse(message) {
+            Ok(message) => message,
+            Err(reason) => return Reply::close(close::BAD_REQUEST, reason),
+        };
+        match message {
+            ClientMessage::ConnectionInit { payload } => self.initialise(&payload.unwrap_or_default()).await,
+            ClientMessage::Start { id, payload } => self.start(id, payload),
+            // No `complete` back: the client asked, it knows (both protocols say so).
+            ClientMessage::Stop { id } => {
+                self.operations.stop(&id);
+                Reply::Nothing
+            }
+            ClientMessage::ConnectionTerminate => Reply::End,
+            ClientMessage::Ping { .. } => Reply::Send(PONG.to_owned()),
+            ClientMessage::Pong { .. } => Reply::Nothing,
+        }
+    }
+
+    /// The next message for the client from its running operations: a result, or the end
+    /// of one. Never ready while none runs.
+    pub async fn next_output(&mut self) -> String {
+        let protocol = self.protocol;
+        future::poll_fn(|cx| match self.operations.poll_next(cx) {
+            Poll::Ready((id, Some(response))) => Poll::Ready(protocol.result(&id, &response)),
+            Poll::Ready((id, None)) => Poll::Ready(protocol.complete(&id)),
+            Poll::Pending => Poll::Pending,
+        })
+        .await
+    }
+
+    async fn initialise(&mut self, payload: &serde_json::Value) -> Reply {
+        if self.acknowledged() {
+            return self.refuse(close::TOO_MANY, "Too many initialisation requests.");
+        }
+        match sign_in(&self.app, payload).await {
+            Ok(signed_in) => {
+                let viewer = signed_in.as_ref().map(|signed_in| signed_in.viewer.clone());
+                let mut session = Data::default();
+                session.insert(RequestContext::new(&self.app, viewer).with_client_address(self.peer));
+                self.handshake = Handshake::Done { session: Arc::new(session), signed_in };
+                Reply::Send(ACKNOWLEDGED.to_owned())
+            }
+            Err(SignInError::Refused(reason)) => self.refuse(close::FORBIDDEN, reason),
+            Err(SignInError::Unavailable(reason)) => self.refuse(close::UNAVAILABLE, reason),
+        }
+    }
+
+    fn refuse(&self, code: u16, reason: &str) -> Reply {
+        Reply::Close { message: self.protocol.refusal(reason), code, reason: reason.to_owned() }
+    }
+
+    fn start(&mut self, id: String, request: Request) -> Reply {
+        let Handshake::Done { session, .. } = &self.handshake else {
+            return Reply::close(close::UNAUTHORIZED, "Unauthorized: send connection_init first.");
+        };
+        if self.operations.is_running(&id) && self.protocol == Protocol::Transport {
+            return Reply::close(close::DUPLICATE_ID, format!("Subscriber for {id} already exists"));
+        }
+        // The legacy protocol replaces an operation started again under the same id.
+        self.operations.stop(&id);
+        if self.operations.is_full() {
+            let limit = self.operations.limit;
+            return Reply::close(
+                close::TOO_MANY,
+                format!("At most {limit} operations may run at once on one connection."),
+            );
+        }
+        let responses = self.executor.execute_stream(request, session.clone());
+        self.operations.running.push((id, responses));
+        Reply::Nothing
+    }
+}
+
+/// The operations a client started and the server has not completed yet. Each costs a
+/// stream and, for subscriptions, a place among the subscribers every event is executed
+/// for; without a bound one socket could start any number.
+struct Operations {
+    running: Vec<(String, BoxStream<'static, ResponseJson>)>,
+    limit: usize,
+    /// Where the next poll starts, so one busy operation cannot starve the others.
+    first: usize,
+}
+
+impl Operations {
+    fn new(limit: usize) -> Self {
+        Self { running: Vec::new(), limit, first: 0 }
+    }
+
+    fn is_running(&self, id: &str) -> bool {
+        self.running.iter().any(|(running, _)| running == id)
+    }
+
+    fn is_full(&self) -> bool {
+        self.running.len() >= self.limit
+    }
+
+    fn stop(&mut self, id: &str) {
+        self.running.retain(|(running, _)| running != id);
+    }
+
+    /// The next response of any operation, or None with the id of one that ended (and is
+    /// removed).
+    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> Poll<(String, Option<ResponseJson>)> {
+        let count = self.running.len();
+        for offset in 0..count {
+            let index = (self.first + offset) % count;
+            match self.running[index].1.poll_next_unpin(cx) {
+                Poll::Ready(Some(response)) => {
+                    self.first = index + 1;
+                    return Poll::Ready((self.running[index].0.clone(), Some(response)));
+                }
+                Poll::Ready(None) => {
+                    let (id, _) = self.running.swap_remove(index);
+                    return Poll::Ready((id, None));
+                }
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    }
+}
+
+enum SignInError {
+    /// The token is not valid: the client must sign in again.
+    Refused(&'static str),
+    /// The token could not be checked: the client may retry.
+    Unavailable(&'static str),
+}
+
+/// The viewer named by the payload's `authorization` (none when absent), with its socket
+/// counted for presence.
+async fn sign_in(app: &AppState, payload: &serde_json::Value) -> Result<Option<SignedIn>, SignInError> {
+    let Some(token) = authorization_in(payload) else {
+        return Ok(None);
+    };
+    let unavailable = |error: sea_orm::DbErr| {
+        tracing::error!(%error, "authenticating a socket failed");
+        SignInError::Unavailable("The server could not check the token; try again.")
+    };
+    let viewer = auth::authenticate(&app.db, token)
+        .await
+        .map_err(unavailable)?
+        .ok_or(SignInError::Refused("The token is not valid; sign in again."))?;
+    let socket = presence::socket_opened(&app.db, &app.instance, &viewer).await.map_err(unavailable)?;
+    Ok(Some(SignedIn { viewer, token: token.to_owned(), socket }))
+}
+
+/// The bearer token of `{"authorization": "Bearer …"}`, the key matched case-insensitively
+/// (GraphiQL sends its headers editor's `Authorization` as is).
+fn authorization_in(payload: &serde_json::Value) -> Option<&str> {
+    payload
+        .as_object()?
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, value)| value.as_str())
+        .and_then(bearer_token)
+}

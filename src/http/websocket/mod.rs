@@ -1,0 +1,230 @@
+//! `GET /graphql/ws`: GraphQL over WebSocket, both `graphql-transport-ws` and legacy
+//! `graphql-ws`. The token travels in the `connection_init` payload, because browsers cannot
+//! set headers on a WebSocket.
+//!
+//! The protocol is ours rather than async-graphql's `WebSocket`: with thousands of sockets
+//! holding the same presence subscription, each change is sent by every one of them, and
+//! async-graphql's loop re-read the socket and re-serialised the response for each
+//! (BENCHMARKS.md). Here a shared subscription's response is serialised once, and the read
+//! side is polled only when the socket has nothing to send.
+//!
+//! This module is the socket's timing: a deadline for `connection_init`, closing a
+//! signed-in socket as soon as its session ends (on any instance), closing on shutdown, and
+//! a bound on how long a client may leave a message unread. `connection` answers the
+//! messages; `protocol` writes them.
+//!
+//! Memory per connection is bounded without a queue of its own: the loop sends one message
+//! at a time, and while a send waits the operations are not polled, so their responses wait
+//! in the bounded buffer of their shared execution (see `graphql::SubscriptionExecutor`); a
+//! socket that falls too far behind is told so and its subscription ends, instead of
+//! growing anything here.
+
+mod connection;
+mod protocol;
+
+use std::{future::Future, net::IpAddr, net::SocketAddr, pin::Pin, task::Poll, time::Duration};
+
+use axum::{
+    extract::{
+        ConnectInfo, State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, WebSocket},
+    },
+    http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL},
+    response::{IntoResponse, Response},
+};
+use futures_util::{FutureExt, SinkExt, StreamExt, future, stream::SplitSink};
+use tokio::sync::broadcast::{Receiver, error::RecvError};
+use tracing::Instrument;
+
+use self::{
+    connection::{Connection, Reply},
+    protocol::{Protocol, close},
+};
+use super::HttpState;
+use crate::{
+    app::AppState,
+    auth::{Viewer, service as auth},
+    events::{Delivery, SessionsRevoked},
+    presence::{model::Timings, service as presence},
+};
+
+const SESSION_ENDED: &str = "Session ended; sign in again.";
+/// A client that leaves a message unread this long is cut off: its socket would otherwise
+/// hold the connection's resources (and delay closing it on revocation) forever.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a close frame may take to go out before the connection is simply dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Allocated for every socket for its whole life. Client messages are a few hundred bytes
+/// (`subscribe`, `ping`); a larger one is read in several steps. (A heap profile of 2,000
+/// subscribers: 4 KiB here was a fifth of what each costs.)
+const READ_BUFFER_BYTES: usize = 1024;
+
+pub(super) async fn upgrade(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let Some(protocol) = requested_protocol(&headers) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "Sec-WebSocket-Protocol must name graphql-transport-ws or graphql-ws.",
+        )
+            .into_response();
+    };
+    // The socket outlives this request; its log lines keep the request's span (and id).
+    let span = tracing::Span::current();
+    let max_message = state.app.config.max_body_bytes;
+    upgrade
+        // Most sockets sit idle holding a presence subscription; tungstenite's default 128 KiB
+        // read buffer, allocated up front, would be most of what each one costs. Client
+        // messages are small; a larger one is read in several steps.
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Each message is flushed as it is sent (see `serve`); nothing to gather.
+        .write_buffer_size(0)
+        // A message may be as large as an HTTP body, not tungstenite's default 64 MiB.
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .protocols(Protocol::NAMES)
+        .on_upgrade(move |socket| serve(state, socket, protocol, peer.ip()).instrument(span))
+}
+
+fn requested_protocol(headers: &HeaderMap) -> Option<Protocol> {
+    headers.get(SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?.split(',').find_map(Protocol::named)
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: IpAddr) {
+    let _open = state.app.metrics.websocket_opened();
+    let (mut sink, mut incoming) = socket.split();
+    // Subscribed before the token is checked, so a revocation committed after the check
+    // cannot slip by.
+    let mut revocations = Some(state.app.bus.session_feed());
+    let mut connection = Connection::new(state.app.clone(), state.subscriptions.clone(), protocol, peer);
+
+    let init_deadline = tokio::time::sleep(state.app.config.ws_init_timeout);
+    tokio::pin!(init_deadline);
+    // Resolves when this socket's session ends; never for a signed-out socket.
+    let mut revoked: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(future::pending());
+    let stopping = state.app.stopping.clone();
+    let stopping = stopping.raised();
+    tokio::pin!(stopping);
+    loop {
+        let acknowledged = connection.acknowledged();
+        let reply = tokio::select! {
+            // The operations first, and when one has a message the rest are not polled: a
+            // fan-out wakes every socket once per event, and polling the read side and the rare
+            // branches too (the revocation feed is one lock shared by all sockets) cost each
+            // delivery. They are still polled whenever there is nothing to send, and revocation
+            // at every send that has to wait.
+            biased;
+            message = connection.next_output() => Reply::Send(message),
+            frame = incoming.next() => match frame {
+                Some(Ok(Message::Text(text))) => connection.receive(text.as_bytes()).await,
+                Some(Ok(Message::Binary(bytes))) => connection.receive(&bytes).await,
+                // tungstenite answers pings; a close frame is followed by the end of the stream.
+                Some(Ok(_)) => Reply::Nothing,
+                Some(Err(_)) | None => break,
+            },
+            () = &mut init_deadline, if !acknowledged => {
+                Reply::close(close::INIT_TIMEOUT, "Connection initialisation timeout")
+            }
+            () = &mut revoked => Reply::close(close::FORBIDDEN, SESSION_ENDED),
+            () = &mut stopping => Reply::close(close::GOING_AWAY, "The server is shutting down; reconnect."),
+        };
+        match reply {
+            Reply::Nothing => {}
+            Reply::Send(text) => {
+                let sent = tokio::select! {
+                    biased;
+                    sent = send(&mut sink, text) => sent,
+                    () = &mut revoked => {
+                        close_with(&mut sink, close::FORBIDDEN, SESSION_ENDED).await;
+                        break;
+                    }
+                };
+                if !sent {
+                    break;
+                }
+            }
+            Reply::Close { message, code, reason } => {
+                if let Some(message) = message {
+                    let _ =
+                        tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Text(message.into()))).await;
+                }
+                close_with(&mut sink, code, &reason).await;
+                break;
+            }
+            Reply::End => break,
+        }
+        // Once signed in, the socket watches for the end of its session; a signed-out one
+        // lets go of the feed.
+        if connection.acknowledged()
+            && let Some(feed) = revocations.take()
+            && let Some(signed_in) = connection.signed_in()
+        {
+            revoked = Box::pin(session_ends(
+                state.app.clone(),
+                feed,
+                signed_in.viewer.clone(),
+                signed_in.token.clone(),
+            ));
+        }
+    }
+
+    if let Some(signed_in) = connection.signed_in() {
+        let timings = Timings::from_config(&state.app.config);
+        if let Err(error) = presence::socket_closed(&state.app.db, timings, &signed_in.socket).await {
+            tracing::warn!(%error, "could not record a closed socket; the instance sweep will");
+        }
+    }
+}
+
+/// Sends `text`, waiting at most `SEND_TIMEOUT` for the client to make room; false when it
+/// did not go out. The timer is armed only when the send has to wait: almost every send
+/// completes at once, and a timer armed and cancelled for each would cost every socket of a
+/// fan-out a trip through the timer wheel.
+async fn send(sink: &mut Sink, text: String) -> bool {
+    let mut sending = sink.send(Message::Text(text.into()));
+    if let Poll::Ready(sent) = future::poll_fn(|cx| Poll::Ready(sending.poll_unpin(cx))).await {
+        return sent.is_ok();
+    }
+    matches!(tokio::time::timeout(SEND_TIMEOUT, sending).await, Ok(Ok(())))
+}
+
+async fn close_with(sink: &mut Sink, code: u16, reason: &str) {
+    let frame = Message::Close(Some(CloseFrame { code, reason: within_close_frame(reason).into() }));
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
+}
+
+/// `reason`, cut to the 123 bytes a close frame has room for (RFC 6455 5.5: a control
+/// frame's payload is at most 125 bytes, two of them the code); a longer one would not go
+/// out at all. Reasons can hold what the client sent (an operation id, a parse error).
+fn within_close_frame(reason: &str) -> &str {
+    &reason[..reason.floor_char_boundary(123)]
+}
+
+/// Waits until the session of `viewer` ends. When revocations may have been missed (this
+/// socket fell behind, or the instance lost notifications) the token is checked again.
+async fn session_ends(
+    app: AppState,
+    mut revocations: Receiver<Delivery<SessionsRevoked>>,
+    viewer: Viewer,
+    token: String,
+) {
+    loop {
+        let ended = match revocations.recv().await {
+            Ok(Delivery::Event(revoked)) => revoked.ends(viewer.agent_id, viewer.session_id),
+            Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {
+                // A database error is not a revocation: keep the socket.
+                matches!(auth::authenticate(&app.db, &token).await, Ok(None))
+            }
+            // The bus is gone (the server is stopping): nothing will end the session now.
+            Err(RecvError::Closed) => return future::pending().await,
+        };
+        if ended {
+            return;
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The two GraphQL-over-WebSocket subprotocols, as messages: `graphql-transport-ws`
+//! (<https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md>) and the legacy
+//! `graphql-ws` of subscriptions-transport-ws. They differ in a few names; the rest of the
+//! connection does not need to know which one it speaks.
+
+use async_graphql::http::ClientMessage;
+
+use crate::graphql::ResponseJson;
+
+/// Close codes of graphql-transport-ws, used for both subprotocols.
+pub mod close {
+    /// RFC 6455 "going away": the server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// RFC 6455 "internal error": the token could not be checked; the client may retry.
+    pub const UNAVAILABLE: u16 = 1011;
+    /// A message that is not one of the protocol's.
+    pub const BAD_REQUEST: u16 = 4400;
+    /// `subscribe` before the connection was acknowledged.
+    pub const UNAUTHORIZED: u16 = 4401;
+    /// A refused token, or a session that ended.
+    pub const FORBIDDEN: u16 = 4403;
+    pub const INIT_TIMEOUT: u16 = 4408;
+    /// `subscribe` with the id of an operation that is still running.
+    pub const DUPLICATE_ID: u16 = 4409;
+    /// A second `connection_init`; also used for a `subscribe` beyond the per-connection limit.
+    pub const TOO_MANY: u16 = 4429;
+}
+
+pub const ACKNOWLEDGED: &str = r#"{"type":"connection_ack"}"#;
+pub const PONG: &str = r#"{"type":"pong"}"#;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// `graphql-transport-ws`.
+    Transport,
+    /// `graphql-ws` (subscriptions-transport-ws).
+    Legacy,
+}
+
+impl Protocol {
+    /// As the client may name them in `Sec-WebSocket-Protocol`.
+    pub const NAMES: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
+
+    pub fn named(name: &str) -> Option<Self> {
+        match name.trim() {
+            "graphql-transport-ws" => Some(Self::Transport),
+            "graphql-ws" => Some(Self::Legacy),
+            _ => None,
+        }
+    }
+
+    /// A result of operation `id`. Written around the response's text, which shared
+    /// subscriptions serialise once for all their sockets.
+    pub fn result(self, id: &str, response: &ResponseJson) -> String {
+        let kind = match self {
+            Self::Transport => "next",
+            Self::Legacy => "data",
+        };
+        format!(r#"{{"type":"{kind}","id":{},"payload":{}}}"#, json_string(id), response.as_str())
+    }
+
+    /// Operation `id` ended by itself (a subscription's source ended, a query answered).
+    pub fn complete(self, id: &str) -> String {
+        format!(r#"{{"type":"complete","id":{}}}"#, json_string(id))
+    }
+
+    /// How the legacy protocol refuses `connection_init` before closing; graphql-transport-ws
+    /// says it with the close frame alone.
+    pub fn refusal(self, reason: &str) -> Option<String> {
+        match self {
+            Self::Transport => None,
+            Self::Legacy => Some(
+                serde_json::json!({ "type": "connection_error", "payload": { "message": reason } })
+                    .to_string(),
+            ),
+        }
+    }
+}
+
+/// A client message; Err says why it is not one (the connection then closes with 4400).
+pub fn parse(message: &[u8]) -> Result<ClientMessage, String> {
+    serde_json::from_slice(message).map_err(|error| format!("Invalid message: {error}"))
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}
