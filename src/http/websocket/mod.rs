@@ -21,6 +21,7 @@
 
 mod connection;
 mod protocol;
+mod when_woken;
 
 use std::{future::Future, net::IpAddr, net::SocketAddr, pin::Pin, task::Poll, time::Duration};
 
@@ -39,6 +40,7 @@ use tracing::Instrument;
 use self::{
     connection::{Connection, Reply},
     protocol::{Protocol, close},
+    when_woken::WhenWoken,
 };
 use super::HttpState;
 use crate::{
@@ -97,7 +99,8 @@ type Sink = SplitSink<WebSocket, Message>;
 
 async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: IpAddr) {
     let _open = state.app.metrics.websocket_opened();
-    let (mut sink, mut incoming) = socket.split();
+    let (mut sink, incoming) = socket.split();
+    let mut incoming = WhenWoken::new(incoming);
     // Subscribed before the token is checked, so a revocation committed after the check
     // cannot slip by.
     let mut revocations = Some(state.app.bus.session_feed());
@@ -106,23 +109,25 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
     let init_deadline = tokio::time::sleep(state.app.config.ws_init_timeout);
     tokio::pin!(init_deadline);
     // Resolves when this socket's session ends; never for a signed-out socket.
-    let mut revoked: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(future::pending());
+    let mut revoked: WhenWoken<Pin<Box<dyn Future<Output = ()> + Send>>> =
+        WhenWoken::new(Box::pin(future::pending()));
     let stopping = state.app.stopping.clone();
     let stopping = stopping.raised();
     tokio::pin!(stopping);
     loop {
         let acknowledged = connection.acknowledged();
         let reply = tokio::select! {
-            // The operations first, and when one has a message the rest are not polled: a
-            // fan-out wakes every socket once per event, and polling the read side and the rare
-            // branches too (the revocation feed is one lock shared by all sockets) cost each
-            // delivery. They are still polled whenever there is nothing to send, and revocation
-            // at every send that has to wait.
+            // The operations first, and when one has a message the rest are not polled; the
+            // read side and the revocation feed are polled only when they woke the task (see
+            // `WhenWoken`). A fan-out wakes every socket once per event, and polling them too
+            // cost each delivery.
             biased;
             message = connection.next_output() => Reply::Send(message),
+            // Boxed: answering `connection_init` awaits the database, a future far larger than
+            // anything else here, which would otherwise be part of every socket for its life.
             frame = incoming.next() => match frame {
-                Some(Ok(Message::Text(text))) => connection.receive(text.as_bytes()).await,
-                Some(Ok(Message::Binary(bytes))) => connection.receive(&bytes).await,
+                Some(Ok(Message::Text(text))) => Box::pin(connection.receive(text.as_bytes())).await,
+                Some(Ok(Message::Binary(bytes))) => Box::pin(connection.receive(&bytes)).await,
                 // tungstenite answers pings; a close frame is followed by the end of the stream.
                 Some(Ok(_)) => Reply::Nothing,
                 Some(Err(_)) | None => break,
@@ -164,12 +169,12 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
             && let Some(feed) = revocations.take()
             && let Some(signed_in) = connection.signed_in()
         {
-            revoked = Box::pin(session_ends(
+            revoked = WhenWoken::new(Box::pin(session_ends(
                 state.app.clone(),
                 feed,
                 signed_in.viewer.clone(),
                 signed_in.token.clone(),
-            ));
+            )));
         }
     }
 
