@@ -64,8 +64,9 @@ pub async fn login(
     credentials: Credentials,
     client_address: Option<IpAddr>,
 ) -> Result<SignedIn, AuthError> {
-    let slug = credentials.organization_slug.trim().to_lowercase();
-    let username = credentials.username.trim().to_lowercase();
+    // As the directory stores them (ASCII lower case): a Unicode look-alike matches nothing.
+    let slug = credentials.organization_slug.trim().to_ascii_lowercase();
+    let username = credentials.username.trim().to_ascii_lowercase();
     throttle.attempt(&slug, &username, client_address).map_err(AuthError::RateLimited)?;
     let agent = store::find_agent_by_login(db, &slug, &username).await?;
     let stored_hash = agent.as_ref().map(|agent| agent.password_hash.as_str());

@@ -7,9 +7,16 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Username(String);
 
+/// Lower-cases ASCII letters only. Unicode lower-casing maps a few other characters into
+/// ASCII (the Kelvin sign "K" becomes "k"), which would let a look-alike pass the ASCII
+/// rules; left as they are, they fail them.
+fn ascii_lowercase(raw: &str) -> String {
+    raw.trim().to_ascii_lowercase()
+}
+
 impl Username {
     pub fn parse(raw: &str) -> Option<Self> {
-        let lower = raw.trim().to_lowercase();
+        let lower = ascii_lowercase(raw);
         let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
         ((3..=64).contains(&lower.len()) && lower.chars().all(allowed)).then_some(Self(lower))
     }
@@ -112,7 +119,7 @@ pub struct Slug(String);
 
 impl Slug {
     pub fn parse(raw: &str) -> Option<Self> {
-        let lower = raw.trim().to_lowercase();
+        let lower = ascii_lowercase(raw);
         let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
         ((2..=64).contains(&lower.len()) && lower.chars().all(allowed)).then_some(Self(lower))
     }
@@ -187,7 +194,8 @@ mod tests {
     #[test]
     fn usernames_are_lower_cased_and_restricted() {
         assert_eq!(Username::parse(" Jane.Doe_1 ").unwrap().as_str(), "jane.doe_1");
-        for bad in ["ab", "jane doe", "jané", "jane@x", &"a".repeat(65)] {
+        // "\u{212A}" is the Kelvin sign, which Unicode lower-cases to an ASCII "k".
+        for bad in ["ab", "jane doe", "jané", "jane@x", "\u{212A}elly", &"a".repeat(65)] {
             assert!(Username::parse(bad).is_none(), "{bad}");
         }
         assert!(Username::parse(&"a".repeat(64)).is_some());

@@ -40,13 +40,15 @@ pub fn encode(kind: NodeKind, id: i64) -> ID {
     ID(URL_SAFE_NO_PAD.encode(format!("{}:{id}", kind.name())))
 }
 
-/// The kind and number of a global ID, or None when it is not one of ours.
+/// The kind and number of a global ID, or None when it is not one of ours. Only the ID
+/// `encode` gives is accepted: "Agent:+7" or "Agent:007" would name agent 7 too, and one
+/// record with several IDs breaks clients that cache by ID.
 pub fn decode(id: &ID) -> Option<(NodeKind, i64)> {
     let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(id.as_str()).ok()?).ok()?;
     let (name, number) = raw.split_once(':')?;
     let kind = NodeKind::ALL.into_iter().find(|kind| kind.name() == name)?;
     let number = number.parse().ok().filter(|n| *n > 0)?;
-    Some((kind, number))
+    (encode(kind, number) == *id).then_some((kind, number))
 }
 
 /// The number of an ID of the given kind; None for malformed IDs and IDs of other kinds,
@@ -67,5 +69,8 @@ mod tests {
         assert_eq!(decode(&ID("not-base64!".into())), None);
         assert_eq!(decode(&ID(URL_SAFE_NO_PAD.encode("Agent:-1"))), None);
         assert_eq!(decode(&ID(URL_SAFE_NO_PAD.encode("Robot:1"))), None);
+        for other_spelling in ["Agent:+42", "Agent:042", "Agent: 42"] {
+            assert_eq!(decode(&ID(URL_SAFE_NO_PAD.encode(other_spelling))), None, "{other_spelling}");
+        }
     }
 }

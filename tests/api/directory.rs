@@ -1,7 +1,11 @@
 //! The Agents page: listing, creating, editing, enabling/disabling, deleting, bulk, queues,
 //! seats, roles and tenancy.
 
-use agentdesk::db::entities::{agent, organization};
+use agentdesk::{
+    db::entities::{agent, organization},
+    graphql::id::decode as decode_global_id,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, prelude::Expr};
 use serde_json::{Value, json};
 
@@ -227,6 +231,22 @@ async fn usernames_are_unique_case_insensitively(backend: Backend) {
         errors_of(&again, "createAgent"),
         [(json!(["input", "username"]), "USERNAME_TAKEN".to_owned())]
     );
+    // Case-insensitive for ASCII only: the Kelvin sign, which Unicode lower-cases to "k", is
+    // not a way to spell "kim", neither to create an agent nor to sign in.
+    new_agent(&server, &admin, "kim", json!({})).await;
+    let look_alike = create_agent(
+        &server,
+        &admin,
+        json!({ "displayName": "Kim 2", "username": "\u{212A}im", "password": "secret-1" }),
+    )
+    .await;
+    assert_eq!(
+        errors_of(&look_alike, "createAgent"),
+        [(json!(["input", "username"]), "INVALID_USERNAME".to_owned())]
+    );
+    let signed_in = server.try_login("demo", "\u{212A}im", "secret-1").await;
+    assert_eq!(signed_in.user_error_codes("login"), ["INVALID_CREDENTIALS"]);
+    server.login("demo", "KIM", "secret-1").await;
     // Another organization may use the same username.
     server.create_organization("acme", 5, "boss", "boss-password").await;
     let boss = server.login("acme", "boss", "boss-password").await;
@@ -958,6 +978,14 @@ async fn another_organizations_ids_are_not_found_anywhere(backend: Backend) {
         reads,
         json!({ "agent": null, "queue": null, "n1": null, "n2": null, "agents": { "totalCount": 0 } })
     );
+    // One ID per record: another spelling of our own agent's number finds nothing.
+    let (_, number) = decode_global_id(&async_graphql::ID(agent.clone())).expect("one of our IDs");
+    let padded = URL_SAFE_NO_PAD.encode(format!("Agent:0{number}"));
+    let other_spelling = server
+        .gql(Some(&admin), "query($a: ID!) { agent(id: $a) { id } }", json!({ "a": padded }))
+        .await
+        .data();
+    assert_eq!(other_spelling, json!({ "agent": null }));
     let writes = [
         (
             "updateAgent",
