@@ -52,16 +52,16 @@ impl Protocol {
     /// A result of operation `id`. Written around the response's text, which shared
     /// subscriptions serialise once for all their sockets.
     pub fn result(self, id: &str, response: &ResponseJson) -> String {
-        let kind = match self {
-            Self::Transport => "next",
-            Self::Legacy => "data",
+        let head = match self {
+            Self::Transport => r#"{"type":"next","id":"#,
+            Self::Legacy => r#"{"type":"data","id":"#,
         };
-        format!(r#"{{"type":"{kind}","id":{},"payload":{}}}"#, json_string(id), response.as_str())
+        with_id(head, id, &[r#","payload":"#, response.as_str(), "}"])
     }
 
     /// Operation `id` ended by itself (a subscription's source ended, a query answered).
     pub fn complete(self, id: &str) -> String {
-        format!(r#"{{"type":"complete","id":{}}}"#, json_string(id))
+        with_id(r#"{"type":"complete","id":"#, id, &["}"])
     }
 
     /// How the legacy protocol refuses `connection_init` before closing; graphql-transport-ws
@@ -82,6 +82,49 @@ pub fn parse(message: &[u8]) -> Result<ClientMessage, String> {
     serde_json::from_slice(message).map_err(|error| format!("Invalid message: {error}"))
 }
 
-fn json_string(text: &str) -> String {
-    serde_json::Value::from(text).to_string()
+/// `head`, `id` as a JSON string, then `tail`, in one allocation of exactly the message's
+/// length. A fan-out writes one of these per socket and event: `format!` grew its buffer
+/// in steps, and a `String` with spare capacity costs one more allocation when it becomes
+/// the frame's bytes (a profile of 10,000 subscribers: 13% of the server's time in malloc).
+fn with_id(head: &str, id: &str, tail: &[&str]) -> String {
+    // Ids are short and plain in practice; serde_json escapes any other.
+    let plain = id.bytes().all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\');
+    let escaped = (!plain).then(|| serde_json::Value::from(id).to_string());
+    let id_length = escaped.as_ref().map_or(id.len() + 2, String::len);
+    let tail_length: usize = tail.iter().map(|part| part.len()).sum();
+    let mut message = String::with_capacity(head.len() + id_length + tail_length);
+    message.push_str(head);
+    match &escaped {
+        Some(escaped) => message.push_str(escaped),
+        None => {
+            message.push('"');
+            message.push_str(id);
+            message.push('"');
+        }
+    }
+    tail.iter().for_each(|part| message.push_str(part));
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::Response;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[test]
+    fn messages_are_exact_json_whatever_the_id() {
+        let response = ResponseJson::of(&Response::new(async_graphql::Value::from("ok")));
+        for id in ["1", "", "a\"b\\c", "line\nbreak\u{1}", "é✓"] {
+            for (protocol, kind) in [(Protocol::Transport, "next"), (Protocol::Legacy, "data")] {
+                let message = protocol.result(id, &response);
+                assert_eq!(message.len(), message.capacity(), "{id:?}: sized exactly");
+                let parsed: Value = serde_json::from_str(&message).expect("valid JSON");
+                assert_eq!(parsed, json!({ "type": kind, "id": id, "payload": { "data": "ok" } }));
+            }
+            let parsed: Value = serde_json::from_str(&Protocol::Transport.complete(id)).expect("valid JSON");
+            assert_eq!(parsed, json!({ "type": "complete", "id": id }));
+        }
+    }
 }
