@@ -111,7 +111,7 @@ async fn measure_all(args: Args) {
     let seconds = args.seconds.unwrap_or(if args.quick { 2 } else { 8 });
     let phase = Duration::from_secs(seconds);
     let started = Instant::now();
-    let load_before = load_average();
+    let before = MachineState::now();
     let mut report = Report::default();
     for backend in &args.backends {
         let outcome =
@@ -121,8 +121,8 @@ async fn measure_all(args: Args) {
             report.notes.push(format!("{backend}: the run hit its 300 s bound and was cut short."));
         }
     }
-    let load_after = load_average();
-    let markdown = render(&args, &report, &load_before, &load_after, started.elapsed());
+    let after = MachineState::now();
+    let markdown = render(&args, &report, &before, &after, started.elapsed());
     std::fs::write(&args.output, markdown).expect("write the report");
     println!("Wrote {} in {:.0?}", args.output, started.elapsed());
 }
@@ -717,13 +717,85 @@ fn fd_limit() -> usize {
         .unwrap_or(1024)
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
+/// How busy and how fast the machine is, at the start and the end of a run.
+struct MachineState {
+    load_average: String,
+    speed: SpeedProbe,
 }
 
-fn render(args: &Args, report: &Report, load_before: &str, load_after: &str, took: Duration) -> String {
+impl MachineState {
+    fn now() -> Self {
+        let load_average = std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "unknown".into());
+        Self { load_average, speed: SpeedProbe::run() }
+    }
+}
+
+/// Fixed single-threaded workloads, each timed as the best of three. A virtual machine's
+/// speed changes with its neighbours' load (2x within one session here), which neither the
+/// load average nor the steal time shows; runs are comparable when these figures are. Two,
+/// because a neighbour may take CPU time or the memory caches.
+struct SpeedProbe {
+    /// Arithmetic in registers.
+    compute: Duration,
+    /// Random reads and writes over 64 MiB, more than the caches hold, each address depending
+    /// on the value read before (a chain of cache misses, not a batch of them).
+    memory: Duration,
+}
+
+impl SpeedProbe {
+    fn run() -> Self {
+        let mut table = vec![1u64; 8 << 20];
+        Self {
+            compute: best_of_three(|| {
+                let mut x = XORSHIFT_SEED;
+                for _ in 0..20_000_000 {
+                    x = std::hint::black_box(xorshift(x));
+                }
+                x
+            }),
+            memory: best_of_three(|| {
+                let mut x = XORSHIFT_SEED;
+                let mask = table.len() - 1;
+                for _ in 0..500_000 {
+                    let slot = &mut table[x as usize & mask];
+                    *slot = slot.wrapping_add(x);
+                    x = xorshift(x ^ *slot);
+                }
+                table[x as usize & mask]
+            }),
+        }
+    }
+}
+
+const XORSHIFT_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The next step depends on the last, so a loop of them can be neither vectorised nor skipped.
+fn xorshift(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^ (x << 17)
+}
+
+fn best_of_three(mut work: impl FnMut() -> u64) -> Duration {
+    (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            std::hint::black_box(work());
+            started.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+fn render(
+    args: &Args,
+    report: &Report,
+    before: &MachineState,
+    after: &MachineState,
+    took: Duration,
+) -> String {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     let mut out = String::new();
@@ -735,7 +807,16 @@ fn render(args: &Args, report: &Report, load_before: &str, load_after: &str, too
     let _ = writeln!(out, "- Date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
     let _ = writeln!(
         out,
-        "- Cores: {cores}; load average (1/5/15 min) at start {load_before}, at end {load_after}"
+        "- Cores: {cores}; load average (1/5/15 min) at start {}, at end {}",
+        before.load_average, after.load_average
+    );
+    let _ = writeln!(
+        out,
+        "- Speed probe (fixed single-threaded work, lower is faster; see `SpeedProbe`): compute {} / memory {} at start, {} / {} at end",
+        ms(before.speed.compute),
+        ms(before.speed.memory),
+        ms(after.speed.compute),
+        ms(after.speed.memory)
     );
     let _ = writeln!(
         out,
