@@ -42,6 +42,14 @@ pub struct Audience {
     agent_id: Option<i64>,
 }
 
+/// How a username or an organization slug is keyed, when stored and at sign-in: trimmed,
+/// ASCII letters lower-cased. Only ASCII: Unicode lower-casing maps a few other characters
+/// into ASCII (the Kelvin sign "K" becomes "k"), which would let a look-alike pass for an
+/// existing name; left as they are, they match nothing and fail the directory's rules.
+pub fn login_key(raw: &str) -> String {
+    raw.trim().to_ascii_lowercase()
+}
+
 /// A password that meets the policy: at least 6 characters (Unicode scalar values), at most
 /// 1024 bytes (argon2 accepts more, but an unbounded input is a cheap way to burn CPU).
 #[derive(Clone)]

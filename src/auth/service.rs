@@ -10,6 +10,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use super::{
     PasswordHasher, Viewer,
+    model::login_key,
     password::HashingError,
     store,
     throttle::{LoginThrottle, Throttled},
@@ -64,9 +65,8 @@ pub async fn login(
     credentials: Credentials,
     client_address: Option<IpAddr>,
 ) -> Result<SignedIn, AuthError> {
-    // As the directory stores them (ASCII lower case): a Unicode look-alike matches nothing.
-    let slug = credentials.organization_slug.trim().to_ascii_lowercase();
-    let username = credentials.username.trim().to_ascii_lowercase();
+    let slug = login_key(&credentials.organization_slug);
+    let username = login_key(&credentials.username);
     throttle.attempt(&slug, &username, client_address).map_err(AuthError::RateLimited)?;
     let agent = store::find_agent_by_login(db, &slug, &username).await?;
     let stored_hash = agent.as_ref().map(|agent| agent.password_hash.as_str());

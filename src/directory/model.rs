@@ -3,20 +3,15 @@
 
 use std::fmt;
 
+use crate::auth::model::login_key;
+
 /// 3–64 characters of `[a-z0-9._-]`, stored lower-case; input is accepted in any case.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Username(String);
 
-/// Lower-cases ASCII letters only. Unicode lower-casing maps a few other characters into
-/// ASCII (the Kelvin sign "K" becomes "k"), which would let a look-alike pass the ASCII
-/// rules; left as they are, they fail them.
-fn ascii_lowercase(raw: &str) -> String {
-    raw.trim().to_ascii_lowercase()
-}
-
 impl Username {
     pub fn parse(raw: &str) -> Option<Self> {
-        let lower = ascii_lowercase(raw);
+        let lower = login_key(raw);
         let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
         ((3..=64).contains(&lower.len()) && lower.chars().all(allowed)).then_some(Self(lower))
     }
@@ -119,7 +114,7 @@ pub struct Slug(String);
 
 impl Slug {
     pub fn parse(raw: &str) -> Option<Self> {
-        let lower = ascii_lowercase(raw);
+        let lower = login_key(raw);
         let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
         ((2..=64).contains(&lower.len()) && lower.chars().all(allowed)).then_some(Self(lower))
     }
