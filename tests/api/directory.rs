@@ -1,15 +1,12 @@
 //! The Agents page: listing, creating, editing, enabling/disabling, deleting, bulk, queues,
 //! seats, roles and tenancy.
 
-use agentdesk::{
-    db::entities::{agent, organization},
-    graphql::id::decode as decode_global_id,
-};
+use agentdesk::db::entities::{agent, organization};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, prelude::Expr};
 use serde_json::{Value, json};
 
-use crate::common::{Backend, Gql, Session, TestServer};
+use crate::common::{Backend, Gql, Session, TestServer, number_of};
 
 pub fn tests() -> Vec<crate::common::Test> {
     crate::tests![
@@ -979,8 +976,7 @@ async fn another_organizations_ids_are_not_found_anywhere(backend: Backend) {
         json!({ "agent": null, "queue": null, "n1": null, "n2": null, "agents": { "totalCount": 0 } })
     );
     // One ID per record: another spelling of our own agent's number finds nothing.
-    let (_, number) = decode_global_id(&async_graphql::ID(agent.clone())).expect("one of our IDs");
-    let padded = URL_SAFE_NO_PAD.encode(format!("Agent:0{number}"));
+    let padded = URL_SAFE_NO_PAD.encode(format!("Agent:0{}", number_of(&agent)));
     let other_spelling = server
         .gql(Some(&admin), "query($a: ID!) { agent(id: $a) { id } }", json!({ "a": padded }))
         .await

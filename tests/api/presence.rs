@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::{
     common::{
-        Backend, Session, TestServer, client,
+        Backend, Session, TestServer, client, number_of,
         postgres::TestDatabase,
         server::ADMIN_PASSWORD,
         ws::{Ending, Endpoint, Protocol, WsClient},
@@ -130,14 +130,6 @@ async fn add_queue(server: &TestServer, slug: &str, name: &str, members: &[&Sess
         .unwrap();
     }
     agentdesk::graphql::id::encode(agentdesk::graphql::id::NodeKind::Queue, queue.last_insert_id).0
-}
-
-fn number_of(global_id: &str) -> i64 {
-    agentdesk::graphql::id::decode(&async_graphql_id(global_id)).expect("one of our IDs").1
-}
-
-fn async_graphql_id(id: &str) -> async_graphql::ID {
-    async_graphql::ID(id.to_owned())
 }
 
 async fn report(server: &impl Api, session: &Session, status: &str) -> Value {

@@ -17,6 +17,12 @@ pub enum Backend {
     Postgres,
 }
 
+/// The database number of one of our global IDs, for tests that write rows directly or
+/// spell an ID differently.
+pub fn number_of(global_id: &str) -> i64 {
+    agentdesk::graphql::id::decode(&async_graphql::ID(global_id.to_owned())).expect("one of our IDs").1
+}
+
 pub type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 #[derive(Clone, Copy)]
