@@ -14,7 +14,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema};
 pub use context::{ContextExt, RequestContext};
 pub use error::{ApiError, UserError, UserErrorCode, for_payload, for_query};
 pub use limits::ReadOnlyTransport;
-pub use shared_subscriptions::{ResponseJson, SubscriptionExecutor};
+pub use shared_subscriptions::{ResponseJson, Responses, SubscriptionExecutor};
 
 use crate::{
     app::AppState, audit, auth, config::Config, directory, presence, routing,

@@ -5,13 +5,13 @@
 use std::{future, net::IpAddr, sync::Arc, task::Poll};
 
 use async_graphql::{Data, Request, http::ClientMessage};
-use futures_util::{StreamExt, stream::BoxStream};
+use futures_util::StreamExt;
 
 use super::protocol::{self, ACKNOWLEDGED, PONG, Protocol, close};
 use crate::{
     app::AppState,
     auth::{Viewer, service as auth},
-    graphql::{RequestContext, ResponseJson, SubscriptionExecutor},
+    graphql::{RequestContext, Responses, SubscriptionExecutor},
     http::bearer_token,
     presence::service::{self as presence, OpenSocket},
 };
@@ -102,12 +102,7 @@ impl Connection {
     /// of one. Never ready while none runs.
     pub async fn next_output(&mut self) -> String {
         let protocol = self.protocol;
-        future::poll_fn(|cx| match self.operations.poll_next(cx) {
-            Poll::Ready((id, Some(response))) => Poll::Ready(protocol.result(&id, &response)),
-            Poll::Ready((id, None)) => Poll::Ready(protocol.complete(&id)),
-            Poll::Pending => Poll::Pending,
-        })
-        .await
+        future::poll_fn(|cx| self.operations.poll_next(cx, protocol)).await
     }
 
     async fn initialise(&mut self, payload: &serde_json::Value) -> Reply {
@@ -157,7 +152,7 @@ impl Connection {
 /// stream and, for subscriptions, a place among the subscribers every event is executed
 /// for; without a bound one socket could start any number.
 struct Operations {
-    running: Vec<(String, BoxStream<'static, ResponseJson>)>,
+    running: Vec<(String, Responses)>,
     limit: usize,
     /// Where the next poll starts, so one busy operation cannot starve the others.
     first: usize,
@@ -180,20 +175,21 @@ impl Operations {
         self.running.retain(|(running, _)| running != id);
     }
 
-    /// The next response of any operation, or None with the id of one that ended (and is
-    /// removed).
-    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> Poll<(String, Option<ResponseJson>)> {
+    /// The message for the next response of any operation, or for the end of one (which is
+    /// then removed).
+    fn poll_next(&mut self, cx: &mut std::task::Context<'_>, protocol: Protocol) -> Poll<String> {
         let count = self.running.len();
         for offset in 0..count {
             let index = (self.first + offset) % count;
-            match self.running[index].1.poll_next_unpin(cx) {
+            let (id, responses) = &mut self.running[index];
+            match responses.poll_next_unpin(cx) {
                 Poll::Ready(Some(response)) => {
                     self.first = index + 1;
-                    return Poll::Ready((self.running[index].0.clone(), Some(response)));
+                    return Poll::Ready(protocol.result(id, &response));
                 }
                 Poll::Ready(None) => {
                     let (id, _) = self.running.swap_remove(index);
-                    return Poll::Ready((id, None));
+                    return Poll::Ready(protocol.complete(&id));
                 }
                 Poll::Pending => {}
             }

@@ -33,7 +33,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL},
     response::{IntoResponse, Response},
 };
-use futures_util::{FutureExt, SinkExt, StreamExt, future, stream::SplitSink};
+use futures_util::{FutureExt, SinkExt, StreamExt, future};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tracing::Instrument;
 
@@ -95,12 +95,12 @@ fn requested_protocol(headers: &HeaderMap) -> Option<Protocol> {
     headers.get(SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?.split(',').find_map(Protocol::named)
 }
 
-type Sink = SplitSink<WebSocket, Message>;
-
 async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: IpAddr) {
     let _open = state.app.metrics.websocket_opened();
-    let (mut sink, incoming) = socket.split();
-    let mut incoming = WhenWoken::new(incoming);
+    // Not split into halves: this one task reads and writes, and the lock between two halves
+    // would be one more thing every send of a fan-out takes. Reads are polled only when they
+    // woke the task; sends go to the socket directly (`WhenWoken::get_mut`).
+    let mut socket = WhenWoken::new(socket);
     // Subscribed before the token is checked, so a revocation committed after the check
     // cannot slip by.
     let mut revocations = Some(state.app.bus.session_feed());
@@ -112,8 +112,8 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
     let mut revoked: WhenWoken<Pin<Box<dyn Future<Output = ()> + Send>>> =
         WhenWoken::new(Box::pin(future::pending()));
     let stopping = state.app.stopping.clone();
-    let stopping = stopping.raised();
-    tokio::pin!(stopping);
+    // Polling it while it waits takes a lock the whole instance shares.
+    let mut stopping = WhenWoken::new(Box::pin(async move { stopping.raised().await }));
     loop {
         let acknowledged = connection.acknowledged();
         let reply = tokio::select! {
@@ -125,7 +125,7 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
             message = connection.next_output() => Reply::Send(message),
             // Boxed: answering `connection_init` awaits the database, a future far larger than
             // anything else here, which would otherwise be part of every socket for its life.
-            frame = incoming.next() => match frame {
+            frame = socket.next() => match frame {
                 Some(Ok(Message::Text(text))) => Box::pin(connection.receive(text.as_bytes())).await,
                 Some(Ok(Message::Binary(bytes))) => Box::pin(connection.receive(&bytes)).await,
                 // tungstenite answers pings; a close frame is followed by the end of the stream.
@@ -143,9 +143,9 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
             Reply::Send(text) => {
                 let sent = tokio::select! {
                     biased;
-                    sent = send(&mut sink, text) => sent,
+                    sent = send(socket.get_mut(), text) => sent,
                     () = &mut revoked => {
-                        close_with(&mut sink, close::FORBIDDEN, SESSION_ENDED).await;
+                        close_with(socket.get_mut(), close::FORBIDDEN, SESSION_ENDED).await;
                         break;
                     }
                 };
@@ -155,10 +155,10 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
             }
             Reply::Close { message, code, reason } => {
                 if let Some(message) = message {
-                    let _ =
-                        tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Text(message.into()))).await;
+                    let sending = socket.get_mut().send(Message::Text(message.into()));
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sending).await;
                 }
-                close_with(&mut sink, code, &reason).await;
+                close_with(socket.get_mut(), code, &reason).await;
                 break;
             }
             Reply::End => break,
@@ -190,17 +190,19 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
 /// did not go out. The timer is armed only when the send has to wait: almost every send
 /// completes at once, and a timer armed and cancelled for each would cost every socket of a
 /// fan-out a trip through the timer wheel.
-async fn send(sink: &mut Sink, text: String) -> bool {
-    let mut sending = sink.send(Message::Text(text.into()));
+async fn send(socket: &mut WebSocket, text: String) -> bool {
+    // The sink's `send` rather than the socket's own async one: it is Unpin, so it can be
+    // polled once here and awaited later.
+    let mut sending = SinkExt::send(socket, Message::Text(text.into()));
     if let Poll::Ready(sent) = future::poll_fn(|cx| Poll::Ready(sending.poll_unpin(cx))).await {
         return sent.is_ok();
     }
     matches!(tokio::time::timeout(SEND_TIMEOUT, sending).await, Ok(Ok(())))
 }
 
-async fn close_with(sink: &mut Sink, code: u16, reason: &str) {
+async fn close_with(socket: &mut WebSocket, code: u16, reason: &str) {
     let frame = Message::Close(Some(CloseFrame { code, reason: within_close_frame(reason).into() }));
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
 }
 
 /// `reason`, cut to the 123 bytes a close frame has room for (RFC 6455 5.5: a control

@@ -43,6 +43,12 @@ impl<T> WhenWoken<T> {
         Self { inner, signal }
     }
 
+    /// The inner one, for what does not go through the signal: a send on the socket whose
+    /// reads this watches.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+
     /// Polls the inner one with the signal's waker if it fired since it last said Pending.
     fn poll_inner<R>(
         &mut self,
