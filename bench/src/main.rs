@@ -42,6 +42,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+mod stamped;
 mod subscribers;
 
 const CLIENTS: usize = 64;
@@ -590,7 +591,7 @@ async fn fanout(env: &Env, n: usize) -> String {
     let latencies = &fanout.latencies;
     let changes = FANOUT_CHANGES as u128;
     format!(
-        "{}/{n} subscribed in {:.1} s; {} changes, {} deliveries: p50 {}, p99 {} (worst change's p99 {}), last {}; server RSS +{:.1} KiB a subscriber; CPU per change while delivering: server {} ms, subscribers {} ms",
+        "{}/{n} subscribed in {:.1} s; {} changes, {} deliveries: p50 {}, p99 {} (worst change's p99 {}), last {}; in the subscribers' sockets (kernel receive time, {} stamped): p50 {}, p99 {}; first delivery of each change {}; server RSS +{:.1} KiB a subscriber; CPU per change while delivering: server {} ms, subscribers {} ms",
         fanout.subscribed,
         fanout.connect_time.as_secs_f64(),
         FANOUT_CHANGES,
@@ -599,6 +600,10 @@ async fn fanout(env: &Env, n: usize) -> String {
         ms(percentile(latencies, 0.99)),
         ms(fanout.worst_p99),
         ms(latencies.last().copied().unwrap_or_default()),
+        fanout.handed.len(),
+        ms(percentile(&fanout.handed, 0.5)),
+        ms(percentile(&fanout.handed, 0.99)),
+        fanout.firsts.iter().map(|first| ms(*first)).collect::<Vec<_>>().join(", "),
         fanout.server_rss_growth_kib as f64 / fanout.subscribed.max(1) as f64,
         fanout.server_cpu.as_millis() / changes,
         fanout.subscribers_cpu.as_millis() / changes,

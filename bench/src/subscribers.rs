@@ -12,11 +12,13 @@
 //! - child: `ready <subscribed>` once every subscription has been sent;
 //! - then for each change, parent: `sent <unix µs>` just before it makes the change; child:
 //!   `latencies <µs> <µs> …` once every subscriber has its event, or 30 s after `sent`, then
-//!   `cpu <ms>`: the CPU time it spent receiving them;
+//!   `handed <µs> <µs> …`, then `cpu <ms>`: the CPU time it spent receiving them;
 //! - the parent closes the child's stdin when it is done.
 //!
 //! Latency is from just before the `reportPresence` request to each client reading its `next`
-//! message; both ends read the same system clock.
+//! message; both ends read the same system clock. Beside it, "handed over" is the kernel's
+//! receive timestamp of that message (see `stamped`): when the server's write reached the
+//! subscriber's socket, however long the subscribers' process then waited for a core.
 
 use std::{
     process::Stdio,
@@ -31,10 +33,12 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::TcpStream,
     process::Command,
     sync::{Notify, Semaphore, mpsc},
     task::JoinHandle,
 };
+use crate::stamped::StampedStream;
 use tokio_tungstenite::tungstenite::{
     Message, client::IntoClientRequest, http::HeaderValue, protocol::WebSocketConfig,
 };
@@ -53,6 +57,12 @@ pub struct Fanout {
     pub connect_time: Duration,
     /// Every delivery of every change, sorted.
     pub latencies: Vec<Duration>,
+    /// The same deliveries by when they reached the subscriber's socket, sorted (those that
+    /// carried a kernel timestamp: all of them, unless the kernel did not stamp).
+    pub handed: Vec<Duration>,
+    /// Each change's earliest delivery: the way from the request to the first socket, before
+    /// the fan-out itself.
+    pub firsts: Vec<Duration>,
     /// The worst p99 among the changes.
     pub worst_p99: Duration,
     /// Growth of the server process's resident memory while the subscribers were connected.
@@ -94,39 +104,46 @@ pub async fn measure(
     // The last `subscribe` messages may still be in flight; let the server register them.
     tokio::time::sleep(Duration::from_millis(1500) + Duration::from_micros(200 * n as u64)).await;
     let rss_after = rss_kib();
-    let (mut latencies, mut worst_p99) = (Vec::new(), Duration::ZERO);
+    let (mut latencies, mut handed, mut firsts, mut worst_p99) =
+        (Vec::new(), Vec::new(), Vec::new(), Duration::ZERO);
     let (mut server_cpu, mut subscribers_cpu) = (Duration::ZERO, 0);
     for change in 0..changes {
         let cpu_before = process_cpu();
         let sent = unix_micros();
         let _ = to_child.write_all(format!("sent {sent}\n").as_bytes()).await;
         make_change(change).await;
-        let report = next_line().await;
+        let read_at = next_line().await;
         server_cpu += process_cpu().saturating_sub(cpu_before);
+        handed.extend(durations(&next_line().await, "handed"));
         subscribers_cpu +=
             next_line().await.strip_prefix("cpu ").and_then(|ms| ms.parse::<u64>().ok()).unwrap_or(0);
-        let mut these: Vec<Duration> = report
-            .strip_prefix("latencies")
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|micros| micros.parse().ok().map(Duration::from_micros))
-            .collect();
+        let mut these = durations(&read_at, "latencies");
         these.sort_unstable();
+        firsts.push(these.first().copied().unwrap_or_default());
         worst_p99 = worst_p99.max(crate::percentile(&these, 0.99));
         latencies.extend(these);
     }
     drop(to_child);
     latencies.sort_unstable();
+    handed.sort_unstable();
     let _ = child.wait().await;
     Fanout {
         subscribed,
         connect_time,
         latencies,
+        handed,
+        firsts,
         worst_p99,
         server_rss_growth_kib: rss_after.saturating_sub(rss_before),
         server_cpu,
         subscribers_cpu: Duration::from_millis(subscribers_cpu),
     }
+}
+
+/// The µs figures of a line `<label> <µs> <µs> …`.
+fn durations(line: &str, label: &str) -> Vec<Duration> {
+    let figures = line.strip_prefix(label).unwrap_or_default();
+    figures.split_whitespace().filter_map(|micros| micros.parse().ok().map(Duration::from_micros)).collect()
 }
 
 /// Child side: `n` subscribers, then the protocol above. Each subscriber writes the time
@@ -150,7 +167,7 @@ pub async fn client(ws_url: &str, n: usize) {
                     if let Message::Text(text) = frame
                         && text.contains("\"next\"")
                     {
-                        arrivals.arrived(slot);
+                        arrivals.arrived(slot, socket.get_ref().received_at());
                     }
                 }
             })
@@ -171,11 +188,15 @@ pub async fn client(ws_url: &str, n: usize) {
         let cpu_before = process_cpu();
         let _ = tokio::time::timeout(DELIVERY_DEADLINE, arrivals.all.notified()).await;
         let cpu = process_cpu().saturating_sub(cpu_before);
-        let mut report = String::from("latencies");
-        for at in arrivals.take() {
-            report.push_str(&format!(" {}", at.saturating_sub(sent)));
+        let (mut read, mut handed) = (String::from("latencies"), String::from("handed"));
+        for (read_at, handed_at) in arrivals.take() {
+            read.push_str(&format!(" {}", read_at.saturating_sub(sent)));
+            // A stamp older than the change would be a read that carried none.
+            if handed_at >= sent {
+                handed.push_str(&format!(" {}", handed_at - sent));
+            }
         }
-        report.push_str(&format!("\ncpu {}\n", cpu.as_millis()));
+        let report = format!("{read}\n{handed}\ncpu {}\n", cpu.as_millis());
         let _ = stdout.write_all(report.as_bytes()).await;
         let _ = stdout.flush().await;
     }
@@ -184,9 +205,11 @@ pub async fn client(ws_url: &str, n: usize) {
     }
 }
 
-/// When each subscriber's event of the current change arrived (unix µs; 0: not yet).
+/// When each subscriber's event of the current change was read (unix µs; 0: not yet), and
+/// when it reached the subscriber's socket.
 struct Arrivals {
     at: Vec<AtomicU64>,
+    handed: Vec<AtomicU64>,
     count: AtomicUsize,
     expected: AtomicUsize,
     all: Notify,
@@ -196,27 +219,33 @@ impl Arrivals {
     fn new(n: usize) -> Self {
         Self {
             at: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            handed: (0..n).map(|_| AtomicU64::new(0)).collect(),
             count: AtomicUsize::new(0),
             expected: AtomicUsize::new(usize::MAX),
             all: Notify::new(),
         }
     }
 
-    fn arrived(&self, slot: usize) {
+    fn arrived(&self, slot: usize, handed_at: u64) {
         self.at[slot].store(unix_micros(), Ordering::SeqCst);
+        self.handed[slot].store(handed_at, Ordering::SeqCst);
         if self.count.fetch_add(1, Ordering::SeqCst) + 1 == self.expected.load(Ordering::SeqCst) {
             self.all.notify_one();
         }
     }
 
-    /// The arrivals of this change, resetting for the next.
-    fn take(&self) -> Vec<u64> {
+    /// The arrivals of this change (read, handed over), resetting for the next.
+    fn take(&self) -> Vec<(u64, u64)> {
         self.count.store(0, Ordering::SeqCst);
-        self.at.iter().map(|at| at.swap(0, Ordering::SeqCst)).filter(|&at| at != 0).collect()
+        let arrivals = self.at.iter().zip(&self.handed);
+        arrivals
+            .map(|(at, handed)| (at.swap(0, Ordering::SeqCst), handed.swap(0, Ordering::SeqCst)))
+            .filter(|&(at, _)| at != 0)
+            .collect()
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<StampedStream>;
 
 /// One acknowledged connection with its `presenceChanged` subscription sent; None if the
 /// server refused it.
@@ -227,8 +256,9 @@ async fn subscribe(ws_url: String, token: String, connecting: Arc<Semaphore>) ->
     // tungstenite zero-fills its whole read buffer (128 KiB by default) for every read: with
     // one small message a read, that was a third of this process's CPU.
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
-    let (mut socket, _) =
-        tokio_tungstenite::connect_async_with_config(request, Some(config), false).await.ok()?;
+    let address = request.uri().authority()?.as_str().to_owned();
+    let tcp = StampedStream::new(TcpStream::connect(address).await.ok()?).ok()?;
+    let (mut socket, _) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config)).await.ok()?;
     let init =
         json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
     socket.send(Message::text(init.to_string())).await.ok()?;
