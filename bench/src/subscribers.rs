@@ -29,6 +29,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use crate::stamped::StampedStream;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::{
@@ -38,7 +39,6 @@ use tokio::{
     sync::{Notify, Semaphore, mpsc},
     task::JoinHandle,
 };
-use crate::stamped::StampedStream;
 use tokio_tungstenite::tungstenite::{
     Message, client::IntoClientRequest, http::HeaderValue, protocol::WebSocketConfig,
 };
@@ -258,7 +258,8 @@ async fn subscribe(ws_url: String, token: String, connecting: Arc<Semaphore>) ->
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
     let address = request.uri().authority()?.as_str().to_owned();
     let tcp = StampedStream::new(TcpStream::connect(address).await.ok()?).ok()?;
-    let (mut socket, _) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config)).await.ok()?;
+    let (mut socket, _) =
+        tokio_tungstenite::client_async_with_config(request, tcp, Some(config)).await.ok()?;
     let init =
         json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
     socket.send(Message::text(init.to_string())).await.ok()?;
