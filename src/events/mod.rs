@@ -40,6 +40,17 @@ const LOCAL_BUFFER: usize = 1024;
 /// (ids are at most 20 characters).
 const AGENTS_PER_REVOCATION: usize = 256;
 
+/// Why a live stream of events stopped: it missed some (its subscriber fell more than the
+/// buffer behind, or notifications may have been lost with a PostgreSQL connection) and
+/// has no state to catch up from, or the database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("events were missed")]
+    Missed,
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
 /// Publishes every event of `events` in the transaction (one statement on PostgreSQL).
 pub async fn publish_all(tx: &mut EventTx<'_>, events: Vec<ClusterEvent>) -> Result<(), DbErr> {
     match &tx.bus.0.transport {

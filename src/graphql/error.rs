@@ -5,6 +5,8 @@
 
 use async_graphql::{Enum, ErrorExtensions, SimpleObject};
 
+use crate::events::WatchError;
+
 /// Machine-readable reason of a `UserError`; API.md's codes plus a few more specific ones.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum UserErrorCode {
@@ -61,6 +63,8 @@ pub enum ApiError {
     Unauthenticated,
     Forbidden,
     BadRequest(String),
+    /// A subscription missed events and has ended; the message says what to do.
+    SubscriptionBehind(String),
     /// Detail is logged, never sent.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -77,12 +81,25 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
+impl From<WatchError> for ApiError {
+    fn from(error: WatchError) -> Self {
+        match error {
+            WatchError::Missed => ApiError::SubscriptionBehind(
+                "This subscription missed events and has ended: query the current state, and subscribe again."
+                    .to_owned(),
+            ),
+            WatchError::Database(error) => error.into(),
+        }
+    }
+}
+
 impl ApiError {
     pub fn into_graphql(self) -> async_graphql::Error {
         let (code, message) = match self {
             ApiError::Unauthenticated => ("UNAUTHENTICATED", "Sign in first.".to_owned()),
             ApiError::Forbidden => ("FORBIDDEN", "Your role does not allow this.".to_owned()),
             ApiError::BadRequest(message) => ("BAD_REQUEST", message),
+            ApiError::SubscriptionBehind(message) => ("SUBSCRIPTION_BEHIND", message),
             ApiError::User(errors) => {
                 let message = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ");
                 let code = errors.first().map(|e| e.code);

@@ -20,7 +20,7 @@ use std::{
 };
 
 use async_graphql::{
-    Data, ErrorExtensionValues, Request, Response, ServerError, Variables,
+    Data, Request, Response, ServerError, Variables,
     parser::{
         parse_query,
         types::{ExecutableDocument, OperationType, Selection},
@@ -36,7 +36,7 @@ use tokio::{
 };
 use tracing::Instrument;
 
-use super::{AppSchema, RequestContext};
+use super::{ApiError, AppSchema, RequestContext};
 use crate::{
     auth::model::Audience,
     telemetry::metrics::{GaugeGuard, Metrics},
@@ -304,14 +304,11 @@ impl Subscriber {
 /// The client is told, and its subscription ends: it may subscribe again (and read the
 /// current state with a query).
 fn fell_behind(missed: u64) -> Response {
-    let mut error = ServerError::new(
-        format!(
-            "This subscription left more than {UNREAD_LIMIT} events unread and missed {missed}; it has ended. Subscribe again."
-        ),
-        None,
-    );
-    let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", "SUBSCRIPTION_BEHIND");
-    error.extensions = Some(extensions);
-    Response::from_errors(vec![error])
+    let error = ApiError::SubscriptionBehind(format!(
+        "This subscription left more than {UNREAD_LIMIT} events unread and missed {missed}; it has ended. Subscribe again."
+    ))
+    .into_graphql();
+    let mut server_error = ServerError::new(error.message, None);
+    server_error.extensions = error.extensions;
+    Response::from_errors(vec![server_error])
 }

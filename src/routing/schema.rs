@@ -240,7 +240,9 @@ pub struct RoutingSubscription;
 
 #[Subscription]
 impl RoutingSubscription {
-    /// The viewer's conversations as they are assigned to it, closed, or taken back.
+    /// The viewer's conversations as they are assigned to it, closed, or taken back. Like
+    /// `agentDirectoryChanged`, it ends with `SUBSCRIPTION_BEHIND` if it may have missed
+    /// events.
     #[graphql(guard = "RoleGuard::SignedIn")]
     async fn my_conversations(
         &self,
@@ -251,7 +253,8 @@ impl RoutingSubscription {
     }
 
     /// Every conversation of the organization as it is assigned, closed or taken back: a
-    /// supervisor's view. Admins only.
+    /// supervisor's view. Admins only. Ends with `SUBSCRIPTION_BEHIND` if it may have
+    /// missed events.
     #[graphql(guard = "RoleGuard::Admin")]
     async fn conversation_changed(
         &self,

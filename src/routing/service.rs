@@ -23,7 +23,7 @@ use crate::{
     },
     events::{
         ClusterEvent, ConversationChange, ConversationChangeKind, ConversationNotice, Delivery, EventBus,
-        EventTx, publish_all,
+        EventTx, WatchError, publish_all,
     },
     phone::PhoneNumber,
 };
@@ -361,17 +361,22 @@ pub fn watch(
     bus: &EventBus,
     viewer: Viewer,
     audience: Audience,
-) -> impl Stream<Item = Result<(ConversationChangeKind, conversation::Model), DbErr>> + Send + use<> {
-    stream::unfold(bus.conversation_feed(), move |mut feed| {
+) -> impl Stream<Item = Result<(ConversationChangeKind, conversation::Model), WatchError>> + Send + use<> {
+    stream::unfold(Some(bus.conversation_feed()), move |feed| {
         let db = db.clone();
         let viewer = viewer.clone();
         async move {
+            let mut feed = feed?;
             loop {
                 let notice = match feed.recv().await {
                     Ok(Delivery::Event(notice)) => notice,
+                    // As for the directory: nothing to catch up from, so the client is told.
                     Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {
-                        tracing::warn!(agent = viewer.agent_id, "conversation subscriber missed changes");
-                        continue;
+                        tracing::warn!(
+                            agent = viewer.agent_id,
+                            "conversation subscriber missed changes; ending it"
+                        );
+                        return Some((Err(WatchError::Missed), None));
                     }
                     Err(RecvError::Closed) => return None,
                 };
@@ -381,9 +386,9 @@ pub fn watch(
                     continue;
                 }
                 match notice_conversation(&db, &notice).await {
-                    Ok(Some(conversation)) => return Some((Ok((change.kind, conversation)), feed)),
+                    Ok(Some(conversation)) => return Some((Ok((change.kind, conversation)), Some(feed))),
                     Ok(None) => continue,
-                    Err(error) => return Some((Err(error), feed)),
+                    Err(error) => return Some((Err(error.into()), Some(feed))),
                 }
             }
         }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::common::{
@@ -18,6 +19,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         directory_changes_reach_the_organizations_admins,
         only_admins_may_watch_the_directory,
         changes_over_a_socket_are_audited_with_the_clients_address,
+        subscribers_that_may_have_missed_changes_are_told_and_ended,
     ]
 }
 
@@ -191,6 +193,58 @@ async fn directory_changes_reach_the_organizations_admins(backend: Backend) {
     assert_eq!((kind.as_str(), agent_id.as_str(), agent), ("DELETED", xan.as_str(), Value::Null));
     assert!(ours.results_within("d", QUIET).await.is_empty(), "one event per agent and change");
     assert!(theirs.results_within("d", QUIET).await.is_empty(), "another organization hears nothing");
+}
+
+/// The directory and conversation feeds have no state to catch up from: when notifications
+/// may have been lost (here: PostgreSQL drops the instance's LISTEN connection), each of
+/// their subscribers gets SUBSCRIPTION_BEHIND and its subscription ends, rather than going
+/// on with a list the client no longer knows to be wrong. Subscribing again works at once.
+async fn subscribers_that_may_have_missed_changes_are_told_and_ended(backend: Backend) {
+    if backend != Backend::Postgres {
+        eprintln!(
+            "notifications can be lost only with PostgreSQL's LISTEN connection; nothing to prove on SQLite"
+        );
+        return;
+    }
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let mut socket = WsClient::connect(&server, Protocol::TransportWs, Some(&admin)).await.expect("socket");
+    socket.subscribe("c", "subscription { conversationChanged { kind } }", json!({})).await;
+    socket.subscribe("d", DIRECTORY, json!({})).await;
+    wait_until_live(&server, &admin, &mut socket).await;
+
+    let terminated = server
+        .db()
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+        )
+        .await
+        .expect("terminate the listener's connection");
+    assert_eq!(terminated.rows_affected(), 1, "one LISTEN connection");
+
+    let mut told = Vec::new();
+    while told.len() < 2 {
+        let message =
+            socket.next_message(Duration::from_secs(5)).await.expect("the server tells the subscribers");
+        if message["type"] == "next" {
+            let code = &message["payload"]["errors"][0]["extensions"]["code"];
+            assert_eq!(code, "SUBSCRIPTION_BEHIND", "{message}");
+            told.push(message["id"].as_str().unwrap_or_default().to_owned());
+        } else {
+            assert_eq!(message["type"], "complete", "{message}");
+            assert!(
+                told.contains(&message["id"].as_str().unwrap_or_default().to_owned()),
+                "ended after the error: {message}"
+            );
+        }
+    }
+    told.sort();
+    assert_eq!(told, ["c", "d"]);
+
+    // Subscribed again (a finished id is free again), the directory is live once more.
+    socket.subscribe("d", DIRECTORY, json!({})).await;
+    wait_until_live(&server, &admin, &mut socket).await;
 }
 
 async fn only_admins_may_watch_the_directory(backend: Backend) {

@@ -44,7 +44,10 @@ pub struct DirectorySubscription;
 #[Subscription]
 impl DirectorySubscription {
     /// Every create, update, enable/disable and delete of an agent of the organization, one
-    /// event per agent, so an open directory stays live. Admins only.
+    /// event per agent, so an open directory stays live. Admins only. If the subscription
+    /// may have missed events (the server fell behind, or lost notifications with a
+    /// PostgreSQL connection), it gets an error with `extensions.code =
+    /// "SUBSCRIPTION_BEHIND"` and ends: query the directory and subscribe again.
     #[graphql(guard = "RoleGuard::Admin")]
     async fn agent_directory_changed(
         &self,

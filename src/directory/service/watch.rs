@@ -8,7 +8,7 @@ use crate::{
     auth::Viewer,
     db::entities::agent,
     directory::store,
-    events::{Delivery, DirectoryChangeKind, DirectoryNotice, EventBus},
+    events::{Delivery, DirectoryChangeKind, DirectoryNotice, EventBus, WatchError},
 };
 
 /// One agent's entry changed, as a subscriber sees it.
@@ -20,27 +20,32 @@ pub struct DirectoryUpdate {
 }
 
 /// The directory changes of the viewer's organization, one update per agent, as they commit.
-/// A subscriber that falls more than the bus's buffer behind skips what it missed (there is
-/// no state to catch up from): a client that must not miss any re-reads the list then.
+/// A subscriber that falls more than the bus's buffer behind, or whose instance may have lost
+/// notifications, gets `WatchError::Missed` and the stream ends: there is no state to catch
+/// up from, and skipping silently would leave the client's list wrong without telling it.
 pub fn watch(
     db: DatabaseConnection,
     bus: &EventBus,
     viewer: Viewer,
-) -> impl Stream<Item = Result<DirectoryUpdate, DbErr>> + Send + use<> {
-    let state = (bus.directory_feed(), Vec::<DirectoryUpdate>::new());
-    stream::unfold(state, move |(mut feed, mut ready)| {
+) -> impl Stream<Item = Result<DirectoryUpdate, WatchError>> + Send + use<> {
+    let state = Some((bus.directory_feed(), Vec::<DirectoryUpdate>::new()));
+    stream::unfold(state, move |state| {
         let db = db.clone();
         let viewer = viewer.clone();
         async move {
+            let (mut feed, mut ready) = state?;
             loop {
                 if let Some(update) = ready.pop() {
-                    return Some((Ok(update), (feed, ready)));
+                    return Some((Ok(update), Some((feed, ready))));
                 }
                 let notice = match feed.recv().await {
                     Ok(Delivery::Event(notice)) => notice,
                     Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {
-                        tracing::warn!(agent = viewer.agent_id, "directory subscriber missed changes");
-                        continue;
+                        tracing::warn!(
+                            agent = viewer.agent_id,
+                            "directory subscriber missed changes; ending it"
+                        );
+                        return Some((Err(WatchError::Missed), None));
                     }
                     Err(RecvError::Closed) => return None,
                 };
@@ -50,7 +55,7 @@ pub fn watch(
                 match updates(&db, &notice).await {
                     // Popped from the end: reversed so they come out in order.
                     Ok(updates) => ready = updates.into_iter().rev().collect(),
-                    Err(error) => return Some((Err(error), (feed, ready))),
+                    Err(error) => return Some((Err(error.into()), Some((feed, ready)))),
                 }
             }
         }
