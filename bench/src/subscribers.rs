@@ -63,8 +63,9 @@ pub struct Fanout {
     /// Each change's earliest delivery: the way from the request to the first socket, before
     /// the fan-out itself.
     pub firsts: Vec<Duration>,
-    /// The worst p99 among the changes.
-    pub worst_p99: Duration,
+    /// Each change's p99, in order: the first change also pays for what each socket
+    /// allocates on its first send.
+    pub p99s: Vec<Duration>,
     /// Growth of the server process's resident memory while the subscribers were connected.
     pub server_rss_growth_kib: u64,
     /// CPU time from just before each change until every event arrived, summed over the
@@ -104,8 +105,7 @@ pub async fn measure(
     // The last `subscribe` messages may still be in flight; let the server register them.
     tokio::time::sleep(Duration::from_millis(1500) + Duration::from_micros(200 * n as u64)).await;
     let rss_after = rss_kib();
-    let (mut latencies, mut handed, mut firsts, mut worst_p99) =
-        (Vec::new(), Vec::new(), Vec::new(), Duration::ZERO);
+    let (mut latencies, mut handed, mut firsts, mut p99s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut server_cpu, mut subscribers_cpu) = (Duration::ZERO, 0);
     for change in 0..changes {
         let cpu_before = process_cpu();
@@ -120,7 +120,7 @@ pub async fn measure(
         let mut these = durations(&read_at, "latencies");
         these.sort_unstable();
         firsts.push(these.first().copied().unwrap_or_default());
-        worst_p99 = worst_p99.max(crate::percentile(&these, 0.99));
+        p99s.push(crate::percentile(&these, 0.99));
         latencies.extend(these);
     }
     drop(to_child);
@@ -133,7 +133,7 @@ pub async fn measure(
         latencies,
         handed,
         firsts,
-        worst_p99,
+        p99s,
         server_rss_growth_kib: rss_after.saturating_sub(rss_before),
         server_cpu,
         subscribers_cpu: Duration::from_millis(subscribers_cpu),
