@@ -1,45 +1,41 @@
 //! Checks on a document before it runs, beyond the depth and complexity limits that
 //! async-graphql enforces itself.
-
-use std::sync::Arc;
+//!
+//! They run on the request before `execute`, not as an async-graphql extension: with any
+//! extension registered, async-graphql sends every field through the extension chain, 18% of
+//! the agents page (BENCHMARKS.md). `Request::parsed_query` keeps the parsed document in the
+//! request, so the schema does not parse it again.
 
 use async_graphql::{
-    ErrorExtensionValues, ServerError, ServerResult, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
-    parser::types::{ExecutableDocument, OperationType},
+    ErrorExtensionValues, Request, Response, ServerError,
+    parser::types::{DocumentOperations, OperationType},
 };
 
-/// Marks a request that arrived over `GET`, where only queries are allowed: a GET must be safe
-/// to repeat and to prefetch, and it bypasses the CSRF protection a JSON POST body gives.
-pub struct ReadOnlyTransport;
-
-pub struct GetIsReadOnly;
-
-impl ExtensionFactory for GetIsReadOnly {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(GetIsReadOnly)
+/// None when the request may run over `GET`, else the refusal to send: only queries may, since
+/// a GET must be safe to repeat and to prefetch, and it bypasses the CSRF protection a JSON
+/// POST body gives. A document that does not parse is left to `execute`, which reports it.
+pub fn refuse_unless_read_only(request: &mut Request) -> Option<Response> {
+    let document = request.parsed_query().ok()?;
+    if document.operations.iter().all(|(_, operation)| operation.node.ty == OperationType::Query) {
+        return None;
     }
+    let mut error = ServerError::new("Only queries may be sent with GET; send mutations with POST.", None);
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", "BAD_REQUEST");
+    error.extensions = Some(extensions);
+    Some(Response::from_errors(vec![error]))
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for GetIsReadOnly {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let over_get = ctx.data_opt::<ReadOnlyTransport>().is_some();
-        if over_get && document.operations.iter().any(|(_, op)| op.node.ty != OperationType::Query) {
-            let mut error =
-                ServerError::new("Only queries may be sent with GET; send mutations with POST.", None);
-            let mut extensions = ErrorExtensionValues::default();
-            extensions.set("code", "BAD_REQUEST");
-            error.extensions = Some(extensions);
-            return Err(error);
+/// The name the request's operation goes by: its `operationName`, or else the name of the
+/// document's only operation. None for an anonymous one (or a document that does not parse).
+pub fn operation_name(request: &mut Request) -> Option<String> {
+    if let Some(name) = &request.operation_name {
+        return Some(name.clone());
+    }
+    match &request.parsed_query().ok()?.operations {
+        DocumentOperations::Multiple(operations) if operations.len() == 1 => {
+            operations.keys().next().map(|name| name.to_string())
         }
-        Ok(document)
+        _ => None,
     }
 }

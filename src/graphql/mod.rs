@@ -13,13 +13,10 @@ use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 pub use context::{ContextExt, RequestContext};
 pub use error::{ApiError, UserError, UserErrorCode, for_payload, for_query};
-pub use limits::ReadOnlyTransport;
+pub use limits::{operation_name, refuse_unless_read_only};
 pub use shared_subscriptions::{ResponseJson, Responses, SubscriptionExecutor};
 
-use crate::{
-    app::AppState, audit, auth, config::Config, directory, presence, routing,
-    telemetry::metrics::OperationMetrics,
-};
+use crate::{app::AppState, audit, auth, config::Config, directory, presence, routing};
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -50,10 +47,11 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 pub fn build(config: &Config, state: Option<AppState>) -> AppSchema {
     let builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_depth(config.max_query_depth)
-        .limit_complexity(config.max_query_complexity)
-        .extension(limits::GetIsReadOnly);
+        .limit_complexity(config.max_query_complexity);
+    // No extensions (see `limits`): the GET rule and the operation metrics run around
+    // `execute`, in the HTTP handler.
     match state {
-        Some(state) => builder.extension(OperationMetrics(state.metrics.clone())).data(state).finish(),
+        Some(state) => builder.data(state).finish(),
         None => builder.finish(),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use async_graphql::{BatchRequest, http::parse_query_string};
+use async_graphql::{BatchRequest, BatchResponse, Request, http::parse_query_string};
 use async_graphql_axum::GraphQLResponse;
 use axum::{
     Json,
@@ -16,8 +16,15 @@ use serde_json::json;
 use super::{HttpState, bearer_from_headers};
 use crate::{
     auth::{Viewer, service as auth},
-    graphql::{ReadOnlyTransport, RequestContext},
+    graphql::{RequestContext, operation_name, refuse_unless_read_only},
 };
+
+/// How a request arrived: over `GET`, only queries may run (`refuse_unless_read_only`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+}
 
 pub(super) async fn post(
     State(state): State<HttpState>,
@@ -63,10 +70,10 @@ pub(super) async fn post(
             &format!("A batch may hold at most {max_batch} operations; this one has {}.", requests.len()),
         );
     }
-    execute(&state, peer, &headers, request).await
+    execute(&state, peer, &headers, request, Method::Post).await
 }
 
-/// Queries only: see `ReadOnlyTransport`.
+/// Queries only: see `refuse_unless_read_only`.
 pub(super) async fn get(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -74,9 +81,7 @@ pub(super) async fn get(
     RawQuery(query): RawQuery,
 ) -> Response {
     match parse_query_string(query.as_deref().unwrap_or_default()) {
-        Ok(request) => {
-            execute(&state, peer, &headers, BatchRequest::Single(request.data(ReadOnlyTransport))).await
-        }
+        Ok(request) => execute(&state, peer, &headers, BatchRequest::Single(request), Method::Get).await,
         Err(error) => transport_error(
             StatusCode::BAD_REQUEST,
             &format!("The query string is not a GraphQL request (?query=…&variables=…): {error}"),
@@ -89,6 +94,7 @@ async fn execute(
     peer: SocketAddr,
     headers: &HeaderMap,
     request: BatchRequest,
+    method: Method,
 ) -> Response {
     let viewer = match bearer_from_headers(headers) {
         Some(token) => match viewer_for(state, token).await {
@@ -98,7 +104,34 @@ async fn execute(
         None => None,
     };
     let request = request.data(RequestContext::new(&state.app, viewer).with_client_address(peer.ip()));
-    GraphQLResponse(state.schema.execute_batch(request).await).into_response()
+    let response = match request {
+        BatchRequest::Single(request) => BatchResponse::Single(execute_one(state, request, method).await),
+        // One after the other, as async-graphql's `execute_batch` runs them.
+        BatchRequest::Batch(requests) => {
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(execute_one(state, request, method).await);
+            }
+            BatchResponse::Batch(responses)
+        }
+    };
+    GraphQLResponse(response).into_response()
+}
+
+/// One operation, counted and traced under its name.
+async fn execute_one(state: &HttpState, mut request: Request, method: Method) -> async_graphql::Response {
+    let name = operation_name(&mut request);
+    let metrics = &state.app.metrics;
+    metrics
+        .observe_operation(name.as_deref(), async {
+            if method == Method::Get
+                && let Some(refusal) = refuse_unless_read_only(&mut request)
+            {
+                return refusal;
+            }
+            state.schema.execute(request).await
+        })
+        .await
 }
 
 async fn viewer_for(state: &HttpState, token: &str) -> Result<Option<Viewer>, Response> {

@@ -1,23 +1,12 @@
 //! Prometheus metrics for `GET /metrics`: GraphQL operations by name and outcome, their
 //! latency, open WebSockets, active subscriptions, SQL statements sent, the password-
-//! hashing queue and the hashes computed. Operations are counted (and given a tracing span) by an async-graphql
-//! extension; the last two are read from their owners at scrape time, so there is no second
-//! count to keep in step.
+//! hashing queue and the hashes computed. Operations are counted (and given a tracing span)
+//! around their execution (`observe_operation`); the last two are read from their owners at
+//! scrape time, so there is no second count to keep in step.
 
-use std::{
-    collections::HashSet,
-    fmt,
-    sync::{Arc, Mutex},
-    time::Instant,
-};
+use std::{collections::HashSet, fmt, sync::Mutex, time::Instant};
 
-use async_graphql::{
-    Request, Response, ServerResult, Variables,
-    extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-    },
-    parser::types::{DocumentOperations, ExecutableDocument},
-};
+use async_graphql::Response;
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, text},
@@ -122,6 +111,23 @@ impl Metrics {
         GaugeGuard::hold(&self.subscription_executions)
     }
 
+    /// Runs one GraphQL operation in a `graphql` span naming it, and counts it with its
+    /// outcome and latency. (async-graphql's own `Tracing` extension is not used: it records
+    /// the whole document with its variables, passwords included unless every such argument
+    /// is marked secret, and opens a span per field. Nor is this an extension of ours: with
+    /// any extension registered, async-graphql sends every field through the extension chain,
+    /// 18% of the agents page in BENCHMARKS.md.)
+    pub async fn observe_operation(
+        &self,
+        name: Option<&str>,
+        operation: impl Future<Output = Response>,
+    ) -> Response {
+        let started = Instant::now();
+        let response = operation.instrument(tracing::info_span!("graphql", operation = name)).await;
+        self.record_operation(name, response.is_ok(), started);
+        response
+    }
+
     fn record_operation(&self, name: Option<&str>, ok: bool, started: Instant) {
         let labels = OperationLabels {
             operation: self.operation_label(name),
@@ -201,78 +207,5 @@ impl Collector for Sampled {
             hashes.metric_type(),
         )?;
         hashes.encode(descriptor)
-    }
-}
-
-/// The async-graphql extension that counts operations and subscriptions, and runs each
-/// operation in a `graphql` span naming it. (async-graphql's own `Tracing` extension is not
-/// used: it records the whole document with its variables, passwords included unless every
-/// such argument is marked secret, and opens a span per field.)
-pub struct OperationMetrics(pub Arc<Metrics>);
-
-impl ExtensionFactory for OperationMetrics {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OperationRecorder { metrics: self.0.clone(), name: Mutex::default() })
-    }
-}
-
-/// One per request: it learns the operation's name while the request is prepared and parsed.
-struct OperationRecorder {
-    metrics: Arc<Metrics>,
-    name: Mutex<Option<String>>,
-}
-
-impl OperationRecorder {
-    fn name(&self) -> std::sync::MutexGuard<'_, Option<String>> {
-        self.name.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Keeps the name for the metrics and shows it on the operation's span (the current one:
-    /// the hooks that learn it run inside `request`).
-    fn learn_name(&self, name: &str) {
-        tracing::Span::current().record("operation", name);
-        *self.name() = Some(name.to_owned());
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for OperationRecorder {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let started = Instant::now();
-        let span = tracing::info_span!("graphql", operation = tracing::field::Empty);
-        let response = next.run(ctx).instrument(span).await;
-        let name = self.name().clone();
-        self.metrics.record_operation(name.as_deref(), response.is_ok(), started);
-        response
-    }
-
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Some(name) = &request.operation_name {
-            self.learn_name(name);
-        }
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        // Without `operationName`, a document's only operation gives its name (if it has one).
-        if self.name().is_none()
-            && let DocumentOperations::Multiple(operations) = &document.operations
-            && let (Some(name), 1) = (operations.keys().next(), operations.len())
-        {
-            self.learn_name(name);
-        }
-        Ok(document)
     }
 }
