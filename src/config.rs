@@ -95,6 +95,11 @@ pub struct Config {
     #[arg(long, global = true, env = "AGENTDESK_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Token Prometheus must send (`Authorization: Bearer …`) to read `/metrics`. Without
+    /// one, `/metrics` is open: keep it off the public route.
+    #[arg(long, global = true, env = "AGENTDESK_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Most operations one JSON batch may hold.
     #[arg(long, global = true, env = "AGENTDESK_MAX_BATCH_SIZE", default_value_t = 10)]
     pub max_batch_size: usize,

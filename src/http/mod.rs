@@ -11,7 +11,10 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     extract::State,
-    http::{HeaderMap, StatusCode, header::AUTHORIZATION, header::CONTENT_TYPE},
+    http::{
+        HeaderMap, StatusCode,
+        header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE},
+    },
     response::{Html, IntoResponse, Response},
     routing::get,
 };
@@ -20,6 +23,7 @@ pub use serve::serve;
 
 use crate::{
     app::AppState,
+    auth::token,
     graphql::{AppSchema, SubscriptionExecutor},
 };
 
@@ -55,7 +59,14 @@ async fn graphiql() -> Html<&'static str> {
 }
 
 /// Prometheus scrapes this; the text format is OpenMetrics, which Prometheus reads natively.
-async fn metrics(State(state): State<HttpState>) -> Response {
+/// With `--metrics-token`, only a request bearing it may.
+async fn metrics(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &state.app.config.metrics_token
+        && !bearer_from_headers(&headers).is_some_and(|given| same_secret(given, expected))
+    {
+        return (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, "Bearer")], "Send the metrics token.")
+            .into_response();
+    }
     match state.app.metrics.render() {
         Ok(text) => ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
             .into_response(),
@@ -71,6 +82,11 @@ fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Compared as digests, so the time taken tells nothing about how much of the secret matched.
+fn same_secret(given: &str, expected: &str) -> bool {
+    token::hash(given) == token::hash(expected)
 }
 
 fn bearer_from_headers(headers: &HeaderMap) -> Option<&str> {

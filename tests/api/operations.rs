@@ -23,6 +23,7 @@ use crate::common::{
 pub fn tests() -> Vec<crate::common::Test> {
     crate::tests![
         metrics_count_operations_statements_and_sockets,
+        metrics_need_the_token_when_one_is_set,
         requests_carry_a_request_id,
         sigterm_lets_requests_in_flight_finish_and_exits_0,
         sigterm_exits_within_the_bound_when_clients_linger,
@@ -43,6 +44,28 @@ pub fn value(metrics: &str, series: &str) -> f64 {
         .lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map_or(0.0, |value| value.parse().unwrap_or_else(|_| panic!("{series}: {value}")))
+}
+
+async fn metrics_need_the_token_when_one_is_set(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |config| config.metrics_token = Some("scrape-secret".into())).await;
+    let scrape_with = async |authorization: Option<&str>| {
+        let mut request = server.http.get(server.url("/metrics"));
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        request.send().await.unwrap()
+    };
+    for refused in
+        [None, Some("Bearer scrape-secre"), Some("Bearer scrape-secret-and-more"), Some("scrape-secret")]
+    {
+        let response = scrape_with(refused).await;
+        assert_eq!(response.status(), 401, "{refused:?}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    }
+    let response = scrape_with(Some("Bearer scrape-secret")).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("agentdesk_websockets_open"));
 }
 
 async fn metrics_count_operations_statements_and_sockets(backend: Backend) {
