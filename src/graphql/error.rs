@@ -117,6 +117,15 @@ impl ApiError {
         };
         async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code))
     }
+
+    /// The same error as a whole response's, for answers given outside field resolution
+    /// (a refused request, a subscription that fell behind); it points at no location.
+    pub fn into_response(self) -> async_graphql::Response {
+        let error = self.into_graphql();
+        let mut server_error = async_graphql::ServerError::new(error.message, None);
+        server_error.extensions = error.extensions;
+        async_graphql::Response::from_errors(vec![server_error])
+    }
 }
 
 /// Splits a service outcome for a mutation payload: the value, or the `userErrors` to show;

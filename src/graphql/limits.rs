@@ -7,9 +7,11 @@
 //! request, so the schema does not parse it again.
 
 use async_graphql::{
-    ErrorExtensionValues, Request, Response, ServerError,
+    Request, Response,
     parser::types::{DocumentOperations, OperationType},
 };
+
+use super::ApiError;
 
 /// None when the request may run over `GET`, else the refusal to send: only queries may, since
 /// a GET must be safe to repeat and to prefetch, and it bypasses the CSRF protection a JSON
@@ -19,11 +21,8 @@ pub fn refuse_unless_read_only(request: &mut Request) -> Option<Response> {
     if document.operations.iter().all(|(_, operation)| operation.node.ty == OperationType::Query) {
         return None;
     }
-    let mut error = ServerError::new("Only queries may be sent with GET; send mutations with POST.", None);
-    let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", "BAD_REQUEST");
-    error.extensions = Some(extensions);
-    Some(Response::from_errors(vec![error]))
+    let refusal = "Only queries may be sent with GET; send mutations with POST.";
+    Some(ApiError::BadRequest(refusal.to_owned()).into_response())
 }
 
 /// The name the request's operation goes by: its `operationName`, or else the name of the

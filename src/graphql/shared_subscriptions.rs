@@ -20,7 +20,7 @@ use std::{
 };
 
 use async_graphql::{
-    Data, Request, Response, ServerError, Variables,
+    Data, Request, Response, Variables,
     parser::{
         parse_query,
         types::{ExecutableDocument, OperationType, Selection},
@@ -304,11 +304,8 @@ impl Subscriber {
 /// The client is told, and its subscription ends: it may subscribe again (and read the
 /// current state with a query).
 fn fell_behind(missed: u64) -> Response {
-    let error = ApiError::SubscriptionBehind(format!(
+    ApiError::SubscriptionBehind(format!(
         "This subscription left more than {UNREAD_LIMIT} events unread and missed {missed}; it has ended. Subscribe again."
     ))
-    .into_graphql();
-    let mut server_error = ServerError::new(error.message, None);
-    server_error.extensions = error.extensions;
-    Response::from_errors(vec![server_error])
+    .into_response()
 }
