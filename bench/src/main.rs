@@ -42,8 +42,11 @@ use sea_orm::{
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+mod fanout_floor;
 mod stamped;
 mod subscribers;
+
+use fanout_floor::FloorServer;
 
 const CLIENTS: usize = 64;
 
@@ -62,7 +65,7 @@ struct Args {
     /// Seconds per HTTP load phase (default 8, or 2 with --quick).
     #[arg(long)]
     seconds: Option<u64>,
-    /// Skip sections, comma-separated: read, statements, bulk, logins, fanout, routing.
+    /// Skip sections, comma-separated: read, statements, bulk, logins, fanout, fanout-floor, routing.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
     /// PostgreSQL server to create the benchmark database on.
@@ -532,25 +535,28 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
         }
     }
 
-    if !skipped(args, "fanout") {
+    if !skipped(args, "fanout") || !skipped(args, "fanout-floor") {
         let limit = fd_limit();
         for &n in &args.subscribers {
             if args.quick && n > 1000 {
                 continue;
             }
-            // One descriptor a socket in each process (see subscribers.rs), plus the pools.
-            let value = if n + 500 > limit {
-                format!("not run: needs ~{} file descriptors, the limit is {limit}", n + 500)
-            } else {
-                let outcome = tokio::time::timeout(Duration::from_secs(180), fanout(&env, n)).await;
-                outcome.unwrap_or_else(|_| "did not finish within 180 s".into())
-            };
-            report.set(
-                backend,
-                &format!("5. presence fan-out, {n} subscribers"),
-                "p99 < 100 ms, < 16 KiB each (10,000)",
-                value,
-            );
+            if !skipped(args, "fanout") {
+                report.set(
+                    backend,
+                    &format!("5. presence fan-out, {n} subscribers"),
+                    "p99 < 100 ms, < 16 KiB each (10,000)",
+                    within_limits(n, limit, fanout(&env, n)).await,
+                );
+            }
+            if !skipped(args, "fanout-floor") {
+                report.set(
+                    backend,
+                    &format!("5. fan-out floor, {n} subscribers: a server that only writes"),
+                    "none (no server delivers faster here)",
+                    within_limits(n, limit, fanout_floor(&env.admin_token, n)).await,
+                );
+            }
         }
     }
 
@@ -573,6 +579,16 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
 /// is at the mercy of whatever else the machine does at that moment.
 const FANOUT_CHANGES: usize = 5;
 
+/// The outcome of a fan-out `measurement` of `n` subscribers, if the descriptor `limit` allows
+/// it (one a socket in each process, see subscribers.rs, plus the pools) and it ends in time.
+async fn within_limits(n: usize, limit: usize, measurement: impl Future<Output = String>) -> String {
+    if n + 500 > limit {
+        return format!("not run: needs ~{} file descriptors, the limit is {limit}", n + 500);
+    }
+    let outcome = tokio::time::timeout(Duration::from_secs(180), measurement).await;
+    outcome.unwrap_or_else(|_| "did not finish within 180 s".into())
+}
+
 /// One agent goes ONLINE and OFFLINE in turns in front of `n` subscribers; see subscribers.rs.
 async fn fanout(env: &Env, n: usize) -> String {
     let agent = &env.agents[0];
@@ -588,13 +604,30 @@ async fn fanout(env: &Env, n: usize) -> String {
         // Back OFFLINE for the next run.
         presence("OFFLINE").await;
     }
-    let latencies = &fanout.latencies;
-    let changes = FANOUT_CHANGES as u128;
     format!(
-        "{}/{n} subscribed in {:.1} s; {} changes, {} deliveries: p50 {}, p99 {} (each change's p99: {}), last {}; in the subscribers' sockets (kernel receive time, {} stamped): p50 {}, p99 {}; first delivery of each change {}; server RSS +{:.1} KiB a subscriber; CPU per change while delivering: server {} ms, subscribers {} ms",
+        "{}/{n} subscribed in {:.1} s; {}; first delivery of each change {}; server RSS +{:.1} KiB a subscriber; {}",
         fanout.subscribed,
         fanout.connect_time.as_secs_f64(),
-        FANOUT_CHANGES,
+        deliveries(&fanout),
+        fanout.firsts.iter().map(|first| ms(*first)).collect::<Vec<_>>().join(", "),
+        fanout.server_rss_growth_kib as f64 / fanout.subscribed.max(1) as f64,
+        cpu_per_change(&fanout),
+    )
+}
+
+/// The same subscribers and changes against a server that only writes (fanout_floor.rs).
+async fn fanout_floor(token: &str, n: usize) -> String {
+    let floor = FloorServer::start().await;
+    let change = async |_: usize| floor.broadcast(fanout_floor::EVENT).await;
+    let fanout = subscribers::measure(&floor.ws_url(), token, n, FANOUT_CHANGES, change).await;
+    format!("{}/{n} subscribed; {}; {}", fanout.subscribed, deliveries(&fanout), cpu_per_change(&fanout))
+}
+
+/// The latencies of a fan-out measurement, read by the subscribers and stamped by the kernel.
+fn deliveries(fanout: &subscribers::Fanout) -> String {
+    let latencies = &fanout.latencies;
+    format!(
+        "{FANOUT_CHANGES} changes, {} deliveries: p50 {}, p99 {} (each change's p99: {}), last {}; in the subscribers' sockets (kernel receive time, {} stamped): p50 {}, p99 {}",
         latencies.len(),
         ms(percentile(latencies, 0.5)),
         ms(percentile(latencies, 0.99)),
@@ -603,8 +636,13 @@ async fn fanout(env: &Env, n: usize) -> String {
         fanout.handed.len(),
         ms(percentile(&fanout.handed, 0.5)),
         ms(percentile(&fanout.handed, 0.99)),
-        fanout.firsts.iter().map(|first| ms(*first)).collect::<Vec<_>>().join(", "),
-        fanout.server_rss_growth_kib as f64 / fanout.subscribed.max(1) as f64,
+    )
+}
+
+fn cpu_per_change(fanout: &subscribers::Fanout) -> String {
+    let changes = FANOUT_CHANGES as u128;
+    format!(
+        "CPU per change while delivering: server {} ms, subscribers {} ms",
         fanout.server_cpu.as_millis() / changes,
         fanout.subscribers_cpu.as_millis() / changes,
     )
