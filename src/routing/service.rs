@@ -190,32 +190,33 @@ pub async fn close_conversation(
     if !viewer.is_admin() && found.assigned_agent_id != Some(viewer.agent_id) {
         return Err(RoutingError::Forbidden);
     }
-    if found.status != Status::Closed {
-        let now = Utc::now();
-        let mut tx = bus.begin(db).await?;
-        if !store::close(&*tx, found.id, found.status, now).await? {
-            // It changed meanwhile (assigned, re-queued or closed): read it again and retry.
-            drop(tx);
-            return Box::pin(close_conversation(db, bus, viewer, conversation_id)).await;
-        }
-        let holder = (found.status == Status::Assigned).then_some(found.assigned_agent_id).flatten();
-        if let Some(agent_id) = holder {
-            store::release_capacity(&*tx, agent_id, now).await?;
-        }
-        let change = ConversationChange {
-            organization_id: found.organization_id,
-            conversation_id: found.id,
-            agent_id: holder,
-            kind: ConversationChangeKind::Closed,
-        };
-        tx.publish(ClusterEvent::ConversationChanged(change)).await?;
-        tx.commit().await?;
-        if holder.is_some() {
-            drain(db, bus, found.organization_id, Some(&[found.queue_id])).await?;
-        }
+    if found.status == Status::Closed {
+        return Ok(found);
     }
-    let latest = store::find_conversation(db, viewer.organization_id, found.id).await?;
-    latest.ok_or(RoutingError::ConversationNotFound)
+    let now = Utc::now();
+    let mut tx = bus.begin(db).await?;
+    let Some(closed) = store::close(&*tx, found.id, found.status, now).await? else {
+        // It changed meanwhile (assigned, re-queued or closed): read it again and retry.
+        drop(tx);
+        return Box::pin(close_conversation(db, bus, viewer, conversation_id)).await;
+    };
+    let holder = (found.status == Status::Assigned).then_some(found.assigned_agent_id).flatten();
+    if let Some(agent_id) = holder {
+        store::release_capacity(&*tx, agent_id, now).await?;
+    }
+    let change = ConversationChange {
+        organization_id: found.organization_id,
+        conversation_id: found.id,
+        agent_id: holder,
+        kind: ConversationChangeKind::Closed,
+    };
+    tx.publish(ClusterEvent::ConversationChanged(change)).await?;
+    tx.commit().await?;
+    if holder.is_some() {
+        drain(db, bus, found.organization_id, Some(&[found.queue_id])).await?;
+    }
+    // As committed: nothing changes a closed conversation.
+    Ok(closed)
 }
 
 /// Takes back the conversations of agents being disabled or deleted, in that transaction:
@@ -264,11 +265,8 @@ pub async fn drain(
     organization_id: i64,
     queue_ids: Option<&[i64]>,
 ) -> Result<(), DbErr> {
-    // The service switch is part of the routing rule (see `eligibility`): conversations
-    // wait while it is off.
-    if !serving(db, organization_id).await? {
-        return Ok(());
-    }
+    // No check of the service switch here: the statements that pick and take capacity
+    // apply it (`store::candidates`, `store::reserve_capacity`).
     loop {
         let waiting = store::waiting(db, organization_id, queue_ids, DRAIN_BATCH).await?;
         let mut full_queues = Vec::new();

@@ -137,7 +137,7 @@ pub(super) async fn candidates(
         .select_only()
         .column(agent::Column::Id)
         .filter(agent::Column::Id.in_subquery(members))
-        .filter(eligible())
+        .filter(assignable())
         .order_by(agent::Column::ActiveSessions, Order::Asc)
         .order_by_with_nulls(agent::Column::IdleSince, Order::Asc, NullOrdering::First)
         .order_by(agent::Column::Id, Order::Asc)
@@ -150,8 +150,8 @@ pub(super) async fn candidates(
 
 /// The routing rule, clause by clause: each condition an agent's row must meet, with the
 /// reason given when it does not. It is the one definition: the router filters with all
-/// of them (`eligible`) and `Agent.assignmentEligibility` asks the database which of them
-/// hold (`eligibility`), so the two cannot disagree.
+/// of them (`eligible`, within `assignable`) and `Agent.assignmentEligibility` asks the
+/// database which of them hold (`eligibility`), so the two cannot disagree.
 fn rule() -> [(Ineligible, Condition); 3] {
     [
         (
@@ -172,6 +172,18 @@ fn rule() -> [(Ineligible, Condition); 3] {
 /// condition guards the capacity update, so what is offered is what may be taken.
 fn eligible() -> Condition {
     rule().into_iter().fold(Condition::all(), |all, (_, clause)| all.add(clause))
+}
+
+/// The routing rule as the router applies it, with the organization's human-agent service
+/// switch: conversations wait while it is off. It is part of the statement that takes the
+/// capacity, so no assignment slips in after the switch is turned off.
+fn assignable() -> Condition {
+    let serving = Query::select()
+        .column(organization::Column::Id)
+        .from(organization::Entity)
+        .and_where(organization::Column::HumanAgentServiceEnabled.eq(true))
+        .to_owned();
+    eligible().add(agent::Column::OrganizationId.in_subquery(serving))
 }
 
 /// 1 when `condition` holds for the row, else 0: a boolean both back-ends return alike.
@@ -283,7 +295,7 @@ pub(super) async fn queues_with_eligible_member(
         .await
 }
 
-/// Takes one unit of the agent's capacity if it is still eligible; false when not.
+/// Takes one unit of the agent's capacity if it may still be assigned to; false when not.
 pub(super) async fn reserve_capacity(
     db: &impl ConnectionTrait,
     agent_id: i64,
@@ -293,7 +305,7 @@ pub(super) async fn reserve_capacity(
         .col_expr(agent::Column::ActiveSessions, Expr::col(agent::Column::ActiveSessions).add(1))
         .col_expr(agent::Column::IdleSince, Expr::value(now))
         .filter(agent::Column::Id.eq(agent_id))
-        .filter(eligible())
+        .filter(assignable())
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -333,21 +345,22 @@ pub(super) async fn assign(
     Ok(result.rows_affected == 1)
 }
 
-/// Closes the conversation if it is in `from`; false when it changed meanwhile.
+/// Closes the conversation if it is in `from` and returns it as stored; None when it
+/// changed meanwhile.
 pub(super) async fn close(
     db: &impl ConnectionTrait,
     conversation_id: i64,
     from: Status,
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let result = conversation::Entity::update_many()
+) -> Result<Option<conversation::Model>, DbErr> {
+    let closed = conversation::Entity::update_many()
         .col_expr(conversation::Column::Status, Expr::value(Status::Closed))
         .col_expr(conversation::Column::ClosedAt, Expr::value(now))
         .filter(conversation::Column::Id.eq(conversation_id))
         .filter(conversation::Column::Status.eq(from))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    Ok(result.rows_affected == 1)
+    Ok(closed.into_iter().next())
 }
 
 /// Puts every conversation these agents hold back to WAITING (their `assignedAt` stays, so

@@ -5,11 +5,8 @@
 
 use std::time::Duration;
 
-use agentdesk::{
-    config::Config,
-    db::entities::{agent, organization},
-};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, prelude::Expr};
+use agentdesk::{config::Config, db::entities::agent};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::common::{
@@ -384,15 +381,6 @@ impl Desk {
             .collect();
         (eligibility["eligible"].as_bool().unwrap(), reasons, found["remainingCapacity"].clone())
     }
-
-    async fn set_service(&self, enabled: bool) {
-        organization::Entity::update_many()
-            .col_expr(organization::Column::HumanAgentServiceEnabled, Expr::value(enabled))
-            .filter(organization::Column::Slug.eq("demo"))
-            .exec(self.server.db())
-            .await
-            .unwrap();
-    }
 }
 
 fn reasons(names: &[&str]) -> Vec<String> {
@@ -432,9 +420,9 @@ async fn eligibility_and_the_router_agree_as_the_agents_state_changes(backend: B
     assert_eq!(desk.eligibility(id).await, (true, reasons(&[]), Value::Null), "unlimited");
 
     // While the service is off nothing is assigned (conversations cannot even be created).
-    desk.set_service(false).await;
+    desk.server.set_human_agent_service("demo", false).await;
     assert_eq!(desk.eligibility(id).await, (false, reasons(&["SERVICE_DISABLED"]), Value::Null));
-    desk.set_service(true).await;
+    desk.server.set_human_agent_service("demo", true).await;
 
     desk.update(id, json!({ "queueIds": [] })).await;
     assert_eq!(desk.eligibility(id).await, (false, reasons(&["NO_QUEUE"]), Value::Null));

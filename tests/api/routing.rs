@@ -23,6 +23,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         phone_numbers_are_masked_in_every_field_for_viewers_without_permission,
         each_subscriber_sees_its_own_form_of_one_event,
         monthly_sessions_count_assignments_of_the_last_30_days,
+        conversations_wait_while_the_service_is_off,
         agents_see_and_close_only_their_own_conversations,
         conversation_input_is_validated,
         no_agent_is_ever_over_its_limit_under_a_concurrent_burst,
@@ -345,6 +346,24 @@ async fn monthly_sessions_count_assignments_of_the_last_30_days(backend: Backend
     assert_eq!(usage["usage"]["monthlySessions"], 3, "inside the window, including one taken back since");
 }
 
+/// The service switch is part of the routing rule: while it is off, capacity appearing
+/// assigns nothing; back on, the next chance does.
+async fn conversations_wait_while_the_service_is_off(backend: Backend) {
+    let desk = desk(backend).await;
+    let gus = desk.agent("gus", Some(1), false).await;
+    let waiting = desk.create(None).await;
+    assert_eq!(waiting["status"], "WAITING");
+    desk.server.set_human_agent_service("demo", false).await;
+    desk.online(&gus).await;
+    assert_eq!(desk.conversation(&desk.admin, &waiting["id"]).await["status"], "WAITING");
+    assert_eq!(desk.agent_field(&gus, "activeSessions").await, 0);
+    desk.server.set_human_agent_service("demo", true).await;
+    let offline = "mutation { reportPresence(status: OFFLINE) { presence } }";
+    desk.server.gql(Some(&gus), offline, json!({})).await.data();
+    desk.online(&gus).await;
+    assert_eq!(holder(&desk.conversation(&desk.admin, &waiting["id"]).await), "gus");
+}
+
 async fn agents_see_and_close_only_their_own_conversations(backend: Backend) {
     let desk = desk(backend).await;
     let ola = desk.agent("ola", Some(1), false).await;
@@ -398,11 +417,7 @@ async fn conversation_input_is_validated(backend: Backend) {
     }
     let none = desk.server.gql(Some(&desk.admin), "{ conversations { totalCount } }", json!({})).await.data();
     assert_eq!(none["conversations"]["totalCount"], 0);
-    organization::Entity::update_many()
-        .col_expr(organization::Column::HumanAgentServiceEnabled, Expr::value(false))
-        .exec(desk.server.db())
-        .await
-        .unwrap();
+    desk.server.set_human_agent_service("demo", false).await;
     let off = desk.server.gql(Some(&desk.admin), create, json!({ "input": { "queueId": desk.queue } })).await;
     assert_eq!(off.user_error_codes("createConversation"), ["HUMAN_AGENT_SERVICE_DISABLED"]);
 }

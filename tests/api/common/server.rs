@@ -10,7 +10,7 @@ use agentdesk::{
     directory::service::{NewOrganization, create_organization},
     graphql::id::{self, NodeKind},
 };
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, prelude::Expr};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -89,6 +89,17 @@ impl TestServer {
     /// SQL statements the server has sent so far.
     pub fn statements(&self) -> u64 {
         self.server.as_ref().expect("running").state.statements.get()
+    }
+
+    /// Switches an organization's human-agent service, which no API call does (it follows
+    /// the customer's plan).
+    pub async fn set_human_agent_service(&self, organization_slug: &str, enabled: bool) {
+        organization::Entity::update_many()
+            .col_expr(organization::Column::HumanAgentServiceEnabled, Expr::value(enabled))
+            .filter(organization::Column::Slug.eq(organization_slug))
+            .exec(self.db())
+            .await
+            .expect("switch the human-agent service");
     }
 
     /// Inserts `count` enabled AGENTs named `<prefix>-<n>` (password `password1`) straight
