@@ -22,14 +22,20 @@ use tokio_tungstenite::{
         Message,
         handshake::server::{Request, Response},
         http::HeaderValue,
-        protocol::frame::{
-            Frame,
-            coding::{Data, OpCode},
+        protocol::{
+            WebSocketConfig,
+            frame::{
+                Frame,
+                coding::{Data, OpCode},
+            },
         },
     },
 };
 
 type Socket = WebSocketStream<TcpStream>;
+
+/// Client messages here are a few hundred bytes.
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// A `next` message the size of agentdesk's `presenceChanged` event in the fan-out.
 pub const EVENT: &str = r#"{"id":"1","type":"next","payload":{"data":{"presenceChanged":{"status":"ONLINE","previousStatus":"OFFLINE","agent":{"id":"QWdlbnQ6MTAwMA"}}}}}"#;
@@ -126,7 +132,12 @@ async fn handshake(stream: TcpStream) -> Option<Socket> {
             .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
         Ok(response)
     };
-    let mut socket = tokio_tungstenite::accept_hdr_async(stream, with_protocol).await.ok()?;
+    // A small read buffer, as agentdesk's sockets have: tungstenite's default of 128 KiB a
+    // socket would leave the process's allocator holding memory that a later fan-out in the
+    // same process then reuses, hiding its growth per subscriber.
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
+    let mut socket =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, with_protocol, Some(config)).await.ok()?;
     while let Some(Ok(message)) = socket.next().await {
         let Message::Text(text) = message else { continue };
         if text.contains("\"connection_init\"") {
