@@ -267,22 +267,24 @@ pub async fn drain(
 ) -> Result<(), DbErr> {
     // No check of the service switch here: the statements that pick and take capacity
     // apply it (`store::candidates`, `store::reserve_capacity`).
+    // Queues where nobody could take the oldest: the rest of theirs wait behind it, and the
+    // next batch leaves them out, so a long queue nobody serves cannot hide the others'.
+    let mut full_queues = Vec::new();
     loop {
-        let waiting = store::waiting(db, organization_id, queue_ids, DRAIN_BATCH).await?;
-        let mut full_queues = Vec::new();
-        let mut assigned_any = false;
+        let waiting = store::waiting(db, organization_id, queue_ids, &full_queues, DRAIN_BATCH).await?;
         for conversation in &waiting {
             if full_queues.contains(&conversation.queue_id) {
                 continue;
             }
-            if try_assign(db, bus, conversation).await? {
-                assigned_any = true;
-            } else {
-                // Nobody could take it; younger ones of the queue wait behind it.
+            if !try_assign(db, bus, conversation).await? {
                 full_queues.push(conversation.queue_id);
             }
         }
-        if !assigned_any || (waiting.len() as u64) < DRAIN_BATCH {
+        let last_batch = (waiting.len() as u64) < DRAIN_BATCH;
+        // Saves reading a batch that can only come back empty: a statement per drain, i.e.
+        // per closed conversation, while a long queue waits on busy agents.
+        let every_queue_full = queue_ids.is_some_and(|ids| ids.iter().all(|id| full_queues.contains(id)));
+        if last_batch || every_queue_full {
             return Ok(());
         }
     }

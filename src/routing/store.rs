@@ -393,17 +393,22 @@ pub(super) async fn release_agents(
     Ok(held)
 }
 
-/// Waiting conversations of the queues (all of the organization's when None), oldest first.
+/// Waiting conversations of the queues (all of the organization's when None) but those of
+/// `except`, oldest first.
 pub(super) async fn waiting(
     db: &impl ConnectionTrait,
     organization_id: i64,
     queue_ids: Option<&[i64]>,
+    except: &[i64],
     limit: u64,
 ) -> Result<Vec<conversation::Model>, DbErr> {
     let mut query =
         conversations_of(organization_id).filter(conversation::Column::Status.eq(Status::Waiting));
     if let Some(queue_ids) = queue_ids {
         query = query.filter(conversation::Column::QueueId.is_in(queue_ids.iter().copied()));
+    }
+    if !except.is_empty() {
+        query = query.filter(conversation::Column::QueueId.is_not_in(except.iter().copied()));
     }
     query
         .order_by(conversation::Column::CreatedAt, Order::Asc)

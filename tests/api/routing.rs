@@ -24,6 +24,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         each_subscriber_sees_its_own_form_of_one_event,
         monthly_sessions_count_assignments_of_the_last_30_days,
         conversations_wait_while_the_service_is_off,
+        a_queue_nobody_serves_does_not_hold_up_the_others,
         agents_see_and_close_only_their_own_conversations,
         conversation_input_is_validated,
         no_agent_is_ever_over_its_limit_under_a_concurrent_burst,
@@ -362,6 +363,39 @@ async fn conversations_wait_while_the_service_is_off(backend: Backend) {
     desk.server.gql(Some(&gus), offline, json!({})).await.data();
     desk.online(&gus).await;
     assert_eq!(holder(&desk.conversation(&desk.admin, &waiting["id"]).await), "gus");
+}
+
+/// Draining the whole organization (after an agent is disabled) reads waiting
+/// conversations oldest first, a batch at a time: a backlog longer than a batch in a queue
+/// nobody serves must not keep a younger conversation of another queue from a free agent.
+async fn a_queue_nobody_serves_does_not_hold_up_the_others(backend: Backend) {
+    let desk = desk(backend).await;
+    let db = desk.server.db().clone();
+    let ivy = desk.agent("ivy", Some(1), false).await;
+    let kim = desk.agent("kim", Some(1), false).await;
+    desk.online(&ivy).await;
+    let taken_back = desk.create(None).await;
+    assert_eq!(holder(&taken_back), "ivy");
+    desk.online(&kim).await;
+
+    let created = "mutation { createQueue(input: { name: \"Backlog\" }) { queue { id } } }";
+    desk.server.gql(Some(&desk.admin), created, json!({})).await.data();
+    let backlog =
+        queue::Entity::find().filter(queue::Column::Name.eq("Backlog")).one(&db).await.unwrap().unwrap();
+    let older = Utc::now() - chrono::Duration::hours(1);
+    let rows = (0..150).map(|_| conversation::ActiveModel {
+        organization_id: Set(backlog.organization_id),
+        queue_id: Set(backlog.id),
+        status: Set(conversation::Status::Waiting),
+        created_at: Set(older),
+        ..Default::default()
+    });
+    conversation::Entity::insert_many(rows).exec(&db).await.unwrap();
+
+    let disable =
+        "mutation($id: ID!) { setAgentsEnabled(ids: [$id], enabled: false) { userErrors { code } } }";
+    desk.server.gql(Some(&desk.admin), disable, json!({ "id": ivy.agent_id })).await.data();
+    assert_eq!(holder(&desk.conversation(&desk.admin, &taken_back["id"]).await), "kim");
 }
 
 async fn agents_see_and_close_only_their_own_conversations(backend: Backend) {
