@@ -1,13 +1,13 @@
 //! Start-up: build the state (database, hasher, schema), the router, and serve until asked to
 //! stop. Tests use `start` with a listener on a free port; `main` uses `run`.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
-    auth::{LoginThrottle, PasswordHasher},
+    auth::{LoginThrottle, PasswordHasher, service as auth},
     config::Config,
     db::{self, StatementCounter},
     directory::{
@@ -24,6 +24,10 @@ use crate::{
     routing::service as routing,
     telemetry::metrics::Metrics,
 };
+
+/// Allowances are whole again at most a minute after their last attempt (the quotas are
+/// per minute), so a row is kept at most about two.
+const ALLOWANCE_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What every request handler and resolver shares.
 #[derive(Clone)]
@@ -108,8 +112,8 @@ pub struct RunningServer {
     pub state: AppState,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
-    /// The presence and routing sweepers.
-    sweepers: [JoinHandle<()>; 2],
+    /// The presence and routing sweepers, and the pruner of sign-in allowances.
+    sweepers: [JoinHandle<()>; 3],
 }
 
 impl RunningServer {
@@ -138,6 +142,7 @@ pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServ
             Timings::from_config(&state.config),
         ),
         routing::spawn_sweeper(state.db.clone(), state.bus.clone(), state.config.routing_sweep_interval),
+        auth::spawn_allowance_pruner(state.db.clone(), ALLOWANCE_PRUNE_INTERVAL),
     ];
     let (shutdown, stopped) = oneshot::channel::<()>();
     let header_read_timeout = state.config.header_read_timeout;

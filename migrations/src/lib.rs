@@ -10,6 +10,7 @@ mod m0003_presence;
 mod m0004_conversations;
 mod m0005_audit_log;
 mod m0006_presence_reason;
+mod m0007_login_allowances;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_conversations::Migration),
             Box::new(m0005_audit_log::Migration),
             Box::new(m0006_presence_reason::Migration),
+            Box::new(m0007_login_allowances::Migration),
         ]
     }
 }

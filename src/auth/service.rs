@@ -3,17 +3,18 @@
 //! argon2 work as a wrong password. Before either, the attempt is counted against the account
 //! and the client address (see `throttle`), so a refused storm of guesses costs no hashing.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, time::Duration as StdDuration};
 
 use chrono::{Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use tokio::task::JoinHandle;
 
 use super::{
     PasswordHasher, Viewer,
     model::login_key,
     password::HashingError,
     store,
-    throttle::{LoginThrottle, Throttled},
+    throttle::{AccountKey, LoginThrottle, Throttled},
     token,
 };
 use crate::{
@@ -67,7 +68,9 @@ pub async fn login(
 ) -> Result<SignedIn, AuthError> {
     let slug = login_key(&credentials.organization_slug);
     let username = login_key(&credentials.username);
-    throttle.attempt(&slug, &username, client_address).map_err(AuthError::RateLimited)?;
+    let account = AccountKey::of(&slug, &username);
+    throttle.attempt(&account, client_address).map_err(AuthError::RateLimited)?;
+    take_shared_attempt(db, throttle, account).await?;
     let agent = store::find_agent_by_login(db, &slug, &username).await?;
     let stored_hash = agent.as_ref().map(|agent| agent.password_hash.as_str());
     let verified = hasher.verify(&credentials.password, stored_hash).await?;
@@ -86,6 +89,39 @@ pub async fn login(
     let agent_id = agent.map(|agent| agent.id);
     audit::record(db, Entry::sign_in(action, organization_id, agent_id, &username, client_address)).await?;
     Err(refusal)
+}
+
+/// Takes the attempt from the account's allowance that every instance shares.
+async fn take_shared_attempt(
+    db: &DatabaseConnection,
+    throttle: &LoginThrottle,
+    account: AccountKey,
+) -> Result<(), AuthError> {
+    let (quota, key, now_ms) = (throttle.shared(), account.to_hex(), Utc::now().timestamp_millis());
+    if store::take_login_attempt(db, key.clone(), quota, now_ms).await? {
+        return Ok(());
+    }
+    let allowance_at_ms = store::login_allowance_at(db, &key).await?.unwrap_or(now_ms);
+    Err(AuthError::RateLimited(quota.refusal(allowance_at_ms, now_ms)))
+}
+
+/// Forgets the shared sign-in allowances that are whole again: a spray of made-up usernames
+/// leaves rows only for as long as they limit anything. Returns how many went.
+pub async fn prune_login_allowances(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    store::prune_login_allowances(db, Utc::now().timestamp_millis()).await
+}
+
+/// Runs `prune_login_allowances` every `interval`.
+pub fn spawn_allowance_pruner(db: DatabaseConnection, interval: StdDuration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = prune_login_allowances(&db).await {
+                tracing::warn!(%error, "pruning sign-in allowances failed");
+            }
+        }
+    })
 }
 
 /// The session and its audit entry, in one transaction.

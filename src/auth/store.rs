@@ -2,11 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    RelationTrait, sea_query::JoinType,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, RelationTrait,
+    prelude::Expr,
+    sea_query::{ExprTrait, JoinType, OnConflict},
 };
 
-use crate::db::entities::{agent, organization, session};
+use super::throttle::SharedQuota;
+use crate::db::entities::{agent, login_allowance, organization, session};
 
 /// The live (not deleted) agent with this username in the organization with this slug.
 pub(super) async fn find_agent_by_login(
@@ -96,4 +99,48 @@ pub(super) async fn delete_sessions_of(
     }
     query.exec(db).await?;
     Ok(())
+}
+
+/// Takes one attempt from the account's shared allowance in one statement (GCRA, see
+/// `throttle::SharedQuota`): concurrent attempts on any instances cannot overdraw it.
+/// False when it is spent.
+pub(super) async fn take_login_attempt(
+    db: &impl ConnectionTrait,
+    account_key: String,
+    quota: SharedQuota,
+    now_ms: i64,
+) -> Result<bool, DbErr> {
+    let stored = Expr::col((login_allowance::Entity, login_allowance::Column::AllowanceAtMs));
+    let from: Expr = Expr::case(stored.clone().gt(now_ms), stored.clone()).finally(now_ms).into();
+    let taken = login_allowance::Entity::insert(login_allowance::ActiveModel {
+        account_key: Set(account_key),
+        allowance_at_ms: Set(now_ms + quota.interval_ms),
+    })
+    .on_conflict(
+        OnConflict::column(login_allowance::Column::AccountKey)
+            .value(login_allowance::Column::AllowanceAtMs, from.add(quota.interval_ms))
+            .action_and_where(stored.lte(quota.admits_until(now_ms)))
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(taken == 1)
+}
+
+/// Where the account's shared allowance stands, in milliseconds since the epoch.
+pub(super) async fn login_allowance_at(
+    db: &impl ConnectionTrait,
+    account_key: &str,
+) -> Result<Option<i64>, DbErr> {
+    let found = login_allowance::Entity::find_by_id(account_key.to_owned()).one(db).await?;
+    Ok(found.map(|allowance| allowance.allowance_at_ms))
+}
+
+/// Forgets allowances that are whole again: they hold nothing an absent row would not.
+pub(super) async fn prune_login_allowances(db: &impl ConnectionTrait, now_ms: i64) -> Result<u64, DbErr> {
+    let pruned = login_allowance::Entity::delete_many()
+        .filter(login_allowance::Column::AllowanceAtMs.lte(now_ms))
+        .exec(db)
+        .await?;
+    Ok(pruned.rows_affected)
 }

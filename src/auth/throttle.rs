@@ -2,13 +2,16 @@
 //! argon2 is the most expensive thing a signed-out client can ask for, so a storm of guesses
 //! must be refused before it reaches the hasher, not queued behind it.
 //!
-//! The limiters are in memory, per instance (GCRA buckets from `governor`): with several
-//! instances behind a balancer an attacker gets each instance's allowance. Every attempt
-//! counts, successful or not, because the outcome is only known after the hashing this is
-//! meant to spare. Accounts are keyed by a digest of organization and username, so the
-//! memory a key takes does not depend on what a client sends.
+//! Two layers. In memory, per instance, GCRA buckets from `governor` refuse a storm without
+//! touching the database. Then each account's allowance in the database (`SharedQuota`, the
+//! same rate and burst) is the one every instance draws on, so an attacker does not get an
+//! allowance per instance behind a balancer. Per client address the limit stays per
+//! instance. Every attempt counts, successful or not, because the outcome is only known
+//! after the hashing this is meant to spare. Accounts are keyed by a digest of organization
+//! and username as sent, whether or not they exist, so a refusal does not tell which do and
+//! the memory a key takes does not depend on what a client sends.
 
-use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+use std::{fmt::Write, net::IpAddr, num::NonZeroU32, time::Duration};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use sha2::{Digest, Sha256};
@@ -17,9 +20,29 @@ use sha2::{Digest, Sha256};
 /// of made-up usernames cannot grow the limiter without bound.
 const PRUNE_ABOVE_KEYS: usize = 10_000;
 
+/// An account as the throttle knows it: a digest of organization slug and username.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccountKey([u8; 32]);
+
+impl AccountKey {
+    /// `slug` and `username` are the normalised ones.
+    pub fn of(slug: &str, username: &str) -> Self {
+        Self(Sha256::new().chain_update(slug).chain_update([0]).chain_update(username).finalize().into())
+    }
+
+    /// As stored in the database.
+    pub fn to_hex(self) -> String {
+        self.0.iter().fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+    }
+}
+
 pub struct LoginThrottle {
-    per_account: DefaultKeyedRateLimiter<[u8; 32]>,
+    per_account: DefaultKeyedRateLimiter<AccountKey>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
+    shared: SharedQuota,
 }
 
 /// An attempt refused; the next one may come after `retry_after`.
@@ -33,18 +56,23 @@ impl LoginThrottle {
         Self {
             per_account: RateLimiter::keyed(Quota::per_minute(per_account_per_minute)),
             per_address: RateLimiter::keyed(Quota::per_minute(per_address_per_minute)),
+            shared: SharedQuota::per_minute(per_account_per_minute),
         }
     }
 
-    /// Takes one attempt from the account's allowance and then from the address's (when the
-    /// transport knows it). `slug` and `username` are the normalised ones.
-    pub fn attempt(&self, slug: &str, username: &str, address: Option<IpAddr>) -> Result<(), Throttled> {
-        let account = Sha256::new().chain_update(slug).chain_update([0]).chain_update(username).finalize();
-        check(&self.per_account, &account.into())?;
+    /// Takes one attempt from this instance's allowance of the account and then of the
+    /// address (when the transport knows it).
+    pub fn attempt(&self, account: &AccountKey, address: Option<IpAddr>) -> Result<(), Throttled> {
+        check(&self.per_account, account)?;
         match address {
             Some(address) => check(&self.per_address, &address),
             None => Ok(()),
         }
+    }
+
+    /// The per-account quota, as the database applies it to the allowance all instances share.
+    pub fn shared(&self) -> SharedQuota {
+        self.shared
     }
 }
 
@@ -60,6 +88,33 @@ fn check<K: std::hash::Hash + Eq + Clone>(
         .map_err(|not_until| Throttled { retry_after: not_until.wait_time_from(limiter.clock().now()) })
 }
 
+/// GCRA over an allowance time kept in the database (`auth::store::take_login_attempt`): each
+/// attempt moves it one `interval` past the later of now and where it stood, and an attempt
+/// is admitted while it stands no more than `burst - 1` intervals ahead of now. In
+/// milliseconds, so the statement can compute it on both back-ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedQuota {
+    pub interval_ms: i64,
+    burst: i64,
+}
+
+impl SharedQuota {
+    fn per_minute(attempts: NonZeroU32) -> Self {
+        Self { interval_ms: (60_000 / i64::from(attempts.get())).max(1), burst: attempts.get().into() }
+    }
+
+    /// The latest allowance time at which an attempt made at `now_ms` is admitted.
+    pub fn admits_until(&self, now_ms: i64) -> i64 {
+        now_ms + (self.burst - 1) * self.interval_ms
+    }
+
+    /// When an attempt refused at `now_ms`, with the allowance at `allowance_at_ms`, may come again.
+    pub fn refusal(&self, allowance_at_ms: i64, now_ms: i64) -> Throttled {
+        let wait_ms = (allowance_at_ms - self.admits_until(now_ms)).max(0);
+        Throttled { retry_after: Duration::from_millis(wait_ms.unsigned_abs()) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,12 +127,13 @@ mod tests {
     fn an_account_is_limited_without_limiting_another() {
         let throttle = LoginThrottle::new(per_minute(2), per_minute(100));
         let address = Some(IpAddr::from([10, 0, 0, 1]));
-        assert!(throttle.attempt("demo", "alice", address).is_ok());
-        assert!(throttle.attempt("demo", "alice", address).is_ok());
-        let refused = throttle.attempt("demo", "alice", address).unwrap_err();
+        let alice = AccountKey::of("demo", "alice");
+        assert!(throttle.attempt(&alice, address).is_ok());
+        assert!(throttle.attempt(&alice, address).is_ok());
+        let refused = throttle.attempt(&alice, address).unwrap_err();
         assert!(refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_secs(30));
-        assert!(throttle.attempt("demo", "bob", address).is_ok());
-        assert!(throttle.attempt("other", "alice", address).is_ok());
+        assert!(throttle.attempt(&AccountKey::of("demo", "bob"), address).is_ok());
+        assert!(throttle.attempt(&AccountKey::of("other", "alice"), address).is_ok());
     }
 
     #[test]
@@ -85,9 +141,29 @@ mod tests {
         let throttle = LoginThrottle::new(per_minute(100), per_minute(3));
         let address = Some(IpAddr::from([10, 0, 0, 1]));
         for n in 0..3 {
-            assert!(throttle.attempt("demo", &format!("user{n}"), address).is_ok());
+            assert!(throttle.attempt(&AccountKey::of("demo", &format!("user{n}")), address).is_ok());
         }
-        assert!(throttle.attempt("demo", "user9", address).is_err());
-        assert!(throttle.attempt("demo", "user9", Some(IpAddr::from([10, 0, 0, 2]))).is_ok());
+        let user9 = AccountKey::of("demo", "user9");
+        assert!(throttle.attempt(&user9, address).is_err());
+        assert!(throttle.attempt(&user9, Some(IpAddr::from([10, 0, 0, 2]))).is_ok());
+    }
+
+    #[test]
+    fn the_shared_quota_admits_a_burst_then_one_an_interval() {
+        let quota = SharedQuota::per_minute(per_minute(3));
+        assert_eq!(quota.interval_ms, 20_000);
+        let now = 1_000_000;
+        // Three at once move the allowance three intervals ahead; the third was admitted at two.
+        assert_eq!(quota.admits_until(now), now + 40_000);
+        let refused = quota.refusal(now + 60_000, now);
+        assert_eq!(refused.retry_after, Duration::from_secs(20), "the next interval");
+        assert_eq!(quota.refusal(now, now).retry_after, Duration::ZERO);
+    }
+
+    #[test]
+    fn account_keys_are_the_digest_in_hex() {
+        let key = AccountKey::of("demo", "alice");
+        assert_eq!(key.to_hex().len(), 64);
+        assert_ne!(key, AccountKey::of("demoa", "lice"), "the separator keeps the parts apart");
     }
 }

@@ -1,12 +1,15 @@
-//! Sign-in abuse: attempts are limited per account and per client address, and a refused
-//! attempt costs no password hashing.
+//! Sign-in abuse: attempts are limited per account (across instances) and per client
+//! address, and a refused attempt costs no password hashing.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
     num::NonZeroU32,
+    time::Duration,
 };
 
+use agentdesk::{auth::service as auth, db::entities::login_allowance};
 use futures_util::future::join_all;
+use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 use crate::{
@@ -18,6 +21,8 @@ pub fn tests() -> Vec<crate::common::Test> {
     crate::tests![
         a_storm_of_wrong_passwords_is_rate_limited_before_hashing,
         sign_in_attempts_are_limited_per_client_address,
+        an_account_has_one_allowance_however_many_instances_serve_it,
+        allowances_are_forgotten_once_whole_again,
     ]
 }
 
@@ -91,4 +96,53 @@ async fn sign_in_attempts_are_limited_per_client_address(backend: Backend) {
         reqwest::Client::builder().local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))).build().unwrap();
     let admin = login_from(&elsewhere, &server, "admin", ADMIN_PASSWORD).await;
     assert!(admin["token"].is_string(), "{admin}");
+}
+
+/// Behind a balancer, each instance's in-memory limiter would give an attacker one
+/// allowance per instance; the account's allowance in the database is the one they share.
+/// Accounts that do not exist are limited alike, so a refusal tells nothing.
+async fn an_account_has_one_allowance_however_many_instances_serve_it(backend: Backend) {
+    let first = TestServer::start_with(backend, |config| {
+        config.login_attempts_per_account = NonZeroU32::new(3).unwrap();
+    })
+    .await;
+    let second = first.another_instance().await;
+    first.seed_agents("demo", "victim", 1).await;
+    for username in ["victim-0000", "nobody-at-all"] {
+        let storm = (0..12).map(|n| {
+            let server = if n % 2 == 0 { &first } else { &second };
+            login_from(&server.http, server, username, "wrong-guess")
+        });
+        let outcomes = join_all(storm).await;
+        let invalid = outcomes.iter().filter(|login| code(login) == "INVALID_CREDENTIALS").count();
+        let limited: Vec<_> = outcomes.iter().filter(|login| code(login) == "RATE_LIMITED").collect();
+        assert_eq!((invalid, limited.len()), (3, 9), "{username}: {outcomes:?}");
+        for login in limited {
+            let seconds = login["retryAfterSeconds"].as_u64().expect("a retry-after hint");
+            assert!((1..=60).contains(&seconds), "{username}: {login}");
+        }
+    }
+    // An instance that has seen none of it refuses too, even the right password.
+    let third = first.another_instance().await;
+    let locked = login_from(&third.http, &third, "victim-0000", "password1").await;
+    assert_eq!(code(&locked), "RATE_LIMITED", "{locked}");
+    third.stop().await;
+    second.stop().await;
+}
+
+/// A spray of made-up usernames leaves a row each, kept only while it limits anything.
+async fn allowances_are_forgotten_once_whole_again(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        // One attempt every 10 ms: whole again almost at once.
+        config.login_attempts_per_account = NonZeroU32::new(6000).unwrap();
+    })
+    .await;
+    for n in 0..3 {
+        login_from(&server.http, &server, &format!("made-up-{n}"), "wrong-guess").await;
+    }
+    let stored = || login_allowance::Entity::find().count(server.db());
+    assert_eq!(stored().await.unwrap(), 3);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(auth::prune_login_allowances(server.db()).await.unwrap(), 3);
+    assert_eq!(stored().await.unwrap(), 0);
 }

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod agent_socket;
 pub mod audit_entry;
 pub mod conversation;
+pub mod login_allowance;
 pub mod organization;
 pub mod presence_history;
 pub mod presence_instance;
