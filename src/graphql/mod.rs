@@ -2,9 +2,9 @@
 //! the limits every document is held to.
 
 mod context;
+mod document;
 mod error;
 pub mod id;
-mod limits;
 mod node;
 pub mod pagination;
 mod shared_subscriptions;
@@ -12,8 +12,8 @@ mod shared_subscriptions;
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 pub use context::{ContextExt, RequestContext};
+pub use document::{operation_name, refuse_unless_read_only};
 pub use error::{ApiError, UserError, UserErrorCode, for_payload, for_query};
-pub use limits::{operation_name, refuse_unless_read_only};
 pub use shared_subscriptions::{ResponseJson, Responses, SubscriptionExecutor};
 
 use crate::{app::AppState, audit, auth, config::Config, directory, presence, routing};
@@ -48,7 +48,7 @@ pub fn build(config: &Config, state: Option<AppState>) -> AppSchema {
     let builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity);
-    // No extensions (see `limits`): the GET rule and the operation metrics run around
+    // No extensions (see `document`): the GET rule and the operation metrics run around
     // `execute`, in the HTTP handler.
     match state {
         Some(state) => builder.data(state).finish(),

@@ -1,7 +1,8 @@
-//! Checks on a document before it runs, beyond the depth and complexity limits that
-//! async-graphql enforces itself.
+//! What the server reads from a request's document before it runs: whether it may run over
+//! `GET`, and the name of its operation (for metrics). The depth and complexity limits are
+//! async-graphql's own (see `build`).
 //!
-//! They run on the request before `execute`, not as an async-graphql extension: with any
+//! They work on the request before `execute`, not as an async-graphql extension: with any
 //! extension registered, async-graphql sends every field through the extension chain, 18% of
 //! the agents page (BENCHMARKS.md). `Request::parsed_query` keeps the parsed document in the
 //! request, so the schema does not parse it again.
