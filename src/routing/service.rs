@@ -30,7 +30,11 @@ use crate::{
 
 /// Candidates read per attempt; more are read if all of them were taken meanwhile.
 const CANDIDATES: u64 = 8;
-/// Waiting conversations looked at per drain round.
+/// Waiting conversations a drain reads first. Most drains follow one freed seat, and reading
+/// a hundred rows to assign one cost a tenth of each assignment; each further batch is four
+/// times larger, up to `DRAIN_BATCH`.
+const FIRST_DRAIN_BATCH: u64 = 8;
+/// Waiting conversations looked at per drain round, at most.
 const DRAIN_BATCH: u64 = 100;
 
 #[derive(Debug, thiserror::Error)]
@@ -267,59 +271,80 @@ pub async fn drain(
 ) -> Result<(), DbErr> {
     // No check of the service switch here: the statements that pick and take capacity
     // apply it (`store::candidates`, `store::reserve_capacity`).
-    // Queues where nobody could take the oldest: the rest of theirs wait behind it, and the
+    // Queues where nobody can take the oldest: the rest of theirs wait behind it, and the
     // next batch leaves them out, so a long queue nobody serves cannot hide the others'.
     let mut full_queues = Vec::new();
+    let mut batch = FIRST_DRAIN_BATCH;
     loop {
-        let waiting = store::waiting(db, organization_id, queue_ids, &full_queues, DRAIN_BATCH).await?;
+        let waiting = store::waiting(db, organization_id, queue_ids, &full_queues, batch).await?;
         for conversation in &waiting {
             if full_queues.contains(&conversation.queue_id) {
                 continue;
             }
-            if !try_assign(db, bus, conversation).await? {
-                full_queues.push(conversation.queue_id);
+            match try_assign(db, bus, conversation).await? {
+                Attempt::Assigned { last_seat: false } | Attempt::Taken => {}
+                Attempt::Assigned { last_seat: true } | Attempt::NobodyFree => {
+                    full_queues.push(conversation.queue_id);
+                }
             }
         }
-        let last_batch = (waiting.len() as u64) < DRAIN_BATCH;
+        let last_batch = (waiting.len() as u64) < batch;
         // Saves reading a batch that can only come back empty: a statement per drain, i.e.
         // per closed conversation, while a long queue waits on busy agents.
         let every_queue_full = queue_ids.is_some_and(|ids| ids.iter().all(|id| full_queues.contains(id)));
         if last_batch || every_queue_full {
             return Ok(());
         }
+        batch = (batch * 4).min(DRAIN_BATCH);
     }
 }
 
-/// Gives one waiting conversation to the best agent who can take it; false when nobody can
-/// (or it was taken by someone else meanwhile).
+/// How giving one waiting conversation to an agent went.
+enum Attempt {
+    /// `last_seat`: the candidates were all of the queue's and this was the one free seat
+    /// among them, so nobody can take the next now. Asking would be a statement per closed
+    /// conversation while a queue waits; capacity that appears after the candidates were read
+    /// comes with a drain of its own.
+    Assigned {
+        last_seat: bool,
+    },
+    /// Someone else assigned it meanwhile; the next may still find a seat.
+    Taken,
+    NobodyFree,
+}
+
+/// Gives one waiting conversation to the best agent who can take it.
 async fn try_assign(
     db: &DatabaseConnection,
     bus: &EventBus,
     waiting: &conversation::Model,
-) -> Result<bool, DbErr> {
+) -> Result<Attempt, DbErr> {
     loop {
         let candidates = store::candidates(db, waiting.queue_id, CANDIDATES).await?;
         if candidates.is_empty() {
-            return Ok(false);
+            return Ok(Attempt::NobodyFree);
         }
-        for agent_id in candidates {
+        let all_of_them = (candidates.len() as u64) < CANDIDATES;
+        let one_seat_among_them =
+            candidates.iter().map(|candidate| candidate.free_seats).sum::<Option<i64>>() == Some(1);
+        for candidate in candidates {
             let now = Utc::now();
             let mut tx = bus.begin(db).await?;
-            if !store::reserve_capacity(&*tx, agent_id, now).await? {
+            if !store::reserve_capacity(&*tx, candidate.agent_id, now).await? {
                 continue; // Taken by a concurrent assignment; the transaction rolls back.
             }
-            if !store::assign(&*tx, waiting.id, agent_id, now).await? {
-                return Ok(false); // Assigned elsewhere; rolling back returns the capacity.
+            if !store::assign(&*tx, waiting.id, candidate.agent_id, now).await? {
+                return Ok(Attempt::Taken); // Rolling back returns the capacity.
             }
             let change = ConversationChange {
                 organization_id: waiting.organization_id,
                 conversation_id: waiting.id,
-                agent_id: Some(agent_id),
+                agent_id: Some(candidate.agent_id),
                 kind: ConversationChangeKind::Assigned,
             };
             tx.publish(ClusterEvent::ConversationChanged(change)).await?;
             tx.commit().await?;
-            return Ok(true);
+            return Ok(Attempt::Assigned { last_seat: all_of_them && one_seat_among_them });
         }
         // Every candidate filled up meanwhile: look again, the list has changed.
     }

@@ -121,13 +121,20 @@ pub(super) async fn count_conversations(
     filtered(organization_id, filter).count(db).await
 }
 
+/// An agent that may take a conversation now.
+pub(super) struct Candidate {
+    pub agent_id: i64,
+    /// Conversations it may still take; None: no limit.
+    pub free_seats: Option<i64>,
+}
+
 /// The agents that may take a conversation of the queue now, best first: least busy, then
 /// idle longest (never assigned counts as longest), then oldest account.
 pub(super) async fn candidates(
     db: &impl ConnectionTrait,
     queue_id: i64,
     limit: u64,
-) -> Result<Vec<i64>, DbErr> {
+) -> Result<Vec<Candidate>, DbErr> {
     let members = Query::select()
         .column(queue_member::Column::AgentId)
         .from(queue_member::Entity)
@@ -136,16 +143,24 @@ pub(super) async fn candidates(
     let rows = agent::Entity::find()
         .select_only()
         .column(agent::Column::Id)
+        .column(agent::Column::MaxConcurrentSessions)
+        .column(agent::Column::ActiveSessions)
         .filter(agent::Column::Id.in_subquery(members))
         .filter(assignable())
         .order_by(agent::Column::ActiveSessions, Order::Asc)
         .order_by_with_nulls(agent::Column::IdleSince, Order::Asc, NullOrdering::First)
         .order_by(agent::Column::Id, Order::Asc)
         .limit(limit)
-        .into_tuple::<i64>()
+        .into_tuple::<(i64, Option<i32>, i32)>()
         .all(db)
         .await?;
-    Ok(rows)
+    Ok(rows
+        .into_iter()
+        .map(|(agent_id, limit, active)| Candidate {
+            agent_id,
+            free_seats: limit.map(|limit| i64::from(limit) - i64::from(active)),
+        })
+        .collect())
 }
 
 /// The routing rule, clause by clause: each condition an agent's row must meet, with the

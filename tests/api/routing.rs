@@ -25,6 +25,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         monthly_sessions_count_assignments_of_the_last_30_days,
         conversations_wait_while_the_service_is_off,
         a_queue_nobody_serves_does_not_hold_up_the_others,
+        an_agent_coming_online_takes_as_many_as_it_can,
         agents_see_and_close_only_their_own_conversations,
         conversation_input_is_validated,
         no_agent_is_ever_over_its_limit_under_a_concurrent_burst,
@@ -396,6 +397,26 @@ async fn a_queue_nobody_serves_does_not_hold_up_the_others(backend: Backend) {
         "mutation($id: ID!) { setAgentsEnabled(ids: [$id], enabled: false) { userErrors { code } } }";
     desk.server.gql(Some(&desk.admin), disable, json!({ "id": ivy.agent_id })).await.data();
     assert_eq!(holder(&desk.conversation(&desk.admin, &taken_back["id"]).await), "kim");
+}
+
+/// A drain reads waiting conversations in growing batches: an agent with room for all of
+/// them takes them all at once, past the first batch.
+async fn an_agent_coming_online_takes_as_many_as_it_can(backend: Backend) {
+    let desk = desk(backend).await;
+    let lou = desk.agent("lou", None, false).await;
+    let db = desk.server.db().clone();
+    let support =
+        queue::Entity::find().filter(queue::Column::Name.eq("Support")).one(&db).await.unwrap().unwrap();
+    let rows = (0..50).map(|_| conversation::ActiveModel {
+        organization_id: Set(support.organization_id),
+        queue_id: Set(support.id),
+        status: Set(conversation::Status::Waiting),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    });
+    conversation::Entity::insert_many(rows).exec(&db).await.unwrap();
+    desk.online(&lou).await;
+    assert_eq!(desk.agent_field(&lou, "activeSessions").await, 50);
 }
 
 async fn agents_see_and_close_only_their_own_conversations(backend: Backend) {
