@@ -28,6 +28,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         stopping_the_server_closes_websockets_with_going_away,
         websocket_protocol_violations_close_with_their_codes,
         websocket_ping_is_answered_before_and_after_the_handshake,
+        accepted_connections_send_at_once,
     ]
 }
 
@@ -230,4 +231,43 @@ async fn websocket_ping_is_answered_before_and_after_the_handshake(backend: Back
         let pong = socket.next_message_or_keepalive(WAIT).await.expect("an answer");
         assert_eq!(pong, json!({ "type": "pong" }), "{step} connection_init");
     }
+}
+
+/// Every accepted connection has Nagle's algorithm off (TCP_NODELAY): with it on, a small
+/// write waits while an earlier one is unacknowledged, and a client's delayed ACK can hold
+/// the second of two events in a row 40 ms. Checked on the server's own sockets, not by
+/// timing: the server runs in this process, so they are among its file descriptors.
+async fn accepted_connections_send_at_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = WsClient::connect(&server, Protocol::TransportWs, None).await.expect("acknowledged");
+    let health = server.http.get(server.url("/healthz")).send().await.unwrap();
+    assert!(health.status().is_success());
+    let server_address = server.addr;
+    let accepted: Vec<socket2::Socket> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<std::os::fd::RawFd>().ok())
+        .filter_map(own_copy)
+        .filter_map(|fd| {
+            let socket = socket2::Socket::from(fd);
+            let local = socket.local_addr().ok()?.as_socket()?;
+            // Connected (not the listener), on the server's side.
+            (local == server_address && socket.peer_addr().is_ok()).then_some(socket)
+        })
+        .collect();
+    assert!(accepted.len() >= 2, "the WebSocket and the HTTP connection: found {}", accepted.len());
+    for socket in &accepted {
+        let peer = socket.peer_addr().ok().and_then(|address| address.as_socket());
+        assert!(socket.tcp_nodelay().unwrap(), "TCP_NODELAY is off on the connection from {peer:?}");
+    }
+    ws.close().await;
+}
+
+/// A descriptor of this process's own, duplicated so that the copy stays valid whatever
+/// other tests close meanwhile (the original may be closed, or reused, at any time).
+fn own_copy(fd: std::os::fd::RawFd) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: dup only reads the descriptor table; on success the new descriptor is ours
+    // alone, so the OwnedFd is its only owner.
+    let copy = unsafe { libc::dup(fd) };
+    (copy >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) })
 }
