@@ -605,12 +605,13 @@ async fn fanout(env: &Env, n: usize) -> String {
         presence("OFFLINE").await;
     }
     format!(
-        "{}/{n} subscribed in {:.1} s; {}; first delivery of each change {}; server RSS +{:.1} KiB a subscriber; {}",
+        "{}/{n} subscribed in {:.1} s; {}; first delivery of each change {}; server RSS +{:.1} KiB a subscriber (+{:.1} KiB after the changes); {}",
         fanout.subscribed,
         fanout.connect_time.as_secs_f64(),
         deliveries(&fanout),
         fanout.firsts.iter().map(|first| ms(*first)).collect::<Vec<_>>().join(", "),
         fanout.server_rss_growth_kib as f64 / fanout.subscribed.max(1) as f64,
+        fanout.server_rss_growth_after_changes_kib as f64 / fanout.subscribed.max(1) as f64,
         cpu_per_change(&fanout),
     )
 }

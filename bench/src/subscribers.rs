@@ -66,8 +66,11 @@ pub struct Fanout {
     /// Each change's p99, in order: the first change also pays for what each socket
     /// allocates on its first send.
     pub p99s: Vec<Duration>,
-    /// Growth of the server process's resident memory while the subscribers were connected.
+    /// Growth of the server process's resident memory while the subscribers were connected,
+    /// before the first change.
     pub server_rss_growth_kib: u64,
+    /// The same growth after the changes: what each socket keeps from its sends.
+    pub server_rss_growth_after_changes_kib: u64,
     /// CPU time from just before each change until every event arrived, summed over the
     /// changes: the server's process (the change itself and the deliveries) and the
     /// subscribers' process (receiving). On one machine the two share the cores, so this
@@ -123,6 +126,7 @@ pub async fn measure(
         p99s.push(crate::percentile(&these, 0.99));
         latencies.extend(these);
     }
+    let rss_after_changes = rss_kib();
     drop(to_child);
     latencies.sort_unstable();
     handed.sort_unstable();
@@ -135,6 +139,7 @@ pub async fn measure(
         firsts,
         p99s,
         server_rss_growth_kib: rss_after.saturating_sub(rss_before),
+        server_rss_growth_after_changes_kib: rss_after_changes.saturating_sub(rss_before),
         server_cpu,
         subscribers_cpu: Duration::from_millis(subscribers_cpu),
     }
