@@ -11,7 +11,7 @@
 //! and username as sent, whether or not they exist, so a refusal does not tell which do and
 //! the memory a key takes does not depend on what a client sends.
 
-use std::{fmt::Write, net::IpAddr, num::NonZeroU32, time::Duration};
+use std::{net::IpAddr, num::NonZeroU32, time::Duration};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use sha2::{Digest, Sha256};
@@ -32,10 +32,7 @@ impl AccountKey {
 
     /// As stored in the database.
     pub fn to_hex(self) -> String {
-        self.0.iter().fold(String::with_capacity(64), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+        hex::encode(self.0)
     }
 }
 

@@ -29,7 +29,7 @@ pub fn generate_password() -> String {
 
 pub fn hash(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    hex::encode(digest)
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ impl InstanceId {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 12];
         getrandom::fill(&mut bytes).expect("the operating system provides randomness");
-        Self(bytes.iter().map(|byte| format!("{byte:02x}")).collect::<String>().into())
+        Self(hex::encode(bytes).into())
     }
 
     pub fn as_str(&self) -> &str {
