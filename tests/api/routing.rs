@@ -110,6 +110,22 @@ impl Desk {
         self.server.gql(Some(session), query, json!({ "id": id })).await.data()["closeConversation"].clone()
     }
 
+    /// `count` WAITING conversations in the named queue, straight into the database: no
+    /// drain runs for them until something makes capacity appear.
+    async fn insert_waiting(&self, queue_name: &str, count: usize, created_at: chrono::DateTime<Utc>) {
+        let db = self.server.db();
+        let queue =
+            queue::Entity::find().filter(queue::Column::Name.eq(queue_name)).one(db).await.unwrap().unwrap();
+        let rows = (0..count).map(|_| conversation::ActiveModel {
+            organization_id: Set(queue.organization_id),
+            queue_id: Set(queue.id),
+            status: Set(conversation::Status::Waiting),
+            created_at: Set(created_at),
+            ..Default::default()
+        });
+        conversation::Entity::insert_many(rows).exec(db).await.unwrap();
+    }
+
     async fn agent_field(&self, session: &Session, field: &str) -> Value {
         let query = format!("query($id: ID!) {{ agent(id: $id) {{ {field} }} }}");
         self.server.gql(Some(&self.admin), &query, json!({ "id": session.agent_id })).await.data()["agent"]
@@ -371,7 +387,6 @@ async fn conversations_wait_while_the_service_is_off(backend: Backend) {
 /// nobody serves must not keep a younger conversation of another queue from a free agent.
 async fn a_queue_nobody_serves_does_not_hold_up_the_others(backend: Backend) {
     let desk = desk(backend).await;
-    let db = desk.server.db().clone();
     let ivy = desk.agent("ivy", Some(1), false).await;
     let kim = desk.agent("kim", Some(1), false).await;
     desk.online(&ivy).await;
@@ -381,17 +396,7 @@ async fn a_queue_nobody_serves_does_not_hold_up_the_others(backend: Backend) {
 
     let created = "mutation { createQueue(input: { name: \"Backlog\" }) { queue { id } } }";
     desk.server.gql(Some(&desk.admin), created, json!({})).await.data();
-    let backlog =
-        queue::Entity::find().filter(queue::Column::Name.eq("Backlog")).one(&db).await.unwrap().unwrap();
-    let older = Utc::now() - chrono::Duration::hours(1);
-    let rows = (0..150).map(|_| conversation::ActiveModel {
-        organization_id: Set(backlog.organization_id),
-        queue_id: Set(backlog.id),
-        status: Set(conversation::Status::Waiting),
-        created_at: Set(older),
-        ..Default::default()
-    });
-    conversation::Entity::insert_many(rows).exec(&db).await.unwrap();
+    desk.insert_waiting("Backlog", 150, Utc::now() - chrono::Duration::hours(1)).await;
 
     let disable =
         "mutation($id: ID!) { setAgentsEnabled(ids: [$id], enabled: false) { userErrors { code } } }";
@@ -404,17 +409,7 @@ async fn a_queue_nobody_serves_does_not_hold_up_the_others(backend: Backend) {
 async fn an_agent_coming_online_takes_as_many_as_it_can(backend: Backend) {
     let desk = desk(backend).await;
     let lou = desk.agent("lou", None, false).await;
-    let db = desk.server.db().clone();
-    let support =
-        queue::Entity::find().filter(queue::Column::Name.eq("Support")).one(&db).await.unwrap().unwrap();
-    let rows = (0..50).map(|_| conversation::ActiveModel {
-        organization_id: Set(support.organization_id),
-        queue_id: Set(support.id),
-        status: Set(conversation::Status::Waiting),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    });
-    conversation::Entity::insert_many(rows).exec(&db).await.unwrap();
+    desk.insert_waiting("Support", 50, Utc::now()).await;
     desk.online(&lou).await;
     assert_eq!(desk.agent_field(&lou, "activeSessions").await, 50);
 }
