@@ -112,8 +112,9 @@ pub struct RunningServer {
     pub state: AppState,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
-    /// The presence and routing sweepers, and the pruner of sign-in allowances.
-    sweepers: [JoinHandle<()>; 3],
+    /// The background jobs: the presence and routing sweepers, and the pruners of presence
+    /// history and of sign-in allowances.
+    sweepers: [JoinHandle<()>; 4],
 }
 
 impl RunningServer {
@@ -141,6 +142,7 @@ pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServ
             state.instance.clone(),
             Timings::from_config(&state.config),
         ),
+        presence::spawn_history_pruner(state.db.clone(), state.config.presence_history_retention),
         routing::spawn_sweeper(state.db.clone(), state.bus.clone(), state.config.routing_sweep_interval),
         auth::spawn_allowance_pruner(state.db.clone(), ALLOWANCE_PRUNE_INTERVAL),
     ];

@@ -12,6 +12,7 @@ pub mod directory;
 pub mod events;
 pub mod graphql;
 mod http;
+mod jobs;
 pub mod phone;
 pub mod presence;
 pub mod routing;

@@ -24,6 +24,7 @@ use crate::{
     },
     db::{self, entities::agent},
     events::{EventBus, SessionsRevoked},
+    jobs,
 };
 
 /// `last_seen_at` is refreshed at most this often, so reads do not turn into writes.
@@ -113,14 +114,9 @@ pub async fn prune_login_allowances(db: &impl ConnectionTrait) -> Result<u64, Db
 
 /// Runs `prune_login_allowances` every `interval`.
 pub fn spawn_allowance_pruner(db: DatabaseConnection, interval: StdDuration) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
-        loop {
-            ticks.tick().await;
-            if let Err(error) = prune_login_allowances(&db).await {
-                tracing::warn!(%error, "pruning sign-in allowances failed");
-            }
-        }
+    jobs::spawn_every(interval, "pruning sign-in allowances", move || {
+        let db = db.clone();
+        async move { prune_login_allowances(&db).await }
     })
 }
 

@@ -7,7 +7,7 @@
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -37,6 +37,7 @@ use crate::{
     },
     directory::service as directory,
     events::{ClusterEvent, Delivery, EventBus, EventTx, PresenceChange, PresenceNotice, publish_all},
+    jobs,
     routing::service as routing,
 };
 
@@ -281,32 +282,25 @@ async fn prune(db: &DatabaseConnection, retention: Duration) -> Result<(), DbErr
     Ok(())
 }
 
-/// Sweeps every `timings.sweep_interval` (at least every 10 ms: a zero interval would spin)
-/// until aborted, and prunes the history at most every `PRUNE_EVERY` (or every retention,
-/// when shorter): one DELETE, not one per sweep.
+/// Sweeps every `timings.sweep_interval` until aborted.
 pub fn spawn_sweeper(
     db: DatabaseConnection,
     bus: EventBus,
     instance: InstanceId,
     timings: Timings,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(timings.sweep_interval.max(Duration::from_millis(10)));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let prune_every = PRUNE_EVERY.min(timings.history_retention);
-        let mut pruned_at: Option<Instant> = None;
-        loop {
-            ticks.tick().await;
-            if let Err(error) = sweep(&db, &bus, &instance, timings).await {
-                tracing::warn!(%error, "presence sweep failed; retrying at the next interval");
-            }
-            if pruned_at.is_none_or(|at| at.elapsed() >= prune_every) {
-                pruned_at = Some(Instant::now());
-                if let Err(error) = prune(&db, timings.history_retention).await {
-                    tracing::warn!(%error, "pruning presence history failed; retrying later");
-                }
-            }
-        }
+    jobs::spawn_every(timings.sweep_interval, "presence sweep", move || {
+        let (db, bus, instance) = (db.clone(), bus.clone(), instance.clone());
+        async move { sweep(&db, &bus, &instance, timings).await }
+    })
+}
+
+/// Prunes the history every `PRUNE_EVERY` (or every retention, when shorter) until aborted:
+/// one DELETE, not one per sweep.
+pub fn spawn_history_pruner(db: DatabaseConnection, retention: Duration) -> JoinHandle<()> {
+    jobs::spawn_every(PRUNE_EVERY.min(retention), "pruning presence history", move || {
+        let db = db.clone();
+        async move { prune(&db, retention).await }
     })
 }
 

@@ -25,6 +25,7 @@ use crate::{
         ClusterEvent, ConversationChange, ConversationChangeKind, ConversationNotice, Delivery, EventBus,
         EventTx, WatchError, publish_all,
     },
+    jobs,
     phone::PhoneNumber,
 };
 
@@ -353,14 +354,9 @@ async fn try_assign(
 /// Drains every queue with waiting conversations, every `interval`, so nothing waits for
 /// an event that was lost (a crash between a commit and its drain).
 pub fn spawn_sweeper(db: DatabaseConnection, bus: EventBus, interval: Duration) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(10)));
-        loop {
-            ticks.tick().await;
-            if let Err(error) = sweep(&db, &bus).await {
-                tracing::warn!(%error, "routing sweep failed");
-            }
-        }
+    jobs::spawn_every(interval, "routing sweep", move || {
+        let (db, bus) = (db.clone(), bus.clone());
+        async move { sweep(&db, &bus).await }
     })
 }
 
