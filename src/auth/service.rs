@@ -24,7 +24,7 @@ use crate::{
     },
     db::{self, entities::agent},
     events::{EventBus, SessionsRevoked},
-    jobs,
+    jobs::{self, FirstRun},
 };
 
 /// `last_seen_at` is refreshed at most this often, so reads do not turn into writes.
@@ -112,9 +112,10 @@ pub async fn prune_login_allowances(db: &impl ConnectionTrait) -> Result<u64, Db
     store::prune_login_allowances(db, Utc::now().timestamp_millis()).await
 }
 
-/// Runs `prune_login_allowances` every `interval`.
+/// Runs `prune_login_allowances` every `interval`. Not at start-up: allowances are whole
+/// again within a minute or two, so what a previous run left can wait one interval.
 pub fn spawn_allowance_pruner(db: DatabaseConnection, interval: StdDuration) -> JoinHandle<()> {
-    jobs::spawn_every(interval, "pruning sign-in allowances", move || {
+    jobs::spawn_every(interval, FirstRun::AfterAnInterval, "pruning sign-in allowances", move || {
         let db = db.clone();
         async move { prune_login_allowances(&db).await }
     })

@@ -37,7 +37,7 @@ use crate::{
     },
     directory::service as directory,
     events::{ClusterEvent, Delivery, EventBus, EventTx, PresenceChange, PresenceNotice, publish_all},
-    jobs,
+    jobs::{self, FirstRun},
     routing::service as routing,
 };
 
@@ -289,7 +289,7 @@ pub fn spawn_sweeper(
     instance: InstanceId,
     timings: Timings,
 ) -> JoinHandle<()> {
-    jobs::spawn_every(timings.sweep_interval, "presence sweep", move || {
+    jobs::spawn_every(timings.sweep_interval, FirstRun::AtOnce, "presence sweep", move || {
         let (db, bus, instance) = (db.clone(), bus.clone(), instance.clone());
         async move { sweep(&db, &bus, &instance, timings).await }
     })
@@ -298,7 +298,7 @@ pub fn spawn_sweeper(
 /// Prunes the history every `PRUNE_EVERY` (or every retention, when shorter) until aborted:
 /// one DELETE, not one per sweep.
 pub fn spawn_history_pruner(db: DatabaseConnection, retention: Duration) -> JoinHandle<()> {
-    jobs::spawn_every(PRUNE_EVERY.min(retention), "pruning presence history", move || {
+    jobs::spawn_every(PRUNE_EVERY.min(retention), FirstRun::AtOnce, "pruning presence history", move || {
         let db = db.clone();
         async move { prune(&db, retention).await }
     })

@@ -25,7 +25,7 @@ use crate::{
         ClusterEvent, ConversationChange, ConversationChangeKind, ConversationNotice, Delivery, EventBus,
         EventTx, WatchError, publish_all,
     },
-    jobs,
+    jobs::{self, FirstRun},
     phone::PhoneNumber,
 };
 
@@ -354,7 +354,7 @@ async fn try_assign(
 /// Drains every queue with waiting conversations, every `interval`, so nothing waits for
 /// an event that was lost (a crash between a commit and its drain).
 pub fn spawn_sweeper(db: DatabaseConnection, bus: EventBus, interval: Duration) -> JoinHandle<()> {
-    jobs::spawn_every(interval, "routing sweep", move || {
+    jobs::spawn_every(interval, FirstRun::AtOnce, "routing sweep", move || {
         let (db, bus) = (db.clone(), bus.clone());
         async move { sweep(&db, &bus).await }
     })
