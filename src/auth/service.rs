@@ -14,7 +14,7 @@ use super::{
     model::login_key,
     password::HashingError,
     store,
-    throttle::{AccountKey, LoginThrottle, Throttled},
+    throttle::{LoginThrottle, SharedQuota, ThrottleKey, Throttled},
     token,
 };
 use crate::{
@@ -69,9 +69,11 @@ pub async fn login(
 ) -> Result<SignedIn, AuthError> {
     let slug = login_key(&credentials.organization_slug);
     let username = login_key(&credentials.username);
-    let account = AccountKey::of(&slug, &username);
+    let account = ThrottleKey::account(&slug, &username);
     throttle.attempt(&account, client_address).map_err(AuthError::RateLimited)?;
-    take_shared_attempt(db, throttle, account).await?;
+    for (key, quota) in throttle.shared(account, client_address) {
+        take_shared_attempt(db, key, quota).await?;
+    }
     let agent = store::find_agent_by_login(db, &slug, &username).await?;
     let stored_hash = agent.as_ref().map(|agent| agent.password_hash.as_str());
     let verified = hasher.verify(&credentials.password, stored_hash).await?;
@@ -92,13 +94,13 @@ pub async fn login(
     Err(refusal)
 }
 
-/// Takes the attempt from the account's allowance that every instance shares.
+/// Takes the attempt from an allowance that every instance shares.
 async fn take_shared_attempt(
     db: &DatabaseConnection,
-    throttle: &LoginThrottle,
-    account: AccountKey,
+    key: ThrottleKey,
+    quota: SharedQuota,
 ) -> Result<(), AuthError> {
-    let (quota, key, now_ms) = (throttle.shared(), account.to_hex(), Utc::now().timestamp_millis());
+    let (key, now_ms) = (key.to_hex(), Utc::now().timestamp_millis());
     if store::take_login_attempt(db, key.clone(), quota, now_ms).await? {
         return Ok(());
     }
@@ -109,7 +111,7 @@ async fn take_shared_attempt(
 /// Forgets the shared sign-in allowances that are whole again: a spray of made-up usernames
 /// leaves rows only for as long as they limit anything. Returns how many went.
 pub async fn prune_login_allowances(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    store::prune_login_allowances(db, Utc::now().timestamp_millis()).await
+    store::prune_login_allowances(db).await
 }
 
 /// Runs `prune_login_allowances` every `interval`. Not at start-up: allowances are whole

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, RelationTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, RelationTrait,
     prelude::Expr,
     sea_query::{ExprTrait, JoinType, OnConflict},
 };
@@ -101,25 +101,27 @@ pub(super) async fn delete_sessions_of(
     Ok(())
 }
 
-/// Takes one attempt from the account's shared allowance in one statement (GCRA, see
-/// `throttle::SharedQuota`): concurrent attempts on any instances cannot overdraw it.
-/// False when it is spent.
+/// Takes one attempt from a shared allowance (an account's or a client address's) in one
+/// statement (GCRA, see `throttle::SharedQuota`): concurrent attempts on any instances cannot
+/// overdraw it. False when it is spent. `now_ms` starts a new allowance; an existing one is
+/// moved on by the database's clock (see `database_now_ms`).
 pub(super) async fn take_login_attempt(
     db: &impl ConnectionTrait,
-    account_key: String,
+    throttle_key: String,
     quota: SharedQuota,
     now_ms: i64,
 ) -> Result<bool, DbErr> {
     let stored = Expr::col((login_allowance::Entity, login_allowance::Column::AllowanceAtMs));
-    let from: Expr = Expr::case(stored.clone().gt(now_ms), stored.clone()).finally(now_ms).into();
+    let now = database_now_ms(db.get_database_backend());
+    let from: Expr = Expr::case(stored.clone().gt(now.clone()), stored.clone()).finally(now.clone()).into();
     let taken = login_allowance::Entity::insert(login_allowance::ActiveModel {
-        account_key: Set(account_key),
+        throttle_key: Set(throttle_key),
         allowance_at_ms: Set(now_ms + quota.interval_ms),
     })
     .on_conflict(
-        OnConflict::column(login_allowance::Column::AccountKey)
+        OnConflict::column(login_allowance::Column::ThrottleKey)
             .value(login_allowance::Column::AllowanceAtMs, from.add(quota.interval_ms))
-            .action_and_where(stored.lte(quota.admits_until(now_ms)))
+            .action_and_where(stored.lte(now.add(quota.burst_span_ms())))
             .to_owned(),
     )
     .exec_without_returning(db)
@@ -127,20 +129,35 @@ pub(super) async fn take_login_attempt(
     Ok(taken == 1)
 }
 
-/// Where the account's shared allowance stands, in milliseconds since the epoch.
+/// Where a shared allowance stands, in milliseconds since the epoch.
 pub(super) async fn login_allowance_at(
     db: &impl ConnectionTrait,
-    account_key: &str,
+    throttle_key: &str,
 ) -> Result<Option<i64>, DbErr> {
-    let found = login_allowance::Entity::find_by_id(account_key.to_owned()).one(db).await?;
+    let found = login_allowance::Entity::find_by_id(throttle_key.to_owned()).one(db).await?;
     Ok(found.map(|allowance| allowance.allowance_at_ms))
 }
 
 /// Forgets allowances that are whole again: they hold nothing an absent row would not.
-pub(super) async fn prune_login_allowances(db: &impl ConnectionTrait, now_ms: i64) -> Result<u64, DbErr> {
+pub(super) async fn prune_login_allowances(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let now = database_now_ms(db.get_database_backend());
     let pruned = login_allowance::Entity::delete_many()
-        .filter(login_allowance::Column::AllowanceAtMs.lte(now_ms))
+        .filter(Expr::col(login_allowance::Column::AllowanceAtMs).lte(now))
         .exec(db)
         .await?;
     Ok(pruned.rows_affected)
+}
+
+/// The database's clock in milliseconds since the epoch, read as the statement runs. Taking
+/// an attempt by it, concurrent attempts move an allowance on in the order they take its row,
+/// whatever order the instances read their own clocks in: one that read its clock first but
+/// reached the row last would otherwise find the allowance ahead of its "now" and be refused
+/// a burst early. It also keeps the instances' clocks, which may disagree, out of it.
+fn database_now_ms(backend: DbBackend) -> Expr {
+    Expr::cust(match backend {
+        DbBackend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+        // PostgreSQL. `clock_timestamp()`, not `now()`: `now()` is when the statement began,
+        // before it waited for the row.
+        _ => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+    })
 }

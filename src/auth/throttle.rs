@@ -3,13 +3,17 @@
 //! must be refused before it reaches the hasher, not queued behind it.
 //!
 //! Two layers. In memory, per instance, GCRA buckets from `governor` refuse a storm without
-//! touching the database. Then each account's allowance in the database (`SharedQuota`, the
-//! same rate and burst) is the one every instance draws on, so an attacker does not get an
-//! allowance per instance behind a balancer. Per client address the limit stays per
-//! instance. Every attempt counts, successful or not, because the outcome is only known
-//! after the hashing this is meant to spare. Accounts are keyed by a digest of organization
-//! and username as sent, whether or not they exist, so a refusal does not tell which do and
-//! the memory a key takes does not depend on what a client sends.
+//! touching the database. Then the client address's and the account's allowances in the
+//! database (`SharedQuota`, the same rates and bursts) are the ones every instance draws on,
+//! so an attacker does not get an allowance per instance behind a balancer. Every attempt
+//! counts, successful or not, because the outcome is only known after the hashing this is
+//! meant to spare. The address is charged first: a client that has spent its own allowance
+//! takes nothing more from the accounts it guesses at.
+//!
+//! Keys are digests (`ThrottleKey`): of organization and username as sent, whether or not
+//! the account exists, so a refusal does not tell which do; of the address, so the database
+//! keeps no client addresses in the clear. The memory and the row a key takes do not depend
+//! on what a client sends.
 
 use std::{net::IpAddr, num::NonZeroU32, time::Duration};
 
@@ -20,14 +24,29 @@ use sha2::{Digest, Sha256};
 /// of made-up usernames cannot grow the limiter without bound.
 const PRUNE_ABOVE_KEYS: usize = 10_000;
 
-/// An account as the throttle knows it: a digest of organization slug and username.
+/// Whose attempts are counted, as the throttle knows it: an account or a client address,
+/// as a digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AccountKey([u8; 32]);
+pub struct ThrottleKey([u8; 32]);
 
-impl AccountKey {
+impl ThrottleKey {
     /// `slug` and `username` are the normalised ones.
-    pub fn of(slug: &str, username: &str) -> Self {
-        Self(Sha256::new().chain_update(slug).chain_update([0]).chain_update(username).finalize().into())
+    pub fn account(slug: &str, username: &str) -> Self {
+        Self::digest(&[b"account", slug.as_bytes(), username.as_bytes()])
+    }
+
+    pub fn address(address: IpAddr) -> Self {
+        Self::digest(&[b"address", address.to_string().as_bytes()])
+    }
+
+    /// Each part ends with a zero byte, so no two lists of parts run together alike.
+    fn digest(parts: &[&[u8]]) -> Self {
+        let mut digest = Sha256::new();
+        for part in parts {
+            digest.update(part);
+            digest.update([0]);
+        }
+        Self(digest.finalize().into())
     }
 
     /// As stored in the database.
@@ -37,9 +56,10 @@ impl AccountKey {
 }
 
 pub struct LoginThrottle {
-    per_account: DefaultKeyedRateLimiter<AccountKey>,
+    per_account: DefaultKeyedRateLimiter<ThrottleKey>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
-    shared: SharedQuota,
+    shared_per_account: SharedQuota,
+    shared_per_address: SharedQuota,
 }
 
 /// An attempt refused; the next one may come after `retry_after`.
@@ -53,23 +73,29 @@ impl LoginThrottle {
         Self {
             per_account: RateLimiter::keyed(Quota::per_minute(per_account_per_minute)),
             per_address: RateLimiter::keyed(Quota::per_minute(per_address_per_minute)),
-            shared: SharedQuota::per_minute(per_account_per_minute),
+            shared_per_account: SharedQuota::per_minute(per_account_per_minute),
+            shared_per_address: SharedQuota::per_minute(per_address_per_minute),
         }
     }
 
-    /// Takes one attempt from this instance's allowance of the account and then of the
-    /// address (when the transport knows it).
-    pub fn attempt(&self, account: &AccountKey, address: Option<IpAddr>) -> Result<(), Throttled> {
-        check(&self.per_account, account)?;
-        match address {
-            Some(address) => check(&self.per_address, &address),
-            None => Ok(()),
+    /// Takes one attempt from this instance's allowance of the address (when the transport
+    /// knows it) and then of the account.
+    pub fn attempt(&self, account: &ThrottleKey, address: Option<IpAddr>) -> Result<(), Throttled> {
+        if let Some(address) = address {
+            check(&self.per_address, &address)?;
         }
+        check(&self.per_account, account)
     }
 
-    /// The per-account quota, as the database applies it to the allowance all instances share.
-    pub fn shared(&self) -> SharedQuota {
-        self.shared
+    /// The allowances in the database that every instance shares and an attempt draws on,
+    /// in the order to take them, each with its quota.
+    pub fn shared(
+        &self,
+        account: ThrottleKey,
+        address: Option<IpAddr>,
+    ) -> impl Iterator<Item = (ThrottleKey, SharedQuota)> + use<> {
+        let address = address.map(|address| (ThrottleKey::address(address), self.shared_per_address));
+        address.into_iter().chain([(account, self.shared_per_account)])
     }
 }
 
@@ -100,9 +126,14 @@ impl SharedQuota {
         Self { interval_ms: (60_000 / i64::from(attempts.get())).max(1), burst: attempts.get().into() }
     }
 
+    /// How far ahead of now the allowance time may stand for an attempt to be admitted.
+    pub fn burst_span_ms(&self) -> i64 {
+        (self.burst - 1) * self.interval_ms
+    }
+
     /// The latest allowance time at which an attempt made at `now_ms` is admitted.
-    pub fn admits_until(&self, now_ms: i64) -> i64 {
-        now_ms + (self.burst - 1) * self.interval_ms
+    fn admits_until(&self, now_ms: i64) -> i64 {
+        now_ms + self.burst_span_ms()
     }
 
     /// When an attempt refused at `now_ms`, with the allowance at `allowance_at_ms`, may come again.
@@ -124,13 +155,13 @@ mod tests {
     fn an_account_is_limited_without_limiting_another() {
         let throttle = LoginThrottle::new(per_minute(2), per_minute(100));
         let address = Some(IpAddr::from([10, 0, 0, 1]));
-        let alice = AccountKey::of("demo", "alice");
+        let alice = ThrottleKey::account("demo", "alice");
         assert!(throttle.attempt(&alice, address).is_ok());
         assert!(throttle.attempt(&alice, address).is_ok());
         let refused = throttle.attempt(&alice, address).unwrap_err();
         assert!(refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_secs(30));
-        assert!(throttle.attempt(&AccountKey::of("demo", "bob"), address).is_ok());
-        assert!(throttle.attempt(&AccountKey::of("other", "alice"), address).is_ok());
+        assert!(throttle.attempt(&ThrottleKey::account("demo", "bob"), address).is_ok());
+        assert!(throttle.attempt(&ThrottleKey::account("other", "alice"), address).is_ok());
     }
 
     #[test]
@@ -138,9 +169,9 @@ mod tests {
         let throttle = LoginThrottle::new(per_minute(100), per_minute(3));
         let address = Some(IpAddr::from([10, 0, 0, 1]));
         for n in 0..3 {
-            assert!(throttle.attempt(&AccountKey::of("demo", &format!("user{n}")), address).is_ok());
+            assert!(throttle.attempt(&ThrottleKey::account("demo", &format!("user{n}")), address).is_ok());
         }
-        let user9 = AccountKey::of("demo", "user9");
+        let user9 = ThrottleKey::account("demo", "user9");
         assert!(throttle.attempt(&user9, address).is_err());
         assert!(throttle.attempt(&user9, Some(IpAddr::from([10, 0, 0, 2]))).is_ok());
     }
@@ -158,9 +189,24 @@ mod tests {
     }
 
     #[test]
-    fn account_keys_are_the_digest_in_hex() {
-        let key = AccountKey::of("demo", "alice");
+    fn keys_are_digests_in_hex_that_keep_their_parts_apart() {
+        let key = ThrottleKey::account("demo", "alice");
         assert_eq!(key.to_hex().len(), 64);
-        assert_ne!(key, AccountKey::of("demoa", "lice"), "the separator keeps the parts apart");
+        assert_ne!(key, ThrottleKey::account("demoa", "lice"));
+        let address = IpAddr::from([10, 0, 0, 1]);
+        assert_ne!(ThrottleKey::address(address), ThrottleKey::account("address", "10.0.0.1"));
+    }
+
+    #[test]
+    fn an_attempt_draws_on_the_shared_allowance_of_its_address_first() {
+        let throttle = LoginThrottle::new(per_minute(3), per_minute(60));
+        let (account, address) = (ThrottleKey::account("demo", "alice"), IpAddr::from([10, 0, 0, 1]));
+        let drawn: Vec<_> = throttle.shared(account, Some(address)).collect();
+        let expected = [
+            (ThrottleKey::address(address), SharedQuota::per_minute(per_minute(60))),
+            (account, SharedQuota::per_minute(per_minute(3))),
+        ];
+        assert_eq!(drawn, expected);
+        assert_eq!(throttle.shared(account, None).count(), 1, "no address, no allowance of one");
     }
 }

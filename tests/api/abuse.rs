@@ -1,5 +1,5 @@
-//! Sign-in abuse: attempts are limited per account (across instances) and per client
-//! address, and a refused attempt costs no password hashing.
+//! Sign-in abuse: attempts are limited per account and per client address (both across
+//! instances), and a refused attempt costs no password hashing.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -22,6 +22,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         a_storm_of_wrong_passwords_is_rate_limited_before_hashing,
         sign_in_attempts_are_limited_per_client_address,
         an_account_has_one_allowance_however_many_instances_serve_it,
+        an_address_has_one_allowance_however_many_instances_serve_it,
         allowances_are_forgotten_once_whole_again,
     ]
 }
@@ -130,19 +131,49 @@ async fn an_account_has_one_allowance_however_many_instances_serve_it(backend: B
     second.stop().await;
 }
 
-/// A spray of made-up usernames leaves a row each, kept only while it limits anything.
+/// The same for a client address: guesses at many accounts, spread over several instances,
+/// draw on one allowance of the address.
+async fn an_address_has_one_allowance_however_many_instances_serve_it(backend: Backend) {
+    let first = TestServer::start_with(backend, |config| {
+        config.login_attempts_per_address = NonZeroU32::new(4).unwrap();
+    })
+    .await;
+    let second = first.another_instance().await;
+    let usernames: Vec<String> = (0..8).map(|n| format!("guess-{n}")).collect();
+    let spray = usernames.iter().enumerate().map(|(n, username)| {
+        let server = if n % 2 == 0 { &first } else { &second };
+        login_from(&server.http, server, username, "wrong-guess")
+    });
+    let outcomes = join_all(spray).await;
+    let invalid = outcomes.iter().filter(|login| code(login) == "INVALID_CREDENTIALS").count();
+    let limited = outcomes.iter().filter(|login| code(login) == "RATE_LIMITED").count();
+    assert_eq!((invalid, limited), (4, 4), "{outcomes:?}");
+
+    // Another address is not held back, on either instance.
+    let elsewhere =
+        reqwest::Client::builder().local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))).build().unwrap();
+    for server in [&first, &second] {
+        let admin = login_from(&elsewhere, server, "admin", ADMIN_PASSWORD).await;
+        assert!(admin["token"].is_string(), "{admin}");
+    }
+    second.stop().await;
+}
+
+/// A spray of made-up usernames leaves a row each (and one for the address it came from),
+/// kept only while it limits anything.
 async fn allowances_are_forgotten_once_whole_again(backend: Backend) {
     let server = TestServer::start_with(backend, |config| {
         // One attempt every 10 ms: whole again almost at once.
         config.login_attempts_per_account = NonZeroU32::new(6000).unwrap();
+        config.login_attempts_per_address = NonZeroU32::new(6000).unwrap();
     })
     .await;
     for n in 0..3 {
         login_from(&server.http, &server, &format!("made-up-{n}"), "wrong-guess").await;
     }
     let stored = || login_allowance::Entity::find().count(server.db());
-    assert_eq!(stored().await.unwrap(), 3);
+    assert_eq!(stored().await.unwrap(), 4, "three accounts and one address");
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(auth::prune_login_allowances(server.db()).await.unwrap(), 3);
+    assert_eq!(auth::prune_login_allowances(server.db()).await.unwrap(), 4);
     assert_eq!(stored().await.unwrap(), 0);
 }
