@@ -100,12 +100,12 @@ async fn take_shared_attempt(
     key: ThrottleKey,
     quota: SharedQuota,
 ) -> Result<(), AuthError> {
-    let (key, now_ms) = (key.to_hex(), Utc::now().timestamp_millis());
-    if store::take_login_attempt(db, key.clone(), quota, now_ms).await? {
+    let key = key.to_hex();
+    if store::take_login_attempt(db, key.clone(), quota).await? {
         return Ok(());
     }
-    let allowance_at_ms = store::login_allowance_at(db, &key).await?.unwrap_or(now_ms);
-    Err(AuthError::RateLimited(quota.refusal(allowance_at_ms, now_ms)))
+    let ahead_ms = store::login_allowance_ahead_ms(db, &key).await?.unwrap_or(0);
+    Err(AuthError::RateLimited(quota.refusal(ahead_ms)))
 }
 
 /// Forgets the shared sign-in allowances that are whole again: a spray of made-up usernames

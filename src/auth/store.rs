@@ -5,7 +5,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, RelationTrait,
     prelude::Expr,
-    sea_query::{ExprTrait, JoinType, OnConflict},
+    sea_query::{ExprTrait, JoinType, OnConflict, Query},
 };
 
 use super::throttle::SharedQuota;
@@ -102,40 +102,44 @@ pub(super) async fn delete_sessions_of(
 }
 
 /// Takes one attempt from a shared allowance (an account's or a client address's) in one
-/// statement (GCRA, see `throttle::SharedQuota`): concurrent attempts on any instances cannot
-/// overdraw it. False when it is spent. `now_ms` starts a new allowance; an existing one is
-/// moved on by the database's clock (see `database_now_ms`).
+/// statement (GCRA, see `throttle::SharedQuota`), by the database's clock: concurrent
+/// attempts on any instances cannot overdraw it. False when it is spent.
 pub(super) async fn take_login_attempt(
     db: &impl ConnectionTrait,
     throttle_key: String,
     quota: SharedQuota,
-    now_ms: i64,
 ) -> Result<bool, DbErr> {
     let stored = Expr::col((login_allowance::Entity, login_allowance::Column::AllowanceAtMs));
     let now = database_now_ms(db.get_database_backend());
     let from: Expr = Expr::case(stored.clone().gt(now.clone()), stored.clone()).finally(now.clone()).into();
-    let taken = login_allowance::Entity::insert(login_allowance::ActiveModel {
-        throttle_key: Set(throttle_key),
-        allowance_at_ms: Set(now_ms + quota.interval_ms),
-    })
-    .on_conflict(
-        OnConflict::column(login_allowance::Column::ThrottleKey)
-            .value(login_allowance::Column::AllowanceAtMs, from.add(quota.interval_ms))
-            .action_and_where(stored.lte(now.add(quota.burst_span_ms())))
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(taken == 1)
+    let statement = Query::insert()
+        .into_table(login_allowance::Entity)
+        .columns([login_allowance::Column::ThrottleKey, login_allowance::Column::AllowanceAtMs])
+        .values([throttle_key.into(), now.clone().add(quota.interval_ms)])
+        .map_err(|error| DbErr::Custom(error.to_string()))?
+        .on_conflict(
+            OnConflict::column(login_allowance::Column::ThrottleKey)
+                .value(login_allowance::Column::AllowanceAtMs, from.add(quota.interval_ms))
+                .action_and_where(stored.lte(now.add(quota.burst_span_ms())))
+                .to_owned(),
+        )
+        .to_owned();
+    Ok(db.execute(&statement).await?.rows_affected() == 1)
 }
 
-/// Where a shared allowance stands, in milliseconds since the epoch.
-pub(super) async fn login_allowance_at(
+/// How far a shared allowance stands ahead of the database's clock, in milliseconds; None
+/// when it has no row.
+pub(super) async fn login_allowance_ahead_ms(
     db: &impl ConnectionTrait,
     throttle_key: &str,
 ) -> Result<Option<i64>, DbErr> {
-    let found = login_allowance::Entity::find_by_id(throttle_key.to_owned()).one(db).await?;
-    Ok(found.map(|allowance| allowance.allowance_at_ms))
+    let now = database_now_ms(db.get_database_backend());
+    login_allowance::Entity::find_by_id(throttle_key.to_owned())
+        .select_only()
+        .expr(Expr::col(login_allowance::Column::AllowanceAtMs).sub(now))
+        .into_tuple::<i64>()
+        .one(db)
+        .await
 }
 
 /// Forgets allowances that are whole again: they hold nothing an absent row would not.
@@ -148,11 +152,12 @@ pub(super) async fn prune_login_allowances(db: &impl ConnectionTrait) -> Result<
     Ok(pruned.rows_affected)
 }
 
-/// The database's clock in milliseconds since the epoch, read as the statement runs. Taking
-/// an attempt by it, concurrent attempts move an allowance on in the order they take its row,
-/// whatever order the instances read their own clocks in: one that read its clock first but
-/// reached the row last would otherwise find the allowance ahead of its "now" and be refused
-/// a burst early. It also keeps the instances' clocks, which may disagree, out of it.
+/// The database's clock in milliseconds since the epoch, read as the statement runs: the one
+/// clock every allowance is kept by. Taking an attempt by it, concurrent attempts move an
+/// allowance on in the order they take its row, whatever order the instances read their own
+/// clocks in: one that read its clock first but reached the row last would otherwise find the
+/// allowance ahead of its "now" and be refused a burst early. It also keeps the instances'
+/// clocks, which may disagree, out of it.
 fn database_now_ms(backend: DbBackend) -> Expr {
     Expr::cust(match backend {
         DbBackend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",

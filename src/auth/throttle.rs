@@ -131,14 +131,9 @@ impl SharedQuota {
         (self.burst - 1) * self.interval_ms
     }
 
-    /// The latest allowance time at which an attempt made at `now_ms` is admitted.
-    fn admits_until(&self, now_ms: i64) -> i64 {
-        now_ms + self.burst_span_ms()
-    }
-
-    /// When an attempt refused at `now_ms`, with the allowance at `allowance_at_ms`, may come again.
-    pub fn refusal(&self, allowance_at_ms: i64, now_ms: i64) -> Throttled {
-        let wait_ms = (allowance_at_ms - self.admits_until(now_ms)).max(0);
+    /// When an attempt refused with the allowance `ahead_ms` ahead of now may come again.
+    pub fn refusal(&self, ahead_ms: i64) -> Throttled {
+        let wait_ms = (ahead_ms - self.burst_span_ms()).max(0);
         Throttled { retry_after: Duration::from_millis(wait_ms.unsigned_abs()) }
     }
 }
@@ -180,12 +175,11 @@ mod tests {
     fn the_shared_quota_admits_a_burst_then_one_an_interval() {
         let quota = SharedQuota::per_minute(per_minute(3));
         assert_eq!(quota.interval_ms, 20_000);
-        let now = 1_000_000;
         // Three at once move the allowance three intervals ahead; the third was admitted at two.
-        assert_eq!(quota.admits_until(now), now + 40_000);
-        let refused = quota.refusal(now + 60_000, now);
+        assert_eq!(quota.burst_span_ms(), 40_000);
+        let refused = quota.refusal(60_000);
         assert_eq!(refused.retry_after, Duration::from_secs(20), "the next interval");
-        assert_eq!(quota.refusal(now, now).retry_after, Duration::ZERO);
+        assert_eq!(quota.refusal(0).retry_after, Duration::ZERO);
     }
 
     #[test]

@@ -11,7 +11,8 @@ pub struct Model {
     /// upgrade.
     #[sea_orm(primary_key, auto_increment = false, column_name = "account_key")]
     pub throttle_key: String,
-    /// GCRA's theoretical arrival time, in milliseconds since the epoch.
+    /// GCRA's theoretical arrival time, in milliseconds since the epoch by the database's
+    /// clock.
     pub allowance_at_ms: i64,
 }
 
