@@ -114,7 +114,7 @@ pub struct RunningServer {
     task: JoinHandle<std::io::Result<()>>,
     /// The background jobs: the presence and routing sweepers, and the pruners of presence
     /// history and of sign-in allowances.
-    sweepers: [JoinHandle<()>; 4],
+    background_jobs: [JoinHandle<()>; 4],
 }
 
 impl RunningServer {
@@ -122,7 +122,7 @@ impl RunningServer {
         self.state.stopping.raise();
         let _ = self.shutdown.send(());
         let served = self.task.await.unwrap_or_else(|join| Err(std::io::Error::other(join)));
-        self.sweepers.iter().for_each(JoinHandle::abort);
+        self.background_jobs.iter().for_each(JoinHandle::abort);
         // Best effort: if it fails, other instances notice the missing heartbeat instead.
         let timings = Timings::from_config(&self.state.config);
         if let Err(error) = presence::retire_instance(&self.state.db, &self.state.instance, timings).await {
@@ -135,7 +135,7 @@ impl RunningServer {
 pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, StartupError> {
     let addr = listener.local_addr()?;
     let router = http::router(state.clone(), schema(&state));
-    let sweepers = [
+    let background_jobs = [
         presence::spawn_sweeper(
             state.db.clone(),
             state.bus.clone(),
@@ -151,7 +151,7 @@ pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServ
     let task = tokio::spawn(http::serve(listener, router, header_read_timeout, async move {
         let _ = stopped.await;
     }));
-    Ok(RunningServer { addr, state, shutdown, task, sweepers })
+    Ok(RunningServer { addr, state, shutdown, task, background_jobs })
 }
 
 /// Serves on the configured address until Ctrl-C or SIGTERM, then lets requests in flight
