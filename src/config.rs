@@ -131,6 +131,12 @@ pub struct Config {
     #[arg(long, global = true, env = "AGENTDESK_WS_INIT_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
     pub ws_init_timeout: Duration,
 
+    /// How long a WebSocket client may leave the server's messages unread (reading none of
+    /// them) before it is cut off: a stuck client would otherwise hold its connection's
+    /// resources, and delay closing it when its session ends, for ever.
+    #[arg(long, global = true, env = "AGENTDESK_WS_SEND_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub ws_send_timeout: Duration,
+
     /// How long an ONLINE report lasts: a workspace that does not report again within it
     /// lapses to OFFLINE.
     #[arg(long, global = true, env = "AGENTDESK_PRESENCE_TTL", value_parser = humantime::parse_duration, default_value = "60s")]

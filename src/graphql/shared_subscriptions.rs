@@ -5,7 +5,7 @@
 //! presence change, and about 7 KiB of state per socket (BENCHMARKS.md). Here, sockets whose
 //! `subscribe` carries the same document, operation name and variables, from viewers of the
 //! same [`Audience`], share one execution: it runs in a task of its own, serialises each
-//! response once, and every socket sends that same text.
+//! response once, and hands that same text to every socket's [`Recipient`].
 //!
 //! Sharing is right only where a response depends on the viewer through its audience alone.
 //! So only documents whose every operation is a subscription of fields listed in `SHAREABLE`
@@ -15,7 +15,10 @@ use std::{
     any::TypeId,
     collections::HashMap,
     pin::Pin,
-    sync::{Arc, Mutex, MutexGuard, Weak},
+    sync::{
+        Arc, Mutex, MutexGuard, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll},
 };
 
@@ -26,14 +29,8 @@ use async_graphql::{
         types::{ExecutableDocument, OperationType, Selection},
     },
 };
-use futures_util::{
-    Stream, StreamExt,
-    stream::{self, BoxStream},
-};
-use tokio::{
-    sync::broadcast::{self, Receiver, WeakSender, error::RecvError},
-    task::JoinHandle,
-};
+use futures_util::{Stream, StreamExt, stream::BoxStream};
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::{ApiError, AppSchema, RequestContext};
@@ -49,7 +46,7 @@ use crate::{
 const SHAREABLE: &[&str] = &["presenceChanged", "__typename"];
 
 /// Responses a socket may leave unread before its subscription is ended.
-const UNREAD_LIMIT: usize = 1024;
+pub const UNREAD_LIMIT: usize = 1024;
 
 /// A GraphQL response as JSON text, serialised once however many sockets send it.
 #[derive(Clone)]
@@ -70,9 +67,31 @@ impl ResponseJson {
     }
 }
 
-/// The responses of one operation, counted as running until it ends, the client stops it or
-/// the socket closes. (A struct rather than a `map` over the stream: every layer is one more
-/// allocation each socket reads for every event of a fan-out.)
+/// Where a shared execution hands one operation's responses. The WebSocket transport writes
+/// each to its socket there and then, from the execution's task: a change sent to thousands
+/// of sockets wakes none of their tasks (BENCHMARKS.md, "Fan-out, session 10").
+pub trait Recipient: Send + Sync + 'static {
+    /// Takes `response` for the client; false when the client has left `UNREAD_LIMIT`
+    /// responses unread, and this one is refused.
+    fn deliver(&self, response: &ResponseJson) -> bool;
+    /// Nothing more comes from the execution, for the reason `ending` gives.
+    fn end(&self, ending: Ending);
+}
+
+pub enum Ending {
+    /// The execution ended by itself.
+    Completed,
+    /// The client left too much unread; `notice` tells it so, and its subscription ends.
+    FellBehind(ResponseJson),
+    /// The execution ended before this recipient got anything from it (it failed to start,
+    /// say, just as this socket joined): the operation should run alone
+    /// ([`Membership::run_alone`]), so the client gets its own answer.
+    Unanswered,
+}
+
+/// The responses of one operation run for its socket alone, counted as running until it
+/// ends, the client stops it or the socket closes. (A struct rather than a `map` over the
+/// stream: every layer is one more allocation.)
 pub struct Responses {
     stream: BoxStream<'static, ResponseJson>,
     _counted: GaugeGuard,
@@ -86,7 +105,41 @@ impl Stream for Responses {
     }
 }
 
-/// Runs the operations of `/graphql/ws`, one stream of responses for each `subscribe`.
+/// An operation a socket started.
+pub enum Operation {
+    /// Run for this socket alone; its responses are polled by the socket.
+    Alone(Responses),
+    /// A place in a shared execution, which delivers to the socket's [`Recipient`]. Leaves
+    /// the execution when dropped.
+    Shared(Membership),
+}
+
+/// A socket's place in a shared execution.
+pub struct Membership {
+    execution: Arc<Execution>,
+    id: MemberId,
+    /// For running the operation alone, should the execution end without answering it.
+    schema: AppSchema,
+    data: Arc<Data>,
+    counted: Option<GaugeGuard>,
+}
+
+impl Membership {
+    /// The operation run for this socket alone (after [`Ending::Unanswered`]).
+    pub fn run_alone(mut self) -> Responses {
+        let request = request_of(&self.execution.key, &self.execution.variables);
+        let stream = run_alone(&self.schema, request, self.data.clone());
+        Responses { stream, _counted: self.counted.take().expect("counted until dropped") }
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.execution.members.leave(self.id);
+    }
+}
+
+/// Runs the operations of `/graphql/ws`, one for each `subscribe`.
 #[derive(Clone)]
 pub struct SubscriptionExecutor {
     schema: AppSchema,
@@ -109,8 +162,7 @@ struct ShareKey {
 struct Execution {
     key: Arc<ShareKey>,
     variables: Variables,
-    /// Weak: when the task ends, its sender goes with it and every socket sees the end.
-    responses: WeakSender<ResponseJson>,
+    members: Arc<Members>,
     task: JoinHandle<()>,
     registry: Weak<Registry>,
     _counted: GaugeGuard,
@@ -130,8 +182,58 @@ impl Drop for Execution {
     }
 }
 
-fn lock(registry: &Registry) -> MutexGuard<'_, HashMap<Arc<ShareKey>, Weak<Execution>>> {
-    registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+type MemberId = u64;
+
+/// Who a shared execution delivers to.
+#[derive(Default)]
+struct Members(Mutex<MemberList>);
+
+#[derive(Default)]
+struct MemberList {
+    next_id: MemberId,
+    current: HashMap<MemberId, Arc<Member>>,
+    /// The execution's responses ended: a socket asking the same now starts a new one.
+    ended: bool,
+}
+
+struct Member {
+    id: MemberId,
+    recipient: Arc<dyn Recipient>,
+    answered: AtomicBool,
+}
+
+impl Members {
+    /// Adds `recipient`; None once the execution has ended.
+    fn join(&self, recipient: Arc<dyn Recipient>) -> Option<MemberId> {
+        let mut list = lock(&self.0);
+        if list.ended {
+            return None;
+        }
+        let id = list.next_id;
+        list.next_id += 1;
+        list.current.insert(id, Arc::new(Member { id, recipient, answered: AtomicBool::new(false) }));
+        Some(id)
+    }
+
+    fn leave(&self, id: MemberId) {
+        lock(&self.0).current.remove(&id);
+    }
+
+    /// Everyone now, to deliver to outside the lock: joining and leaving do not wait for a
+    /// delivery, and one that left meanwhile is told nothing by its recipient.
+    fn everyone(&self) -> Arc<[Arc<Member>]> {
+        lock(&self.0).current.values().cloned().collect()
+    }
+
+    fn end(&self) -> Vec<Arc<Member>> {
+        let mut list = lock(&self.0);
+        list.ended = true;
+        list.current.drain().map(|(_, member)| member).collect()
+    }
 }
 
 impl SubscriptionExecutor {
@@ -139,60 +241,75 @@ impl SubscriptionExecutor {
         Self { schema, metrics, running: Arc::default() }
     }
 
-    /// The responses of one operation a socket started (query, mutation or subscription),
-    /// until it ends; `data` is the socket's session (its viewer).
-    pub fn execute_stream(&self, request: Request, data: Arc<Data>) -> Responses {
+    /// Starts one operation a socket asked for (query, mutation or subscription); `data` is
+    /// the socket's session (its viewer). A shareable one delivers to `recipient`.
+    pub fn execute(&self, request: Request, data: Arc<Data>, recipient: Arc<dyn Recipient>) -> Operation {
         let counted = self.metrics.subscription_started();
-        let stream = match share_key(&request, &data) {
-            Some(key) => self.join(key, request.variables, data),
-            None => run_alone(&self.schema, request, data),
-        };
-        Responses { stream, _counted: counted }
+        match share_key(&request, &data) {
+            Some(key) => Operation::Shared(self.join(key, request.variables, data, recipient, counted)),
+            None => Operation::Alone(Responses {
+                stream: run_alone(&self.schema, request, data),
+                _counted: counted,
+            }),
+        }
     }
 
-    /// A socket's place in the shared execution of `key`, started if none runs.
-    fn join(&self, key: ShareKey, variables: Variables, data: Arc<Data>) -> BoxStream<'static, ResponseJson> {
+    /// A place in the shared execution of `key`, started if none runs.
+    fn join(
+        &self,
+        key: ShareKey,
+        variables: Variables,
+        data: Arc<Data>,
+        recipient: Arc<dyn Recipient>,
+        counted: GaugeGuard,
+    ) -> Membership {
         // Declared first so it drops after the lock guard: dropping the last handle of an
         // execution takes the lock.
-        let mut _stale = None;
+        let mut _ended = None;
         let mut running = lock(&self.running);
         let joined = match running.get(&key).and_then(Weak::upgrade) {
-            Some(execution) => match execution.responses.upgrade() {
-                Some(sender) => Some((execution, sender.subscribe())),
+            Some(execution) => match execution.members.join(recipient.clone()) {
+                Some(id) => Some((execution, id)),
                 None => {
-                    _stale = Some(execution);
+                    _ended = Some(execution);
                     None
                 }
             },
             None => None,
         };
-        let (execution, receiver) = joined.unwrap_or_else(|| {
-            let started = self.start(key, variables, data.clone());
+        let (execution, id) = joined.unwrap_or_else(|| {
+            let started = self.start(key, variables, data.clone(), recipient);
             running.insert(started.0.key.clone(), Arc::downgrade(&started.0));
             started
         });
         drop(running);
-        let schema = self.schema.clone();
-        Subscriber::Shared { execution, receiver, delivered: false, schema, data }.into_stream()
+        Membership { execution, id, schema: self.schema.clone(), data, counted: Some(counted) }
     }
 
+    /// A new execution, with `first` already its member: were it added after the task
+    /// started, a response or the end could come before it.
     fn start(
         &self,
         key: ShareKey,
         variables: Variables,
         data: Arc<Data>,
-    ) -> (Arc<Execution>, Receiver<ResponseJson>) {
+        first: Arc<dyn Recipient>,
+    ) -> (Arc<Execution>, MemberId) {
         let key = Arc::new(key);
-        let (sender, receiver) = broadcast::channel(UNREAD_LIMIT);
-        let weak_sender = sender.downgrade();
+        let members = Arc::new(Members::default());
+        let id = members.join(first).expect("a new execution has not ended");
         let mut responses = self.schema.execute_stream_with_session_data(request_of(&key, &variables), data);
         // Its own span: it outlives the socket that started it.
         let span = tracing::info_span!("shared_subscription", operation = key.operation_name.as_deref());
+        let delivering = members.clone();
         let task = tokio::spawn(
             async move {
                 while let Some(response) = responses.next().await {
-                    // Fails only while no socket listens, and then the task is about to be aborted.
-                    let _ = sender.send(ResponseJson::of(&response));
+                    deliver(&delivering, ResponseJson::of(&response)).await;
+                }
+                for member in delivering.end() {
+                    let answered = member.answered.load(Ordering::Acquire);
+                    member.recipient.end(if answered { Ending::Completed } else { Ending::Unanswered });
                 }
             }
             .instrument(span),
@@ -200,12 +317,46 @@ impl SubscriptionExecutor {
         let execution = Execution {
             key,
             variables,
-            responses: weak_sender,
+            members,
             task,
             registry: Arc::downgrade(&self.running),
             _counted: self.metrics.execution_started(),
         };
-        (Arc::new(execution), receiver)
+        (Arc::new(execution), id)
+    }
+}
+
+/// Below this many members one task delivers to all of them.
+const MEMBERS_PER_TASK: usize = 512;
+
+/// Hands `response` to every member, spread over the runtime's workers as the sockets' own
+/// tasks would be, and returns when all have it (so each socket gets the responses in order).
+async fn deliver(members: &Arc<Members>, response: ResponseJson) {
+    let everyone = members.everyone();
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    let share = everyone.len().div_ceil(workers).max(MEMBERS_PER_TASK);
+    let mut helpers = Vec::new();
+    for start in (share..everyone.len()).step_by(share) {
+        let (members, everyone, response) = (members.clone(), everyone.clone(), response.clone());
+        helpers.push(tokio::spawn(async move {
+            deliver_to(&members, &everyone[start..everyone.len().min(start + share)], &response);
+        }));
+    }
+    deliver_to(members, &everyone[..share.min(everyone.len())], &response);
+    for helper in helpers {
+        // A panic in a recipient is its own socket's loss; the others were served.
+        let _ = helper.await;
+    }
+}
+
+fn deliver_to(members: &Members, recipients: &[Arc<Member>], response: &ResponseJson) {
+    for member in recipients {
+        if member.recipient.deliver(response) {
+            member.answered.store(true, Ordering::Release);
+        } else {
+            members.leave(member.id);
+            member.recipient.end(Ending::FellBehind(ResponseJson::of(&fell_behind())));
+        }
     }
 }
 
@@ -251,61 +402,11 @@ fn request_of(key: &ShareKey, variables: &Variables) -> Request {
     }
 }
 
-/// One socket's subscription.
-enum Subscriber {
-    Shared {
-        execution: Arc<Execution>,
-        receiver: Receiver<ResponseJson>,
-        delivered: bool,
-        /// For running its own, should it have to.
-        schema: AppSchema,
-        data: Arc<Data>,
-    },
-    /// The shared execution ended before this socket got anything from it (it failed to
-    /// start, say, just before this socket joined): the socket runs its own, so it gets its
-    /// own answer.
-    Alone(BoxStream<'static, ResponseJson>),
-}
-
-impl Subscriber {
-    fn into_stream(self) -> BoxStream<'static, ResponseJson> {
-        stream::unfold(Some(self), |subscriber| async move {
-            match subscriber? {
-                Subscriber::Shared { execution, mut receiver, delivered, schema, data } => {
-                    match receiver.recv().await {
-                        Ok(response) => {
-                            let next =
-                                Subscriber::Shared { execution, receiver, delivered: true, schema, data };
-                            Some((response, Some(next)))
-                        }
-                        Err(RecvError::Lagged(missed)) => {
-                            Some((ResponseJson::of(&fell_behind(missed)), None))
-                        }
-                        Err(RecvError::Closed) if !delivered => {
-                            let request = request_of(&execution.key, &execution.variables);
-                            let mut alone = run_alone(&schema, request, data);
-                            drop(execution);
-                            let first = alone.next().await?;
-                            Some((first, Some(Subscriber::Alone(alone))))
-                        }
-                        Err(RecvError::Closed) => None,
-                    }
-                }
-                Subscriber::Alone(mut alone) => {
-                    let next = alone.next().await?;
-                    Some((next, Some(Subscriber::Alone(alone))))
-                }
-            }
-        })
-        .boxed()
-    }
-}
-
 /// The client is told, and its subscription ends: it may subscribe again (and read the
 /// current state with a query).
-fn fell_behind(missed: u64) -> Response {
+fn fell_behind() -> Response {
     ApiError::SubscriptionBehind(format!(
-        "This subscription left more than {UNREAD_LIMIT} events unread and missed {missed}; it has ended. Subscribe again."
+        "This subscription left more than {UNREAD_LIMIT} events unread; it has ended. Subscribe again."
     ))
     .into_response()
 }

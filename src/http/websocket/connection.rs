@@ -2,16 +2,30 @@
 //! each client message. The socket's loop (`super::serve`) owns the timing: deadlines,
 //! revocation, shutdown and sending.
 
-use std::{future, net::IpAddr, sync::Arc, task::Poll};
+use std::{
+    future, mem,
+    net::IpAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::Poll,
+};
 
 use async_graphql::{Data, Request, http::ClientMessage};
 use futures_util::StreamExt;
 
-use super::protocol::{self, ACKNOWLEDGED, PONG, Protocol, close};
+use super::{
+    outbox::{Bound, Outbox},
+    protocol::{self, ACKNOWLEDGED, PONG, Protocol, close},
+};
 use crate::{
     app::AppState,
     auth::{Viewer, service as auth},
-    graphql::{RequestContext, Responses, SubscriptionExecutor},
+    graphql::{
+        Ending, Membership, Operation, Recipient, RequestContext, ResponseJson, Responses,
+        SubscriptionExecutor,
+    },
     http::bearer_token,
     presence::service::{self as presence, OpenSocket},
 };
@@ -58,14 +72,21 @@ pub struct Connection {
     executor: SubscriptionExecutor,
     protocol: Protocol,
     peer: IpAddr,
+    outbox: Arc<Outbox>,
     handshake: Handshake,
     operations: Operations,
 }
 
 impl Connection {
-    pub fn new(app: AppState, executor: SubscriptionExecutor, protocol: Protocol, peer: IpAddr) -> Self {
+    pub fn new(
+        app: AppState,
+        executor: SubscriptionExecutor,
+        protocol: Protocol,
+        peer: IpAddr,
+        outbox: Arc<Outbox>,
+    ) -> Self {
         let operations = Operations::new(app.config.ws_max_subscriptions);
-        Self { app, executor, protocol, peer, handshake: Handshake::Awaiting, operations }
+        Self { app, executor, protocol, peer, outbox, handshake: Handshake::Awaiting, operations }
     }
 
     pub fn acknowledged(&self) -> bool {
@@ -142,20 +163,41 @@ impl Connection {
                 format!("At most {limit} operations may run at once on one connection."),
             );
         }
-        let responses = self.executor.execute_stream(request, session.clone());
-        self.operations.running.push((id, responses));
+        let delivery = Arc::new(Delivery::new(self.outbox.clone(), self.protocol, id.clone()));
+        let running = match self.executor.execute(request, session.clone(), delivery.clone()) {
+            Operation::Alone(responses) => Running::Alone(responses),
+            Operation::Shared(membership) => Running::Shared { membership, delivery: Stops(delivery) },
+        };
+        self.operations.running.push((id, running));
         Reply::Nothing
     }
 }
 
 /// The operations a client started and the server has not completed yet. Each costs a
-/// stream and, for subscriptions, a place among the subscribers every event is executed
-/// for; without a bound one socket could start any number.
+/// stream or a place among the members every event is delivered to; without a bound one
+/// socket could start any number.
 struct Operations {
-    running: Vec<(String, Responses)>,
+    running: Vec<(String, Running)>,
     limit: usize,
     /// Where the next poll starts, so one busy operation cannot starve the others.
     first: usize,
+}
+
+enum Running {
+    /// Polled by the socket's task for its responses.
+    Alone(Responses),
+    /// Delivered to by a shared execution, from its own task.
+    Shared { membership: Membership, delivery: Stops },
+}
+
+impl Running {
+    fn is_over(&self) -> bool {
+        matches!(self, Self::Shared { delivery, .. } if delivery.0.over.load(Ordering::Acquire))
+    }
+
+    fn is_unanswered(&self) -> bool {
+        matches!(self, Self::Shared { delivery, .. } if delivery.0.unanswered.load(Ordering::Acquire))
+    }
 }
 
 impl Operations {
@@ -163,11 +205,13 @@ impl Operations {
         Self { running: Vec::new(), limit, first: 0 }
     }
 
-    fn is_running(&self, id: &str) -> bool {
+    fn is_running(&mut self, id: &str) -> bool {
+        self.forget_the_over();
         self.running.iter().any(|(running, _)| running == id)
     }
 
-    fn is_full(&self) -> bool {
+    fn is_full(&mut self) -> bool {
+        self.forget_the_over();
         self.running.len() >= self.limit
     }
 
@@ -175,13 +219,35 @@ impl Operations {
         self.running.retain(|(running, _)| running != id);
     }
 
-    /// The message for the next response of any operation, or for the end of one (which is
-    /// then removed).
+    /// Shared operations whose execution ended them (and told the client so).
+    fn forget_the_over(&mut self) {
+        self.running.retain(|(_, running)| !running.is_over());
+    }
+
+    /// Shared operations the execution ended without answering run alone instead.
+    fn run_the_unanswered_alone(&mut self) {
+        if !self.running.iter().any(|(_, running)| running.is_unanswered()) {
+            return;
+        }
+        self.running = mem::take(&mut self.running)
+            .into_iter()
+            .map(|(id, running)| match running {
+                Running::Shared { membership, .. } if running.is_unanswered() => {
+                    (id, Running::Alone(membership.run_alone()))
+                }
+                running => (id, running),
+            })
+            .collect();
+    }
+
+    /// The message for the next response of any operation run alone, or for the end of one
+    /// (which is then removed).
     fn poll_next(&mut self, cx: &mut std::task::Context<'_>, protocol: Protocol) -> Poll<String> {
+        self.run_the_unanswered_alone();
         let count = self.running.len();
         for offset in 0..count {
             let index = (self.first + offset) % count;
-            let (id, responses) = &mut self.running[index];
+            let (id, Running::Alone(responses)) = &mut self.running[index] else { continue };
             match responses.poll_next_unpin(cx) {
                 Poll::Ready(Some(response)) => {
                     self.first = index + 1;
@@ -195,6 +261,68 @@ impl Operations {
             }
         }
         Poll::Pending
+    }
+}
+
+/// Where a shared execution delivers one operation of this socket: straight into the
+/// socket's outbox, from the execution's task.
+struct Delivery {
+    outbox: Arc<Outbox>,
+    protocol: Protocol,
+    id: String,
+    /// Set under the outbox's lock: once the client stopped the operation (and may start
+    /// another under the same id) nothing more of it goes out, even from a delivery under way.
+    stopped: AtomicBool,
+    /// Ended by the execution, and the client was told.
+    over: AtomicBool,
+    /// Ended by the execution before it answered: the socket runs the operation alone.
+    unanswered: AtomicBool,
+}
+
+impl Delivery {
+    fn new(outbox: Arc<Outbox>, protocol: Protocol, id: String) -> Self {
+        let flag = || AtomicBool::new(false);
+        Self { outbox, protocol, id, stopped: flag(), over: flag(), unanswered: flag() }
+    }
+}
+
+impl Recipient for Delivery {
+    fn deliver(&self, response: &ResponseJson) -> bool {
+        let message = self.protocol.result(&self.id, response);
+        let mut queue = self.outbox.lock();
+        self.stopped.load(Ordering::Acquire) || self.outbox.send_text(&mut queue, &message, Bound::Unread)
+    }
+
+    fn end(&self, ending: Ending) {
+        let mut queue = self.outbox.lock();
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        let notice = match ending {
+            Ending::Completed => None,
+            Ending::FellBehind(notice) => Some(notice),
+            Ending::Unanswered => {
+                self.unanswered.store(true, Ordering::Release);
+                // The socket's task turns it into an operation of its own.
+                queue.wake_task();
+                return;
+            }
+        };
+        if let Some(notice) = notice {
+            self.outbox.send_text(&mut queue, &self.protocol.result(&self.id, &notice), Bound::None);
+        }
+        self.outbox.send_text(&mut queue, &self.protocol.complete(&self.id), Bound::None);
+        self.over.store(true, Ordering::Release);
+    }
+}
+
+/// Stops a shared operation's deliveries when the socket drops it.
+struct Stops(Arc<Delivery>);
+
+impl Drop for Stops {
+    fn drop(&mut self) {
+        let _queue = self.0.outbox.lock();
+        self.0.stopped.store(true, Ordering::Release);
     }
 }
 

@@ -3,42 +3,58 @@
 //! set headers on a WebSocket.
 //!
 //! The protocol is ours rather than async-graphql's `WebSocket`: with thousands of sockets
-//! holding the same presence subscription, each change is sent by every one of them, and
-//! async-graphql's loop re-read the socket and re-serialised the response for each
-//! (BENCHMARKS.md). Here a shared subscription's response is serialised once, and the read
-//! side is polled only when the socket has nothing to send.
+//! holding the same presence subscription, async-graphql's loop re-read the socket and
+//! re-serialised the response for each of them (BENCHMARKS.md). Here a shared subscription's
+//! response is serialised once and written to every idle socket by the execution's own task
+//! (`outbox`); the socket's task runs only for what the client sends, the operations run
+//! for it alone, and frames the kernel could not take at once. The handshake is ours too
+//! (`handshake`), because the fan-out needs the TCP socket itself.
 //!
 //! This module is the socket's timing: a deadline for `connection_init`, closing a
 //! signed-in socket as soon as its session ends (on any instance), closing on shutdown, and
 //! a bound on how long a client may leave a message unread. `connection` answers the
 //! messages; `protocol` writes them.
 //!
-//! Memory per connection is bounded without a queue of its own: the loop sends one message
-//! at a time, and while a send waits the operations are not polled, so their responses wait
-//! in the bounded buffer of their shared execution (see `graphql::SubscriptionExecutor`); a
-//! socket that falls too far behind is told so and its subscription ends, instead of
-//! growing anything here.
+//! Memory per connection is bounded: the loop sends its own messages one at a time, and while
+//! a send waits the operations it runs alone are not polled; a shared execution's frames wait
+//! in the outbox up to `graphql::UNREAD_LIMIT`, after which the client is told it fell behind
+//! and that subscription ends.
 
 mod connection;
+mod handshake;
+mod outbox;
 mod protocol;
 mod when_woken;
 
-use std::{future::Future, net::IpAddr, net::SocketAddr, pin::Pin, task::Poll, time::Duration};
+use std::{
+    future::Future,
+    io,
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+    sync::Arc,
+    task::Poll,
+    time::Duration,
+};
 
 use axum::{
-    extract::{
-        ConnectInfo, State, WebSocketUpgrade,
-        ws::{CloseFrame, Message, WebSocket},
-    },
+    extract::{ConnectInfo, Request, State},
     http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL},
     response::{IntoResponse, Response},
 };
 use futures_util::{FutureExt, SinkExt, StreamExt, future};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{
+        Message,
+        protocol::{CloseFrame, Role, WebSocketConfig, frame::coding::CloseCode},
+    },
+};
 use tracing::Instrument;
 
 use self::{
     connection::{Connection, Reply},
+    outbox::{Outbox, SocketIo},
     protocol::{Protocol, close},
     when_woken::WhenWoken,
 };
@@ -51,9 +67,6 @@ use crate::{
 };
 
 const SESSION_ENDED: &str = "Session ended; sign in again.";
-/// A client that leaves a message unread this long is cut off: its socket would otherwise
-/// hold the connection's resources (and delay closing it on revocation) forever.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a close frame may take to go out before the connection is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Allocated for every socket for its whole life. Client messages are a few hundred bytes
@@ -61,13 +74,18 @@ const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// subscribers: 4 KiB here was a fifth of what each costs.)
 const READ_BUFFER_BYTES: usize = 1024;
 
+type WebSocket = WebSocketStream<SocketIo>;
+
 pub(super) async fn upgrade(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    mut request: Request,
 ) -> Response {
-    let Some(protocol) = requested_protocol(&headers) else {
+    let accepted = match handshake::accept(&mut request) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let Some(protocol) = requested_protocol(request.headers()) else {
         return (
             StatusCode::BAD_REQUEST,
             "Sec-WebSocket-Protocol must name graphql-transport-ws or graphql-ws.",
@@ -77,7 +95,7 @@ pub(super) async fn upgrade(
     // The socket outlives this request; its log lines keep the request's span (and id).
     let span = tracing::Span::current();
     let max_message = state.app.config.max_body_bytes;
-    upgrade
+    let config = WebSocketConfig::default()
         // Most sockets sit idle holding a presence subscription; tungstenite's default 128 KiB
         // read buffer, allocated up front, would be most of what each one costs. Client
         // messages are small; a larger one is read in several steps.
@@ -85,17 +103,32 @@ pub(super) async fn upgrade(
         // Each message is flushed as it is sent (see `serve`); nothing to gather.
         .write_buffer_size(0)
         // A message may be as large as an HTTP body, not tungstenite's default 64 MiB.
-        .max_message_size(max_message)
-        .max_frame_size(max_message)
-        .protocols(Protocol::NAMES)
-        .on_upgrade(move |socket| serve(state, socket, protocol, peer.ip()).instrument(span))
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message));
+    let response = accepted.response(protocol);
+    tokio::spawn(
+        async move {
+            let Some((stream, already_read)) = accepted.upgraded().await else { return };
+            let outbox = Outbox::new(stream);
+            let socket = WebSocketStream::from_partially_read(
+                SocketIo(outbox.clone()),
+                already_read,
+                Role::Server,
+                Some(config),
+            )
+            .await;
+            serve(state, socket, outbox, protocol, peer.ip()).await;
+        }
+        .instrument(span),
+    );
+    response
 }
 
 fn requested_protocol(headers: &HeaderMap) -> Option<Protocol> {
     headers.get(SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?.split(',').find_map(Protocol::named)
 }
 
-async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: IpAddr) {
+async fn serve(state: HttpState, socket: WebSocket, outbox: Arc<Outbox>, protocol: Protocol, peer: IpAddr) {
     let _open = state.app.metrics.websocket_opened();
     // Not split into halves: this one task reads and writes, and the lock between two halves
     // would be one more thing every send of a fan-out takes. Reads are polled only when they
@@ -104,7 +137,9 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
     // Subscribed before the token is checked, so a revocation committed after the check
     // cannot slip by.
     let mut revocations = Some(state.app.bus.session_feed());
-    let mut connection = Connection::new(state.app.clone(), state.subscriptions.clone(), protocol, peer);
+    let mut connection =
+        Connection::new(state.app.clone(), state.subscriptions.clone(), protocol, peer, outbox.clone());
+    let send_timeout = state.app.config.ws_send_timeout;
 
     let init_deadline = tokio::time::sleep(state.app.config.ws_init_timeout);
     tokio::pin!(init_deadline);
@@ -119,10 +154,14 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
         let reply = tokio::select! {
             // The operations first, and when one has a message the rest are not polled; the
             // read side and the revocation feed are polled only when they woke the task (see
-            // `WhenWoken`). A fan-out wakes every socket once per event, and polling them too
-            // cost each delivery.
+            // `WhenWoken`): the operations run alone can send many messages in a row, and
+            // polling those too cost each one.
             biased;
             message = connection.next_output() => Reply::Send(message),
+            written = backlog_written(&outbox, send_timeout) => match written {
+                Ok(()) => Reply::Nothing,
+                Err(_) => break,
+            },
             // Boxed: answering `connection_init` awaits the database, a future far larger than
             // anything else here, which would otherwise be part of every socket for its life.
             frame = socket.next() => match frame {
@@ -143,9 +182,9 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
             Reply::Send(text) => {
                 let sent = tokio::select! {
                     biased;
-                    sent = send(socket.get_mut(), text) => sent,
+                    sent = send(socket.get_mut(), text, send_timeout) => sent,
                     () = &mut revoked => {
-                        close_with(socket.get_mut(), close::FORBIDDEN, SESSION_ENDED).await;
+                        close_with(socket.get_mut(), &outbox, close::FORBIDDEN, SESSION_ENDED).await;
                         break;
                     }
                 };
@@ -154,11 +193,12 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
                 }
             }
             Reply::Close { message, code, reason } => {
+                outbox.close();
                 if let Some(message) = message {
                     let sending = socket.get_mut().send(Message::Text(message.into()));
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, sending).await;
                 }
-                close_with(socket.get_mut(), code, &reason).await;
+                close_with(socket.get_mut(), &outbox, code, &reason).await;
                 break;
             }
             Reply::End => break,
@@ -178,6 +218,7 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
         }
     }
 
+    outbox.close();
     if let Some(signed_in) = connection.signed_in() {
         let timings = Timings::from_config(&state.app.config);
         if let Err(error) = presence::socket_closed(&state.app.db, timings, &signed_in.socket).await {
@@ -186,22 +227,41 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: Protocol, peer: Ip
     }
 }
 
-/// Sends `text`, waiting at most `SEND_TIMEOUT` for the client to make room; false when it
+/// Sends `text`, waiting at most `timeout` for the client to make room; false when it
 /// did not go out. The timer is armed only when the send has to wait: almost every send
 /// completes at once, and a timer armed and cancelled for each would cost every socket of a
 /// fan-out a trip through the timer wheel.
-async fn send(socket: &mut WebSocket, text: String) -> bool {
+async fn send(socket: &mut WebSocket, text: String, timeout: Duration) -> bool {
     // The sink's `send` rather than the socket's own async one: it is Unpin, so it can be
     // polled once here and awaited later.
     let mut sending = SinkExt::send(socket, Message::Text(text.into()));
     if let Poll::Ready(sent) = future::poll_fn(|cx| Poll::Ready(sending.poll_unpin(cx))).await {
         return sent.is_ok();
     }
-    matches!(tokio::time::timeout(SEND_TIMEOUT, sending).await, Ok(Ok(())))
+    matches!(tokio::time::timeout(timeout, sending).await, Ok(Ok(())))
 }
 
-async fn close_with(socket: &mut WebSocket, code: u16, reason: &str) {
-    let frame = Message::Close(Some(CloseFrame { code, reason: within_close_frame(reason).into() }));
+/// Resolves once frames that a shared execution could not write at once have gone out; Err
+/// when the socket failed, or the client read nothing of them for `timeout`. (The timer is
+/// armed only once frames wait.)
+async fn backlog_written(outbox: &Outbox, timeout: Duration) -> io::Result<()> {
+    future::poll_fn(|cx| outbox.poll_waiting(cx)).await;
+    loop {
+        let progress = tokio::time::timeout(timeout, future::poll_fn(|cx| outbox.poll_write_waiting(cx)));
+        match progress.await {
+            Ok(Ok(true)) => return Ok(()),
+            Ok(Ok(false)) => {}
+            Ok(Err(error)) => return Err(error),
+            Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+        }
+    }
+}
+
+/// Sends a close frame, after which no shared execution writes to the socket.
+async fn close_with(socket: &mut WebSocket, outbox: &Outbox, code: u16, reason: &str) {
+    outbox.close();
+    let reason = within_close_frame(reason).to_owned().into();
+    let frame = Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason }));
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
 }
 

@@ -41,6 +41,13 @@ impl Protocol {
     /// As the client may name them in `Sec-WebSocket-Protocol`.
     pub const NAMES: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Transport => Self::NAMES[0],
+            Self::Legacy => Self::NAMES[1],
+        }
+    }
+
     pub fn named(name: &str) -> Option<Self> {
         match name.trim() {
             "graphql-transport-ws" => Some(Self::Transport),

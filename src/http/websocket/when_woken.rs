@@ -1,7 +1,8 @@
 //! A future or stream polled only after it asked to be: a task that selects over several of
-//! them polls all of them whenever any one wakes it, and for a socket of a presence fan-out
-//! that meant reading the socket (a lock, a readiness check, a buffer cleared) and checking
-//! the shared revocation feed (a lock all sockets contend for) once for every event sent.
+//! them polls all of them whenever any one wakes it, and for a socket sending the events of a
+//! subscription it runs alone that meant reading the socket (a lock, a readiness check, a
+//! buffer cleared) and checking the shared revocation feed (a lock all sockets contend for)
+//! once for every event sent.
 
 use std::{
     pin::Pin,
