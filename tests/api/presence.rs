@@ -13,8 +13,11 @@ use agentdesk::{
     db::entities::{agent, organization, queue, queue_member},
 };
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr,
+};
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 
 use crate::{
     common::{
@@ -39,6 +42,8 @@ pub fn tests() -> Vec<crate::common::Test> {
         a_stopped_operation_goes_quiet_and_a_restarted_legacy_one_runs_once,
         sockets_asking_the_same_share_one_execution_which_outlives_the_first,
         viewers_of_different_audiences_get_their_own_answers,
+        a_subscriber_that_reads_nothing_falls_behind_alone,
+        a_socket_that_reads_nothing_for_the_send_timeout_is_dropped,
         two_instances_share_presence_and_lapse_once,
         a_stopped_instances_sockets_lapse_on_the_survivor,
     ]
@@ -572,4 +577,115 @@ async fn viewers_of_different_audiences_get_their_own_answers(backend: Backend) 
     assert_eq!(history(for_bob), "ONLINE", "its own: {for_bob}");
     assert_eq!(for_ana["errors"][0]["extensions"]["code"], "FORBIDDEN", "{for_ana}");
     assert_eq!(for_ana["data"]["presenceChanged"]["agent"]["username"], "bob", "{for_ana}");
+}
+
+/// A server with `AGENTS` agents whose presence changes make events of about 80 KB (200 times
+/// a 400-byte name), so that the kernel's buffers for a socket that reads nothing (a few MB)
+/// fill after a hundred or so and the rest wait on the server; and two admin sockets
+/// subscribed to those events, one that will read nothing and one that reads them all as
+/// they come (in a task of its own, which returns it once it saw every change).
+struct LoudAgents {
+    server: TestServer,
+    agents: Vec<Session>,
+    stalled: WsClient,
+}
+
+impl LoudAgents {
+    const AGENTS: usize = 4;
+
+    async fn start(
+        backend: Backend,
+        send_timeout: Duration,
+        changes_each: usize,
+    ) -> (Self, JoinHandle<WsClient>) {
+        let server = TestServer::start_with(backend, |config| config.ws_send_timeout = send_timeout).await;
+        let admin = server.admin().await;
+        let mut agents = Vec::new();
+        for n in 0..Self::AGENTS {
+            agents.push(add_agent(&server, "demo", &format!("loud{n}")).await);
+        }
+        agent::Entity::update_many()
+            .col_expr(agent::Column::DisplayName, Expr::value("🙂".repeat(100)))
+            .filter(agent::Column::Username.starts_with("loud"))
+            .exec(server.db())
+            .await
+            .expect("long names");
+        let names: String = (0..200).map(|n| format!(" n{n}: displayName")).collect();
+        let query = format!("subscription {{ presenceChanged {{ status agent {{{names} }} }} }}");
+        let mut stalled = WsClient::connect(&server, Protocol::TransportWs, Some(&admin)).await.unwrap();
+        stalled.subscribe("p", &query, json!({})).await;
+        let mut watcher = WsClient::connect(&server, Protocol::TransportWs, Some(&admin)).await.unwrap();
+        watcher.subscribe("p", &query, json!({})).await;
+        settles_at(&server, "agentdesk_subscription_executions", 1.0).await;
+        let expected = Self::AGENTS * changes_each;
+        let watching = tokio::spawn(async move {
+            for _ in 0..expected {
+                let result = watcher.next_result("p").await;
+                assert!(result.get("errors").is_none(), "the watcher never falls behind: {result}");
+            }
+            watcher
+        });
+        (Self { server, agents, stalled }, watching)
+    }
+
+    /// Every agent goes ONLINE and OFFLINE in turns, `changes_each` times, all at once.
+    async fn change(&self, changes_each: usize) {
+        let reports = self.agents.iter().map(|agent| async {
+            for change in 0..changes_each {
+                report(&self.server, agent, if change % 2 == 0 { "ONLINE" } else { "OFFLINE" }).await;
+            }
+        });
+        futures_util::future::join_all(reports).await;
+    }
+}
+
+/// A subscriber that reads nothing holds back no one: another one sharing its execution gets
+/// every change, and once the stalled one has left `UNREAD_LIMIT` (1,024) events unread on
+/// the server it is told it fell behind and its subscription ends, so nothing more is kept
+/// for it.
+async fn a_subscriber_that_reads_nothing_falls_behind_alone(backend: Backend) {
+    const CHANGES_EACH: usize = 330;
+    const UNREAD_LIMIT: usize = 1024;
+    // Time enough for all the changes: this test is about the bound, not the timeout.
+    let (mut loud, watching) = LoudAgents::start(backend, Duration::from_secs(120), CHANGES_EACH).await;
+    loud.change(CHANGES_EACH).await;
+    watching.await.expect("the watcher saw every change");
+
+    let mut delivered = 0;
+    let ending = loop {
+        let message = loud.stalled.next_message(Duration::from_secs(10)).await.expect("the stalled backlog");
+        match message["type"].as_str() {
+            Some("next") if message["payload"].get("errors").is_none() => delivered += 1,
+            Some("next") => break message["payload"]["errors"][0]["extensions"]["code"].clone(),
+            _ => panic!("expected the subscription's events, then its error: {message}"),
+        }
+    };
+    assert_eq!(ending, "SUBSCRIPTION_BEHIND");
+    let total = LoudAgents::AGENTS * CHANGES_EACH;
+    assert!((UNREAD_LIMIT..total).contains(&delivered), "{delivered} events before it fell behind");
+    let complete = loud.stalled.next_message(QUIET).await.expect("the end of the subscription");
+    assert_eq!((complete["type"].as_str(), complete["id"].as_str()), (Some("complete"), Some("p")));
+    assert!(loud.stalled.results_within("p", QUIET).await.is_empty(), "nothing more for it");
+}
+
+/// A client that reads none of what the server sends for `--ws-send-timeout` is cut off, while
+/// the other socket of the same execution goes on.
+async fn a_socket_that_reads_nothing_for_the_send_timeout_is_dropped(backend: Backend) {
+    const CHANGES_EACH: usize = 60;
+    let (mut loud, watching) = LoudAgents::start(backend, Duration::from_millis(500), CHANGES_EACH).await;
+    loud.change(CHANGES_EACH).await;
+    let _watcher = watching.await.expect("the watcher saw every change");
+    settles_at(&loud.server, "agentdesk_websockets_open", 1.0).await;
+    let mut delivered = 0;
+    let ending = loop {
+        match loud.stalled.next_message(Duration::from_secs(10)).await {
+            Ok(message) => {
+                assert_eq!(message["type"], "next", "{message}");
+                delivered += 1;
+            }
+            Err(ending) => break ending,
+        }
+    };
+    assert_eq!(ending, Ending::Closed(None), "dropped, after {delivered} events");
+    assert!(delivered < LoudAgents::AGENTS * CHANGES_EACH, "it did not get them all");
 }
