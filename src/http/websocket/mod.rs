@@ -167,7 +167,13 @@ async fn serve(state: HttpState, socket: WebSocket, outbox: Arc<Outbox>, protoco
             frame = socket.next() => match frame {
                 Some(Ok(Message::Text(text))) => Box::pin(connection.receive(text.as_bytes())).await,
                 Some(Ok(Message::Binary(bytes))) => Box::pin(connection.receive(&bytes)).await,
-                // tungstenite answers pings; a close frame is followed by the end of the stream.
+                // tungstenite answers the client's close frame, and nothing may follow that;
+                // the end of the stream comes next.
+                Some(Ok(Message::Close(_))) => {
+                    outbox.close();
+                    Reply::Nothing
+                }
+                // tungstenite answers pings.
                 Some(Ok(_)) => Reply::Nothing,
                 Some(Err(_)) | None => break,
             },
