@@ -333,19 +333,27 @@ const MEMBERS_PER_TASK: usize = 512;
 /// tasks would be, and returns when all have it (so each socket gets the responses in order).
 async fn deliver(members: &Arc<Members>, response: ResponseJson) {
     let everyone = members.everyone();
+    if everyone.len() <= MEMBERS_PER_TASK {
+        deliver_to(members, &everyone, &response);
+        return;
+    }
     let workers = tokio::runtime::Handle::current().metrics().num_workers();
     let share = everyone.len().div_ceil(workers).max(MEMBERS_PER_TASK);
-    let mut helpers = Vec::new();
-    for start in (share..everyone.len()).step_by(share) {
-        let (members, everyone, response) = (members.clone(), everyone.clone(), response.clone());
-        helpers.push(tokio::spawn(async move {
-            deliver_to(&members, &everyone[start..everyone.len().min(start + share)], &response);
-        }));
-    }
-    deliver_to(members, &everyone[..share.min(everyone.len())], &response);
-    for helper in helpers {
+    // Every share in a task of its own, this one only waiting: a share delivered here would
+    // hold this worker, and the task spawned last sits in its LIFO slot, which no other
+    // worker may steal (a profile showed one worker doing the whole fan-out).
+    let shares: Vec<_> = (0..everyone.len())
+        .step_by(share)
+        .map(|start| {
+            let (members, everyone, response) = (members.clone(), everyone.clone(), response.clone());
+            tokio::spawn(async move {
+                deliver_to(&members, &everyone[start..everyone.len().min(start + share)], &response);
+            })
+        })
+        .collect();
+    for share in shares {
         // A panic in a recipient is its own socket's loss; the others were served.
-        let _ = helper.await;
+        let _ = share.await;
     }
 }
 
@@ -409,4 +417,62 @@ fn fell_behind() -> Response {
         "This subscription left more than {UNREAD_LIMIT} events unread; it has ended. Subscribe again."
     ))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes everything, or nothing (as a client that left too much unread).
+    #[derive(Default)]
+    struct Client {
+        full: bool,
+        delivered: Mutex<Vec<String>>,
+        fell_behind: AtomicBool,
+    }
+
+    impl Recipient for Client {
+        fn deliver(&self, response: &ResponseJson) -> bool {
+            if !self.full {
+                lock(&self.delivered).push(response.as_str().to_owned());
+            }
+            !self.full
+        }
+
+        fn end(&self, ending: Ending) {
+            if matches!(ending, Ending::FellBehind(_)) {
+                self.fell_behind.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn response(text: &str) -> ResponseJson {
+        ResponseJson::of(&Response::new(async_graphql::Value::from(text)))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_member_gets_each_response_once_in_order_however_many_share_it() {
+        for count in [1, MEMBERS_PER_TASK, 5 * MEMBERS_PER_TASK + 7] {
+            let members = Arc::new(Members::default());
+            let clients: Vec<Arc<Client>> =
+                (0..count).map(|n| Arc::new(Client { full: n % 100 == 99, ..Client::default() })).collect();
+            for client in &clients {
+                members.join(client.clone()).expect("a running execution");
+            }
+            deliver(&members, response("first")).await;
+            deliver(&members, response("second")).await;
+
+            let expected = [response("first").as_str().to_owned(), response("second").as_str().to_owned()];
+            for client in &clients {
+                if client.full {
+                    assert!(client.fell_behind.load(Ordering::SeqCst), "{count}: told it fell behind");
+                    assert!(lock(&client.delivered).is_empty());
+                } else {
+                    assert_eq!(*lock(&client.delivered), expected, "{count} members");
+                }
+            }
+            let behind = clients.iter().filter(|client| client.full).count();
+            assert_eq!(members.everyone().len(), count - behind, "those that fell behind left");
+        }
+    }
 }
