@@ -128,8 +128,8 @@ impl Membership {
     /// The operation run for this socket alone (after [`Ending::Unanswered`]).
     pub fn run_alone(mut self) -> Responses {
         let request = request_of(&self.execution.key, &self.execution.variables);
-        let stream = run_alone(&self.schema, request, self.data.clone());
-        Responses { stream, _counted: self.counted.take().expect("counted until dropped") }
+        let counted = self.counted.take().expect("counted until dropped");
+        run_alone(&self.schema, request, self.data.clone(), counted)
     }
 }
 
@@ -247,10 +247,7 @@ impl SubscriptionExecutor {
         let counted = self.metrics.subscription_started();
         match share_key(&request, &data) {
             Some(key) => Operation::Shared(self.join(key, request.variables, data, recipient, counted)),
-            None => Operation::Alone(Responses {
-                stream: run_alone(&self.schema, request, data),
-                _counted: counted,
-            }),
+            None => Operation::Alone(run_alone(&self.schema, request, data, counted)),
         }
     }
 
@@ -368,8 +365,10 @@ fn deliver_to(members: &Members, recipients: &[Arc<Member>], response: &Response
     }
 }
 
-fn run_alone(schema: &AppSchema, request: Request, data: Arc<Data>) -> BoxStream<'static, ResponseJson> {
-    schema.execute_stream_with_session_data(request, data).map(|response| ResponseJson::of(&response)).boxed()
+fn run_alone(schema: &AppSchema, request: Request, data: Arc<Data>, counted: GaugeGuard) -> Responses {
+    let stream =
+        schema.execute_stream_with_session_data(request, data).map(|response| ResponseJson::of(&response));
+    Responses { stream: stream.boxed(), _counted: counted }
 }
 
 /// What a shareable request shares on; None for any other.

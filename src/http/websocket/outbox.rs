@@ -73,9 +73,8 @@ impl Outbox {
         }
         let mut header = [0; 10];
         let header_length = text_frame_header(message.len(), &mut header);
-        let parts = [&header[..header_length], message.as_bytes()];
         // A failed socket is closed by its task, which learns so from its next read.
-        let _ = self.write_or_queue(queue, &parts);
+        let _ = self.write_or_queue(queue, [&header[..header_length], message.as_bytes()]);
         true
     }
 
@@ -136,13 +135,14 @@ impl Outbox {
         }
     }
 
-    /// Writes `parts` (one or more whole frames) now if nothing waits before them and the
-    /// kernel takes them, else queues what is left.
-    fn write_or_queue(&self, queue: &mut Queue, parts: &[&[u8]]) -> io::Result<()> {
-        let total: usize = parts.iter().map(|part| part.len()).sum();
+    /// Writes `parts` (together one or more whole frames) now if nothing waits before them and
+    /// the kernel takes them, else queues what is left. Two parts, so that a fan-out frame's
+    /// header and text go out in one call without being copied together (or an allocation
+    /// per socket for the list of them).
+    fn write_or_queue(&self, queue: &mut Queue, parts: [&[u8]; 2]) -> io::Result<()> {
+        let total = parts[0].len() + parts[1].len();
         let written = if queue.waiting.is_empty() {
-            let slices: Vec<IoSlice<'_>> = parts.iter().map(|part| IoSlice::new(part)).collect();
-            match self.stream.try_write_vectored(&slices) {
+            match self.stream.try_write_vectored(&parts.map(IoSlice::new)) {
                 Ok(written) => written,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
                 Err(error) => {
@@ -214,7 +214,7 @@ impl AsyncRead for SocketIo {
 impl AsyncWrite for SocketIo {
     fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let mut queue = self.0.lock();
-        Poll::Ready(self.0.write_or_queue(&mut queue, &[buf]).map(|()| buf.len()))
+        Poll::Ready(self.0.write_or_queue(&mut queue, [buf, &[]]).map(|()| buf.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
