@@ -4,6 +4,10 @@
 use std::{
     net::{SocketAddr, TcpListener},
     process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -588,10 +592,18 @@ struct LoudAgents {
     server: TestServer,
     agents: Vec<Session>,
     stalled: WsClient,
+    /// Changes the watcher has seen so far.
+    seen: Arc<AtomicUsize>,
 }
 
 impl LoudAgents {
     const AGENTS: usize = 4;
+    /// How far the changes may run ahead of the watcher. The server's event bus holds 1,024
+    /// events; a subscription that falls further behind it is caught up with each agent's
+    /// latest change instead of every one it missed (by design), and the watcher would count
+    /// fewer than were made. Debug builds process these large events slowly enough for four
+    /// agents reporting at once to get ~300 ahead.
+    const AHEAD: usize = 256;
 
     async fn start(
         backend: Backend,
@@ -618,24 +630,45 @@ impl LoudAgents {
         watcher.subscribe("p", &query, json!({})).await;
         settles_at(&server, "agentdesk_subscription_executions", 1.0).await;
         let expected = Self::AGENTS * changes_each;
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counting = seen.clone();
         let watching = tokio::spawn(async move {
-            for _ in 0..expected {
-                let result = watcher.next_result("p").await;
+            for n in 0..expected {
+                let result = watcher.try_next_result("p", Duration::from_secs(10)).await;
+                let result = result.unwrap_or_else(|| panic!("the watcher saw {n} of {expected} changes"));
                 assert!(result.get("errors").is_none(), "the watcher never falls behind: {result}");
+                counting.fetch_add(1, Ordering::Relaxed);
             }
             watcher
         });
-        (Self { server, agents, stalled }, watching)
+        (Self { server, agents, stalled, seen }, watching)
     }
 
-    /// Every agent goes ONLINE and OFFLINE in turns, `changes_each` times, all at once.
+    /// Every agent goes ONLINE and OFFLINE in turns, `changes_each` times, all at once, at
+    /// most `AHEAD` changes ahead of the watcher.
     async fn change(&self, changes_each: usize) {
+        let made = AtomicUsize::new(0);
         let reports = self.agents.iter().map(|agent| async {
             for change in 0..changes_each {
+                self.until_the_watcher_is_near(made.load(Ordering::Relaxed)).await;
                 report(&self.server, agent, if change % 2 == 0 { "ONLINE" } else { "OFFLINE" }).await;
+                made.fetch_add(1, Ordering::Relaxed);
             }
         });
         futures_util::future::join_all(reports).await;
+    }
+
+    /// Waits until the watcher has seen all but `AHEAD` of the `made` changes.
+    async fn until_the_watcher_is_near(&self, made: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while made > self.seen.load(Ordering::Relaxed) + Self::AHEAD {
+            let seen = self.seen.load(Ordering::Relaxed);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the watcher is stuck at {seen} of {made} changes"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }
 
