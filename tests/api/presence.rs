@@ -47,6 +47,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         sockets_asking_the_same_share_one_execution_which_outlives_the_first,
         viewers_of_different_audiences_get_their_own_answers,
         a_subscriber_that_reads_nothing_falls_behind_alone,
+        a_subscription_far_behind_the_bus_is_caught_up_with_each_agents_latest_change,
         a_socket_that_reads_nothing_for_the_send_timeout_is_dropped,
         two_instances_share_presence_and_lapse_once,
         a_stopped_instances_sockets_lapse_on_the_survivor,
@@ -609,6 +610,7 @@ impl LoudAgents {
         backend: Backend,
         send_timeout: Duration,
         changes_each: usize,
+        stalled_runs: Runs,
     ) -> (Self, JoinHandle<WsClient>) {
         let server = TestServer::start_with(backend, |config| config.ws_send_timeout = send_timeout).await;
         let admin = server.admin().await;
@@ -625,10 +627,19 @@ impl LoudAgents {
         let names: String = (0..200).map(|n| format!(" n{n}: displayName")).collect();
         let query = format!("subscription {{ presenceChanged {{ status agent {{{names} }} }} }}");
         let mut stalled = WsClient::connect(&server, Protocol::TransportWs, Some(&admin)).await.unwrap();
-        stalled.subscribe("p", &query, json!({})).await;
+        match stalled_runs {
+            Runs::Shared => stalled.subscribe("p", &query, json!({})).await,
+            Runs::Alone => {
+                let query =
+                    format!("subscription {{ presenceChanged {{ status at agent {{ username{names} }} }} }}");
+                let payload = json!({ "query": query, "extensions": { "alone": true } });
+                stalled.send(json!({ "id": "p", "type": "subscribe", "payload": payload })).await;
+            }
+        }
         let mut watcher = WsClient::connect(&server, Protocol::TransportWs, Some(&admin)).await.unwrap();
         watcher.subscribe("p", &query, json!({})).await;
         settles_at(&server, "agentdesk_subscription_executions", 1.0).await;
+        settles_at(&server, "agentdesk_subscriptions_active", 2.0).await;
         let expected = Self::AGENTS * changes_each;
         let seen = Arc::new(AtomicUsize::new(0));
         let counting = seen.clone();
@@ -672,6 +683,16 @@ impl LoudAgents {
     }
 }
 
+/// How the stalled socket's subscription runs.
+#[derive(Clone, Copy)]
+enum Runs {
+    /// In the watcher's shared execution: the same document.
+    Shared,
+    /// On its own, polled by its socket's task: the server shares no request that carries
+    /// extensions.
+    Alone,
+}
+
 /// A subscriber that reads nothing holds back no one: another one sharing its execution gets
 /// every change, and once the stalled one has left `UNREAD_LIMIT` (1,024) events unread on
 /// the server it is told it fell behind and its subscription ends, so nothing more is kept
@@ -680,7 +701,8 @@ async fn a_subscriber_that_reads_nothing_falls_behind_alone(backend: Backend) {
     const CHANGES_EACH: usize = 330;
     const UNREAD_LIMIT: usize = 1024;
     // Time enough for all the changes: this test is about the bound, not the timeout.
-    let (mut loud, watching) = LoudAgents::start(backend, Duration::from_secs(120), CHANGES_EACH).await;
+    let (mut loud, watching) =
+        LoudAgents::start(backend, Duration::from_secs(120), CHANGES_EACH, Runs::Shared).await;
     loud.change(CHANGES_EACH).await;
     watching.await.expect("the watcher saw every change");
 
@@ -701,11 +723,44 @@ async fn a_subscriber_that_reads_nothing_falls_behind_alone(backend: Backend) {
     assert!(loud.stalled.results_within("p", QUIET).await.is_empty(), "nothing more for it");
 }
 
+/// A subscription run alone whose client reads nothing stops taking events once its socket's
+/// task waits to send; when it is more than the event bus's 1,024 events behind and the client
+/// reads again, it is caught up from the database with each agent's latest change (in order,
+/// no duplicates) instead of every change it missed.
+async fn a_subscription_far_behind_the_bus_is_caught_up_with_each_agents_latest_change(backend: Backend) {
+    const CHANGES_EACH: usize = 330;
+    let (mut loud, watching) =
+        LoudAgents::start(backend, Duration::from_secs(120), CHANGES_EACH, Runs::Alone).await;
+    loud.change(CHANGES_EACH).await;
+    watching.await.expect("the watcher saw every change");
+
+    let mut received = Vec::new();
+    while let Some(result) = loud.stalled.try_next_result("p", QUIET).await {
+        assert!(result.get("errors").is_none(), "{result}");
+        received.push(result["data"]["presenceChanged"].clone());
+    }
+    let total = LoudAgents::AGENTS * CHANGES_EACH;
+    assert!(received.len() < total / 2, "{} of {total} changes: it was not caught up", received.len());
+    let mut latest = std::collections::HashMap::new();
+    for event in &received {
+        let at = chrono::DateTime::parse_from_rfc3339(event["at"].as_str().unwrap()).unwrap();
+        let username = event["agent"]["username"].as_str().unwrap();
+        if let Some((before, _)) = latest.insert(username, (at, event["status"].clone())) {
+            assert!(before < at, "{username}: in order, once each");
+        }
+    }
+    for n in 0..LoudAgents::AGENTS {
+        // Each agent's last change (the 330th) took it OFFLINE.
+        assert_eq!(latest[format!("loud{n}").as_str()].1, "OFFLINE", "loud{n}'s latest change");
+    }
+}
+
 /// A client that reads none of what the server sends for `--ws-send-timeout` is cut off, while
 /// the other socket of the same execution goes on.
 async fn a_socket_that_reads_nothing_for_the_send_timeout_is_dropped(backend: Backend) {
     const CHANGES_EACH: usize = 60;
-    let (mut loud, watching) = LoudAgents::start(backend, Duration::from_millis(500), CHANGES_EACH).await;
+    let (mut loud, watching) =
+        LoudAgents::start(backend, Duration::from_millis(500), CHANGES_EACH, Runs::Shared).await;
     loud.change(CHANGES_EACH).await;
     let _watcher = watching.await.expect("the watcher saw every change");
     settles_at(&loud.server, "agentdesk_websockets_open", 1.0).await;
