@@ -245,7 +245,13 @@ impl SubscriptionExecutor {
     /// the socket's session (its viewer). A shareable one delivers to `recipient`.
     pub fn execute(&self, request: Request, data: Arc<Data>, recipient: Arc<dyn Recipient>) -> Operation {
         let counted = self.metrics.subscription_started();
-        match share_key(&request, &data) {
+        let document = parse_query(&request.query).ok();
+        if document.as_ref().is_some_and(|document| subscribes_through_a_fragment(document, &request)) {
+            let refusal = ResponseJson::of(&subscription_through_a_fragment());
+            let stream = futures_util::stream::iter([refusal]).boxed();
+            return Operation::Alone(Responses { stream, _counted: counted });
+        }
+        match document.and_then(|document| share_key(&request, &document, &data)) {
             Some(key) => Operation::Shared(self.join(key, request.variables, data, recipient, counted)),
             None => Operation::Alone(run_alone(&self.schema, request, data, counted)),
         }
@@ -371,14 +377,37 @@ fn run_alone(schema: &AppSchema, request: Request, data: Arc<Data>, counted: Gau
     Responses { stream: stream.boxed(), _counted: counted }
 }
 
+/// Whether the subscription `request` runs selects its root field through a fragment
+/// (`subscription { ...F }`, `subscription { ... on Subscription { f } }`). That is valid
+/// GraphQL, but async-graphql 7.2 starts streams only for fields written at the root and would
+/// end such a subscription at once, silently.
+fn subscribes_through_a_fragment(document: &ExecutableDocument, request: &Request) -> bool {
+    let wanted = request.operation_name.as_deref();
+    // Without a name, only a document's one operation runs (async-graphql refuses others).
+    let only_one = document.operations.iter().len() == 1;
+    document.operations.iter().any(|(name, operation)| {
+        let runs = wanted.map_or(only_one, |wanted| name.is_some_and(|name| name == wanted));
+        let root = &operation.node.selection_set.node.items;
+        runs && operation.node.ty == OperationType::Subscription
+            && root.iter().any(|selection| !matches!(selection.node, Selection::Field(_)))
+    })
+}
+
+fn subscription_through_a_fragment() -> Response {
+    ApiError::BadRequest(
+        "Select a subscription's field directly at its root: fragments there are not supported.".into(),
+    )
+    .into_response()
+}
+
 /// What a shareable request shares on; None for any other.
-fn share_key(request: &Request, session_data: &Data) -> Option<ShareKey> {
+fn share_key(request: &Request, document: &ExecutableDocument, session_data: &Data) -> Option<ShareKey> {
     if !request.extensions.is_empty() || !request.uploads.is_empty() {
         return None;
     }
     let context = session_data.get(&TypeId::of::<RequestContext>())?.downcast_ref::<RequestContext>()?;
     let audience = context.viewer.as_ref()?.audience();
-    if !only_shareable_subscriptions(&parse_query(&request.query).ok()?) {
+    if !only_shareable_subscriptions(document) {
         return None;
     }
     Some(ShareKey {
@@ -447,6 +476,26 @@ mod tests {
 
     fn response(text: &str) -> ResponseJson {
         ResponseJson::of(&Response::new(async_graphql::Value::from(text)))
+    }
+
+    #[test]
+    fn only_the_operation_that_runs_is_checked_for_a_root_fragment() {
+        let query = "subscription Through { ...F } subscription Direct { presenceChanged { status } }
+            fragment F on Subscription { presenceChanged { status } }";
+        let document = parse_query(query).unwrap();
+        let through = |operation: Option<&str>| {
+            let request = Request::new(query);
+            let request = match operation {
+                Some(name) => request.operation_name(name),
+                None => request,
+            };
+            subscribes_through_a_fragment(&document, &request)
+        };
+        assert!(through(Some("Through")));
+        assert!(!through(Some("Direct")));
+        assert!(!through(None), "async-graphql asks which one");
+        let query_root = parse_query("query { ... on Query { __typename } }").unwrap();
+        assert!(!subscribes_through_a_fragment(&query_root, &Request::new("")), "queries run as written");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -48,6 +48,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         viewers_of_different_audiences_get_their_own_answers,
         a_subscriber_that_reads_nothing_falls_behind_alone,
         a_subscription_far_behind_the_bus_is_caught_up_with_each_agents_latest_change,
+        a_subscription_selected_through_a_fragment_is_refused_not_left_silent,
         a_socket_that_reads_nothing_for_the_send_timeout_is_dropped,
         two_instances_share_presence_and_lapse_once,
         a_stopped_instances_sockets_lapse_on_the_survivor,
@@ -752,6 +753,44 @@ async fn a_subscription_far_behind_the_bus_is_caught_up_with_each_agents_latest_
     for n in 0..LoudAgents::AGENTS {
         // Each agent's last change (the 330th) took it OFFLINE.
         assert_eq!(latest[format!("loud{n}").as_str()].1, "OFFLINE", "loud{n}'s latest change");
+    }
+}
+
+/// GraphQL allows a subscription's one root field to be selected through a fragment, but the
+/// engine would end such a subscription at once with nothing; it is refused with an error
+/// that says what to write instead, and the socket goes on, on both protocols.
+async fn a_subscription_selected_through_a_fragment_is_refused_not_left_silent(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let ana = add_agent(&server, "demo", "ana").await;
+    let mut sockets = Vec::new();
+    for protocol in Protocol::BOTH {
+        let mut socket = WsClient::connect(&server, protocol, Some(&admin)).await.unwrap();
+        let through_fragments = [
+            "subscription { ... on Subscription { presenceChanged { status } } }",
+            "subscription { ...Changes } fragment Changes on Subscription { presenceChanged { status } }",
+        ];
+        for (n, query) in through_fragments.iter().enumerate() {
+            let id = format!("f{n}");
+            socket.subscribe(&id, query, json!({})).await;
+            let refused = socket.next_result(&id).await;
+            assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{refused}");
+            assert!(refused["errors"][0]["message"].as_str().unwrap().contains("directly"), "{refused}");
+            let complete = socket.next_message(QUIET).await.expect("the operation's end");
+            assert_eq!((complete["type"].as_str(), complete["id"].as_str()), (Some("complete"), Some(&*id)));
+        }
+        // Fragments below the root are fine.
+        let below =
+            "subscription { presenceChanged { ...Change } } fragment Change on PresenceEvent { status }";
+        socket.subscribe("p", below, json!({})).await;
+        sockets.push(socket);
+        // Refused operations count no more once the socket starts another.
+        settles_at(&server, "agentdesk_subscriptions_active", sockets.len() as f64).await;
+    }
+    report(&server, &ana, "ONLINE").await;
+    for socket in &mut sockets {
+        let event = socket.next_result("p").await;
+        assert_eq!(event["data"]["presenceChanged"]["status"], "ONLINE", "{event}");
     }
 }
 
