@@ -38,22 +38,16 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// As the client may name them in `Sec-WebSocket-Protocol`.
-    pub const NAMES: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
-
+    /// As the client names it in `Sec-WebSocket-Protocol`, and the server in its answer.
     pub fn name(self) -> &'static str {
         match self {
-            Self::Transport => Self::NAMES[0],
-            Self::Legacy => Self::NAMES[1],
+            Self::Transport => "graphql-transport-ws",
+            Self::Legacy => "graphql-ws",
         }
     }
 
     pub fn named(name: &str) -> Option<Self> {
-        match name.trim() {
-            "graphql-transport-ws" => Some(Self::Transport),
-            "graphql-ws" => Some(Self::Legacy),
-            _ => None,
-        }
+        [Self::Transport, Self::Legacy].into_iter().find(|protocol| protocol.name() == name.trim())
     }
 
     /// A result of operation `id`. Written around the response's text, which shared
