@@ -5,6 +5,7 @@ pub mod entities;
 pub mod page;
 
 use std::{
+    path::Path,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -14,8 +15,8 @@ use std::{
 
 use migrations::MigratorTrait;
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -30,12 +31,17 @@ impl StatementCounter {
     }
 }
 
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub async fn connect(url: &str, pool_size: u32) -> Result<(DatabaseConnection, StatementCounter), DbErr> {
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(pool_size.max(1))
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(10))
+        // While the database is down a request waits this long for a connection before it
+        // is answered UNAVAILABLE: short, so clients hear of an outage at once and retry
+        // (elsewhere, perhaps), long enough that a busy pool is not mistaken for one.
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .sqlx_logging(false)
         // Several pooled SQLite connections need WAL (readers do not block the writer), a busy
         // timeout (a second writer waits instead of failing) and foreign keys, which SQLite
@@ -45,6 +51,20 @@ pub async fn connect(url: &str, pool_size: u32) -> Result<(DatabaseConnection, S
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+        })
+        // A transaction that failed is rolled back as it is dropped, but on SQLite the
+        // rollback itself can fail (after a full disk, say), leaving the connection inside a
+        // transaction that holds the write lock: every other writer would then wait out its
+        // busy timeout and fail with "database is locked" for as long as the connection
+        // lives. Such a connection is closed instead of being handed out again. (The pool's
+        // ping runs first, so a rollback still queued on the connection has run.)
+        .map_sqlx_sqlite_before_acquire(|connection, _| {
+            use sea_orm::sqlx::Connection;
+            let clean = !connection.is_in_transaction();
+            if !clean {
+                tracing::warn!("closing a database connection left inside a failed transaction");
+            }
+            Box::pin(async move { Ok(clean) })
         });
     let mut db = Database::connect(options).await?;
     let counter = StatementCounter::default();
@@ -64,6 +84,50 @@ pub async fn is_migrated(db: &DatabaseConnection) -> Result<bool, DbErr> {
     Ok(migrations::Migrator::get_pending_migrations(db).await?.is_empty())
 }
 
+/// Free space under which a SQLite database counts as full: a write needs room for its WAL
+/// frames, and a checkpoint for the pages it copies.
+const SQLITE_MIN_FREE_BYTES: u64 = 1024 * 1024;
+
+/// Whether this instance can serve: what `/readyz` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    MigrationsPending,
+    /// The file system of the SQLite database has (almost) no space left: writes fail.
+    StorageFull,
+}
+
+/// Asks the database (one statement, or two on SQLite) whether it can take this instance's
+/// work; Err when it does not answer.
+pub async fn readiness(db: &DatabaseConnection) -> Result<Readiness, DbErr> {
+    if !is_migrated(db).await? {
+        return Ok(Readiness::MigrationsPending);
+    }
+    if db.get_database_backend() == DbBackend::Sqlite
+        && sqlite_free_bytes(db).await?.is_some_and(|free| free < SQLITE_MIN_FREE_BYTES)
+    {
+        return Ok(Readiness::StorageFull);
+    }
+    Ok(Readiness::Ready)
+}
+
+/// Space left on the file system that holds the SQLite database; None for an in-memory one.
+async fn sqlite_free_bytes(db: &DatabaseConnection) -> Result<Option<u64>, DbErr> {
+    let statement = Statement::from_string(
+        DbBackend::Sqlite,
+        "SELECT file FROM pragma_database_list WHERE name = 'main'",
+    );
+    let file: String = match db.query_one_raw(statement).await? {
+        Some(row) => row.try_get("", "file")?,
+        None => return Ok(None),
+    };
+    let Some(directory) = Path::new(&file).parent().filter(|_| !file.is_empty()) else {
+        return Ok(None);
+    };
+    let stats = rustix::fs::statvfs(directory).map_err(|error| DbErr::Custom(error.to_string()))?;
+    Ok(Some(stats.f_bavail.saturating_mul(stats.f_frsize)))
+}
+
 /// Begins a transaction that will write. On SQLite it takes the write lock up front
 /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can fail with
 /// "database is locked" when another writer got there in between, where an immediate one
@@ -75,4 +139,66 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..Default::default()
     };
     db.begin_with_options(options).await
+}
+
+/// A condition of the database, not of the request, that makes it refuse work for now: the
+/// client should retry later, and nothing of the refused request was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outage {
+    /// No space left for the database (a full disk, or PostgreSQL's `disk_full`): writes fail
+    /// until an operator frees some; reads go on.
+    StorageFull,
+    /// The database cannot be reached (down, restarting, the pool waited in vain) or is too
+    /// busy to take the statement.
+    Unreachable,
+}
+
+impl Outage {
+    /// The error's outage, when it is one; None for anything a retry would not cure.
+    pub fn of(error: &DbErr) -> Option<Self> {
+        use sea_orm::{RuntimeErr, sqlx::Error};
+        let runtime = match error {
+            DbErr::ConnectionAcquire(_) => return Some(Self::Unreachable),
+            DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+            _ => return None,
+        };
+        let RuntimeErr::SqlxError(error) = runtime else { return None };
+        match &**error {
+            Error::Io(_) | Error::Tls(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => {
+                Some(Self::Unreachable)
+            }
+            Error::Database(error) => {
+                let code = error.code()?;
+                if error.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some() {
+                    Self::of_sqlite_code(code.parse().ok()?)
+                } else {
+                    Self::of_sqlstate(&code)
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// SQLite result codes (https://sqlite.org/rescode.html); an extended code keeps its
+    /// primary code in the low byte.
+    fn of_sqlite_code(code: i32) -> Option<Self> {
+        match code & 0xff {
+            13 => Some(Self::StorageFull),
+            // BUSY, LOCKED (past our busy timeout), IOERR, CANTOPEN, READONLY (the file
+            // system went read-only).
+            5 | 6 | 8 | 10 | 14 => Some(Self::Unreachable),
+            _ => None,
+        }
+    }
+
+    /// PostgreSQL SQLSTATEs: class 08 (connection), 53 (insufficient resources, 53100 being
+    /// disk_full), 57P01-57P03 (shut down, restarting), 25006 (a read-only standby).
+    fn of_sqlstate(code: &str) -> Option<Self> {
+        match code {
+            "53100" => Some(Self::StorageFull),
+            "57P01" | "57P02" | "57P03" | "25006" => Some(Self::Unreachable),
+            _ if code.starts_with("08") || code.starts_with("53") => Some(Self::Unreachable),
+            _ => None,
+        }
+    }
 }

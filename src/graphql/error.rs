@@ -5,7 +5,7 @@
 
 use async_graphql::{Enum, ErrorExtensions, SimpleObject};
 
-use crate::events::WatchError;
+use crate::{db::Outage, events::WatchError};
 
 /// Machine-readable reason of a `UserError`; API.md's codes plus a few more specific ones.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -65,6 +65,8 @@ pub enum ApiError {
     BadRequest(String),
     /// A subscription missed events and has ended; the message says what to do.
     SubscriptionBehind(String),
+    /// The database refuses work for now; nothing was written. Detail is logged.
+    Unavailable(Outage),
     /// Detail is logged, never sent.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -77,7 +79,20 @@ impl From<UserError> for ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(error: sea_orm::DbErr) -> Self {
-        ApiError::Internal(Box::new(error))
+        match Outage::of(&error) {
+            Some(outage) => {
+                tracing::warn!(%error, "the database refused a request");
+                ApiError::Unavailable(outage)
+            }
+            None => ApiError::Internal(Box::new(error)),
+        }
+    }
+}
+
+/// What a DataLoader failed with.
+impl From<std::sync::Arc<sea_orm::DbErr>> for ApiError {
+    fn from(error: std::sync::Arc<sea_orm::DbErr>) -> Self {
+        (*error).clone().into()
     }
 }
 
@@ -108,6 +123,20 @@ impl ApiError {
                     if let Some(code) = code {
                         ext.set("reason", code);
                     }
+                });
+            }
+            ApiError::Unavailable(outage) => {
+                let (message, retry_after) = match outage {
+                    Outage::StorageFull => {
+                        ("The server's storage is full; nothing was saved. Try again later.", 30)
+                    }
+                    Outage::Unreachable => {
+                        ("The database is unavailable; nothing was saved. Try again shortly.", 5)
+                    }
+                };
+                return async_graphql::Error::new(message).extend_with(|_, ext| {
+                    ext.set("code", "UNAVAILABLE");
+                    ext.set("retryAfterSeconds", retry_after);
                 });
             }
             ApiError::Internal(detail) => {

@@ -34,7 +34,7 @@ impl From<RoutingError> for ApiError {
             }
             RoutingError::ServiceDisabled => (UserErrorCode::HumanAgentServiceDisabled, &[]),
             RoutingError::Forbidden => return ApiError::Forbidden,
-            RoutingError::Database(_) => return ApiError::Internal(Box::new(error)),
+            RoutingError::Database(error) => return error.clone().into(),
         };
         let user_error = UserError::new(code, error.to_string());
         if field.is_empty() { user_error.into() } else { user_error.at(field.iter().copied()).into() }

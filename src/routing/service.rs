@@ -18,6 +18,7 @@ use super::{
 use crate::{
     auth::Viewer,
     db::{
+        self,
         entities::conversation::{self, Status},
         page::{Page, PageRequest},
     },
@@ -171,11 +172,18 @@ pub async fn create_conversation(
     if !store::queue_exists(db, viewer.organization_id, queue_id).await? {
         return Err(RoutingError::QueueNotFound);
     }
+    // In a transaction even though it is one statement: SQLite commits an autocommit
+    // `INSERT … RETURNING` only when the statement is reset after its row was read, and the
+    // driver drops that reset's error, so a full disk would hand out an id nothing stored.
+    // An explicit COMMIT reports it.
+    let tx = db::begin_write(db).await?;
     let created =
-        store::insert_conversation(db, viewer.organization_id, queue_id, name, phone, Utc::now()).await?;
-    drain(db, bus, viewer.organization_id, Some(&[queue_id])).await?;
-    let latest = store::find_conversation(db, viewer.organization_id, created.id).await?;
-    Ok(latest.unwrap_or(created))
+        store::insert_conversation(&tx, viewer.organization_id, queue_id, name, phone, Utc::now()).await?;
+    tx.commit().await?;
+    // Committed: from here on the answer is the conversation, whatever else fails.
+    drain_after_commit(db, bus, viewer.organization_id, queue_id).await;
+    let latest = store::find_conversation(db, viewer.organization_id, created.id).await;
+    Ok(latest.ok().flatten().unwrap_or(created))
 }
 
 /// Closes a conversation: an ADMIN any, an AGENT its own. Closing a closed one changes
@@ -218,10 +226,18 @@ pub async fn close_conversation(
     tx.publish(ClusterEvent::ConversationChanged(change)).await?;
     tx.commit().await?;
     if holder.is_some() {
-        drain(db, bus, found.organization_id, Some(&[found.queue_id])).await?;
+        drain_after_commit(db, bus, found.organization_id, found.queue_id).await;
     }
     // As committed: nothing changes a closed conversation.
     Ok(closed)
+}
+
+/// Drains a queue after a committed write that may have made work for it. A failure does not
+/// fail the write, which stands: the routing sweep drains the queue again.
+async fn drain_after_commit(db: &DatabaseConnection, bus: &EventBus, organization_id: i64, queue_id: i64) {
+    if let Err(error) = drain(db, bus, organization_id, Some(&[queue_id])).await {
+        tracing::warn!(%error, queue_id, "routing after a commit failed; the routing sweep retries");
+    }
 }
 
 /// Takes back the conversations of agents being disabled or deleted, in that transaction:

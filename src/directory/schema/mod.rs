@@ -115,6 +115,7 @@ impl From<DirectoryError> for ApiError {
                     .collect(),
             ),
             DirectoryError::Forbidden => ApiError::Forbidden,
+            DirectoryError::Database(error) => error.into(),
             other => ApiError::Internal(Box::new(other)),
         }
     }

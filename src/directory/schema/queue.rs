@@ -63,7 +63,7 @@ impl Queue {
             return Ok(count);
         }
         let loaded = ctx.directory_loaders()?.queue_member_count.load_one(self.row.id).await;
-        Ok(loaded.map_err(|error| ApiError::Internal(Box::new(error)).into_graphql())?.unwrap_or(0))
+        Ok(loaded.map_err(|error| ApiError::from(error).into_graphql())?.unwrap_or(0))
     }
     /// Conversations of this queue waiting for an agent.
     async fn waiting_conversations(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {

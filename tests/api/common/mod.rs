@@ -4,6 +4,7 @@
 pub mod client;
 pub mod postgres;
 pub mod server;
+pub mod small_disk;
 pub mod ws;
 
 use std::{future::Future, pin::Pin, time::Duration};

@@ -28,6 +28,8 @@ enum Storage {
     Postgres(TestDatabase),
     /// A second instance on the first one's database, which owns it.
     Shared,
+    /// A database file in a directory the test owns (and keeps until the server is gone).
+    Elsewhere,
 }
 
 pub struct TestServer {
@@ -56,11 +58,16 @@ impl TestServer {
                 (Storage::Postgres(database), url)
             }
         };
-        let mut config = Config::defaults();
-        config.database_url = database_url;
-        config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+        let mut config = Self::config_for(database_url);
         configure(&mut config);
         Self::serve(config, storage).await
+    }
+
+    /// Starts with the defaults on a SQLite database in `directory`, which the caller keeps
+    /// until this server is stopped.
+    pub async fn start_in_directory(directory: &std::path::Path) -> Self {
+        let url = format!("sqlite://{}?mode=rwc", directory.join("agentdesk.db").display());
+        Self::serve(Self::config_for(url), Storage::Elsewhere).await
     }
 
     async fn serve(config: Config, storage: Storage) -> Self {
@@ -100,6 +107,14 @@ impl TestServer {
             .exec(self.db())
             .await
             .expect("switch the human-agent service");
+    }
+
+    /// The defaults on this database, with the bootstrap ADMIN's password known.
+    fn config_for(database_url: String) -> Config {
+        let mut config = Config::defaults();
+        config.database_url = database_url;
+        config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+        config
     }
 
     /// Inserts `count` enabled AGENTs named `<prefix>-<n>` (password `password1`) straight
