@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::db::entities::agent::Role;
+use crate::db::entities::agent::{self, Role};
 
 /// Who is asking: the signed-in agent of one organization. Every service call that reads or
 /// writes tenant data takes it, so there is no way to ask without saying for whom.
@@ -16,6 +16,18 @@ pub struct Viewer {
 }
 
 impl Viewer {
+    /// The agent as the viewer of its session `session_id`.
+    pub fn of(agent: &agent::Model, session_id: i64) -> Self {
+        Self {
+            agent_id: agent.id,
+            username: agent.username.clone(),
+            organization_id: agent.organization_id,
+            role: agent.role,
+            session_id,
+            show_real_phone_numbers: agent.show_real_phone_numbers,
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }

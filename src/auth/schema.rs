@@ -8,7 +8,7 @@ use super::{
 };
 use crate::{
     directory::schema::Agent,
-    graphql::{ApiError, ContextExt, UserError, UserErrorCode, for_payload, for_query},
+    graphql::{ApiError, ContextExt, RequestContext, UserError, UserErrorCode, for_payload, for_query},
 };
 
 impl From<AuthError> for ApiError {
@@ -17,9 +17,8 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials => UserErrorCode::InvalidCredentials,
             AuthError::AgentDisabled => UserErrorCode::AgentDisabled,
             AuthError::RateLimited(_) => UserErrorCode::RateLimited,
-            AuthError::Database(_) | AuthError::Hashing(_) => {
-                return ApiError::Internal(Box::new(error));
-            }
+            AuthError::Database(error) => return error.into(),
+            AuthError::Hashing(_) => return ApiError::Internal(Box::new(error)),
         };
         UserError::new(code, error.to_string()).into()
     }
@@ -77,9 +76,10 @@ impl AuthMutation {
             _ => None,
         };
         Ok(match for_payload(outcome)? {
-            Ok(SignedIn { token, agent }) => LoginPayload {
+            Ok(SignedIn { token, agent, viewer }) => LoginPayload {
                 token: Some(token),
-                agent: Some(Agent::new(agent)),
+                // Read as the viewer it signed in, not as this anonymous request.
+                agent: Some(Agent::seen_by(agent, RequestContext::new(app, Some(viewer)))),
                 user_errors: vec![],
                 retry_after_seconds: None,
             },

@@ -39,6 +39,8 @@ pub struct Credentials {
 pub struct SignedIn {
     pub token: String,
     pub agent: agent::Model,
+    /// Who the token stands for: the login's answer is read as this viewer.
+    pub viewer: Viewer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +133,7 @@ async fn open_session(
 ) -> Result<SignedIn, AuthError> {
     let token = token::generate();
     let tx = db::begin_write(db).await?;
-    store::insert_session(&tx, agent.id, token.hash, Utc::now()).await?;
+    let session_id = store::insert_session(&tx, agent.id, token.hash, Utc::now()).await?;
     let entry = Entry::sign_in(
         Action::SignInSucceeded,
         Some(agent.organization_id),
@@ -141,7 +143,7 @@ async fn open_session(
     );
     audit::record(&tx, entry).await?;
     tx.commit().await?;
-    Ok(SignedIn { token: token.secret, agent })
+    Ok(SignedIn { token: token.secret, viewer: Viewer::of(&agent, session_id), agent })
 }
 
 /// Ends the viewer's session; its WebSocket connections, on any instance, close.
@@ -156,17 +158,14 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Opti
         return Ok(None);
     };
     let now = Utc::now();
-    if now - session.last_seen_at > LAST_SEEN_RESOLUTION {
-        store::touch_session(db, session.id, now).await?;
+    // Bookkeeping, not a condition of the read: when the database refuses the write (a full
+    // disk) the request still goes on, and the next request past the resolution tries again.
+    if now - session.last_seen_at > LAST_SEEN_RESOLUTION
+        && let Err(error) = store::touch_session(db, session.id, now).await
+    {
+        tracing::warn!(%error, "could not record a session's last use; retried on its next request");
     }
-    Ok(Some(Viewer {
-        agent_id: agent.id,
-        username: agent.username,
-        organization_id: agent.organization_id,
-        role: agent.role,
-        session_id: session.id,
-        show_real_phone_numbers: agent.show_real_phone_numbers,
-    }))
+    Ok(Some(Viewer::of(&agent, session.id)))
 }
 
 /// Signs these agents out everywhere, except the session `keep`. Part of the caller's

@@ -65,6 +65,7 @@ pub async fn publish_all(tx: &mut EventTx<'_>, events: Vec<ClusterEvent>) -> Res
 pub enum ClusterEvent {
     PresenceChanged(PresenceChange),
     SessionsRevoked(SessionsRevoked),
+    ViewersChanged(ViewersChanged),
     DirectoryChanged(DirectoryChange),
     ConversationChanged(ConversationChange),
 }
@@ -192,6 +193,46 @@ impl SessionsRevoked {
     }
 }
 
+/// Agents whose permissions changed (role, phone-number permission, queues): their sessions
+/// go on, but each open socket of theirs must read its viewer again, so that what it runs
+/// from then on runs as the agent is now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewersChanged {
+    pub agent_ids: Vec<i64>,
+}
+
+impl ViewersChanged {
+    pub fn of_agent(agent_id: i64) -> ClusterEvent {
+        ClusterEvent::ViewersChanged(Self { agent_ids: vec![agent_id] })
+    }
+}
+
+/// What the open sockets of signed-in viewers watch for.
+pub enum SessionNotice {
+    Revoked(SessionsRevoked),
+    ViewersChanged(ViewersChanged),
+}
+
+/// What a session notice means to one session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SessionEffect {
+    Ended,
+    ViewerChanged,
+    Unaffected,
+}
+
+impl SessionNotice {
+    pub fn effect_on(&self, agent_id: i64, session_id: i64) -> SessionEffect {
+        match self {
+            SessionNotice::Revoked(revoked) if revoked.ends(agent_id, session_id) => SessionEffect::Ended,
+            SessionNotice::ViewersChanged(changed) if changed.agent_ids.contains(&agent_id) => {
+                SessionEffect::ViewerChanged
+            }
+            _ => SessionEffect::Unaffected,
+        }
+    }
+}
+
 /// A presence change as this instance received it, shared by all its local subscribers: the
 /// agent's row and queues are read at most once per instance and event, by the first
 /// subscriber whose selection needs them (see `presence::service`).
@@ -227,7 +268,7 @@ impl<T> Clone for Delivery<T> {
 #[derive(Clone)]
 struct Hub {
     presence: broadcast::Sender<Delivery<PresenceNotice>>,
-    sessions: broadcast::Sender<Delivery<SessionsRevoked>>,
+    sessions: broadcast::Sender<Delivery<SessionNotice>>,
     directory: broadcast::Sender<Delivery<DirectoryNotice>>,
     conversations: broadcast::Sender<Delivery<ConversationNotice>>,
 }
@@ -249,7 +290,10 @@ impl Hub {
                 let _ = self.presence.send(Delivery::Event(Arc::new(PresenceNotice::new(change))));
             }
             ClusterEvent::SessionsRevoked(revoked) => {
-                let _ = self.sessions.send(Delivery::Event(Arc::new(revoked)));
+                let _ = self.sessions.send(Delivery::Event(Arc::new(SessionNotice::Revoked(revoked))));
+            }
+            ClusterEvent::ViewersChanged(changed) => {
+                let _ = self.sessions.send(Delivery::Event(Arc::new(SessionNotice::ViewersChanged(changed))));
             }
             ClusterEvent::DirectoryChanged(change) => {
                 let notice = DirectoryNotice { change, agents: OnceCell::new() };
@@ -315,7 +359,7 @@ impl EventBus {
         self.0.hub.presence.subscribe()
     }
 
-    pub fn session_feed(&self) -> broadcast::Receiver<Delivery<SessionsRevoked>> {
+    pub fn session_feed(&self) -> broadcast::Receiver<Delivery<SessionNotice>> {
         self.0.hub.sessions.subscribe()
     }
 

@@ -28,6 +28,15 @@ impl RequestContext {
         self.client_address = Some(address);
         self
     }
+
+    /// The signed-in viewer, or `UNAUTHENTICATED`.
+    pub fn viewer(&self) -> async_graphql::Result<&Viewer> {
+        self.viewer.as_ref().ok_or_else(|| ApiError::Unauthenticated.into_graphql())
+    }
+
+    pub fn directory_loaders(&self) -> async_graphql::Result<&DirectoryLoaders> {
+        self.directory.as_deref().ok_or_else(|| ApiError::Unauthenticated.into_graphql())
+    }
 }
 
 pub trait ContextExt {
@@ -36,6 +45,8 @@ pub trait ContextExt {
     /// The signed-in viewer, or `UNAUTHENTICATED`.
     fn viewer(&self) -> async_graphql::Result<&Viewer>;
     fn directory_loaders(&self) -> async_graphql::Result<&DirectoryLoaders>;
+    /// This request's own context (absent only when a transport forgot to insert it).
+    fn request(&self) -> async_graphql::Result<&RequestContext>;
     /// Where the request came from, for the audit log.
     fn client_address(&self) -> Option<IpAddr>;
 }
@@ -54,9 +65,11 @@ impl ContextExt for Context<'_> {
     }
 
     fn directory_loaders(&self) -> async_graphql::Result<&DirectoryLoaders> {
-        self.data_opt::<RequestContext>()
-            .and_then(|request| request.directory.as_deref())
-            .ok_or_else(|| ApiError::Unauthenticated.into_graphql())
+        self.request()?.directory_loaders()
+    }
+
+    fn request(&self) -> async_graphql::Result<&RequestContext> {
+        self.data_opt::<RequestContext>().ok_or_else(|| ApiError::Unauthenticated.into_graphql())
     }
 
     fn client_address(&self) -> Option<IpAddr> {

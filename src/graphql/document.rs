@@ -8,8 +8,8 @@
 //! request, so the schema does not parse it again.
 
 use async_graphql::{
-    Request, Response,
-    parser::types::{DocumentOperations, OperationType},
+    Positioned, Request, Response,
+    parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType},
 };
 
 use super::ApiError;
@@ -38,4 +38,26 @@ pub fn operation_name(request: &mut Request) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// The operation of the document that runs for `operation_name`: the one so named, or without
+/// a name the document's only one (async-graphql refuses the others).
+pub fn operation_that_runs<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'a Positioned<OperationDefinition>> {
+    let only_one = document.operations.iter().len() == 1;
+    document.operations.iter().find_map(|(name, operation)| {
+        let runs = operation_name.map_or(only_one, |wanted| name.is_some_and(|name| name == wanted));
+        runs.then_some(operation)
+    })
+}
+
+/// Whether the operation that runs is a subscription (false for a document that does not
+/// parse).
+pub fn is_subscription(request: &mut Request) -> bool {
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else { return false };
+    operation_that_runs(document, operation_name.as_deref())
+        .is_some_and(|operation| operation.node.ty == OperationType::Subscription)
 }

@@ -12,7 +12,7 @@ mod shared_subscriptions;
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 pub use context::{ContextExt, RequestContext};
-pub use document::{operation_name, refuse_unless_read_only};
+pub use document::{is_subscription, operation_name, refuse_unless_read_only};
 pub use error::{ApiError, UserError, UserErrorCode, for_payload, for_query};
 pub use shared_subscriptions::{
     Ending, Membership, Operation, Recipient, ResponseJson, Responses, SubscriptionExecutor, UNREAD_LIMIT,

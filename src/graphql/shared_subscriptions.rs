@@ -33,7 +33,7 @@ use futures_util::{Stream, StreamExt, stream::BoxStream};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::{ApiError, AppSchema, RequestContext};
+use super::{ApiError, AppSchema, RequestContext, document::operation_that_runs};
 use crate::{
     auth::model::Audience,
     telemetry::metrics::{GaugeGuard, Metrics},
@@ -382,13 +382,9 @@ fn run_alone(schema: &AppSchema, request: Request, data: Arc<Data>, counted: Gau
 /// GraphQL, but async-graphql 7.2 starts streams only for fields written at the root and would
 /// end such a subscription at once, silently.
 fn subscribes_through_a_fragment(document: &ExecutableDocument, request: &Request) -> bool {
-    let wanted = request.operation_name.as_deref();
-    // Without a name, only a document's one operation runs (async-graphql refuses others).
-    let only_one = document.operations.iter().len() == 1;
-    document.operations.iter().any(|(name, operation)| {
-        let runs = wanted.map_or(only_one, |wanted| name.is_some_and(|name| name == wanted));
+    operation_that_runs(document, request.operation_name.as_deref()).is_some_and(|operation| {
         let root = &operation.node.selection_set.node.items;
-        runs && operation.node.ty == OperationType::Subscription
+        operation.node.ty == OperationType::Subscription
             && root.iter().any(|selection| !matches!(selection.node, Selection::Field(_)))
     })
 }

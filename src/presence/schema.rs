@@ -14,7 +14,8 @@ use super::{
     service::{self, PresenceError},
 };
 use crate::{
-    auth::guard::RoleGuard,
+    app::AppState,
+    auth::{Viewer, guard::RoleGuard},
     db::{entities::presence_history, page::Cursor},
     directory::schema::{Agent, PresenceReason, PresenceStatus},
     events::PresenceNotice,
@@ -32,7 +33,7 @@ impl From<PresenceError> for ApiError {
             PresenceError::TooManyIds => (UserErrorCode::TooManyIds, "agentIds"),
             PresenceError::AgentUnavailable => return ApiError::Unauthenticated,
             PresenceError::Forbidden => return ApiError::Forbidden,
-            PresenceError::Database(_) => return ApiError::Internal(Box::new(error)),
+            PresenceError::Database(error) => return error.into(),
         };
         UserError::new(code, error.to_string()).at([field]).into()
     }
@@ -156,13 +157,13 @@ const HISTORY_SORT_TAG: &str = "PRESENCE_HISTORY";
 
 /// `Agent.presenceHistory`: newest first, at or after `since` when given.
 pub async fn presence_history(
-    ctx: &Context<'_>,
+    app: &AppState,
+    viewer: &Viewer,
     agent_id: i64,
     first: Option<i32>,
     after: Option<String>,
     since: Option<DateTime<Utc>>,
 ) -> async_graphql::Result<PresenceHistoryConnection> {
-    let (app, viewer) = (ctx.app(), ctx.viewer()?);
     let request = page_request(HISTORY_SORT_TAG, after, None, first, None)?;
     let page = for_query(service::history(&app.db, viewer, agent_id, since, &request).await)?;
     Ok(connection(&request, page, EmptyFields, |row| {

@@ -47,7 +47,7 @@ async fn new_agent(server: &TestServer, admin: &Session, username: &str) -> (Str
 
 /// Waits until the directory subscription `d` on `socket` is live: touches the admin's own
 /// entry until an event comes back (events before the subscription exist are not replayed).
-async fn wait_until_live(server: &TestServer, admin: &Session, socket: &mut WsClient) {
+pub(crate) async fn wait_until_live(server: &TestServer, admin: &Session, socket: &mut WsClient) {
     let touch = "mutation($id: ID!) { updateAgent(input: { id: $id, displayName: \"Administrator\" }) { userErrors { code } } }";
     for _ in 0..50 {
         server.gql(Some(admin), touch, json!({ "id": admin.agent_id })).await.data();

@@ -15,14 +15,16 @@ mod directory;
 mod directory_live;
 mod durability;
 mod explain;
+mod faults;
 mod hostile;
 mod operations;
+mod permissions;
 mod presence;
 mod routing;
 mod tenancy;
 mod transport;
 
-use common::{Backend, postgres};
+use common::{Backend, postgres, small_disk};
 use libtest_mimic::{Arguments, Trial};
 
 fn main() {
@@ -35,6 +37,14 @@ fn main() {
         }
         postgres::warn_skipped(reason);
     }
+    let small_disk = small_disk::probe();
+    if let Err(reason) = &small_disk {
+        if small_disk::required() {
+            eprintln!("A small file system is required (AGENTDESK_TEST_REQUIRE_SMALL_DISK=1) but {reason}");
+            std::process::exit(2);
+        }
+        small_disk::warn_skipped(reason);
+    }
 
     let tests = [
         abuse::tests(),
@@ -46,6 +56,7 @@ fn main() {
         hostile::tests(),
         explain::tests(),
         operations::tests(),
+        permissions::tests(),
         presence::tests(),
         routing::tests(),
         tenancy::tests(),
@@ -61,9 +72,18 @@ fn main() {
                 .with_ignored_flag(postgres.is_err()),
         );
     }
+    for test in faults::sqlite_tests() {
+        trials.push(
+            Trial::test(format!("sqlite::{}", test.name), move || common::run(test, Backend::Sqlite))
+                .with_ignored_flag(small_disk.is_err()),
+        );
+    }
     let conclusion = libtest_mimic::run(&args, trials);
     if let Err(reason) = &postgres {
         postgres::warn_skipped(reason);
+    }
+    if let Err(reason) = &small_disk {
+        small_disk::warn_skipped(reason);
     }
     conclusion.exit();
 }

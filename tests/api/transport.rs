@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::{
     Backend, Gql, TestServer,
@@ -24,6 +24,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         graphiql_is_served_with_subscriptions,
         websocket_runs_operations_with_the_token_from_connection_init,
         websocket_with_a_bad_token_is_closed,
+        websocket_with_a_malformed_authorization_is_refused,
         websocket_without_connection_init_is_closed_in_time,
         stopping_the_server_closes_websockets_with_going_away,
         websocket_protocol_violations_close_with_their_codes,
@@ -156,12 +157,52 @@ async fn websocket_with_a_bad_token_is_closed(backend: Backend) {
     }
 }
 
+/// A client that sends an authorization the server cannot read is told so (4403), rather
+/// than acknowledged as signed out and told "Sign in first" on every operation; one that
+/// sends none, or an empty one, is signed out as before.
+async fn websocket_with_a_malformed_authorization_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let malformed = [
+        json!({ "authorization": admin.token }),
+        json!({ "authorization": format!("Basic {}", admin.token) }),
+        json!({ "authorization": "Bearer " }),
+        json!({ "authorization": 42 }),
+        json!({ "authorization": { "token": admin.token } }),
+        json!("Bearer token"),
+        json!([1, 2]),
+        json!(7),
+    ];
+    for protocol in Protocol::BOTH {
+        for payload in &malformed {
+            let mut socket = WsClient::open(&server, protocol).await;
+            socket.send(json!({ "type": "connection_init", "payload": payload })).await;
+            if protocol == Protocol::LegacyWs {
+                let refusal = socket.next_message(WAIT).await;
+                assert_eq!(refusal.map(|m| m["type"].clone()), Ok(json!("connection_error")), "{payload}");
+            }
+            let ending = socket.ending(WAIT).await;
+            assert_eq!(ending, Ending::Closed(Some(4403)), "{protocol:?} {payload}");
+        }
+        for payload in
+            [json!({}), json!(null), json!({ "authorization": "" }), json!({ "authorization": null })]
+        {
+            let mut socket = WsClient::open(&server, protocol).await;
+            socket.send(json!({ "type": "connection_init", "payload": payload })).await;
+            let ack = socket.next_message(WAIT).await.expect("acknowledged");
+            assert_eq!(ack["type"], "connection_ack", "{protocol:?} {payload}");
+            socket.subscribe("1", "{ viewer { username } }", json!({})).await;
+            assert_eq!(socket.next_result("1").await["data"]["viewer"], Value::Null, "{payload}");
+        }
+    }
+}
+
 async fn websocket_without_connection_init_is_closed_in_time(backend: Backend) {
     let server =
         TestServer::start_with(backend, |config| config.ws_init_timeout = Duration::from_millis(300)).await;
     for protocol in Protocol::BOTH {
         let mut silent = WsClient::open(&server, protocol).await;
-        let ending = silent.next_message(Duration::from_secs(5)).await;
+        let ending = silent.next_message(WAIT).await;
         assert_eq!(ending, Err(Ending::Closed(Some(4408))), "{protocol:?}");
     }
 }

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, connection::Connection};
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use crate::{
         service::{self, RemovalPreview},
     },
     graphql::{
-        ApiError, ContextExt, for_query,
+        ApiError, ContextExt, RequestContext, for_query,
         id::{self, NodeKind},
         pagination::{connection, connection_complexity, encode_cursor, page_request},
     },
@@ -25,11 +25,25 @@ pub struct Agent {
     row: agent::Model,
     /// Read along with a whole page of agents; otherwise loaded through the DataLoader.
     queues: Option<Vec<Queue>>,
+    /// The request whose viewer reads this agent, when it is not the one being answered:
+    /// `login { agent { … } }` is asked anonymously and answered for the viewer it created.
+    seen_by: Option<Arc<RequestContext>>,
 }
 
 impl Agent {
     pub fn new(row: agent::Model) -> Self {
-        Self { row, queues: None }
+        Self { row, queues: None, seen_by: None }
+    }
+
+    pub fn seen_by(row: agent::Model, request: RequestContext) -> Self {
+        Self { row, queues: None, seen_by: Some(Arc::new(request)) }
+    }
+
+    fn request<'a>(&'a self, ctx: &'a Context<'_>) -> async_graphql::Result<&'a RequestContext> {
+        match &self.seen_by {
+            Some(request) => Ok(request),
+            None => ctx.request(),
+        }
     }
 
     pub async fn load(ctx: &Context<'_>, viewer: &Viewer, id: i64) -> async_graphql::Result<Option<Self>> {
@@ -84,7 +98,8 @@ impl Agent {
         after: Option<String>,
         since: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<PresenceHistoryConnection> {
-        presence_schema::presence_history(ctx, self.row.id, first, after, since).await
+        let viewer = self.request(ctx)?.viewer()?;
+        presence_schema::presence_history(ctx.app(), viewer, self.row.id, first, after, since).await
     }
     /// Whether this agent sees customers' phone numbers unmasked.
     async fn show_real_phone_numbers(&self) -> bool {
@@ -108,8 +123,8 @@ impl Agent {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<AssignmentEligibility> {
-        let loaded = ctx.directory_loaders()?.eligibility.load_one(self.row.id).await;
-        let reasons = loaded.map_err(|error| ApiError::Internal(Box::new(error)).into_graphql())?;
+        let loaded = self.request(ctx)?.directory_loaders()?.eligibility.load_one(self.row.id).await;
+        let reasons = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
         // A row the rule did not see (deleted meanwhile) cannot take anything.
         let reasons = reasons.unwrap_or_else(|| vec![Ineligible::Disabled]);
         Ok(AssignmentEligibility {
@@ -122,8 +137,8 @@ impl Agent {
         if let Some(queues) = &self.queues {
             return Ok(queues.clone());
         }
-        let loaded = ctx.directory_loaders()?.queues_of_agent.load_one(self.row.id).await;
-        let queues = loaded.map_err(|error| ApiError::Internal(Box::new(error)).into_graphql())?;
+        let loaded = self.request(ctx)?.directory_loaders()?.queues_of_agent.load_one(self.row.id).await;
+        let queues = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
         Ok(queues.unwrap_or_default().into_iter().map(Queue::new).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -267,7 +282,7 @@ pub async fn agent_connection(
     Ok(connection(&request, page, AgentListing { filter }, |row| {
         let cursor = encode_cursor(tag, &service::agent_cursor(&row, order.field));
         let queues = queues.as_mut().map(|by_agent| by_agent.remove(&row.id).unwrap_or_default());
-        (cursor, Agent { row, queues })
+        (cursor, Agent { row, queues, seen_by: None })
     }))
 }
 

@@ -26,7 +26,8 @@ pub struct CreateAgentInput {
 }
 
 /// Absent fields stay as they are. `email: null` clears the e-mail;
-/// `maxConcurrentSessions: null` makes it unlimited.
+/// `maxConcurrentSessions: null` makes it unlimited; `newPassword: ""` keeps the password
+/// (the edit dialog's "leave it blank").
 #[derive(InputObject)]
 pub struct UpdateAgentInput {
     id: ID,

@@ -25,7 +25,9 @@ use crate::{
         },
         store,
     },
-    events::{DirectoryChange, DirectoryChangeKind, EventBus, EventTx, SessionsRevoked, publish_all},
+    events::{
+        DirectoryChange, DirectoryChangeKind, EventBus, EventTx, SessionsRevoked, ViewersChanged, publish_all,
+    },
     presence::service as presence,
     routing::{model::RemovalImpact, service as routing},
 };
@@ -276,7 +278,9 @@ pub async fn update_agent(
         }
         None => Some(None),
     };
-    let password = match changes.new_password {
+    // The edit dialog's "leave it blank to keep the current password": an empty new password
+    // changes nothing, as an absent one.
+    let password = match changes.new_password.filter(|raw| !raw.is_empty()) {
         Some(raw) => rejections.check(Field::NewPassword, Password::parse(raw), Problem::Password).map(Some),
         None => Some(None),
     };
@@ -381,6 +385,13 @@ pub async fn update_agent(
         let keep = is_self.then_some(viewer.session_id);
         auth::end_sessions(&*tx, &[target.id], keep).await?;
         publish_all(&mut tx, SessionsRevoked::of_agents(&[target.id], keep)).await?;
+    }
+    let permissions_changed = updated.role != target.role
+        || updated.show_real_phone_numbers != target.show_real_phone_numbers
+        || changes.queue_ids.is_some();
+    if permissions_changed && !disabling {
+        // Open sockets run as the agent is now, not as it signed in.
+        tx.publish(ViewersChanged::of_agent(target.id)).await?;
     }
     let changed = changed_fields(&target, &updated, password.is_some(), changes.queue_ids.is_some());
     let entry = Entry::by(viewer, client_address, Action::AgentUpdated).on(TargetType::Agent, [target.id]);

@@ -12,7 +12,7 @@ use std::{
     task::Poll,
 };
 
-use async_graphql::{Data, Request, http::ClientMessage};
+use async_graphql::{Data, Extensions, Request, Variables, http::ClientMessage};
 use futures_util::StreamExt;
 
 use super::{
@@ -24,7 +24,7 @@ use crate::{
     auth::{Viewer, service as auth},
     graphql::{
         Ending, Membership, Operation, Recipient, RequestContext, ResponseJson, Responses,
-        SubscriptionExecutor,
+        SubscriptionExecutor, is_subscription,
     },
     http::bearer_token,
     presence::service::{self as presence, OpenSocket},
@@ -126,6 +126,36 @@ impl Connection {
         future::poll_fn(|cx| self.operations.poll_next(cx, protocol)).await
     }
 
+    /// The agent's permissions changed: operations sent from now on run as `viewer`, and the
+    /// running subscriptions start again as `viewer` (with its masking, in the shared
+    /// execution of its kind, or refused if it may no longer run them). Queries and mutations
+    /// under way finish as they began.
+    pub fn change_viewer(&mut self, viewer: Viewer) {
+        let changed = self.session_of(Some(viewer.clone()));
+        let Handshake::Done { session, signed_in: Some(signed_in) } = &mut self.handshake else {
+            return;
+        };
+        signed_in.viewer = viewer;
+        *session = changed.clone();
+        let session = changed;
+        for started in &mut self.operations.running {
+            let Some(replay) = &started.replay else { continue };
+            let delivery = Arc::new(Delivery::new(self.outbox.clone(), self.protocol, started.id.clone()));
+            // The old one stops delivering before the new one can: no event of one viewer
+            // goes out after one of the other.
+            started.running = Running::of(
+                self.executor.execute(replay.request(), session.clone(), delivery.clone()),
+                delivery,
+            );
+        }
+    }
+
+    fn session_of(&self, viewer: Option<Viewer>) -> Arc<Data> {
+        let mut session = Data::default();
+        session.insert(RequestContext::new(&self.app, viewer).with_client_address(self.peer));
+        Arc::new(session)
+    }
+
     async fn initialise(&mut self, payload: &serde_json::Value) -> Reply {
         if self.acknowledged() {
             return self.refuse(close::TOO_MANY, "Too many initialisation requests.");
@@ -133,9 +163,7 @@ impl Connection {
         match sign_in(&self.app, payload).await {
             Ok(signed_in) => {
                 let viewer = signed_in.as_ref().map(|signed_in| signed_in.viewer.clone());
-                let mut session = Data::default();
-                session.insert(RequestContext::new(&self.app, viewer).with_client_address(self.peer));
-                self.handshake = Handshake::Done { session: Arc::new(session), signed_in };
+                self.handshake = Handshake::Done { session: self.session_of(viewer), signed_in };
                 Reply::Send(ACKNOWLEDGED.to_owned())
             }
             Err(SignInError::Refused(reason)) => self.refuse(close::FORBIDDEN, reason),
@@ -163,13 +191,40 @@ impl Connection {
                 format!("At most {limit} operations may run at once on one connection."),
             );
         }
+        let mut request = request;
+        let replay = Replay::of_subscription(&mut request);
         let delivery = Arc::new(Delivery::new(self.outbox.clone(), self.protocol, id.clone()));
-        let running = match self.executor.execute(request, session.clone(), delivery.clone()) {
-            Operation::Alone(responses) => Running::Alone(responses),
-            Operation::Shared(membership) => Running::Shared { membership, delivery: Stops(delivery) },
-        };
-        self.operations.running.push((id, running));
+        let running =
+            Running::of(self.executor.execute(request, session.clone(), delivery.clone()), delivery);
+        self.operations.running.push(Started { id, running, replay });
         Reply::Nothing
+    }
+}
+
+/// What a subscription was started with, to start it again for a changed viewer.
+struct Replay {
+    query: String,
+    operation_name: Option<String>,
+    variables: Variables,
+    extensions: Extensions,
+}
+
+impl Replay {
+    /// None for a query or mutation: those run once, and are never run again.
+    fn of_subscription(request: &mut Request) -> Option<Self> {
+        is_subscription(request).then(|| Self {
+            query: request.query.clone(),
+            operation_name: request.operation_name.clone(),
+            variables: request.variables.clone(),
+            extensions: request.extensions.clone(),
+        })
+    }
+
+    fn request(&self) -> Request {
+        let mut request = Request::new(self.query.clone()).variables(self.variables.clone());
+        request.operation_name = self.operation_name.clone();
+        request.extensions = self.extensions.clone();
+        request
     }
 }
 
@@ -177,10 +232,17 @@ impl Connection {
 /// stream or a place among the members every event is delivered to; without a bound one
 /// socket could start any number.
 struct Operations {
-    running: Vec<(String, Running)>,
+    running: Vec<Started>,
     limit: usize,
     /// Where the next poll starts, so one busy operation cannot starve the others.
     first: usize,
+}
+
+struct Started {
+    id: String,
+    running: Running,
+    /// A subscription's request; None for a query or mutation.
+    replay: Option<Replay>,
 }
 
 enum Running {
@@ -191,6 +253,13 @@ enum Running {
 }
 
 impl Running {
+    fn of(operation: Operation, delivery: Arc<Delivery>) -> Self {
+        match operation {
+            Operation::Alone(responses) => Running::Alone(responses),
+            Operation::Shared(membership) => Running::Shared { membership, delivery: Stops(delivery) },
+        }
+    }
+
     fn is_over(&self) -> bool {
         matches!(self, Self::Shared { delivery, .. } if delivery.0.over.load(Ordering::Acquire))
     }
@@ -207,7 +276,7 @@ impl Operations {
 
     fn is_running(&mut self, id: &str) -> bool {
         self.forget_the_over();
-        self.running.iter().any(|(running, _)| running == id)
+        self.running.iter().any(|started| started.id == id)
     }
 
     fn is_full(&mut self) -> bool {
@@ -216,26 +285,29 @@ impl Operations {
     }
 
     fn stop(&mut self, id: &str) {
-        self.running.retain(|(running, _)| running != id);
+        self.running.retain(|started| started.id != id);
     }
 
     /// Shared operations whose execution ended them (and told the client so).
     fn forget_the_over(&mut self) {
-        self.running.retain(|(_, running)| !running.is_over());
+        self.running.retain(|started| !started.running.is_over());
     }
 
     /// Shared operations the execution ended without answering run alone instead.
     fn run_the_unanswered_alone(&mut self) {
-        if !self.running.iter().any(|(_, running)| running.is_unanswered()) {
+        if !self.running.iter().any(|started| started.running.is_unanswered()) {
             return;
         }
         self.running = mem::take(&mut self.running)
             .into_iter()
-            .map(|(id, running)| match running {
-                Running::Shared { membership, .. } if running.is_unanswered() => {
-                    (id, Running::Alone(membership.run_alone()))
-                }
-                running => (id, running),
+            .map(|Started { id, running, replay }| {
+                let running = match running {
+                    Running::Shared { membership, .. } if running.is_unanswered() => {
+                        Running::Alone(membership.run_alone())
+                    }
+                    running => running,
+                };
+                Started { id, running, replay }
             })
             .collect();
     }
@@ -247,15 +319,17 @@ impl Operations {
         let count = self.running.len();
         for offset in 0..count {
             let index = (self.first + offset) % count;
-            let (id, Running::Alone(responses)) = &mut self.running[index] else { continue };
+            let Started { id, running: Running::Alone(responses), .. } = &mut self.running[index] else {
+                continue;
+            };
             match responses.poll_next_unpin(cx) {
                 Poll::Ready(Some(response)) => {
                     self.first = index + 1;
                     return Poll::Ready(protocol.result(id, &response));
                 }
                 Poll::Ready(None) => {
-                    let (id, _) = self.running.swap_remove(index);
-                    return Poll::Ready(protocol.complete(&id));
+                    let ended = self.running.swap_remove(index);
+                    return Poll::Ready(protocol.complete(&ended.id));
                 }
                 Poll::Pending => {}
             }
@@ -336,7 +410,7 @@ enum SignInError {
 /// The viewer named by the payload's `authorization` (none when absent), with its socket
 /// counted for presence.
 async fn sign_in(app: &AppState, payload: &serde_json::Value) -> Result<Option<SignedIn>, SignInError> {
-    let Some(token) = authorization_in(payload) else {
+    let Some(token) = authorization_in(payload)? else {
         return Ok(None);
     };
     let unavailable = |error: sea_orm::DbErr| {
@@ -352,12 +426,26 @@ async fn sign_in(app: &AppState, payload: &serde_json::Value) -> Result<Option<S
 }
 
 /// The bearer token of `{"authorization": "Bearer …"}`, the key matched case-insensitively
-/// (GraphiQL sends its headers editor's `Authorization` as is).
-fn authorization_in(payload: &serde_json::Value) -> Option<&str> {
-    payload
-        .as_object()?
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
-        .and_then(|(_, value)| value.as_str())
+/// (GraphiQL sends its headers editor's `Authorization` as is); None when the payload names
+/// none. An authorization the client did send but spelled wrong is refused rather than taken
+/// for none: the client would otherwise be told "Sign in first" on every operation.
+fn authorization_in(payload: &serde_json::Value) -> Result<Option<&str>, SignInError> {
+    let fields = match payload {
+        serde_json::Value::Null => return Ok(None),
+        serde_json::Value::Object(fields) => fields,
+        _ => return Err(SignInError::Refused("The connection_init payload must be an object.")),
+    };
+    let Some((_, authorization)) = fields.iter().find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
+    else {
+        return Ok(None);
+    };
+    // A client without a token may still send the key, empty.
+    if authorization.is_null() || authorization.as_str().is_some_and(|text| text.trim().is_empty()) {
+        return Ok(None);
+    }
+    authorization
+        .as_str()
         .and_then(bearer_token)
+        .map(Some)
+        .ok_or(SignInError::Refused("The authorization must read \"Bearer <token>\"."))
 }

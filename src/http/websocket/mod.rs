@@ -27,7 +27,6 @@ mod protocol;
 mod when_woken;
 
 use std::{
-    future::Future,
     io,
     net::{IpAddr, SocketAddr},
     pin::Pin,
@@ -41,12 +40,12 @@ use axum::{
     http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL},
     response::{IntoResponse, Response},
 };
-use futures_util::{FutureExt, SinkExt, StreamExt, future};
+use futures_util::{FutureExt, SinkExt, Stream, StreamExt, future, stream};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{
-        Message,
+        self, Message,
         protocol::{CloseFrame, Role, WebSocketConfig, frame::coding::CloseCode},
     },
 };
@@ -62,7 +61,7 @@ use super::HttpState;
 use crate::{
     app::AppState,
     auth::{Viewer, service as auth},
-    events::{Delivery, SessionsRevoked},
+    events::{Delivery, SessionEffect, SessionNotice},
     presence::{model::Timings, service as presence},
 };
 
@@ -143,9 +142,8 @@ async fn serve(state: HttpState, socket: WebSocket, outbox: Arc<Outbox>, protoco
 
     let init_deadline = tokio::time::sleep(state.app.config.ws_init_timeout);
     tokio::pin!(init_deadline);
-    // Resolves when this socket's session ends; never for a signed-out socket.
-    let mut revoked: WhenWoken<Pin<Box<dyn Future<Output = ()> + Send>>> =
-        WhenWoken::new(Box::pin(future::pending()));
+    // What happens to this socket's session; nothing for a signed-out socket.
+    let mut session: WhenWoken<SessionChanges> = WhenWoken::new(Box::pin(stream::pending()));
     let stopping = state.app.stopping.clone();
     // Polling it while it waits takes a lock the whole instance shares.
     let mut stopping = WhenWoken::new(Box::pin(async move { stopping.raised().await }));
@@ -175,27 +173,53 @@ async fn serve(state: HttpState, socket: WebSocket, outbox: Arc<Outbox>, protoco
                 }
                 // tungstenite answers pings.
                 Some(Ok(_)) => Reply::Nothing,
+                // Refused from its header, before its payload is read.
+                Some(Err(tungstenite::Error::Capacity(_))) => Reply::close(
+                    close::TOO_BIG,
+                    format!("A message may be at most {} bytes.", state.app.config.max_body_bytes),
+                ),
                 Some(Err(_)) | None => break,
             },
             () = &mut init_deadline, if !acknowledged => {
                 Reply::close(close::INIT_TIMEOUT, "Connection initialisation timeout")
             }
-            () = &mut revoked => Reply::close(close::FORBIDDEN, SESSION_ENDED),
+            change = session.next() => match change {
+                Some(SessionChange::Viewer(viewer)) => {
+                    connection.change_viewer(viewer);
+                    Reply::Nothing
+                }
+                Some(SessionChange::Ended) | None => Reply::close(close::FORBIDDEN, SESSION_ENDED),
+            },
             () = &mut stopping => Reply::close(close::GOING_AWAY, "The server is shutting down; reconnect."),
         };
         match reply {
             Reply::Nothing => {}
             Reply::Send(text) => {
-                let sent = tokio::select! {
-                    biased;
-                    sent = send(socket.get_mut(), text, send_timeout) => sent,
-                    () = &mut revoked => {
+                // None when the session ended while the message waited to go out.
+                let sent = {
+                    let sending = send(socket.get_mut(), text, send_timeout);
+                    tokio::pin!(sending);
+                    tokio::select! {
+                        biased;
+                        sent = &mut sending => Some(sent),
+                        change = session.next() => match change {
+                            // Applied once this message is out: it answers what ran before.
+                            Some(SessionChange::Viewer(viewer)) => {
+                                let sent = sending.await;
+                                connection.change_viewer(viewer);
+                                Some(sent)
+                            }
+                            Some(SessionChange::Ended) | None => None,
+                        },
+                    }
+                };
+                match sent {
+                    Some(true) => {}
+                    Some(false) => break,
+                    None => {
                         close_with(socket.get_mut(), &outbox, close::FORBIDDEN, SESSION_ENDED).await;
                         break;
                     }
-                };
-                if !sent {
-                    break;
                 }
             }
             Reply::Close { message, code, reason } => {
@@ -209,18 +233,17 @@ async fn serve(state: HttpState, socket: WebSocket, outbox: Arc<Outbox>, protoco
             }
             Reply::End => break,
         }
-        // Once signed in, the socket watches for the end of its session; a signed-out one
-        // lets go of the feed.
+        // Once signed in, the socket watches its session; a signed-out one lets go of the feed.
         if connection.acknowledged()
             && let Some(feed) = revocations.take()
             && let Some(signed_in) = connection.signed_in()
         {
-            revoked = WhenWoken::new(Box::pin(session_ends(
+            session = WhenWoken::new(session_changes(
                 state.app.clone(),
                 feed,
                 signed_in.viewer.clone(),
                 signed_in.token.clone(),
-            )));
+            ));
         }
     }
 
@@ -263,12 +286,15 @@ async fn backlog_written(outbox: &Outbox, timeout: Duration) -> io::Result<()> {
     }
 }
 
-/// Sends a close frame, after which no shared execution writes to the socket.
+/// Sends a close frame, after which no shared execution writes to the socket, and lingers
+/// until the client has it.
 async fn close_with(socket: &mut WebSocket, outbox: &Outbox, code: u16, reason: &str) {
     outbox.close();
     let reason = within_close_frame(reason).to_owned().into();
     let frame = Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason }));
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
+    if let Ok(Ok(())) = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await {
+        outbox.linger(CLOSE_TIMEOUT).await;
+    }
 }
 
 /// `reason`, cut to the 123 bytes a close frame has room for (RFC 6455 5.5: a control
@@ -278,26 +304,65 @@ fn within_close_frame(reason: &str) -> &str {
     &reason[..reason.floor_char_boundary(123)]
 }
 
-/// Waits until the session of `viewer` ends. When revocations may have been missed (this
-/// socket fell behind, or the instance lost notifications) the token is checked again.
-async fn session_ends(
+/// What becomes of a signed-in socket's session.
+enum SessionChange {
+    /// Logged out, expired, revoked: the socket closes.
+    Ended,
+    /// The agent's permissions changed: the socket runs as this viewer from now on.
+    Viewer(Viewer),
+}
+
+type SessionChanges = Pin<Box<dyn Stream<Item = SessionChange> + Send>>;
+
+/// The changes of the session of `viewer`, read off the instance's session feed. Whenever a
+/// notice concerns it, or notices may have been missed (this socket fell behind, or the
+/// instance lost notifications), the token is checked again against the database: the
+/// notice says that something changed, the database what.
+fn session_changes(
     app: AppState,
-    mut revocations: Receiver<Delivery<SessionsRevoked>>,
+    feed: Receiver<Delivery<SessionNotice>>,
     viewer: Viewer,
     token: String,
-) {
-    loop {
-        let ended = match revocations.recv().await {
-            Ok(Delivery::Event(revoked)) => revoked.ends(viewer.agent_id, viewer.session_id),
-            Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {
-                // A database error is not a revocation: keep the socket.
-                matches!(auth::authenticate(&app.db, &token).await, Ok(None))
+) -> SessionChanges {
+    let watch = SessionWatch { app, feed, viewer, token };
+    Box::pin(stream::unfold(Some(watch), |watch| async move {
+        let mut watch = watch?;
+        let change = watch.next_change().await;
+        let ended = matches!(change, SessionChange::Ended);
+        Some((change, (!ended).then_some(watch)))
+    }))
+}
+
+struct SessionWatch {
+    app: AppState,
+    feed: Receiver<Delivery<SessionNotice>>,
+    viewer: Viewer,
+    token: String,
+}
+
+impl SessionWatch {
+    async fn next_change(&mut self) -> SessionChange {
+        loop {
+            let effect = match self.feed.recv().await {
+                Ok(Delivery::Event(notice)) => notice.effect_on(self.viewer.agent_id, self.viewer.session_id),
+                Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => SessionEffect::ViewerChanged,
+                // The bus is gone (the server is stopping): nothing will change the session now.
+                Err(RecvError::Closed) => return future::pending().await,
+            };
+            match effect {
+                SessionEffect::Unaffected => {}
+                SessionEffect::Ended => return SessionChange::Ended,
+                SessionEffect::ViewerChanged => match auth::authenticate(&self.app.db, &self.token).await {
+                    Ok(None) => return SessionChange::Ended,
+                    Ok(Some(viewer)) if viewer != self.viewer => {
+                        self.viewer = viewer.clone();
+                        return SessionChange::Viewer(viewer);
+                    }
+                    Ok(Some(_)) => {}
+                    // A database error is not a revocation: keep the socket as it is.
+                    Err(error) => tracing::warn!(%error, "could not read a socket's viewer again"),
+                },
             }
-            // The bus is gone (the server is stopping): nothing will end the session now.
-            Err(RecvError::Closed) => return future::pending().await,
-        };
-        if ended {
-            return;
         }
     }
 }

@@ -14,7 +14,10 @@ use std::{
     pin::Pin,
     sync::{Arc, Mutex, MutexGuard},
     task::{Context, Poll, Waker, ready},
+    time::Duration,
 };
+
+use futures_util::future;
 
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
@@ -54,6 +57,34 @@ pub struct Queue {
 impl Outbox {
     pub fn new(stream: TcpStream) -> Arc<Self> {
         Arc::new(Self { stream, queue: Mutex::default() })
+    }
+
+    /// Ends our half of the connection once everything is written, then reads and drops what
+    /// the client still sends until it closes its half too (or `within` passes). Closing with
+    /// unread bytes in the receive buffer makes the kernel send a reset, and a reset can reach
+    /// the client before it has read our close frame, which it would then never see (1006).
+    pub async fn linger(&self, within: Duration) {
+        let drained = async {
+            if future::poll_fn(|cx| self.poll_drain(cx)).await.is_err() {
+                return;
+            }
+            if rustix::net::shutdown(&self.stream, rustix::net::Shutdown::Write).is_err() {
+                return;
+            }
+            let mut scratch = [0; 4096];
+            loop {
+                if self.stream.readable().await.is_err() {
+                    return;
+                }
+                match self.stream.try_read(&mut scratch) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(within, drained).await;
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Queue> {

@@ -13,6 +13,8 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     /// RFC 6455 "internal error": the token could not be checked; the client may retry.
     pub const UNAVAILABLE: u16 = 1011;
+    /// RFC 6455 "message too big": a frame or message over `--max-body-bytes`.
+    pub const TOO_BIG: u16 = 1009;
     /// A message that is not one of the protocol's.
     pub const BAD_REQUEST: u16 = 4400;
     /// `subscribe` before the connection was acknowledged.

@@ -95,7 +95,12 @@ impl WsClient {
     }
 
     pub async fn send(&mut self, message: Value) {
-        self.socket.send(Message::text(message.to_string())).await.expect("send on WebSocket");
+        assert!(self.try_send(message).await, "send on WebSocket");
+    }
+
+    /// Sends a message; false when the socket is gone.
+    pub async fn try_send(&mut self, message: Value) -> bool {
+        self.socket.send(Message::text(message.to_string())).await.is_ok()
     }
 
     /// Starts an operation (`subscribe`, or `start` on the legacy protocol).
@@ -109,9 +114,10 @@ impl WsClient {
             Protocol::TransportWs => "subscribe",
             Protocol::LegacyWs => "start",
         };
-        let message =
-            json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } });
-        self.socket.send(Message::text(message.to_string())).await.is_ok()
+        self.try_send(
+            json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } }),
+        )
+        .await
     }
 
     /// The next result of operation `id`: its `payload` (with `data` and maybe `errors`).
