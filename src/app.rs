@@ -7,7 +7,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
-    auth::{LoginThrottle, PasswordHasher, service as auth},
+    auth::{LoginThrottle, PasswordHasher, model::SessionLifetime, service as auth, sessions},
     config::Config,
     db::{self, StatementCounter},
     directory::{
@@ -28,6 +28,8 @@ use crate::{
 /// Allowances are whole again at most a minute after their last attempt (the quotas are
 /// per minute), so a row is kept at most about two.
 const ALLOWANCE_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// Expired sessions are refused at once; their rows only need to go eventually.
+const SESSION_PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
 /// What every request handler and resolver shares.
 #[derive(Clone)]
@@ -114,7 +116,7 @@ pub struct RunningServer {
     task: JoinHandle<std::io::Result<()>>,
     /// The background jobs: the presence and routing sweepers, and the pruners of presence
     /// history and of sign-in allowances.
-    background_jobs: [JoinHandle<()>; 4],
+    background_jobs: [JoinHandle<()>; 5],
 }
 
 impl RunningServer {
@@ -145,6 +147,11 @@ pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServ
         presence::spawn_history_pruner(state.db.clone(), state.config.presence_history_retention),
         routing::spawn_sweeper(state.db.clone(), state.bus.clone(), state.config.routing_sweep_interval),
         auth::spawn_allowance_pruner(state.db.clone(), ALLOWANCE_PRUNE_INTERVAL),
+        sessions::spawn_pruner(
+            state.db.clone(),
+            SessionLifetime::from_config(&state.config),
+            SESSION_PRUNE_INTERVAL,
+        ),
     ];
     let (shutdown, stopped) = oneshot::channel::<()>();
     let header_read_timeout = state.config.header_read_timeout;

@@ -161,6 +161,15 @@ pub struct Config {
     #[arg(long, global = true, env = "AGENTDESK_ROUTING_SWEEP_INTERVAL", value_parser = humantime::parse_duration, default_value = "5s")]
     pub routing_sweep_interval: Duration,
 
+    /// A session not used for this long (no request with its token) ends: its token is refused
+    /// and its WebSockets close. `0`: no idle limit.
+    #[arg(long, global = true, env = "AGENTDESK_SESSION_IDLE_TIMEOUT", value_parser = humantime::parse_duration, default_value = "8h")]
+    pub session_idle_timeout: Duration,
+
+    /// A session ends this long after its sign-in however much it is used. `0`: no limit.
+    #[arg(long, global = true, env = "AGENTDESK_SESSION_MAX_AGE", value_parser = humantime::parse_duration, default_value = "30days")]
+    pub session_max_age: Duration,
+
     /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish before the
     /// process exits anyway.
     #[arg(long, global = true, env = "AGENTDESK_SHUTDOWN_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]

@@ -6,7 +6,11 @@ use std::{num::NonZeroU32, time::Duration};
 
 use agentdesk::{
     app::{self, AppState},
-    auth::{Password, PasswordHasher, Viewer, service as auth},
+    auth::{
+        Password, PasswordHasher, Viewer,
+        model::SessionLifetime,
+        service::{self as auth, SessionUse},
+    },
     config::Config,
     db::entities::{agent, organization},
     graphql::{
@@ -59,7 +63,9 @@ pub async fn seeded(database_url: String) -> Seeded {
     let schema = app::schema(&state);
     let data = execute(&schema, &state, None, LOGIN, login_variables("admin", ADMIN_PASSWORD)).await;
     let admin_token = data["login"]["token"].as_str().expect("the admin signs in").to_owned();
-    let admin = auth::authenticate(&state.db, &admin_token).await.expect("db").expect("admin viewer");
+    let lifetime = SessionLifetime::from_config(&state.config);
+    let signed_in = auth::authenticate(&state.db, lifetime, &admin_token, SessionUse::Request).await;
+    let admin = signed_in.expect("db").expect("admin viewer").viewer;
     organization::Entity::update_many()
         .col_expr(organization::Column::SeatLimit, Expr::value(AGENTS as i32 + 100))
         .filter(organization::Column::Id.eq(admin.organization_id))

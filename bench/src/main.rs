@@ -17,7 +17,11 @@ use std::{
 
 use agentdesk::{
     app::{self, AppState, RunningServer},
-    auth::{Viewer, service as auth},
+    auth::{
+        Viewer,
+        model::SessionLifetime,
+        service::{self as auth, Authenticated, SessionUse},
+    },
     config::Config,
     db::{
         self,
@@ -261,7 +265,9 @@ async fn floor_handler(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let Ok(Some(viewer)) = auth::authenticate(&db, token).await else {
+    let lifetime = SessionLifetime::from_config(&Config::defaults());
+    let Ok(Some(Authenticated { viewer, .. })) = auth::authenticate(&db, lifetime, token, SessionUse::Request).await
+    else {
         return (axum::http::StatusCode::UNAUTHORIZED, String::new());
     };
     let page = PageRequest { after: None, before: None, limit: 50, from_end: false };

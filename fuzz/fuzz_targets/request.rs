@@ -28,7 +28,11 @@ use std::{
 
 use agentdesk::{
     app::{self, AppState},
-    auth::{Viewer, service as auth},
+    auth::{
+        Viewer,
+        model::SessionLifetime,
+        service::{self as auth, SessionUse},
+    },
     config::Config,
     graphql::{
         AppSchema, RequestContext,
@@ -281,7 +285,9 @@ async fn sign_in(state: &AppState, schema: &AppSchema, username: &str, password:
 
 /// The viewer of a token, as the HTTP layer resolves it.
 async fn authenticate(state: &AppState, token: &str) -> Viewer {
-    auth::authenticate(&state.db, token).await.expect("the database answers").expect("the token is valid")
+    let lifetime = SessionLifetime::from_config(&state.config);
+    let signed_in = auth::authenticate(&state.db, lifetime, token, SessionUse::Request).await;
+    signed_in.expect("the database answers").expect("the token is valid").viewer
 }
 
 /// Runs one seeding operation; any error or user error means the harness is broken.

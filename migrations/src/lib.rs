@@ -11,6 +11,7 @@ mod m0004_conversations;
 mod m0005_audit_log;
 mod m0006_presence_reason;
 mod m0007_login_allowances;
+mod m0008_session_client_address;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_audit_log::Migration),
             Box::new(m0006_presence_reason::Migration),
             Box::new(m0007_login_allowances::Migration),
+            Box::new(m0008_session_client_address::Migration),
         ]
     }
 }

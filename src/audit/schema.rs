@@ -46,6 +46,8 @@ pub enum AuditAction {
     SignInFailed,
     /// The right password of a disabled agent.
     SignInRefusedDisabled,
+    SessionEnded,
+    SignedOutEverywhere,
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]

@@ -5,6 +5,7 @@ pub mod model;
 pub mod password;
 pub mod schema;
 pub mod service;
+pub mod sessions;
 mod store;
 pub mod throttle;
 pub mod token;

@@ -1,6 +1,36 @@
-use std::fmt;
+use std::{fmt, time::Duration};
 
-use crate::db::entities::agent::{self, Role};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    config::Config,
+    db::entities::agent::{self, Role},
+};
+
+/// How long a session lives: since its last use, and since its sign-in. None: no limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLifetime {
+    pub idle: Option<Duration>,
+    pub max_age: Option<Duration>,
+}
+
+impl SessionLifetime {
+    /// The configured limits, where zero means none.
+    pub fn from_config(config: &Config) -> Self {
+        let limit = |duration: Duration| (!duration.is_zero()).then_some(duration);
+        Self { idle: limit(config.session_idle_timeout), max_age: limit(config.session_max_age) }
+    }
+
+    /// When a session signed in at `created_at` and last used at `last_seen_at` ends; None:
+    /// never.
+    pub fn expiry(&self, created_at: DateTime<Utc>, last_seen_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // A limit too far out to add is no limit.
+        let after = |from: DateTime<Utc>, limit: Option<Duration>| {
+            from.checked_add_signed(chrono::Duration::from_std(limit?).ok()?)
+        };
+        [after(created_at, self.max_age), after(last_seen_at, self.idle)].into_iter().flatten().min()
+    }
+}
 
 /// Who is asking: the signed-in agent of one organization. Every service call that reads or
 /// writes tenant data takes it, so there is no way to ask without saying for whom.

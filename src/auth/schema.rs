@@ -1,14 +1,23 @@
-//! `login`, `logout` and `viewer`.
+//! `login`, `logout`, `viewer`, and an agent's sessions: `Agent.sessions`, `endSession`,
+//! `logoutEverywhere`.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
 
 use super::{
+    Viewer,
     guard::RoleGuard,
+    model::SessionLifetime,
     service::{self, AuthError, Credentials, SignedIn},
+    sessions::{self, SessionError, SessionInfo},
 };
 use crate::{
+    app::AppState,
     directory::schema::Agent,
-    graphql::{ApiError, ContextExt, RequestContext, UserError, UserErrorCode, for_payload, for_query},
+    graphql::{
+        ApiError, ContextExt, RequestContext, UserError, UserErrorCode, for_payload, for_query,
+        id::{self, NodeKind},
+    },
 };
 
 impl From<AuthError> for ApiError {
@@ -94,4 +103,98 @@ impl AuthMutation {
         let app = ctx.app();
         for_query(service::logout(&app.db, &app.bus, viewer).await).map(|()| true)
     }
+
+    /// Ends one session (see `Agent.sessions`): one of the viewer's own, or for an ADMIN any
+    /// of the organization's agents'. Its token stops working and its WebSockets close
+    /// (4403), on every instance. Audited.
+    #[graphql(guard = "RoleGuard::SignedIn")]
+    async fn end_session(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<EndSessionPayload> {
+        let viewer = ctx.viewer()?;
+        let app = ctx.app();
+        let session_id = id::decode_as(&id, NodeKind::Session);
+        let outcome =
+            sessions::end_session(&app.db, &app.bus, viewer, ctx.client_address(), session_id).await;
+        Ok(match for_payload(outcome)? {
+            Ok(ended) => EndSessionPayload {
+                ended_session_id: Some(id::encode(NodeKind::Session, ended)),
+                user_errors: vec![],
+            },
+            Err(user_errors) => EndSessionPayload { ended_session_id: None, user_errors },
+        })
+    }
+
+    /// Ends every other session of the viewer (every one, the current included, with
+    /// `includeCurrent: true`): "sign out everywhere else". Returns how many ended. Audited.
+    #[graphql(guard = "RoleGuard::SignedIn")]
+    async fn logout_everywhere(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] include_current: bool,
+    ) -> async_graphql::Result<u64> {
+        let viewer = ctx.viewer()?;
+        let app = ctx.app();
+        for_query(
+            sessions::logout_everywhere(&app.db, &app.bus, viewer, ctx.client_address(), include_current)
+                .await,
+        )
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct EndSessionPayload {
+    ended_session_id: Option<ID>,
+    /// `NOT_FOUND` at `["id"]` for a session that does not exist or is not the viewer's to end.
+    user_errors: Vec<UserError>,
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::NotFound => {
+                UserError::new(UserErrorCode::NotFound, error.to_string()).at(["id"]).into()
+            }
+            SessionError::Forbidden => ApiError::Forbidden,
+            SessionError::Database(error) => error.into(),
+        }
+    }
+}
+
+/// One signed-in session (a device or browser), never its token.
+#[derive(SimpleObject)]
+pub struct Session {
+    id: ID,
+    created_at: DateTime<Utc>,
+    /// When a request last used it (kept to the minute, or finer with a short idle limit).
+    last_seen_at: DateTime<Utc>,
+    /// Where it signed in from.
+    client_address: Option<String>,
+    /// The session of this request.
+    current: bool,
+    /// When it ends unless it is used again (`--session-idle-timeout`), or at the latest
+    /// (`--session-max-age`); null when neither limit is set.
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<SessionInfo> for Session {
+    fn from(session: SessionInfo) -> Self {
+        Self {
+            id: id::encode(NodeKind::Session, session.id),
+            created_at: session.created_at,
+            last_seen_at: session.last_seen_at,
+            client_address: session.client_address,
+            current: session.current,
+            expires_at: session.expires_at,
+        }
+    }
+}
+
+/// `Agent.sessions`: an agent's live sessions, most recently used first.
+pub async fn sessions_of(
+    app: &AppState,
+    viewer: &Viewer,
+    agent_id: i64,
+) -> async_graphql::Result<Vec<Session>> {
+    let lifetime = SessionLifetime::from_config(&app.config);
+    let found = for_query(sessions::sessions_of(&app.db, lifetime, viewer, agent_id).await)?;
+    Ok(found.into_iter().map(Session::from).collect())
 }

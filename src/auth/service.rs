@@ -5,13 +5,13 @@
 
 use std::{net::IpAddr, time::Duration as StdDuration};
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::task::JoinHandle;
 
 use super::{
     PasswordHasher, Viewer,
-    model::login_key,
+    model::{SessionLifetime, login_key},
     password::HashingError,
     store,
     throttle::{LoginThrottle, SharedQuota, ThrottleKey, Throttled},
@@ -133,7 +133,8 @@ async fn open_session(
 ) -> Result<SignedIn, AuthError> {
     let token = token::generate();
     let tx = db::begin_write(db).await?;
-    let session_id = store::insert_session(&tx, agent.id, token.hash, Utc::now()).await?;
+    let address = client_address.map(|address| address.to_string());
+    let session_id = store::insert_session(&tx, agent.id, token.hash, address, Utc::now()).await?;
     let entry = Entry::sign_in(
         Action::SignInSucceeded,
         Some(agent.organization_id),
@@ -148,24 +149,61 @@ async fn open_session(
 
 /// Ends the viewer's session; its WebSocket connections, on any instance, close.
 pub async fn logout(db: &DatabaseConnection, bus: &EventBus, viewer: &Viewer) -> Result<(), DbErr> {
-    store::delete_session(db, viewer.session_id).await?;
+    let _ended = store::delete_session(db, viewer.session_id).await?;
     bus.publish(db, vec![SessionsRevoked::of_session(viewer.session_id)]).await
 }
 
-/// The viewer a bearer token stands for, if the token is known and its agent may still sign in.
-pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Option<Viewer>, DbErr> {
+/// A signed-in viewer, and when its session ends unless it is used again (None: never).
+pub struct Authenticated {
+    pub viewer: Viewer,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Whether a check of a token counts as a use of its session (a request does; a socket
+/// looking again at the session it already holds does not).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SessionUse {
+    Request,
+    Recheck,
+}
+
+/// The viewer a bearer token stands for, if the token is known, its session has not expired
+/// and its agent may still sign in.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    lifetime: SessionLifetime,
+    token: &str,
+    session_use: SessionUse,
+) -> Result<Option<Authenticated>, DbErr> {
     let Some((session, agent)) = store::find_live_session(db, &token::hash(token)).await? else {
         return Ok(None);
     };
     let now = Utc::now();
+    if lifetime.expiry(session.created_at, session.last_seen_at).is_some_and(|expiry| expiry <= now) {
+        // Forgotten at once rather than at the next prune.
+        let _ended = store::delete_session(db, session.id).await;
+        return Ok(None);
+    }
+    let mut last_seen_at = session.last_seen_at;
+    // Often enough that an idle limit is measured to within a quarter of itself.
+    let resolution = match lifetime.idle {
+        Some(idle) => LAST_SEEN_RESOLUTION.min(Duration::from_std(idle / 4).unwrap_or(LAST_SEEN_RESOLUTION)),
+        None => LAST_SEEN_RESOLUTION,
+    };
     // Bookkeeping, not a condition of the read: when the database refuses the write (a full
     // disk) the request still goes on, and the next request past the resolution tries again.
-    if now - session.last_seen_at > LAST_SEEN_RESOLUTION
-        && let Err(error) = store::touch_session(db, session.id, now).await
-    {
-        tracing::warn!(%error, "could not record a session's last use; retried on its next request");
+    if session_use == SessionUse::Request && now - session.last_seen_at > resolution {
+        match store::touch_session(db, session.id, now).await {
+            Ok(()) => last_seen_at = now,
+            Err(error) => {
+                tracing::warn!(%error, "could not record a session's last use; retried on its next request");
+            }
+        }
     }
-    Ok(Some(Viewer::of(&agent, session.id)))
+    Ok(Some(Authenticated {
+        viewer: Viewer::of(&agent, session.id),
+        expires_at: lifetime.expiry(session.created_at, last_seen_at),
+    }))
 }
 
 /// Signs these agents out everywhere, except the session `keep`. Part of the caller's
@@ -175,7 +213,7 @@ pub async fn end_sessions(
     agent_ids: &[i64],
     keep: Option<i64>,
 ) -> Result<(), DbErr> {
-    store::delete_sessions_of(db, agent_ids, keep).await
+    store::delete_sessions_of(db, agent_ids, keep).await.map(drop)
 }
 
 /// Closes, on every instance, the WebSocket connections of the sessions `end_sessions`

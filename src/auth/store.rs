@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, RelationTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait,
     prelude::Expr,
     sea_query::{ExprTrait, JoinType, OnConflict, Query},
 };
@@ -39,6 +40,7 @@ pub(super) async fn insert_session(
     db: &impl ConnectionTrait,
     agent_id: i64,
     token_hash: String,
+    client_address: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<i64, DbErr> {
     let inserted = session::Entity::insert(session::ActiveModel {
@@ -46,6 +48,7 @@ pub(super) async fn insert_session(
         token_hash: Set(token_hash),
         created_at: Set(now),
         last_seen_at: Set(now),
+        client_address: Set(client_address),
         ..Default::default()
     })
     .exec(db)
@@ -81,24 +84,73 @@ pub(super) async fn touch_session(
     Ok(())
 }
 
-pub(super) async fn delete_session(db: &impl ConnectionTrait, session_id: i64) -> Result<(), DbErr> {
-    session::Entity::delete_by_id(session_id).exec(db).await?;
-    Ok(())
+/// False when there was no such session (any more).
+pub(super) async fn delete_session(db: &impl ConnectionTrait, session_id: i64) -> Result<bool, DbErr> {
+    Ok(session::Entity::delete_by_id(session_id).exec(db).await?.rows_affected == 1)
 }
 
-/// Ends every session of these agents, but `keep` (the caller's own, on a password change).
+/// Ends every session of these agents, but `keep` (the caller's own, on a password change);
+/// returns how many ended.
 pub(super) async fn delete_sessions_of(
     db: &impl ConnectionTrait,
     agent_ids: &[i64],
     keep: Option<i64>,
-) -> Result<(), DbErr> {
+) -> Result<u64, DbErr> {
     let mut query =
         session::Entity::delete_many().filter(session::Column::AgentId.is_in(agent_ids.iter().copied()));
     if let Some(keep) = keep {
         query = query.filter(session::Column::Id.ne(keep));
     }
-    query.exec(db).await?;
-    Ok(())
+    Ok(query.exec(db).await?.rows_affected)
+}
+
+/// The sessions of an agent of the organization, most recently used first.
+pub(super) async fn sessions_of(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_id: i64,
+) -> Result<Vec<session::Model>, DbErr> {
+    session::Entity::find()
+        .inner_join(agent::Entity)
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .filter(session::Column::AgentId.eq(agent_id))
+        .order_by_desc(session::Column::LastSeenAt)
+        .order_by_desc(session::Column::Id)
+        .all(db)
+        .await
+}
+
+/// A session of an agent of the organization.
+pub(super) async fn find_session(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    session_id: i64,
+) -> Result<Option<session::Model>, DbErr> {
+    session::Entity::find_by_id(session_id)
+        .inner_join(agent::Entity)
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .one(db)
+        .await
+}
+
+/// Deletes the sessions idle since before `idle_cutoff` or signed in before `age_cutoff`
+/// (None: no such limit); returns how many.
+pub(super) async fn delete_expired_sessions(
+    db: &impl ConnectionTrait,
+    idle_cutoff: Option<DateTime<Utc>>,
+    age_cutoff: Option<DateTime<Utc>>,
+) -> Result<u64, DbErr> {
+    let mut expired = Condition::any();
+    if let Some(cutoff) = idle_cutoff {
+        expired = expired.add(session::Column::LastSeenAt.lt(cutoff));
+    }
+    if let Some(cutoff) = age_cutoff {
+        expired = expired.add(session::Column::CreatedAt.lt(cutoff));
+    }
+    if expired.is_empty() {
+        return Ok(0);
+    }
+    Ok(session::Entity::delete_many().filter(expired).exec(db).await?.rows_affected)
 }
 
 /// Takes one attempt from a shared allowance (an account's or a client address's) in one

@@ -11,15 +11,17 @@ pub enum NodeKind {
     Queue,
     Conversation,
     AuditEntry,
+    Session,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 5] = [
+    const ALL: [NodeKind; 6] = [
         NodeKind::Organization,
         NodeKind::Agent,
         NodeKind::Queue,
         NodeKind::Conversation,
         NodeKind::AuditEntry,
+        NodeKind::Session,
     ];
 
     fn name(self) -> &'static str {
@@ -29,6 +31,7 @@ impl NodeKind {
             NodeKind::Queue => "Queue",
             NodeKind::Conversation => "Conversation",
             NodeKind::AuditEntry => "AuditEntry",
+            NodeKind::Session => "Session",
         }
     }
 }

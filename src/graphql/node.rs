@@ -42,6 +42,8 @@ impl NodeQuery {
             NodeKind::Conversation => Conversation::load(ctx, number).await?.map(Node::Conversation),
             // Audit entries are read through `auditLog` only, where their admin rule lives.
             NodeKind::AuditEntry => None,
+            // Sessions are read through `Agent.sessions`, where their rule lives.
+            NodeKind::Session => None,
         })
     }
 }

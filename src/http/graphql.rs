@@ -15,8 +15,12 @@ use serde_json::json;
 
 use super::{HttpState, bearer_from_headers};
 use crate::{
-    auth::{Viewer, service as auth},
-    graphql::{RequestContext, operation_name, refuse_unless_read_only},
+    auth::{
+        Viewer,
+        model::SessionLifetime,
+        service::{self as auth, SessionUse},
+    },
+    graphql::{ApiError, RequestContext, operation_name, refuse_unless_read_only},
 };
 
 /// How a request arrived: over `GET`, only queries may run (`refuse_unless_read_only`).
@@ -135,9 +139,17 @@ async fn execute_one(state: &HttpState, mut request: Request, method: Method) ->
 }
 
 async fn viewer_for(state: &HttpState, token: &str) -> Result<Option<Viewer>, Response> {
-    auth::authenticate(&state.app.db, token).await.map_err(|error| {
+    let lifetime = SessionLifetime::from_config(&state.app.config);
+    let authenticated = auth::authenticate(&state.app.db, lifetime, token, SessionUse::Request).await;
+    authenticated.map(|found| found.map(|found| found.viewer)).map_err(|error| {
         tracing::error!(%error, "authenticating a request failed");
-        transport_error(StatusCode::SERVICE_UNAVAILABLE, "The server could not check the token; try again.")
+        // The same error as any request the database cannot take now (UNAVAILABLE).
+        let error = ApiError::from(error);
+        let status = match error {
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, Json(error.into_response())).into_response()
     })
 }
 

@@ -21,6 +21,7 @@ mod operations;
 mod permissions;
 mod presence;
 mod routing;
+mod sessions;
 mod tenancy;
 mod transport;
 
@@ -59,6 +60,7 @@ fn main() {
         permissions::tests(),
         presence::tests(),
         routing::tests(),
+        sessions::tests(),
         tenancy::tests(),
         transport::tests(),
     ]

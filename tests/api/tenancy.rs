@@ -69,6 +69,12 @@ const PROBES: &[(&str, Expect, &str)] = &[
     ),
     ("logout", Expect::NoLeak, "mutation { logout }"),
     (
+        "endSession",
+        Expect::NotFound,
+        "mutation($session: ID!) { endSession(id: $session) { endedSessionId userErrors { code } } }",
+    ),
+    ("logoutEverywhere", Expect::NoLeak, "mutation { logoutEverywhere(includeCurrent: true) }"),
+    (
         "createAgent",
         Expect::NotFound,
         "mutation($queue: ID!) { createAgent(input: { displayName: \"X\", username: \"probe\", password: \"secret-1\", queueIds: [$queue] }) { agent { id } userErrors { code } } }",
@@ -147,6 +153,8 @@ const PROBES: &[(&str, Expect, &str)] = &[
 struct Alpha {
     admin: Session,
     agent: Session,
+    /// The global ID of the agent's session.
+    session: String,
     queue: String,
     conversation: String,
     org: String,
@@ -154,7 +162,10 @@ struct Alpha {
 
 impl Alpha {
     fn variables(&self) -> Value {
-        json!({ "agent": self.agent.agent_id, "queue": self.queue, "conversation": self.conversation, "org": self.org })
+        json!({
+            "agent": self.agent.agent_id, "queue": self.queue, "conversation": self.conversation,
+            "org": self.org, "session": self.session,
+        })
     }
 
     /// Strings that must never reach the other organization.
@@ -165,6 +176,7 @@ impl Alpha {
             self.queue.clone(),
             self.conversation.clone(),
             self.org.clone(),
+            self.session.clone(),
             "alpha-agent".into(),
             "Alpha Customer".into(),
         ]
@@ -206,7 +218,12 @@ async fn alpha(server: &TestServer) -> Alpha {
             .as_str()
             .unwrap()
             .to_owned();
-    Alpha { admin, agent, queue, conversation, org }
+    let session = server.gql(Some(&agent), "{ viewer { sessions { id } } }", json!({})).await.data()["viewer"]
+        ["sessions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Alpha { admin, agent, session, queue, conversation, org }
 }
 
 async fn root_fields(server: &TestServer) -> Vec<String> {
@@ -281,7 +298,9 @@ async fn every_root_field_treats_another_organizations_ids_as_absent(backend: Ba
         }
     }
 
-    // Nothing of the other organization changed.
+    // Nothing of the other organization changed, its agent's session included.
+    let still = server.gql(Some(&alpha.agent), "{ viewer { username } }", json!({})).await.data();
+    assert_eq!(still["viewer"]["username"], "alpha-agent");
     let data = server
         .gql(
             Some(&alpha.admin),

@@ -32,6 +32,12 @@ pub enum Action {
     /// The right password of a disabled agent.
     #[sea_orm(string_value = "SIGN_IN_REFUSED_DISABLED")]
     SignInRefusedDisabled,
+    /// One session ended by `endSession` (its own agent's, or by an ADMIN).
+    #[sea_orm(string_value = "SESSION_ENDED")]
+    SessionEnded,
+    /// `logoutEverywhere`: every session of the agent, but perhaps the caller's own.
+    #[sea_orm(string_value = "SIGNED_OUT_EVERYWHERE")]
+    SignedOutEverywhere,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]

@@ -10,6 +10,8 @@ pub struct Model {
     pub token_hash: String,
     pub created_at: DateTimeUtc,
     pub last_seen_at: DateTimeUtc,
+    /// The peer that signed in, as text; None where the transport did not say.
+    pub client_address: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{AgentRole, PresenceReason, PresenceStatus, Queue, agent_ids};
 use crate::{
-    auth::{Viewer, guard::RoleGuard},
+    auth::{Viewer, guard::RoleGuard, schema as auth_schema},
     db::entities::{agent, queue},
     directory::{
         model::{AgentFilter as DomainFilter, AgentOrder as DomainOrder, AgentSortField, avatar_initial},
@@ -140,6 +140,12 @@ impl Agent {
         let loaded = self.request(ctx)?.directory_loaders()?.queues_of_agent.load_one(self.row.id).await;
         let queues = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
         Ok(queues.unwrap_or_default().into_iter().map(Queue::new).collect())
+    }
+    /// Where this agent is signed in: its live sessions, most recently used first. An agent
+    /// reads its own; an ADMIN anyone's of the organization (FORBIDDEN otherwise).
+    async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<auth_schema::Session>> {
+        let viewer = self.request(ctx)?.viewer()?;
+        auth_schema::sessions_of(ctx.app(), viewer, self.row.id).await
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.row.created_at

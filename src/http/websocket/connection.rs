@@ -13,6 +13,7 @@ use std::{
 };
 
 use async_graphql::{Data, Extensions, Request, Variables, http::ClientMessage};
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
 use super::{
@@ -21,7 +22,11 @@ use super::{
 };
 use crate::{
     app::AppState,
-    auth::{Viewer, service as auth},
+    auth::{
+        Viewer,
+        model::SessionLifetime,
+        service::{self as auth, Authenticated, SessionUse},
+    },
     graphql::{
         Ending, Membership, Operation, Recipient, RequestContext, ResponseJson, Responses,
         SubscriptionExecutor, is_subscription,
@@ -54,6 +59,8 @@ impl Reply {
 pub struct SignedIn {
     pub viewer: Viewer,
     pub token: String,
+    /// When the session ends unless it is used again; None: never.
+    pub expires_at: Option<DateTime<Utc>>,
     pub socket: OpenSocket,
 }
 
@@ -417,12 +424,14 @@ async fn sign_in(app: &AppState, payload: &serde_json::Value) -> Result<Option<S
         tracing::error!(%error, "authenticating a socket failed");
         SignInError::Unavailable("The server could not check the token; try again.")
     };
-    let viewer = auth::authenticate(&app.db, token)
-        .await
-        .map_err(unavailable)?
-        .ok_or(SignInError::Refused("The token is not valid; sign in again."))?;
+    let lifetime = SessionLifetime::from_config(&app.config);
+    let Authenticated { viewer, expires_at } =
+        auth::authenticate(&app.db, lifetime, token, SessionUse::Request)
+            .await
+            .map_err(unavailable)?
+            .ok_or(SignInError::Refused("The token is not valid; sign in again."))?;
     let socket = presence::socket_opened(&app.db, &app.instance, &viewer).await.map_err(unavailable)?;
-    Ok(Some(SignedIn { viewer, token: token.to_owned(), socket }))
+    Ok(Some(SignedIn { viewer, token: token.to_owned(), expires_at, socket }))
 }
 
 /// The bearer token of `{"authorization": "Bearer …"}`, the key matched case-insensitively

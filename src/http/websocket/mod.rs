@@ -40,6 +40,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL},
     response::{IntoResponse, Response},
 };
+use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, SinkExt, Stream, StreamExt, future, stream};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tokio_tungstenite::{
@@ -60,12 +61,18 @@ use self::{
 use super::HttpState;
 use crate::{
     app::AppState,
-    auth::{Viewer, service as auth},
+    auth::{
+        Viewer,
+        model::SessionLifetime,
+        service::{self as auth, Authenticated, SessionUse},
+    },
     events::{Delivery, SessionEffect, SessionNotice},
     presence::{model::Timings, service as presence},
 };
 
 const SESSION_ENDED: &str = "Session ended; sign in again.";
+/// How soon a socket whose session could not be checked at its expiry looks again.
+const RECHECK_AFTER_ERROR: chrono::Duration = chrono::Duration::seconds(1);
 /// How long a close frame may take to go out before the connection is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Allocated for every socket for its whole life. Client messages are a few hundred bytes
@@ -243,6 +250,7 @@ async fn serve(state: HttpState, socket: WebSocket, outbox: Arc<Outbox>, protoco
                 feed,
                 signed_in.viewer.clone(),
                 signed_in.token.clone(),
+                signed_in.expires_at,
             ));
         }
     }
@@ -315,16 +323,19 @@ enum SessionChange {
 type SessionChanges = Pin<Box<dyn Stream<Item = SessionChange> + Send>>;
 
 /// The changes of the session of `viewer`, read off the instance's session feed. Whenever a
-/// notice concerns it, or notices may have been missed (this socket fell behind, or the
-/// instance lost notifications), the token is checked again against the database: the
-/// notice says that something changed, the database what.
+/// notice concerns it, notices may have been missed (this socket fell behind, or the
+/// instance lost notifications), or the session would expire unless it was used meanwhile,
+/// the token is checked again against the database: the notice says that something changed,
+/// the database what.
 fn session_changes(
     app: AppState,
     feed: Receiver<Delivery<SessionNotice>>,
     viewer: Viewer,
     token: String,
+    expires_at: Option<DateTime<Utc>>,
 ) -> SessionChanges {
-    let watch = SessionWatch { app, feed, viewer, token };
+    let lifetime = SessionLifetime::from_config(&app.config);
+    let watch = SessionWatch { app, feed, viewer, token, lifetime, expires_at };
     Box::pin(stream::unfold(Some(watch), |watch| async move {
         let mut watch = watch?;
         let change = watch.next_change().await;
@@ -338,31 +349,58 @@ struct SessionWatch {
     feed: Receiver<Delivery<SessionNotice>>,
     viewer: Viewer,
     token: String,
+    lifetime: SessionLifetime,
+    expires_at: Option<DateTime<Utc>>,
 }
 
 impl SessionWatch {
     async fn next_change(&mut self) -> SessionChange {
         loop {
-            let effect = match self.feed.recv().await {
-                Ok(Delivery::Event(notice)) => notice.effect_on(self.viewer.agent_id, self.viewer.session_id),
-                Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => SessionEffect::ViewerChanged,
-                // The bus is gone (the server is stopping): nothing will change the session now.
-                Err(RecvError::Closed) => return future::pending().await,
+            let effect = tokio::select! {
+                delivery = self.feed.recv() => match delivery {
+                    Ok(Delivery::Event(notice)) => notice.effect_on(self.viewer.agent_id, self.viewer.session_id),
+                    Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => SessionEffect::ViewerChanged,
+                    // The bus is gone (the server is stopping): nothing will change the session now.
+                    Err(RecvError::Closed) => return future::pending().await,
+                },
+                () = until(self.expires_at) => SessionEffect::ViewerChanged,
             };
             match effect {
                 SessionEffect::Unaffected => {}
                 SessionEffect::Ended => return SessionChange::Ended,
-                SessionEffect::ViewerChanged => match auth::authenticate(&self.app.db, &self.token).await {
-                    Ok(None) => return SessionChange::Ended,
-                    Ok(Some(viewer)) if viewer != self.viewer => {
-                        self.viewer = viewer.clone();
-                        return SessionChange::Viewer(viewer);
+                SessionEffect::ViewerChanged => {
+                    let checked =
+                        auth::authenticate(&self.app.db, self.lifetime, &self.token, SessionUse::Recheck)
+                            .await;
+                    match checked {
+                        Ok(None) => return SessionChange::Ended,
+                        Ok(Some(Authenticated { viewer, expires_at })) => {
+                            self.expires_at = expires_at;
+                            if viewer != self.viewer {
+                                self.viewer = viewer.clone();
+                                return SessionChange::Viewer(viewer);
+                            }
+                        }
+                        // A database error is not a revocation: keep the socket as it is, and
+                        // look again a little later if it was the expiry that asked.
+                        Err(error) => {
+                            tracing::warn!(%error, "could not read a socket's session again");
+                            self.expires_at = self.expires_at.map(|_| Utc::now() + RECHECK_AFTER_ERROR);
+                        }
                     }
-                    Ok(Some(_)) => {}
-                    // A database error is not a revocation: keep the socket as it is.
-                    Err(error) => tracing::warn!(%error, "could not read a socket's viewer again"),
-                },
+                }
             }
         }
+    }
+}
+
+/// Resolves at `instant`; never when there is none.
+async fn until(instant: Option<DateTime<Utc>>) {
+    match instant {
+        Some(instant) => {
+            let left = (instant - Utc::now()).to_std().unwrap_or_default();
+            tokio::time::sleep(left).await;
+        }
+        None => future::pending().await,
     }
 }
