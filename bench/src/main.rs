@@ -266,7 +266,8 @@ async fn floor_handler(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     let lifetime = SessionLifetime::from_config(&Config::defaults());
-    let Ok(Some(Authenticated { viewer, .. })) = auth::authenticate(&db, lifetime, token, SessionUse::Request).await
+    let Ok(Some(Authenticated { viewer, .. })) =
+        auth::authenticate(&db, lifetime, token, SessionUse::Request).await
     else {
         return (axum::http::StatusCode::UNAUTHORIZED, String::new());
     };

@@ -33,6 +33,8 @@ pub enum Field {
     /// The n-th agent id of a membership change.
     AgentIds(usize),
     QueueName,
+    /// `moveWaitingTo` of a queue deletion.
+    MoveWaitingTo,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +54,7 @@ pub enum Problem {
     InvalidQueueName,
     QueueNameTaken,
     ServiceDisabled,
+    QueueHasWaitingConversations,
 }
 
 impl Problem {
@@ -77,6 +80,9 @@ impl Problem {
             Problem::InvalidQueueName => "The queue name must be 1–100 characters.",
             Problem::QueueNameTaken => "A queue with this name already exists.",
             Problem::ServiceDisabled => "The human-agent service is disabled for your organization.",
+            Problem::QueueHasWaitingConversations => {
+                "Customers are waiting in this queue: name another queue to move them to (moveWaitingTo)."
+            }
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum UserErrorCode {
     /// Over 200 characters after trimming.
     CustomerNameTooLong,
     TooManyIds,
+    /// A queue with waiting conversations cannot be deleted without `moveWaitingTo`.
+    QueueHasWaitingConversations,
 }
 
 /// An input problem a person can fix, reported next to the field that caused it.

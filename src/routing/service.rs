@@ -100,6 +100,23 @@ pub async fn waiting_count(db: &impl ConnectionTrait, viewer: &Viewer, queue_id:
     store::count_waiting(db, viewer.organization_id, queue_id).await
 }
 
+/// Moves the waiting conversations of a queue being deleted to another of the organization's,
+/// in the caller's transaction; drain `to_queue_id` once it commits. Returns how many moved.
+pub async fn move_waiting(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    from_queue_id: i64,
+    to_queue_id: i64,
+) -> Result<u64, DbErr> {
+    store::move_waiting(db, viewer.organization_id, from_queue_id, to_queue_id).await
+}
+
+/// Routes a queue's waiting conversations after a committed write moved some into it; a
+/// failure does not fail the write (the routing sweep drains it again).
+pub async fn queue_filled(db: &DatabaseConnection, bus: &EventBus, organization_id: i64, queue_id: i64) {
+    drain_after_commit(db, bus, organization_id, queue_id).await;
+}
+
 /// Conversations assigned to an agent of the organization in the last 30 days (rolling).
 pub async fn monthly_sessions(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<u64, DbErr> {
     store::count_assigned_since(db, viewer.organization_id, Utc::now() - chrono::Duration::days(30)).await

@@ -463,6 +463,23 @@ pub(super) async fn queues_with_waiting(db: &impl ConnectionTrait) -> Result<Vec
         .await
 }
 
+/// Moves the organization's WAITING conversations of one queue to another; returns how many.
+pub(super) async fn move_waiting(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    from_queue_id: i64,
+    to_queue_id: i64,
+) -> Result<u64, DbErr> {
+    let moved = conversation::Entity::update_many()
+        .col_expr(conversation::Column::QueueId, Expr::value(to_queue_id))
+        .filter(conversation::Column::OrganizationId.eq(organization_id))
+        .filter(conversation::Column::QueueId.eq(from_queue_id))
+        .filter(conversation::Column::Status.eq(Status::Waiting))
+        .exec(db)
+        .await?;
+    Ok(moved.rows_affected)
+}
+
 pub(super) async fn count_waiting(
     db: &impl ConnectionTrait,
     organization_id: i64,

@@ -20,6 +20,7 @@ mod hostile;
 mod operations;
 mod permissions;
 mod presence;
+mod queues;
 mod routing;
 mod sessions;
 mod tenancy;
@@ -59,6 +60,7 @@ fn main() {
         operations::tests(),
         permissions::tests(),
         presence::tests(),
+        queues::tests(),
         routing::tests(),
         sessions::tests(),
         tenancy::tests(),

@@ -77,6 +77,7 @@ fn field_path(field: Field) -> Vec<String> {
         Field::AgentIdList => vec!["agentIds".into()],
         Field::AgentIds(index) => vec!["agentIds".into(), index.to_string()],
         Field::QueueName => input("name"),
+        Field::MoveWaitingTo => vec!["moveWaitingTo".into()],
     }
 }
 
@@ -98,6 +99,7 @@ fn code(problem: Problem) -> UserErrorCode {
         Problem::InvalidQueueName => UserErrorCode::InvalidQueueName,
         Problem::QueueNameTaken => UserErrorCode::QueueNameTaken,
         Problem::ServiceDisabled => UserErrorCode::HumanAgentServiceDisabled,
+        Problem::QueueHasWaitingConversations => UserErrorCode::QueueHasWaitingConversations,
     }
 }
 

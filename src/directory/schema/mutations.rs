@@ -274,17 +274,35 @@ impl DirectoryMutation {
         let (app, viewer) = (ctx.app(), ctx.viewer()?);
         let queue_id = id::decode_as(&input.id, NodeKind::Queue);
         for_payload(
-            service::rename_queue(&app.db, viewer, ctx.client_address(), queue_id, input.name.as_deref())
-                .await,
+            service::rename_queue(
+                &app.db,
+                &app.bus,
+                viewer,
+                ctx.client_address(),
+                queue_id,
+                input.name.as_deref(),
+            )
+            .await,
         )
         .map(queue_payload)
     }
 
+    /// Deletes a queue. While conversations wait in it, `moveWaitingTo` must name another
+    /// queue of the organization: they move there (and are routed) as the queue goes;
+    /// without it the deletion is refused (`QUEUE_HAS_WAITING_CONVERSATIONS`).
     #[graphql(guard = "RoleGuard::Admin")]
-    async fn delete_queue(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeleteQueuePayload> {
+    async fn delete_queue(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        move_waiting_to: Option<ID>,
+    ) -> async_graphql::Result<DeleteQueuePayload> {
         let (app, viewer) = (ctx.app(), ctx.viewer()?);
         let queue_id = id::decode_as(&id, NodeKind::Queue);
-        Ok(match for_payload(service::delete_queue(&app.db, viewer, ctx.client_address(), queue_id).await)? {
+        let target = move_waiting_to.map(|target| id::decode_as(&target, NodeKind::Queue));
+        let outcome =
+            service::delete_queue(&app.db, &app.bus, viewer, ctx.client_address(), queue_id, target).await;
+        Ok(match for_payload(outcome)? {
             Ok(id) => {
                 DeleteQueuePayload { deleted_id: Some(id::encode(NodeKind::Queue, id)), user_errors: vec![] }
             }

@@ -20,7 +20,8 @@ use crate::{
         model::QueueName,
         store,
     },
-    events::{DirectoryChange, DirectoryChangeKind, EventBus, publish_all},
+    events::{DirectoryChange, DirectoryChangeKind, EventBus, EventTx, publish_all},
+    routing::service as routing,
 };
 
 // ---- reads ----
@@ -147,42 +148,83 @@ pub async fn create_queue(
     Ok(created)
 }
 
+/// Renames a queue; its members' directory entries change with it (their queue badges).
 pub async fn rename_queue(
     db: &DatabaseConnection,
+    bus: &EventBus,
     viewer: &Viewer,
     client_address: Option<IpAddr>,
     queue_id: GivenId,
     name: Option<&str>,
 ) -> Result<queue::Model, DirectoryError> {
     let name = name.map(parse_name).transpose()?;
-    let tx = db::begin_write(db).await?;
-    lock_serving_organization(&tx, viewer).await?;
-    let queue = find_live_queue(&tx, viewer, queue_id, Field::InputId).await?;
+    let mut tx = bus.begin(db).await?;
+    lock_serving_organization(&*tx, viewer).await?;
+    let queue = find_live_queue(&*tx, viewer, queue_id, Field::InputId).await?;
     let renamed = name.is_some();
     if let Some(name) = name {
-        check_name_free(&tx, viewer, &name, Some(queue.id)).await?;
-        store::rename_queue(&tx, queue.id, name.as_str(), &name.key(), Utc::now()).await?;
+        check_name_free(&*tx, viewer, &name, Some(queue.id)).await?;
+        store::rename_queue(&*tx, queue.id, name.as_str(), &name.key(), Utc::now()).await?;
+        members_changed(&mut tx, viewer, queue.id).await?;
     }
     let entry = Entry::by(viewer, client_address, Action::QueueUpdated).on(TargetType::Queue, [queue.id]);
-    audit::record(&tx, entry.fields(renamed.then_some("name"))).await?;
+    audit::record(&*tx, entry.fields(renamed.then_some("name"))).await?;
     tx.commit().await?;
     find_live_queue(db, viewer, Some(queue.id), Field::InputId).await
 }
 
+/// Announces the queue's members as UPDATED: what their directory entries show of the queue
+/// changed.
+async fn members_changed(tx: &mut EventTx<'_>, viewer: &Viewer, queue_id: i64) -> Result<(), DbErr> {
+    let members = store::queue_member_ids(&**tx, viewer.organization_id, queue_id).await?.unwrap_or_default();
+    if members.is_empty() {
+        return Ok(());
+    }
+    publish_all(
+        tx,
+        DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Updated, &members),
+    )
+    .await
+}
+
 /// Deletes a queue and its memberships; the row stays for the conversations that refer to it.
+/// Customers waiting in it are never stranded: the deletion is refused while any wait, unless
+/// `move_waiting_to` names another queue of the organization, where they then wait (and are
+/// routed), in the same transaction. Its members' directory entries change with it.
 pub async fn delete_queue(
     db: &DatabaseConnection,
+    bus: &EventBus,
     viewer: &Viewer,
     client_address: Option<IpAddr>,
     queue_id: GivenId,
+    move_waiting_to: Option<GivenId>,
 ) -> Result<i64, DirectoryError> {
-    let tx = db::begin_write(db).await?;
-    lock_serving_organization(&tx, viewer).await?;
-    let queue = find_live_queue(&tx, viewer, queue_id, Field::Id).await?;
-    store::soft_delete_queue(&tx, queue.id, Utc::now()).await?;
+    let mut tx = bus.begin(db).await?;
+    lock_serving_organization(&*tx, viewer).await?;
+    let queue = find_live_queue(&*tx, viewer, queue_id, Field::Id).await?;
+    let target = match move_waiting_to {
+        // The queue being deleted is no place to move its customers to.
+        Some(target) if target == Some(queue.id) => {
+            return Err(Rejection::of(Field::MoveWaitingTo, Problem::NotFound).into());
+        }
+        Some(target) => Some(find_live_queue(&*tx, viewer, target, Field::MoveWaitingTo).await?),
+        None => None,
+    };
+    let moved = match &target {
+        Some(target) => routing::move_waiting(&*tx, viewer, queue.id, target.id).await?,
+        None if routing::waiting_count(&*tx, viewer, queue.id).await? > 0 => {
+            return Err(Rejection::of(Field::MoveWaitingTo, Problem::QueueHasWaitingConversations).into());
+        }
+        None => 0,
+    };
+    members_changed(&mut tx, viewer, queue.id).await?;
+    store::soft_delete_queue(&*tx, queue.id, Utc::now()).await?;
     let entry = Entry::by(viewer, client_address, Action::QueueDeleted).on(TargetType::Queue, [queue.id]);
-    audit::record(&tx, entry).await?;
+    audit::record(&*tx, entry).await?;
     tx.commit().await?;
+    if let Some(target) = target.filter(|_| moved > 0) {
+        routing::queue_filled(db, bus, viewer.organization_id, target.id).await;
+    }
     Ok(queue.id)
 }
 
