@@ -60,7 +60,7 @@ pub enum AuditTargetType {
 /// One recorded action on one target.
 pub struct AuditEntry {
     row: audit_entry::Model,
-    /// Read along with the whole page; None when the actor is unknown or deleted.
+    /// Read along with the whole page (deleted agents too); None when the actor is unknown.
     actor: Option<agent::Model>,
 }
 
@@ -72,7 +72,8 @@ impl AuditEntry {
     async fn action(&self) -> AuditAction {
         self.row.action.into()
     }
-    /// Who acted; null for a sign-in attempt with an unknown username, or once deleted.
+    /// Who acted (a deleted agent too, with `deletedAt` set); null for a sign-in attempt with
+    /// an unknown username.
     async fn actor(&self) -> Option<Agent> {
         self.actor.clone().map(Agent::new)
     }
@@ -163,7 +164,7 @@ impl AuditQuery {
         // The page's actors in one read, rather than one per entry.
         let actors: HashMap<i64, agent::Model> = if selects_actor(ctx) {
             let ids: Vec<i64> = page.items.iter().filter_map(|entry| entry.actor_id).collect();
-            let agents = for_query(directory::agents_by_id(db, viewer, &ids).await)?;
+            let agents = for_query(directory::agents_in_history(db, viewer, &ids).await)?;
             agents.into_iter().map(|agent| (agent.id, agent)).collect()
         } else {
             HashMap::new()

@@ -83,6 +83,19 @@ pub(super) async fn find_agents(
     live_agents(organization_id).filter(agent::Column::Id.is_in(agent_ids.iter().copied())).all(db).await
 }
 
+/// These agents of the organization, deleted ones included: history names them.
+pub(super) async fn find_agents_including_deleted(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_ids: &[i64],
+) -> Result<Vec<agent::Model>, DbErr> {
+    agent::Entity::find()
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
+        .all(db)
+        .await
+}
+
 /// Agent accounts that use a seat: every live one, enabled or not.
 pub(super) async fn count_seats_used(db: &impl ConnectionTrait, organization_id: i64) -> Result<u64, DbErr> {
     live_agents(organization_id).count(db).await

@@ -90,11 +90,11 @@ impl Conversation {
             .as_deref()
             .map(|stored| phone::for_viewer(stored, viewer.show_real_phone_numbers)))
     }
-    /// The agent holding it, or who held it when it closed; null while waiting, or once
-    /// that agent is deleted.
+    /// The agent holding it, or who held it when it closed (a deleted agent too, with
+    /// `deletedAt` set); null while waiting.
     async fn assigned_agent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Agent>> {
         match self.0.assigned_agent_id {
-            Some(agent_id) => Agent::load(ctx, ctx.viewer()?, agent_id).await,
+            Some(agent_id) => Agent::load_from_history(ctx, ctx.viewer()?, agent_id).await,
             None => Ok(None),
         }
     }

@@ -29,6 +29,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         agents_see_and_close_only_their_own_conversations,
         conversation_input_is_validated,
         no_agent_is_ever_over_its_limit_under_a_concurrent_burst,
+        history_keeps_a_deleted_agent_where_it_points_at_it,
     ]
 }
 
@@ -557,4 +558,57 @@ async fn no_agent_is_ever_over_its_limit_under_a_concurrent_burst(backend: Backe
     if let Some(second) = second {
         second.stop().await;
     }
+}
+
+/// A deleted agent is gone from the directory, from writes and from routing, but the records
+/// of what it did still name it.
+async fn history_keeps_a_deleted_agent_where_it_points_at_it(backend: Backend) {
+    let desk = desk(backend).await;
+    let ola = desk.agent("ola", None, false).await;
+    desk.online(&ola).await;
+    let handled = desk.create(None).await;
+    assert_eq!(holder(&handled), "ola");
+    desk.close(&ola, &handled["id"]).await;
+    let delete = "mutation($id: ID!) { deleteAgent(id: $id) { deletedCount } }";
+    desk.server.gql(Some(&desk.admin), delete, json!({ "id": ola.agent_id })).await.data();
+
+    let query =
+        "query($id: ID!) { conversation(id: $id) { status assignedAgent { id username deletedAt } } }";
+    let data = desk.server.gql(Some(&desk.admin), query, json!({ "id": handled["id"] })).await.data();
+    let agent = &data["conversation"]["assignedAgent"];
+    assert_eq!((&agent["id"], &agent["username"]), (&json!(ola.agent_id), &json!("ola")), "{data}");
+    assert!(agent["deletedAt"].is_string(), "{data}");
+    // Its own sign-in is in the audit log with it as the actor.
+    let audit = desk
+        .server
+        .gql(
+            Some(&desk.admin),
+            "query($id: ID!) { auditLog(filter: { actorId: $id }) { nodes { action actor { username deletedAt } } } }",
+            json!({ "id": ola.agent_id }),
+        )
+        .await
+        .data();
+    let entries = audit["auditLog"]["nodes"].as_array().unwrap();
+    assert!(!entries.is_empty(), "{audit}");
+    assert!(
+        entries
+            .iter()
+            .all(|entry| entry["actor"]["username"] == "ola" && entry["actor"]["deletedAt"].is_string())
+    );
+
+    // Nowhere else: not in the directory, not for a write, not for routing.
+    let listed =
+        desk.server.gql(Some(&desk.admin), "{ agents { nodes { username } } }", json!({})).await.data();
+    assert!(!listed.to_string().contains("\"ola\""), "{listed}");
+    let found = desk.server.gql(
+        Some(&desk.admin),
+        "query($id: ID!) { agent(id: $id) { id } }",
+        json!({ "id": ola.agent_id }),
+    );
+    assert_eq!(found.await.data()["agent"], Value::Null);
+    let update = "mutation($id: ID!) { updateAgent(input: { id: $id, displayName: \"Back\" }) { userErrors { code } } }";
+    let refused = desk.server.gql(Some(&desk.admin), update, json!({ "id": ola.agent_id })).await.data();
+    assert_eq!(refused["updateAgent"]["userErrors"][0]["code"], "NOT_FOUND");
+    let waiting = desk.create(None).await;
+    assert_eq!(waiting["status"], "WAITING", "nobody left to route to: {waiting}");
 }

@@ -49,6 +49,16 @@ impl Agent {
     pub async fn load(ctx: &Context<'_>, viewer: &Viewer, id: i64) -> async_graphql::Result<Option<Self>> {
         for_query(service::agent(&ctx.app().db, viewer, id).await).map(|agent| agent.map(Self::new))
     }
+
+    /// The agent a record of the past names, even if it was deleted since.
+    pub async fn load_from_history(
+        ctx: &Context<'_>,
+        viewer: &Viewer,
+        id: i64,
+    ) -> async_graphql::Result<Option<Self>> {
+        let found = for_query(service::agents_in_history(&ctx.app().db, viewer, &[id]).await)?;
+        Ok(found.into_iter().next().map(Self::new))
+    }
 }
 
 #[Object]
@@ -146,6 +156,11 @@ impl Agent {
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<auth_schema::Session>> {
         let viewer = self.request(ctx)?.viewer()?;
         auth_schema::sessions_of(ctx.app(), viewer, self.row.id).await
+    }
+    /// When the agent was deleted; only records of the past (a conversation it handled, an
+    /// audit entry) still show a deleted agent.
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.row.deleted_at
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.row.created_at

@@ -100,13 +100,16 @@ pub async fn agent(
     store::find_agent(db, viewer.organization_id, agent_id).await
 }
 
-/// The live ones of these agents, in no particular order.
-pub async fn agents_by_id(
+/// These agents as history names them (who handled a conversation, who did what): deleted
+/// ones included, with `deleted_at` set, so that history never forgets who it was. In no
+/// particular order. Nothing else reads deleted agents: not the directory, not the writes,
+/// not routing.
+pub async fn agents_in_history(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_ids: &[i64],
 ) -> Result<Vec<agent::Model>, DbErr> {
-    store::find_agents(db, viewer.organization_id, agent_ids).await
+    store::find_agents_including_deleted(db, viewer.organization_id, agent_ids).await
 }
 
 /// The live agents among `agent_ids`, in that order.
