@@ -33,6 +33,33 @@ pub enum Command {
 pub enum OrgCommand {
     /// Create an organization with its first ADMIN.
     Create(CreateOrgArgs),
+    /// List the organizations: slug, name, seats used of the limit, human-agent service.
+    List,
+    /// Change an organization's name, seats or human-agent service, at once on every instance.
+    Update(UpdateOrgArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateOrgArgs {
+    /// The organization to change.
+    #[arg(long)]
+    pub slug: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Seats of the plan, 1–100000; may be set below the seats in use (creating agents is
+    /// then refused until some are deleted). Any number is read, so that a wrong one is told
+    /// what is allowed.
+    #[arg(long, allow_negative_numbers = true)]
+    pub seats: Option<i64>,
+    /// Whether the organization's agents may be given conversations and changed.
+    #[arg(long, value_enum)]
+    pub human_agent_service: Option<ServiceSwitch>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceSwitch {
+    Enabled,
+    Disabled,
 }
 
 #[derive(Debug, Args)]

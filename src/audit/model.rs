@@ -41,6 +41,21 @@ impl Entry {
         }
     }
 
+    /// An action of an operator on the server's command line (not an agent): `operator` says
+    /// who, as the operating system knew them.
+    pub fn by_operator(operator: &str, organization_id: i64, action: Action) -> Self {
+        Self {
+            organization_id: Some(organization_id),
+            actor_id: None,
+            actor_username: Some(format!("operator ({operator})")),
+            action,
+            target_type: None,
+            target_ids: Vec::new(),
+            changed_fields: Vec::new(),
+            client_address: None,
+        }
+    }
+
     /// A sign-in attempt: the organization and the agent when they exist, and the username as
     /// it was tried. The agent is both actor and target, so its history shows its sign-ins.
     pub fn sign_in(

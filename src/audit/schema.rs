@@ -48,6 +48,7 @@ pub enum AuditAction {
     SignInRefusedDisabled,
     SessionEnded,
     SignedOutEverywhere,
+    OrganizationUpdated,
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -55,6 +56,7 @@ pub enum AuditAction {
 pub enum AuditTargetType {
     Agent,
     Queue,
+    Organization,
 }
 
 /// One recorded action on one target.
@@ -86,6 +88,7 @@ impl AuditEntry {
         let kind = |target_type| match target_type {
             TargetType::Agent => NodeKind::Agent,
             TargetType::Queue => NodeKind::Queue,
+            TargetType::Organization => NodeKind::Organization,
         };
         Some(id::encode(kind(self.row.target_type?), self.row.target_id?))
     }

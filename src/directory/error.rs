@@ -72,7 +72,7 @@ impl Problem {
             }
             Problem::NotFound => "There is no such item in your organization.",
             Problem::SeatLimitReached => {
-                "Every seat of your plan is in use; delete an agent or raise the limit."
+                "Every seat of your plan is in use; delete an agent, or ask the operator to raise the limit."
             }
             Problem::TooManyIds => "Give between 1 and 1000 ids.",
             Problem::CannotModifySelf => "You cannot disable, delete or demote yourself.",
@@ -124,6 +124,8 @@ pub enum DirectoryError {
     InvalidOrganizationName,
     #[error("The seat limit must be between 1 and 100000.")]
     InvalidSeatLimit,
+    #[error("There is no organization with this slug.")]
+    OrganizationNotFound,
     #[error(transparent)]
     Database(#[from] DbErr),
     #[error(transparent)]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set,
+    ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Select,
     prelude::Expr,
@@ -48,6 +48,63 @@ pub(super) async fn lock_organization(
     organization_id: i64,
 ) -> Result<Option<organization::Model>, DbErr> {
     organization::Entity::find_by_id(organization_id).lock_exclusive().one(db).await
+}
+
+/// Every organization, by slug, with the seats its live agents use.
+pub(super) async fn organizations_with_seats_used(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(organization::Model, u64)>, DbErr> {
+    let organizations = organization::Entity::find().order_by_asc(organization::Column::Slug).all(db).await?;
+    let used: Vec<(i64, i64)> = agent::Entity::find()
+        .select_only()
+        .column(agent::Column::OrganizationId)
+        .column_as(Expr::col(agent::Column::Id).count(), "used")
+        .filter(agent::Column::DeletedAt.is_null())
+        .group_by(agent::Column::OrganizationId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let used: HashMap<i64, i64> = used.into_iter().collect();
+    Ok(organizations
+        .into_iter()
+        .map(|organization| {
+            let seats = u64::try_from(used.get(&organization.id).copied().unwrap_or(0)).unwrap_or(0);
+            (organization, seats)
+        })
+        .collect())
+}
+
+/// The organization with this slug, its row locked until the transaction ends (PostgreSQL).
+pub(super) async fn lock_organization_by_slug(
+    db: &impl ConnectionTrait,
+    slug: &str,
+) -> Result<Option<organization::Model>, DbErr> {
+    organization::Entity::find().filter(organization::Column::Slug.eq(slug)).lock_exclusive().one(db).await
+}
+
+pub(super) async fn update_organization(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    name: Option<String>,
+    seat_limit: Option<i32>,
+    human_agent_service_enabled: Option<bool>,
+) -> Result<organization::Model, DbErr> {
+    let changes = organization::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(organization_id),
+        name: name.map_or(NotSet, Set),
+        seat_limit: seat_limit.map_or(NotSet, Set),
+        human_agent_service_enabled: human_agent_service_enabled.map_or(NotSet, Set),
+        ..Default::default()
+    };
+    organization::Entity::update(changes).exec(db).await
+}
+
+/// The ids of the organization's live agents.
+pub(super) async fn live_agent_ids(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+) -> Result<Vec<i64>, DbErr> {
+    live_agents(organization_id).select_only().column(agent::Column::Id).into_tuple().all(db).await
 }
 
 pub(super) async fn count_organizations(db: &impl ConnectionTrait) -> Result<u64, DbErr> {

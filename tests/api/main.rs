@@ -18,6 +18,7 @@ mod explain;
 mod faults;
 mod hostile;
 mod operations;
+mod operator;
 mod permissions;
 mod presence;
 mod queues;
@@ -58,6 +59,7 @@ fn main() {
         hostile::tests(),
         explain::tests(),
         operations::tests(),
+        operator::tests(),
         permissions::tests(),
         presence::tests(),
         queues::tests(),

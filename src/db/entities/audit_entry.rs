@@ -38,6 +38,10 @@ pub enum Action {
     /// `logoutEverywhere`: every session of the agent, but perhaps the caller's own.
     #[sea_orm(string_value = "SIGNED_OUT_EVERYWHERE")]
     SignedOutEverywhere,
+    /// An operator changed the organization (name, seats, human-agent service) with
+    /// `agentdesk org update`.
+    #[sea_orm(string_value = "ORGANIZATION_UPDATED")]
+    OrganizationUpdated,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
@@ -47,6 +51,8 @@ pub enum TargetType {
     Agent,
     #[sea_orm(string_value = "QUEUE")]
     Queue,
+    #[sea_orm(string_value = "ORGANIZATION")]
+    Organization,
 }
 
 /// One recorded action. Rows are only ever inserted.

@@ -7,6 +7,10 @@ use super::super::{
     store,
 };
 use crate::{
+    audit::{
+        model::{Action, Entry, TargetType},
+        service as audit,
+    },
     auth::{Password, PasswordHasher, Viewer},
     db::{
         self,
@@ -15,6 +19,7 @@ use crate::{
             organization,
         },
     },
+    events::{DirectoryChange, DirectoryChangeKind, EventBus, publish_all},
 };
 
 pub struct NewOrganization {
@@ -110,6 +115,85 @@ pub async fn create_organization(
     .await?;
     tx.commit().await?;
     Ok((organization, admin))
+}
+
+/// An organization as its operator sees it.
+pub struct OrganizationOverview {
+    pub organization: organization::Model,
+    pub seats_used: u64,
+}
+
+/// Every organization, by slug.
+pub async fn list_organizations(db: &impl ConnectionTrait) -> Result<Vec<OrganizationOverview>, DbErr> {
+    let found = store::organizations_with_seats_used(db).await?;
+    Ok(found
+        .into_iter()
+        .map(|(organization, seats_used)| OrganizationOverview { organization, seats_used })
+        .collect())
+}
+
+/// What an operator changes of an organization; None leaves a field as it is.
+pub struct OrganizationChanges {
+    pub slug: String,
+    pub name: Option<String>,
+    pub seat_limit: Option<i64>,
+    pub human_agent_service_enabled: Option<bool>,
+}
+
+/// An operator's change to an organization, in one transaction, audited as the operator's.
+/// A seat limit below the seats in use is allowed: creating agents is then refused until
+/// some are deleted. Switching the human-agent service takes effect with the commit on every
+/// instance (each request reads the switch), and the organization's agents are announced as
+/// UPDATED (whether they can be given conversations changed).
+pub async fn update_organization(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    operator: &str,
+    changes: OrganizationChanges,
+) -> Result<OrganizationOverview, DirectoryError> {
+    let name = match changes.name {
+        Some(raw) => Some(DisplayName::parse(&raw).map_err(|_| DirectoryError::InvalidOrganizationName)?),
+        None => None,
+    };
+    if changes.seat_limit.is_some_and(|seats| !(1..=100_000).contains(&seats)) {
+        return Err(DirectoryError::InvalidSeatLimit);
+    }
+    let mut tx = bus.begin(db).await?;
+    let before = store::lock_organization_by_slug(&*tx, changes.slug.trim())
+        .await?
+        .ok_or(DirectoryError::OrganizationNotFound)?;
+    let mut changed = Vec::new();
+    if name.is_some() {
+        changed.push("name");
+    }
+    if changes.seat_limit.is_some() {
+        changed.push("seatLimit");
+    }
+    if changes.human_agent_service_enabled.is_some() {
+        changed.push("humanAgentServiceEnabled");
+    }
+    let organization = store::update_organization(
+        &*tx,
+        before.id,
+        name.map(DisplayName::into_inner),
+        changes.seat_limit.and_then(|seats| i32::try_from(seats).ok()),
+        changes.human_agent_service_enabled,
+    )
+    .await?;
+    if organization.human_agent_service_enabled != before.human_agent_service_enabled {
+        let agents = store::live_agent_ids(&*tx, organization.id).await?;
+        publish_all(
+            &mut tx,
+            DirectoryChange::of_agents(organization.id, DirectoryChangeKind::Updated, &agents),
+        )
+        .await?;
+    }
+    let entry = Entry::by_operator(operator, organization.id, Action::OrganizationUpdated)
+        .on(TargetType::Organization, [organization.id]);
+    audit::record(&*tx, entry.fields(changed)).await?;
+    let seats_used = store::count_seats_used(&*tx, organization.id).await?;
+    tx.commit().await?;
+    Ok(OrganizationOverview { organization, seats_used })
 }
 
 /// What first start did, for the console.

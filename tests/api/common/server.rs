@@ -88,6 +88,11 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Where the server's database is, for commands run beside it.
+    pub fn database_url(&self) -> String {
+        self.server.as_ref().expect("running").state.config.database_url.clone()
+    }
+
     /// The server's own database connection, for checking what was written.
     pub fn db(&self) -> &DatabaseConnection {
         &self.server.as_ref().expect("running").state.db
