@@ -1,18 +1,31 @@
-//! Faults without loss: a full disk under the SQLite database. Every write the server
-//! acknowledged is stored; every one it could not store is refused with `UNAVAILABLE` and a
-//! time to retry; reads go on; readiness says so; and it all comes back within seconds once
-//! there is room again.
+//! Faults without loss: a full disk under the SQLite database, and PostgreSQL going away
+//! under load. Every write the server acknowledged is stored; every one it could not store is
+//! refused with `UNAVAILABLE` and a time to retry, quickly; readiness says so within a
+//! second; and it all comes back within seconds once the cause is gone.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use serde_json::{Value, json};
 
-use crate::common::{Backend, Gql, Session, TestServer, small_disk::SmallDisk};
+use crate::common::{
+    Backend, Gql, Session, TestServer, private_postgres::PrivatePostgres, small_disk::SmallDisk,
+};
 
 /// Tests that need a small file system of their own, run on SQLite only: PostgreSQL keeps
 /// its files where its server puts them.
 pub fn sqlite_tests() -> Vec<crate::common::Test> {
     crate::tests![a_full_disk_loses_no_acknowledged_write]
+}
+
+/// Tests that stop and start a PostgreSQL server of their own.
+pub fn private_postgres_tests() -> Vec<crate::common::Test> {
+    crate::tests![a_postgres_outage_under_load_loses_no_acknowledged_write]
 }
 
 /// Room for the database of a small organization and its write-ahead log, not much more.
@@ -121,4 +134,178 @@ async fn a_full_disk_loses_no_acknowledged_write(backend: Backend) {
     // Else the test proved nothing.
     assert!(refused > 0, "the disk never filled up: {} conversations stored", acknowledged.len());
     server.stop().await;
+}
+
+/// How long PostgreSQL stays away.
+const OUTAGE: Duration = Duration::from_secs(30);
+/// A request during the outage must be answered this soon (the pool waits 2 s).
+const FAIL_FAST: Duration = Duration::from_secs(5);
+/// `/readyz` must answer this soon, whatever the database does (1 s, and slack).
+const READY_ANSWERS_WITHIN: Duration = Duration::from_millis(1500);
+
+/// What the writers saw.
+#[derive(Default)]
+struct Tally {
+    acknowledged: Vec<(String, String)>,
+    refused: usize,
+    slowest_refusal: Duration,
+}
+
+/// Creates conversations on `server` until `stop`, each named uniquely, noting what came back.
+async fn keep_writing(
+    server: Arc<TestServer>,
+    admin: Session,
+    queue: Value,
+    writer: usize,
+    stop: Arc<AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
+) {
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let name = format!("w{writer}-{n}");
+        let started = Instant::now();
+        let response = create_conversation(&server, &admin, &queue, &name).await;
+        let took = started.elapsed();
+        let id = response.body["data"]["createConversation"]["conversation"]["id"].as_str();
+        if let Some(id) = id {
+            tally.lock().unwrap().acknowledged.push((id.to_owned(), name));
+            continue;
+        }
+        let error = &response.errors()[0];
+        assert_eq!(error["extensions"]["code"], "UNAVAILABLE", "{:?}", response.body);
+        assert!(error["extensions"]["retryAfterSeconds"].as_u64().is_some_and(|s| s > 0), "{error}");
+        {
+            let mut tally = tally.lock().unwrap();
+            tally.refused += 1;
+            tally.slowest_refusal = tally.slowest_refusal.max(took);
+        }
+        // As a client told to retry later would, if less patiently.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `/readyz`: its status, and how long it took to say it.
+async fn timed_readiness(server: &TestServer) -> (u16, Duration) {
+    let started = Instant::now();
+    let (status, _) = readiness(server).await;
+    (status, started.elapsed())
+}
+
+/// Waits until `/readyz` says `expected`; how long that took.
+async fn until_ready_is(server: &TestServer, expected: u16, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, took) = timed_readiness(server).await;
+        assert!(took < READY_ANSWERS_WITHIN, "/readyz took {took:?}");
+        if status == expected {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "/readyz never said {expected}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn a_postgres_outage_under_load_loses_no_acknowledged_write(backend: Backend) {
+    assert_eq!(backend, Backend::Postgres, "the outage is a PostgreSQL server's");
+    let postgres = PrivatePostgres::start().await;
+    let first = Arc::new(TestServer::start_on(postgres.url()).await);
+    let second = Arc::new(first.another_instance().await);
+    let admin = first.admin().await;
+    let queue = first
+        .gql(
+            Some(&admin),
+            "mutation { createQueue(input: { name: \"Support\" }) { queue { id } } }",
+            json!({}),
+        )
+        .await
+        .data()["createQueue"]["queue"]["id"]
+        .clone();
+    first
+        .gql(
+            Some(&admin),
+            "mutation($q: ID!) { createAgent(input: { displayName: \"Ann\", username: \"ann\", password: \"password1\", queueIds: [$q] }) { userErrors { code } } }",
+            json!({ "q": queue }),
+        )
+        .await
+        .data();
+    let ann = first.login("demo", "ann", "password1").await;
+    first.gql(Some(&ann), "mutation { reportPresence(status: ONLINE) { presence } }", json!({})).await.data();
+
+    // Two writers on each instance, all along.
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let server = if writer % 2 == 0 { first.clone() } else { second.clone() };
+            let task =
+                keep_writing(server, admin.clone(), queue.clone(), writer, stop.clone(), tally.clone());
+            tokio::spawn(task)
+        })
+        .collect();
+    let acknowledged_count = || tally.lock().unwrap().acknowledged.len();
+    let before = acknowledged_count();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acknowledged_count() < before + 20 {
+        assert!(Instant::now() < deadline, "the writers make no progress");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    postgres.stop().await;
+    // Not ready, said at once, on both instances.
+    for server in [&first, &second] {
+        until_ready_is(server, 503, Duration::from_secs(5)).await;
+    }
+    let outage_began = Instant::now();
+    while outage_began.elapsed() < OUTAGE {
+        let (status, took) = timed_readiness(&first).await;
+        assert_eq!(status, 503);
+        assert!(took < READY_ANSWERS_WITHIN, "/readyz took {took:?} during the outage");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let refused_during_outage = tally.lock().unwrap().refused;
+    assert!(refused_during_outage > 0, "nothing was refused while the database was down");
+
+    postgres.start_again().await;
+    let mut recovery = Vec::new();
+    for server in [&first, &second] {
+        recovery.push(until_ready_is(server, 200, Duration::from_secs(10)).await);
+    }
+    let before = acknowledged_count();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acknowledged_count() < before + 20 {
+        assert!(Instant::now() < deadline, "writes did not come back after the outage");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.expect("a writer failed");
+    }
+
+    let tally = Arc::try_unwrap(tally).ok().expect("the writers are done").into_inner().unwrap();
+    assert!(tally.slowest_refusal < FAIL_FAST, "a refusal took {:?}", tally.slowest_refusal);
+    let mut ids: Vec<&str> = tally.acknowledged.iter().map(|(id, _)| id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), tally.acknowledged.len(), "an id was acknowledged twice");
+    for (id, name) in &tally.acknowledged {
+        let stored = first
+            .gql(
+                Some(&admin),
+                "query($id: ID!) { conversation(id: $id) { customerName } }",
+                json!({ "id": id }),
+            )
+            .await
+            .data();
+        assert_eq!(stored["conversation"]["customerName"], json!(name), "acknowledged {id} is missing");
+    }
+    eprintln!(
+        "outage: {} acknowledged, {} refused (slowest refusal {:?}), ready again after {:?}",
+        tally.acknowledged.len(),
+        tally.refused,
+        tally.slowest_refusal,
+        recovery
+    );
+    Arc::try_unwrap(second).ok().expect("one owner").stop().await;
+    Arc::try_unwrap(first).ok().expect("one owner").stop().await;
 }

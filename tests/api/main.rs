@@ -27,7 +27,7 @@ mod sessions;
 mod tenancy;
 mod transport;
 
-use common::{Backend, postgres, small_disk};
+use common::{Backend, postgres, private_postgres, small_disk};
 use libtest_mimic::{Arguments, Trial};
 
 fn main() {
@@ -39,6 +39,16 @@ fn main() {
             std::process::exit(2);
         }
         postgres::warn_skipped(reason);
+    }
+    let private_postgres = private_postgres::probe();
+    if let Err(reason) = &private_postgres {
+        if private_postgres::required() {
+            eprintln!(
+                "A private PostgreSQL is required (AGENTDESK_TEST_REQUIRE_PRIVATE_POSTGRES=1) but {reason}"
+            );
+            std::process::exit(2);
+        }
+        private_postgres::warn_skipped(reason);
     }
     let small_disk = small_disk::probe();
     if let Err(reason) = &small_disk {
@@ -84,12 +94,21 @@ fn main() {
                 .with_ignored_flag(small_disk.is_err()),
         );
     }
+    for test in faults::private_postgres_tests() {
+        trials.push(
+            Trial::test(format!("postgres::{}", test.name), move || common::run(test, Backend::Postgres))
+                .with_ignored_flag(private_postgres.is_err()),
+        );
+    }
     let conclusion = libtest_mimic::run(&args, trials);
     if let Err(reason) = &postgres {
         postgres::warn_skipped(reason);
     }
     if let Err(reason) = &small_disk {
         small_disk::warn_skipped(reason);
+    }
+    if let Err(reason) = &private_postgres {
+        private_postgres::warn_skipped(reason);
     }
     conclusion.exit();
 }

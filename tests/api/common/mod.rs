@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod postgres;
+pub mod private_postgres;
 pub mod server;
 pub mod small_disk;
 pub mod ws;

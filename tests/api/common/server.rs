@@ -67,7 +67,13 @@ impl TestServer {
     /// until this server is stopped.
     pub async fn start_in_directory(directory: &std::path::Path) -> Self {
         let url = format!("sqlite://{}?mode=rwc", directory.join("agentdesk.db").display());
-        Self::serve(Self::config_for(url), Storage::Elsewhere).await
+        Self::start_on(url).await
+    }
+
+    /// Starts with the defaults on the database at `database_url`, which the caller keeps
+    /// until this server is stopped.
+    pub async fn start_on(database_url: String) -> Self {
+        Self::serve(Self::config_for(database_url), Storage::Elsewhere).await
     }
 
     async fn serve(config: Config, storage: Storage) -> Self {
