@@ -3,25 +3,26 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
+    api::{self, AppSchema},
     auth::{LoginThrottle, PasswordHasher, model::SessionLifetime, service as auth, sessions},
     config::Config,
-    db::{self, StatementCounter},
+    db,
     directory::{
         error::DirectoryError,
         service::{self as directory, Bootstrapped},
     },
     events::EventBus,
-    graphql::{self, AppSchema},
     http,
     presence::{
         model::{InstanceId, Timings},
         service as presence,
     },
     routing::service as routing,
+    state::{AppState, StopSignal},
     telemetry::metrics::Metrics,
 };
 
@@ -30,41 +31,6 @@ use crate::{
 const ALLOWANCE_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 /// Expired sessions are refused at once; their rows only need to go eventually.
 const SESSION_PRUNE_INTERVAL: Duration = Duration::from_secs(600);
-
-/// What every request handler and resolver shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub hasher: PasswordHasher,
-    /// Sign-in attempts per account and address, on this instance.
-    pub login_throttle: Arc<LoginThrottle>,
-    pub statements: StatementCounter,
-    pub metrics: Arc<Metrics>,
-    pub config: Arc<Config>,
-    /// Events every instance must hear: presence changes, revoked sessions.
-    pub bus: EventBus,
-    /// This process among the instances sharing the database.
-    pub instance: InstanceId,
-    /// Raised when the server begins to stop, so WebSockets can close with a proper frame.
-    pub stopping: StopSignal,
-}
-
-/// Raised once, when the server begins to stop. HTTP requests are drained by the server
-/// itself; upgraded WebSocket connections are not, so they watch this to say goodbye.
-#[derive(Clone, Default)]
-pub struct StopSignal(Arc<tokio::sync::watch::Sender<bool>>);
-
-impl StopSignal {
-    pub fn raise(&self) {
-        self.0.send_replace(true);
-    }
-
-    /// Resolves once the signal is raised (at once if it already was).
-    pub async fn raised(&self) {
-        let mut receiver = self.0.subscribe();
-        let _ = receiver.wait_for(|raised| *raised).await;
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -105,7 +71,7 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
 }
 
 pub fn schema(state: &AppState) -> AppSchema {
-    graphql::build(&state.config, Some(state.clone()))
+    api::build(&state.config, Some(state.clone()))
 }
 
 /// A server running in the background; dropping the handle does not stop it, `stop` does.

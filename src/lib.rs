@@ -1,8 +1,11 @@
 //! agentdesk: the GraphQL API behind the Agents page of a live-chat customer-service product.
 //!
-//! Layers, outer to inner: `http` (transport) → `graphql` (schema assembly, context, errors)
-//! → each capability's `schema` → its `service` (rules) → its `store` (SQL) → `db`.
+//! Layers, outer to inner: `app` (start-up) → `http` (transport) → `api` (the assembled
+//! schema) → each capability's `schema` → its `service` (rules) → its `store` (SQL) → `db`.
+//! The capabilities share `graphql` (the kit: context, errors, ids, pagination), `events` and
+//! `state`. `tests/architecture.rs` enforces the arrows.
 
+pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -16,6 +19,7 @@ mod jobs;
 pub mod phone;
 pub mod presence;
 pub mod routing;
+pub mod state;
 pub mod telemetry;
 
 /// mimalloc rather than glibc's malloc: a fan-out to 10,000 sockets spent 13% of the server's

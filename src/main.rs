@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use agentdesk::{
-    app,
+    api, app,
     auth::PasswordHasher,
     config::{Cli, Command, Config, OrgCommand, ServiceSwitch, UpdateOrgArgs},
     db,
@@ -13,7 +13,7 @@ use agentdesk::{
         service::{OrganizationChanges, OrganizationOverview},
     },
     events::EventBus,
-    graphql, telemetry,
+    telemetry,
 };
 
 /// Why a command failed: what the operator gave (exit code 2, as for a flag clap refuses), or
@@ -46,7 +46,7 @@ async fn main() -> ExitCode {
         Command::Serve => app::run(cli.config).await.map_err(Failure::other),
         Command::Migrate => migrate(&cli.config).await,
         Command::Schema => {
-            print!("{}", graphql::sdl());
+            print!("{}", api::sdl());
             Ok(())
         }
         Command::Org { command: OrgCommand::Create(args) } => create_org(&cli.config, args).await,

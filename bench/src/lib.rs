@@ -5,7 +5,8 @@
 use std::{num::NonZeroU32, time::Duration};
 
 use agentdesk::{
-    app::{self, AppState},
+    api::AppSchema,
+    app,
     auth::{
         Password, PasswordHasher, Viewer,
         model::SessionLifetime,
@@ -14,9 +15,10 @@ use agentdesk::{
     config::Config,
     db::entities::{agent, organization},
     graphql::{
-        AppSchema, RequestContext,
+        RequestContext,
         id::{self, NodeKind},
     },
+    state::AppState,
 };
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, prelude::Expr};
 use serde_json::{Value, json};
@@ -61,7 +63,7 @@ pub fn config(database_url: String) -> Config {
 pub async fn seeded(database_url: String) -> Seeded {
     let (state, _) = app::prepare(config(database_url)).await.expect("agentdesk prepares");
     let schema = app::schema(&state);
-    let data = execute(&schema, &state, None, LOGIN, login_variables("admin", ADMIN_PASSWORD)).await;
+    let data = execute(&schema, None, LOGIN, login_variables("admin", ADMIN_PASSWORD)).await;
     let admin_token = data["login"]["token"].as_str().expect("the admin signs in").to_owned();
     let lifetime = SessionLifetime::from_config(&state.config);
     let signed_in = auth::authenticate(&state.db, lifetime, &admin_token, SessionUse::Request).await;
@@ -94,22 +96,16 @@ pub fn login_variables(username: &str, password: &str) -> Value {
 impl Seeded {
     /// Runs a GraphQL request as the ADMIN, as the HTTP handler would after reading the token.
     pub async fn execute(&self, query: &str, variables: Value) -> Value {
-        execute(&self.schema, &self.state, Some(self.admin.clone()), query, variables).await
+        execute(&self.schema, Some(self.admin.clone()), query, variables).await
     }
 }
 
 /// Executes one request against the schema; panics on GraphQL errors (a benchmark that
 /// measures failures measures nothing).
-async fn execute(
-    schema: &AppSchema,
-    state: &AppState,
-    viewer: Option<Viewer>,
-    query: &str,
-    variables: Value,
-) -> Value {
+async fn execute(schema: &AppSchema, viewer: Option<Viewer>, query: &str, variables: Value) -> Value {
     let request = async_graphql::Request::new(query)
         .variables(async_graphql::Variables::from_json(variables))
-        .data(RequestContext::new(state, viewer));
+        .data(RequestContext::new(viewer));
     let response = schema.execute(request).await;
     assert!(response.errors.is_empty(), "GraphQL errors: {:?}", response.errors);
     response.data.into_json().expect("data is JSON")

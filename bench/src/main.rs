@@ -16,7 +16,7 @@ use std::{
 };
 
 use agentdesk::{
-    app::{self, AppState, RunningServer},
+    app::{self, RunningServer},
     auth::{
         Viewer,
         model::SessionLifetime,
@@ -35,6 +35,7 @@ use agentdesk::{
     graphql::id::{self, NodeKind},
     presence::{model::Timings, service as presence},
     routing::{model::NewConversation, service as routing},
+    state::AppState,
 };
 use agentdesk_bench::{LOGIN, PAGE_QUERY, SEED_PASSWORD, Seeded, login_variables};
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, response::IntoResponse, routing::post};

@@ -27,7 +27,9 @@ use std::{
 };
 
 use agentdesk::{
-    app::{self, AppState},
+    api::AppSchema,
+    app,
+    state::AppState,
     auth::{
         Viewer,
         model::SessionLifetime,
@@ -35,7 +37,7 @@ use agentdesk::{
     },
     config::Config,
     graphql::{
-        AppSchema, RequestContext,
+        RequestContext,
         id::{self, NodeKind},
     },
 };
@@ -129,7 +131,7 @@ impl Harness {
 
     fn run(&self, input: Input) {
         let context =
-            RequestContext::new(&self.state, Some(self.admin.clone())).with_client_address(CLIENT_ADDRESS);
+            RequestContext::new(Some(self.admin.clone())).with_client_address(CLIENT_ADDRESS);
         let response = self.runtime.block_on(async {
             Some(match input {
                 Input::Body(batch) => self.schema.execute_batch(batch.data(context)).await,
@@ -186,7 +188,6 @@ async fn seed(state: &AppState, schema: &AppSchema) -> Viewer {
     let (admin_token, admin) = sign_in(state, schema, "admin", ADMIN_PASSWORD).await;
     // Phone numbers reach the viewer masked, so the masking runs on every one shown.
     run(
-        state,
         schema,
         Some(&admin),
         "mutation($id: ID!) { updateAgent(input: { id: $id, showRealPhoneNumbers: false }) { userErrors { code } } }",
@@ -198,7 +199,6 @@ async fn seed(state: &AppState, schema: &AppSchema) -> Viewer {
     let mut queues = Vec::new();
     for name in ["Billing", "Support"] {
         let created = run(
-            state,
             schema,
             as_admin,
             "mutation($name: String!) { createQueue(input: { name: $name }) { queue { id } userErrors { code } } }",
@@ -217,7 +217,6 @@ async fn seed(state: &AppState, schema: &AppSchema) -> Viewer {
     for mut input in agents {
         input["password"] = json!(AGENT_PASSWORD);
         let created = run(
-            state,
             schema,
             as_admin,
             "mutation($input: CreateAgentInput!) { createAgent(input: $input) { agent { id } userErrors { code } } }",
@@ -227,7 +226,7 @@ async fn seed(state: &AppState, schema: &AppSchema) -> Viewer {
         agent_ids.push(created["createAgent"]["agent"]["id"].clone());
     }
     let (_, ana) = sign_in(state, schema, "ana", AGENT_PASSWORD).await;
-    run(state, schema, Some(&ana), "mutation { reportPresence(status: ONLINE) { presence } }", json!({}))
+    run(schema, Some(&ana), "mutation { reportPresence(status: ONLINE) { presence } }", json!({}))
         .await;
     // Billing: two assigned to Ana (her limit), one waiting; Support: one waiting (Bob is OFFLINE).
     let mut conversations = Vec::new();
@@ -238,7 +237,6 @@ async fn seed(state: &AppState, schema: &AppSchema) -> Viewer {
         (&queues[1], "+14155550124"),
     ] {
         let created = run(
-            state,
             schema,
             as_admin,
             "mutation($queue: ID!, $phone: String) { createConversation(input: { queueId: $queue, customerName: \"Casey\", customerPhone: $phone }) { conversation { id } userErrors { code } } }",
@@ -250,7 +248,6 @@ async fn seed(state: &AppState, schema: &AppSchema) -> Viewer {
     // Closing the first frees Ana for the waiting one; disabling Çağrı gives the audit log
     // and the eligibility reasons something to show.
     run(
-        state,
         schema,
         as_admin,
         "mutation($id: ID!) { closeConversation(id: $id) { userErrors { code } } }",
@@ -258,7 +255,6 @@ async fn seed(state: &AppState, schema: &AppSchema) -> Viewer {
     )
     .await;
     run(
-        state,
         schema,
         as_admin,
         "mutation($ids: [ID!]!) { setAgentsEnabled(ids: $ids, enabled: false) { affectedCount userErrors { code } } }",
@@ -271,7 +267,6 @@ async fn seed(state: &AppState, schema: &AppSchema) -> Viewer {
 /// Signs in through the `login` mutation; the token and who it stands for.
 async fn sign_in(state: &AppState, schema: &AppSchema, username: &str, password: &str) -> (String, Viewer) {
     let signed_in = run(
-        state,
         schema,
         None,
         "mutation($username: String!, $password: String!) { login(input: { organization: \"demo\", username: $username, password: $password }) { token userErrors { code } } }",
@@ -292,7 +287,6 @@ async fn authenticate(state: &AppState, token: &str) -> Viewer {
 
 /// Runs one seeding operation; any error or user error means the harness is broken.
 async fn run(
-    state: &AppState,
     schema: &AppSchema,
     viewer: Option<&Viewer>,
     query: &str,
@@ -300,7 +294,7 @@ async fn run(
 ) -> Value {
     let request = Request::new(query)
         .variables(Variables::from_json(variables))
-        .data(RequestContext::new(state, viewer.cloned()));
+        .data(RequestContext::new(viewer.cloned()));
     let response = schema.execute(request).await;
     assert!(response.errors.is_empty(), "seeding `{query}`: {:?}", response.errors);
     let data = response.data.into_json().expect("data is JSON");

@@ -11,7 +11,9 @@ use super::service;
 use crate::{
     auth::Viewer,
     db::entities::queue,
+    graphql::RequestContext,
     routing::{model::Ineligible, service as routing},
+    state::AppState,
 };
 
 pub struct DirectoryLoaders {
@@ -21,7 +23,13 @@ pub struct DirectoryLoaders {
 }
 
 impl DirectoryLoaders {
-    pub fn new(db: &DatabaseConnection, viewer: &Viewer) -> Self {
+    /// The loaders of this request, made for its viewer on first use.
+    pub fn of(app: &AppState, request: &RequestContext) -> async_graphql::Result<Arc<Self>> {
+        let viewer = request.viewer()?;
+        Ok(request.shared(|| Self::new(&app.db, viewer)))
+    }
+
+    fn new(db: &DatabaseConnection, viewer: &Viewer) -> Self {
         let scope = || Scope { db: db.clone(), viewer: viewer.clone() };
         Self {
             queues_of_agent: DataLoader::new(QueuesOfAgent(scope()), tokio::spawn),

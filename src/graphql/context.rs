@@ -1,13 +1,20 @@
 //! What a resolver may read from its context: the shared application state and, per request,
-//! the viewer and the DataLoaders made for that viewer. Tenancy enters here once: services
-//! get the viewer explicitly from this.
+//! the viewer and what its resolvers share (the DataLoaders made for that viewer). Tenancy
+//! enters here once: services get the viewer explicitly from this.
 
-use std::{net::IpAddr, sync::Arc};
+use std::{
+    any::{Any, TypeId},
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use async_graphql::Context;
 
 use super::error::ApiError;
-use crate::{app::AppState, auth::Viewer, directory::loaders::DirectoryLoaders};
+use crate::{auth::Viewer, state::AppState};
+
+type Shared = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 
 /// Per-request data, inserted by the HTTP and WebSocket handlers.
 #[derive(Clone)]
@@ -15,13 +22,15 @@ pub struct RequestContext {
     pub viewer: Option<Viewer>,
     /// The peer of the connection, for the audit log; None where the transport does not say.
     pub client_address: Option<IpAddr>,
-    directory: Option<Arc<DirectoryLoaders>>,
+    /// Made on first use and shared by the request's resolvers (a socket's operations), one
+    /// of each type: the DataLoaders each capability batches its reads with. Keyed by type
+    /// so that this kit needs to know no capability.
+    shared: Arc<Mutex<Shared>>,
 }
 
 impl RequestContext {
-    pub fn new(app: &AppState, viewer: Option<Viewer>) -> Self {
-        let directory = viewer.as_ref().map(|viewer| Arc::new(DirectoryLoaders::new(&app.db, viewer)));
-        Self { viewer, client_address: None, directory }
+    pub fn new(viewer: Option<Viewer>) -> Self {
+        Self { viewer, client_address: None, shared: Arc::default() }
     }
 
     pub fn with_client_address(mut self, address: IpAddr) -> Self {
@@ -34,8 +43,15 @@ impl RequestContext {
         self.viewer.as_ref().ok_or_else(|| ApiError::Unauthenticated.into_graphql())
     }
 
-    pub fn directory_loaders(&self) -> async_graphql::Result<&DirectoryLoaders> {
-        self.directory.as_deref().ok_or_else(|| ApiError::Unauthenticated.into_graphql())
+    /// This request's `T`, made by `make` the first time it is asked for.
+    pub fn shared<T: Any + Send + Sync>(&self, make: impl FnOnce() -> T) -> Arc<T> {
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = shared.get(&TypeId::of::<T>()).and_then(|found| found.clone().downcast().ok()) {
+            return found;
+        }
+        let made = Arc::new(make());
+        shared.insert(TypeId::of::<T>(), made.clone());
+        made
     }
 }
 
@@ -44,7 +60,6 @@ pub trait ContextExt {
     fn maybe_viewer(&self) -> Option<&Viewer>;
     /// The signed-in viewer, or `UNAUTHENTICATED`.
     fn viewer(&self) -> async_graphql::Result<&Viewer>;
-    fn directory_loaders(&self) -> async_graphql::Result<&DirectoryLoaders>;
     /// This request's own context (absent only when a transport forgot to insert it).
     fn request(&self) -> async_graphql::Result<&RequestContext>;
     /// Where the request came from, for the audit log.
@@ -62,10 +77,6 @@ impl ContextExt for Context<'_> {
 
     fn viewer(&self) -> async_graphql::Result<&Viewer> {
         self.maybe_viewer().ok_or_else(|| ApiError::Unauthenticated.into_graphql())
-    }
-
-    fn directory_loaders(&self) -> async_graphql::Result<&DirectoryLoaders> {
-        self.request()?.directory_loaders()
     }
 
     fn request(&self) -> async_graphql::Result<&RequestContext> {

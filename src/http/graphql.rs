@@ -107,7 +107,7 @@ async fn execute(
         },
         None => None,
     };
-    let request = request.data(RequestContext::new(&state.app, viewer).with_client_address(peer.ip()));
+    let request = request.data(RequestContext::new(viewer).with_client_address(peer.ip()));
     let response = match request {
         BatchRequest::Single(request) => BatchResponse::Single(execute_one(state, request, method).await),
         // One after the other, as async-graphql's `execute_batch` runs them.

@@ -22,9 +22,9 @@ use axum::{
 pub use serve::serve;
 
 use crate::{
-    app::AppState,
+    api::{AppSchema, SubscriptionExecutor},
     auth::token,
-    graphql::{AppSchema, SubscriptionExecutor},
+    state::AppState,
 };
 
 pub fn router(state: AppState, schema: AppSchema) -> Router {

@@ -35,7 +35,6 @@ use crate::{
         },
         page::{Page, PageRequest},
     },
-    directory::service as directory,
     events::{ClusterEvent, Delivery, EventBus, EventTx, PresenceChange, PresenceNotice, publish_all},
     jobs::{self, FirstRun},
     routing::service as routing,
@@ -171,7 +170,8 @@ pub async fn report(
     if came_online {
         routing::agent_available(db, bus, organization_id, agent_id).await?;
     }
-    directory::agent(db, viewer, agent_id).await?.ok_or(PresenceError::AgentUnavailable)
+    let agent = store::find_agent(db, organization_id, agent_id).await?;
+    agent.filter(|agent| agent.deleted_at.is_none()).ok_or(PresenceError::AgentUnavailable)
 }
 
 /// Makes these agents OFFLINE inside the caller's transaction (disabling or deleting them:
@@ -344,7 +344,7 @@ pub async fn filter(
         return Err(PresenceError::TooManyIds);
     }
     if let Some(queue_id) = queue_id
-        && directory::queue_member_ids(db, viewer, queue_id).await?.is_none()
+        && store::members_of_live_queue(db, viewer.organization_id, queue_id).await?.is_none()
     {
         return Err(PresenceError::QueueNotFound);
     }
@@ -467,8 +467,10 @@ impl Watch {
         while let Ok(_) | Err(TryRecvError::Lagged(_)) = self.feed.try_recv() {}
         let agent_ids = match self.filter.queue_id {
             Some(queue_id) => {
-                let members =
-                    directory::queue_member_ids(&self.db, &self.viewer, queue_id).await?.unwrap_or_default();
+                let organization_id = self.viewer.organization_id;
+                let members = store::members_of_live_queue(&self.db, organization_id, queue_id)
+                    .await?
+                    .unwrap_or_default();
                 Some(
                     members
                         .into_iter()

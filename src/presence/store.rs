@@ -341,6 +341,27 @@ pub(super) async fn queue_ids_of(
     Ok(memberships.into_iter().map(|member| member.queue_id).collect())
 }
 
+/// The members of one of the organization's live queues; None when there is no such queue.
+/// (Presence reads membership itself rather than through the directory's rules, which sit
+/// above it and call it.)
+pub(super) async fn members_of_live_queue(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    queue_id: i64,
+) -> Result<Option<Vec<i64>>, DbErr> {
+    let live = queue::Entity::find_by_id(queue_id)
+        .filter(queue::Column::OrganizationId.eq(organization_id))
+        .filter(queue::Column::DeletedAt.is_null())
+        .one(db)
+        .await?;
+    if live.is_none() {
+        return Ok(None);
+    }
+    let members =
+        queue_member::Entity::find().filter(queue_member::Column::QueueId.eq(queue_id)).all(db).await?;
+    Ok(Some(members.into_iter().map(|member| member.agent_id).collect()))
+}
+
 /// Live agents of the organization (of `agent_ids`, when given) whose presence changed
 /// after `since`, oldest change first.
 pub(super) async fn changed_since(

@@ -3,11 +3,20 @@ use std::{collections::HashMap, sync::Arc};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, connection::Connection};
 use chrono::{DateTime, Utc};
 
-use super::{AgentRole, PresenceReason, PresenceStatus, Queue, agent_ids};
+use super::{
+    enums::{AgentRole, PresenceReason, PresenceStatus},
+    input::agent_ids,
+    queue::Queue,
+};
 use crate::{
-    auth::{Viewer, guard::RoleGuard, schema as auth_schema},
+    auth::{
+        Viewer,
+        guard::RoleGuard,
+        schema::{Session, sessions_of},
+    },
     db::entities::{agent, queue},
     directory::{
+        loaders::DirectoryLoaders,
         model::{AgentFilter as DomainFilter, AgentOrder as DomainOrder, AgentSortField, avatar_initial},
         service::{self, RemovalPreview},
     },
@@ -16,7 +25,7 @@ use crate::{
         id::{self, NodeKind},
         pagination::{connection, connection_complexity, encode_cursor, page_request},
     },
-    presence::schema::{self as presence_schema, PresenceHistoryConnection},
+    presence::schema::{PresenceHistoryConnection, presence_history},
     routing::model::{Ineligible, remaining_capacity},
 };
 
@@ -109,7 +118,7 @@ impl Agent {
         since: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<PresenceHistoryConnection> {
         let viewer = self.request(ctx)?.viewer()?;
-        presence_schema::presence_history(ctx.app(), viewer, self.row.id, first, after, since).await
+        presence_history(ctx.app(), viewer, self.row.id, first, after, since).await
     }
     /// Whether this agent sees customers' phone numbers unmasked.
     async fn show_real_phone_numbers(&self) -> bool {
@@ -133,7 +142,8 @@ impl Agent {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<AssignmentEligibility> {
-        let loaded = self.request(ctx)?.directory_loaders()?.eligibility.load_one(self.row.id).await;
+        let loaded =
+            DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?.eligibility.load_one(self.row.id).await;
         let reasons = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
         // A row the rule did not see (deleted meanwhile) cannot take anything.
         let reasons = reasons.unwrap_or_else(|| vec![Ineligible::Disabled]);
@@ -147,15 +157,16 @@ impl Agent {
         if let Some(queues) = &self.queues {
             return Ok(queues.clone());
         }
-        let loaded = self.request(ctx)?.directory_loaders()?.queues_of_agent.load_one(self.row.id).await;
+        let loaded =
+            DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?.queues_of_agent.load_one(self.row.id).await;
         let queues = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
         Ok(queues.unwrap_or_default().into_iter().map(Queue::new).collect())
     }
     /// Where this agent is signed in: its live sessions, most recently used first. An agent
     /// reads its own; an ADMIN anyone's of the organization (FORBIDDEN otherwise).
-    async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<auth_schema::Session>> {
+    async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
         let viewer = self.request(ctx)?.viewer()?;
-        auth_schema::sessions_of(ctx.app(), viewer, self.row.id).await
+        sessions_of(ctx.app(), viewer, self.row.id).await
     }
     /// When the agent was deleted; only records of the past (a conversation it handled, an
     /// audit entry) still show a deleted agent.

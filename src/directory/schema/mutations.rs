@@ -1,6 +1,11 @@
 use async_graphql::{ComplexObject, Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 
-use super::{Agent, AgentRole, Queue, agent_ids, queue_ids};
+use super::{
+    agent::Agent,
+    enums::AgentRole,
+    input::{agent_ids, queue_ids},
+    queue::Queue,
+};
 use crate::{
     auth::guard::RoleGuard,
     directory::service::{self, AgentChanges, Membership, NewAgent},

@@ -6,6 +6,7 @@ use crate::{
     auth::{Viewer, guard::RoleGuard},
     db::entities::queue,
     directory::{
+        loaders::DirectoryLoaders,
         model::{AgentFilter, AgentOrder},
         service,
     },
@@ -62,7 +63,8 @@ impl Queue {
         if let Some(count) = self.agent_count {
             return Ok(count);
         }
-        let loaded = ctx.directory_loaders()?.queue_member_count.load_one(self.row.id).await;
+        let loaded =
+            DirectoryLoaders::of(ctx.app(), ctx.request()?)?.queue_member_count.load_one(self.row.id).await;
         Ok(loaded.map_err(|error| ApiError::from(error).into_graphql())?.unwrap_or(0))
     }
     /// Conversations of this queue waiting for an agent.

@@ -1,7 +1,7 @@
 use async_graphql::{Context, Enum, ID, SimpleObject, Subscription};
 use futures_util::{Stream, StreamExt};
 
-use super::Agent;
+use super::agent::Agent;
 use crate::{
     auth::guard::RoleGuard,
     directory::service::{self, DirectoryUpdate},

@@ -3,7 +3,7 @@ use std::{collections::HashMap, net::IpAddr};
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, NotSet};
 
-use super::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
+use super::common::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
 use crate::{
     audit::{
         model::{Action, Entry, TargetType},

@@ -21,18 +21,16 @@ use super::{
     protocol::{self, ACKNOWLEDGED, PONG, Protocol, close},
 };
 use crate::{
-    app::AppState,
+    api::{Ending, Membership, Operation, Recipient, ResponseJson, Responses, SubscriptionExecutor},
     auth::{
         Viewer,
         model::SessionLifetime,
         service::{self as auth, Authenticated, SessionUse},
     },
-    graphql::{
-        Ending, Membership, Operation, Recipient, RequestContext, ResponseJson, Responses,
-        SubscriptionExecutor, is_subscription,
-    },
+    graphql::{RequestContext, is_subscription},
     http::bearer_token,
     presence::service::{self as presence, OpenSocket},
+    state::AppState,
 };
 
 /// What the socket's loop does after a client message.
@@ -159,7 +157,7 @@ impl Connection {
 
     fn session_of(&self, viewer: Option<Viewer>) -> Arc<Data> {
         let mut session = Data::default();
-        session.insert(RequestContext::new(&self.app, viewer).with_client_address(self.peer));
+        session.insert(RequestContext::new(viewer).with_client_address(self.peer));
         Arc::new(session)
     }
 

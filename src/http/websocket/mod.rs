@@ -17,7 +17,7 @@
 //!
 //! Memory per connection is bounded: the loop sends its own messages one at a time, and while
 //! a send waits the operations it runs alone are not polled; a shared execution's frames wait
-//! in the outbox up to `graphql::UNREAD_LIMIT`, after which the client is told it fell behind
+//! in the outbox up to `api::UNREAD_LIMIT`, after which the client is told it fell behind
 //! and that subscription ends.
 
 mod connection;
@@ -60,7 +60,6 @@ use self::{
 };
 use super::HttpState;
 use crate::{
-    app::AppState,
     auth::{
         Viewer,
         model::SessionLifetime,
@@ -68,6 +67,7 @@ use crate::{
     },
     events::{Delivery, SessionEffect, SessionNotice},
     presence::{model::Timings, service as presence},
+    state::AppState,
 };
 
 const SESSION_ENDED: &str = "Session ended; sign in again.";

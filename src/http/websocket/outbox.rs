@@ -6,7 +6,7 @@
 //! Every write takes the outbox's lock and is a whole frame, so the two never interleave
 //! within one. What the kernel does not take at once waits here, in order, and the socket's
 //! task writes it as the socket drains; a fan-out frame finding more than `UNREAD_LIMIT`
-//! frames waiting is refused, and its subscription ends (`graphql::Ending::FellBehind`).
+//! frames waiting is refused, and its subscription ends (`api::Ending::FellBehind`).
 
 use std::{
     collections::VecDeque,
@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{
     coding::{Data, OpCode},
 };
 
-use crate::graphql::UNREAD_LIMIT;
+use crate::api::UNREAD_LIMIT;
 
 pub struct Outbox {
     stream: TcpStream,

@@ -5,7 +5,7 @@
 
 use async_graphql::http::ClientMessage;
 
-use crate::graphql::ResponseJson;
+use crate::api::ResponseJson;
 
 /// Close codes of graphql-transport-ws, used for both subprotocols.
 pub mod close {

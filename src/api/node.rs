@@ -2,13 +2,13 @@
 
 use async_graphql::{Context, ID, Interface, Object};
 
-use super::{
-    ContextExt,
-    id::{self, NodeKind},
-};
 use crate::{
     auth::guard::RoleGuard,
     directory::schema::{Agent, Organization, Queue},
+    graphql::{
+        ContextExt,
+        id::{self, NodeKind},
+    },
     routing::schema::Conversation,
 };
 

@@ -1,18 +1,18 @@
-//! `login`, `logout`, `viewer`, and an agent's sessions: `Agent.sessions`, `endSession`,
-//! `logoutEverywhere`.
+//! `login`, `logout`, `viewer`, `endSession` and `logoutEverywhere`. `Agent.sessions` and
+//! its `Session` type are in `session`, which the directory's `Agent` names.
+
+mod session;
+
+pub use session::{Session, sessions_of};
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 
 use super::{
-    Viewer,
     guard::RoleGuard,
-    model::SessionLifetime,
     service::{self, AuthError, Credentials, SignedIn},
-    sessions::{self, SessionError, SessionInfo},
+    sessions::{self, SessionError},
 };
 use crate::{
-    app::AppState,
     directory::schema::Agent,
     graphql::{
         ApiError, ContextExt, RequestContext, UserError, UserErrorCode, for_payload, for_query,
@@ -88,7 +88,7 @@ impl AuthMutation {
             Ok(SignedIn { token, agent, viewer }) => LoginPayload {
                 token: Some(token),
                 // Read as the viewer it signed in, not as this anonymous request.
-                agent: Some(Agent::seen_by(agent, RequestContext::new(app, Some(viewer)))),
+                agent: Some(Agent::seen_by(agent, RequestContext::new(Some(viewer)))),
                 user_errors: vec![],
                 retry_after_seconds: None,
             },
@@ -157,44 +157,4 @@ impl From<SessionError> for ApiError {
             SessionError::Database(error) => error.into(),
         }
     }
-}
-
-/// One signed-in session (a device or browser), never its token.
-#[derive(SimpleObject)]
-pub struct Session {
-    id: ID,
-    created_at: DateTime<Utc>,
-    /// When a request last used it (kept to the minute, or finer with a short idle limit).
-    last_seen_at: DateTime<Utc>,
-    /// Where it signed in from.
-    client_address: Option<String>,
-    /// The session of this request.
-    current: bool,
-    /// When it ends unless it is used again (`--session-idle-timeout`), or at the latest
-    /// (`--session-max-age`); null when neither limit is set.
-    expires_at: Option<DateTime<Utc>>,
-}
-
-impl From<SessionInfo> for Session {
-    fn from(session: SessionInfo) -> Self {
-        Self {
-            id: id::encode(NodeKind::Session, session.id),
-            created_at: session.created_at,
-            last_seen_at: session.last_seen_at,
-            client_address: session.client_address,
-            current: session.current,
-            expires_at: session.expires_at,
-        }
-    }
-}
-
-/// `Agent.sessions`: an agent's live sessions, most recently used first.
-pub async fn sessions_of(
-    app: &AppState,
-    viewer: &Viewer,
-    agent_id: i64,
-) -> async_graphql::Result<Vec<Session>> {
-    let lifetime = SessionLifetime::from_config(&app.config);
-    let found = for_query(sessions::sessions_of(&app.db, lifetime, viewer, agent_id).await)?;
-    Ok(found.into_iter().map(Session::from).collect())
 }

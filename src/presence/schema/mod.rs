@@ -1,11 +1,13 @@
-//! `reportPresence`, `presenceChanged`, `PresenceEvent` and `Agent.presenceHistory`.
+//! `reportPresence`, `presenceChanged` and `PresenceEvent`; `Agent.presenceHistory` is in
+//! `history`, which names nothing of the directory's types but their enums.
+
+mod history;
+
+pub use history::{PresenceHistoryConnection, presence_history};
 
 use std::{collections::HashSet, sync::Arc};
 
-use async_graphql::{
-    Context, ID, Object, Subscription,
-    connection::{Connection, EmptyFields},
-};
+use async_graphql::{Context, ID, Object, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
@@ -14,15 +16,12 @@ use super::{
     service::{self, PresenceError},
 };
 use crate::{
-    app::AppState,
-    auth::{Viewer, guard::RoleGuard},
-    db::{entities::presence_history, page::Cursor},
+    auth::guard::RoleGuard,
     directory::schema::{Agent, PresenceReason, PresenceStatus},
     events::PresenceNotice,
     graphql::{
         ApiError, ContextExt, UserError, UserErrorCode, for_query,
         id::{self, NodeKind},
-        pagination::{connection, encode_cursor, page_request},
     },
 };
 
@@ -131,45 +130,4 @@ impl PresenceEvent {
     async fn at(&self) -> DateTime<Utc> {
         self.0.change.at
     }
-}
-
-/// One change of an agent's presence, as kept in its history.
-pub struct PresenceHistoryEntry(presence_history::Model);
-
-#[Object]
-impl PresenceHistoryEntry {
-    /// The presence it changed to.
-    async fn status(&self) -> PresenceStatus {
-        self.0.status.into()
-    }
-    async fn reason(&self) -> PresenceReason {
-        self.0.reason.into()
-    }
-    async fn at(&self) -> DateTime<Utc> {
-        self.0.at
-    }
-}
-
-pub type PresenceHistoryConnection = Connection<String, PresenceHistoryEntry>;
-
-/// Cursors of this listing name it, so another listing's cursor is refused.
-const HISTORY_SORT_TAG: &str = "PRESENCE_HISTORY";
-
-/// `Agent.presenceHistory`: newest first, at or after `since` when given.
-pub async fn presence_history(
-    app: &AppState,
-    viewer: &Viewer,
-    agent_id: i64,
-    first: Option<i32>,
-    after: Option<String>,
-    since: Option<DateTime<Utc>>,
-) -> async_graphql::Result<PresenceHistoryConnection> {
-    let request = page_request(HISTORY_SORT_TAG, after, None, first, None)?;
-    let page = for_query(service::history(&app.db, viewer, agent_id, since, &request).await)?;
-    Ok(connection(&request, page, EmptyFields, |row| {
-        (
-            encode_cursor(HISTORY_SORT_TAG, &Cursor { key: String::new(), id: row.id }),
-            PresenceHistoryEntry(row),
-        )
-    }))
 }

@@ -33,9 +33,10 @@ use futures_util::{Stream, StreamExt, stream::BoxStream};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::{ApiError, AppSchema, RequestContext, document::operation_that_runs};
+use super::schema::AppSchema;
 use crate::{
     auth::model::Audience,
+    graphql::{ApiError, RequestContext, operation_that_runs},
     telemetry::metrics::{GaugeGuard, Metrics},
 };
 

@@ -1,0 +1,60 @@
+//! `Agent.presenceHistory`: every change of an agent's presence, with its reason and time.
+
+use async_graphql::{
+    Object,
+    connection::{Connection, EmptyFields},
+};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    auth::Viewer,
+    db::{entities::presence_history, page::Cursor},
+    directory::schema::{PresenceReason, PresenceStatus},
+    graphql::{
+        for_query,
+        pagination::{connection, encode_cursor, page_request},
+    },
+    presence::service,
+    state::AppState,
+};
+
+/// One change of an agent's presence, as kept in its history.
+pub struct PresenceHistoryEntry(presence_history::Model);
+
+#[Object]
+impl PresenceHistoryEntry {
+    /// The presence it changed to.
+    async fn status(&self) -> PresenceStatus {
+        self.0.status.into()
+    }
+    async fn reason(&self) -> PresenceReason {
+        self.0.reason.into()
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+}
+
+pub type PresenceHistoryConnection = Connection<String, PresenceHistoryEntry>;
+
+/// Cursors of this listing name it, so another listing's cursor is refused.
+const HISTORY_SORT_TAG: &str = "PRESENCE_HISTORY";
+
+/// `Agent.presenceHistory`: newest first, at or after `since` when given.
+pub async fn presence_history(
+    app: &AppState,
+    viewer: &Viewer,
+    agent_id: i64,
+    first: Option<i32>,
+    after: Option<String>,
+    since: Option<DateTime<Utc>>,
+) -> async_graphql::Result<PresenceHistoryConnection> {
+    let request = page_request(HISTORY_SORT_TAG, after, None, first, None)?;
+    let page = for_query(service::history(&app.db, viewer, agent_id, since, &request).await)?;
+    Ok(connection(&request, page, EmptyFields, |row| {
+        (
+            encode_cursor(HISTORY_SORT_TAG, &Cursor { key: String::new(), id: row.id }),
+            PresenceHistoryEntry(row),
+        )
+    }))
+}
