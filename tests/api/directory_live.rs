@@ -12,15 +12,18 @@ use crate::common::{
 };
 
 pub fn tests() -> Vec<crate::common::Test> {
-    crate::tests![
-        disabling_an_agent_closes_its_sockets_and_takes_it_offline,
-        deleting_an_agent_closes_its_sockets_and_takes_it_offline,
-        a_new_password_closes_the_other_sessions_sockets_only,
-        directory_changes_reach_the_organizations_admins,
-        only_admins_may_watch_the_directory,
-        changes_over_a_socket_are_audited_with_the_clients_address,
-        subscribers_that_may_have_missed_changes_are_told_and_ended,
+    [
+        crate::tests![
+            disabling_an_agent_closes_its_sockets_and_takes_it_offline,
+            deleting_an_agent_closes_its_sockets_and_takes_it_offline,
+            a_new_password_closes_the_other_sessions_sockets_only,
+            directory_changes_reach_the_organizations_admins,
+            only_admins_may_watch_the_directory,
+            changes_over_a_socket_are_audited_with_the_clients_address,
+        ],
+        crate::postgres_tests![subscribers_that_may_have_missed_changes_are_told_and_ended],
     ]
+    .concat()
 }
 
 const PRESENCE: &str = "subscription { presenceChanged { status previousStatus agent { username } } }";
@@ -200,12 +203,7 @@ async fn directory_changes_reach_the_organizations_admins(backend: Backend) {
 /// their subscribers gets SUBSCRIPTION_BEHIND and its subscription ends, rather than going
 /// on with a list the client no longer knows to be wrong. Subscribing again works at once.
 async fn subscribers_that_may_have_missed_changes_are_told_and_ended(backend: Backend) {
-    if backend != Backend::Postgres {
-        eprintln!(
-            "notifications can be lost only with PostgreSQL's LISTEN connection; nothing to prove on SQLite"
-        );
-        return;
-    }
+    assert_eq!(backend, Backend::Postgres, "listed with postgres_tests!");
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
     let mut socket = WsClient::connect(&server, Protocol::TransportWs, Some(&admin)).await.expect("socket");

@@ -15,17 +15,20 @@ use crate::common::{
 };
 
 pub fn tests() -> Vec<crate::common::Test> {
-    crate::tests![
-        reported_and_ttl_reasons_are_stored_announced_and_kept_in_history,
-        closing_the_last_socket_gives_disconnected,
-        disabling_and_deleting_give_their_reasons,
-        a_restart_resets_presence_with_server_restart,
-        a_rolling_restart_keeps_presence,
-        history_is_pruned_after_its_retention,
-        eligibility_and_the_router_agree_as_the_agents_state_changes,
-        removal_preview_matches_what_disabling_then_does,
-        removal_preview_is_for_admins_with_1_to_1000_ids,
+    [
+        crate::tests![
+            reported_and_ttl_reasons_are_stored_announced_and_kept_in_history,
+            closing_the_last_socket_gives_disconnected,
+            disabling_and_deleting_give_their_reasons,
+            a_restart_resets_presence_with_server_restart,
+            history_is_pruned_after_its_retention,
+            eligibility_and_the_router_agree_as_the_agents_state_changes,
+            removal_preview_matches_what_disabling_then_does,
+            removal_preview_is_for_admins_with_1_to_1000_ids,
+        ],
+        crate::postgres_tests![a_rolling_restart_keeps_presence],
     ]
+    .concat()
 }
 
 const PRESENCE_CHANGED: &str = "subscription { presenceChanged { status reason agent { username } } }";
@@ -250,10 +253,7 @@ async fn a_restart_resets_presence_with_server_restart(backend: Backend) {
 }
 
 async fn a_rolling_restart_keeps_presence(backend: Backend) {
-    if backend != Backend::Postgres {
-        eprintln!("several instances share one database on PostgreSQL only; nothing to prove on SQLite");
-        return;
-    }
+    assert_eq!(backend, Backend::Postgres, "listed with postgres_tests!");
     let first = TestServer::start(backend).await;
     let admin = first.admin().await;
     let ana = new_agent(&first, &admin, "ana", json!({})).await;

@@ -81,8 +81,11 @@ fn main() {
     .concat();
     let mut trials = Vec::with_capacity(tests.len() * 2);
     for test in tests {
-        trials
-            .push(Trial::test(format!("sqlite::{}", test.name), move || common::run(test, Backend::Sqlite)));
+        if !test.postgres_only {
+            trials.push(Trial::test(format!("sqlite::{}", test.name), move || {
+                common::run(test, Backend::Sqlite)
+            }));
+        }
         trials.push(
             Trial::test(format!("postgres::{}", test.name), move || common::run(test, Backend::Postgres))
                 .with_ignored_flag(postgres.is_err()),

@@ -34,25 +34,30 @@ use crate::{
 };
 
 pub fn tests() -> Vec<crate::common::Test> {
-    crate::tests![
-        reported_changes_reach_every_subscriber_once_on_both_protocols,
-        agent_ids_and_queue_filters_select_changes,
-        unknown_or_foreign_queue_is_not_found,
-        ttl_lapse_emits_exactly_one_event,
-        last_socket_closing_lapses_after_the_grace_and_a_reload_does_not,
-        logout_closes_that_sessions_sockets_within_a_second,
-        signed_out_socket_cannot_subscribe,
-        another_organizations_changes_never_arrive,
-        a_stopped_operation_goes_quiet_and_a_restarted_legacy_one_runs_once,
-        sockets_asking_the_same_share_one_execution_which_outlives_the_first,
-        viewers_of_different_audiences_get_their_own_answers,
-        a_subscriber_that_reads_nothing_falls_behind_alone,
-        a_subscription_far_behind_the_bus_is_caught_up_with_each_agents_latest_change,
-        a_subscription_selected_through_a_fragment_is_refused_not_left_silent,
-        a_socket_that_reads_nothing_for_the_send_timeout_is_dropped,
-        two_instances_share_presence_and_lapse_once,
-        a_stopped_instances_sockets_lapse_on_the_survivor,
+    [
+        crate::tests![
+            reported_changes_reach_every_subscriber_once_on_both_protocols,
+            agent_ids_and_queue_filters_select_changes,
+            unknown_or_foreign_queue_is_not_found,
+            ttl_lapse_emits_exactly_one_event,
+            last_socket_closing_lapses_after_the_grace_and_a_reload_does_not,
+            logout_closes_that_sessions_sockets_within_a_second,
+            signed_out_socket_cannot_subscribe,
+            another_organizations_changes_never_arrive,
+            a_stopped_operation_goes_quiet_and_a_restarted_legacy_one_runs_once,
+            sockets_asking_the_same_share_one_execution_which_outlives_the_first,
+            viewers_of_different_audiences_get_their_own_answers,
+            a_subscriber_that_reads_nothing_falls_behind_alone,
+            a_subscription_far_behind_the_bus_is_caught_up_with_each_agents_latest_change,
+            a_subscription_selected_through_a_fragment_is_refused_not_left_silent,
+            a_socket_that_reads_nothing_for_the_send_timeout_is_dropped,
+        ],
+        crate::postgres_tests![
+            two_instances_share_presence_and_lapse_once,
+            a_stopped_instances_sockets_lapse_on_the_survivor
+        ],
     ]
+    .concat()
 }
 
 const PRESENCE_CHANGED: &str = "subscription($queueId: ID, $agentIds: [ID!]) {
@@ -472,10 +477,7 @@ impl Drop for ServerProcess {
 }
 
 async fn two_instances_share_presence_and_lapse_once(backend: Backend) {
-    if backend != Backend::Postgres {
-        eprintln!("several instances share presence through PostgreSQL only; nothing to prove on SQLite");
-        return;
-    }
+    assert_eq!(backend, Backend::Postgres, "listed with postgres_tests!");
     let database = TestDatabase::create().await;
     // The first applies migrations and creates `demo` before the second starts.
     let a = ServerProcess::start(&database.url, "1500ms").await;
@@ -500,10 +502,7 @@ async fn two_instances_share_presence_and_lapse_once(backend: Backend) {
 }
 
 async fn a_stopped_instances_sockets_lapse_on_the_survivor(backend: Backend) {
-    if backend != Backend::Postgres {
-        eprintln!("several instances share presence through PostgreSQL only; nothing to prove on SQLite");
-        return;
-    }
+    assert_eq!(backend, Backend::Postgres, "listed with postgres_tests!");
     let database = TestDatabase::create().await;
     let mut a = ServerProcess::start(&database.url, "60s").await;
     let b = ServerProcess::start(&database.url, "60s").await;

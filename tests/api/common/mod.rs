@@ -31,14 +31,29 @@ pub type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct Test {
     pub name: &'static str,
     pub body: fn(Backend) -> TestFuture,
+    /// What it proves exists only with PostgreSQL (several instances, LISTEN/NOTIFY, the
+    /// planner): it runs there only, rather than passing on SQLite without proving anything.
+    pub postgres_only: bool,
 }
 
-/// Lists a module's tests. A test left out of the list is dead code, which clippy refuses,
-/// so none can be forgotten.
+/// Lists a module's tests, run on both back-ends. A test left out of the list is dead code,
+/// which clippy refuses, so none can be forgotten.
 #[macro_export]
 macro_rules! tests {
     ($($name:ident),* $(,)?) => {
-        vec![$($crate::common::Test { name: stringify!($name), body: |backend| Box::pin($name(backend)) }),*]
+        vec![$($crate::common::Test {
+            name: stringify!($name), body: |backend| Box::pin($name(backend)), postgres_only: false,
+        }),*]
+    };
+}
+
+/// Lists a module's tests that run on PostgreSQL only.
+#[macro_export]
+macro_rules! postgres_tests {
+    ($($name:ident),* $(,)?) => {
+        vec![$($crate::common::Test {
+            name: stringify!($name), body: |backend| Box::pin($name(backend)), postgres_only: true,
+        }),*]
     };
 }
 
