@@ -29,7 +29,6 @@ use std::{
 use agentdesk::{
     api::AppSchema,
     app,
-    state::AppState,
     auth::{
         Viewer,
         model::SessionLifetime,
@@ -40,6 +39,7 @@ use agentdesk::{
         RequestContext,
         id::{self, NodeKind},
     },
+    state::AppState,
 };
 use async_graphql::{
     BatchRequest, BatchResponse, Request, Variables,
@@ -130,8 +130,7 @@ impl Harness {
     }
 
     fn run(&self, input: Input) {
-        let context =
-            RequestContext::new(Some(self.admin.clone())).with_client_address(CLIENT_ADDRESS);
+        let context = RequestContext::new(Some(self.admin.clone())).with_client_address(CLIENT_ADDRESS);
         let response = self.runtime.block_on(async {
             Some(match input {
                 Input::Body(batch) => self.schema.execute_batch(batch.data(context)).await,
@@ -226,8 +225,7 @@ async fn seed(state: &AppState, schema: &AppSchema) -> Viewer {
         agent_ids.push(created["createAgent"]["agent"]["id"].clone());
     }
     let (_, ana) = sign_in(state, schema, "ana", AGENT_PASSWORD).await;
-    run(schema, Some(&ana), "mutation { reportPresence(status: ONLINE) { presence } }", json!({}))
-        .await;
+    run(schema, Some(&ana), "mutation { reportPresence(status: ONLINE) { presence } }", json!({})).await;
     // Billing: two assigned to Ana (her limit), one waiting; Support: one waiting (Bob is OFFLINE).
     let mut conversations = Vec::new();
     for (queue, phone) in [
@@ -286,12 +284,7 @@ async fn authenticate(state: &AppState, token: &str) -> Viewer {
 }
 
 /// Runs one seeding operation; any error or user error means the harness is broken.
-async fn run(
-    schema: &AppSchema,
-    viewer: Option<&Viewer>,
-    query: &str,
-    variables: Value,
-) -> Value {
+async fn run(schema: &AppSchema, viewer: Option<&Viewer>, query: &str, variables: Value) -> Value {
     let request = Request::new(query)
         .variables(Variables::from_json(variables))
         .data(RequestContext::new(viewer.cloned()));

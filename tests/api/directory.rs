@@ -96,18 +96,6 @@ async fn delete_agents(server: &TestServer, admin: &Session, ids: Value) -> Gql 
         .await
 }
 
-async fn create_queue(server: &TestServer, admin: &Session, name: &str) -> String {
-    let response = server
-        .gql(
-            Some(admin),
-            "mutation($name: String!) { createQueue(input: { name: $name }) { queue { id } userErrors { code } } }",
-            json!({ "name": name }),
-        )
-        .await
-        .data();
-    response["createQueue"]["queue"]["id"].as_str().unwrap_or_else(|| panic!("{response}")).to_owned()
-}
-
 async fn agent_count(server: &TestServer, admin: &Session) -> i64 {
     let data = server.gql(Some(admin), "{ agents { totalCount } }", json!({})).await.data();
     data["agents"]["totalCount"].as_i64().unwrap()
@@ -125,7 +113,7 @@ fn errors_of(response: &Gql, field: &str) -> Vec<(Value, String)> {
 async fn create_agent_stores_every_field(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let billing = create_queue(&server, &admin, "Billing").await;
+    let billing = server.create_queue(&admin, "Billing").await;
     let response = create_agent(
         &server,
         &admin,
@@ -312,7 +300,7 @@ async fn concurrent_creates_cannot_overrun_the_seat_limit(backend: Backend) {
 async fn update_agent_changes_given_fields_only(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let queue = create_queue(&server, &admin, "Sales").await;
+    let queue = server.create_queue(&admin, "Sales").await;
     let id =
         new_agent(&server, &admin, "bea", json!({ "email": "bea@example.com", "maxConcurrentSessions": 2 }))
             .await;
@@ -426,7 +414,7 @@ async fn an_agent_edits_only_its_own_profile(backend: Backend) {
 async fn agent_role_is_refused_every_admin_operation(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let queue = create_queue(&server, &admin, "Support").await;
+    let queue = server.create_queue(&admin, "Support").await;
     let id = new_agent(&server, &admin, "gus", json!({})).await;
     let gus = server.login("demo", "gus", "secret-1").await;
     let operations = [
@@ -613,7 +601,7 @@ async fn disabling_signs_agents_out_and_enabling_twice_is_no_error(backend: Back
 async fn bulk_calls_take_1_to_1000_ids(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let queue = create_queue(&server, &admin, "Bulk").await;
+    let queue = server.create_queue(&admin, "Bulk").await;
     let too_many: Vec<String> = (0..1001).map(|_| admin.agent_id.clone()).collect();
     for ids in [json!([]), json!(too_many)] {
         let disable = set_enabled(&server, &admin, ids.clone(), false).await;
@@ -628,7 +616,7 @@ async fn bulk_calls_take_1_to_1000_ids(backend: Backend) {
 async fn delete_agents_frees_seats_and_keeps_usernames_reusable(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let queue = create_queue(&server, &admin, "Gone").await;
+    let queue = server.create_queue(&admin, "Gone").await;
     let a = new_agent(&server, &admin, "ned", json!({ "queueIds": [queue] })).await;
     let b = new_agent(&server, &admin, "ozzy", json!({})).await;
     let ned = server.login("demo", "ned", "secret-1").await;
@@ -766,8 +754,8 @@ async fn pages_cost_the_same_statements_at_5_and_200(backend: Backend) {
         .await
         .unwrap();
     let ids = server.seed_agents("demo", "load", 250).await;
-    let q1 = create_queue(&server, &admin, "One").await;
-    let q2 = create_queue(&server, &admin, "Two").await;
+    let q1 = server.create_queue(&admin, "One").await;
+    let q2 = server.create_queue(&admin, "Two").await;
     for queue in [&q1, &q2] {
         server.gql(Some(&admin), "mutation($q: ID!, $ids: [ID!]!) { addAgentsToQueue(queueId: $q, agentIds: $ids) { userErrors { code } } }", json!({ "q": queue, "ids": ids[..200] })).await.data();
     }
@@ -813,7 +801,7 @@ async fn pages_cost_the_same_statements_at_5_and_200(backend: Backend) {
 async fn queues_are_created_renamed_filled_and_deleted(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let queue = create_queue(&server, &admin, "Billing").await;
+    let queue = server.create_queue(&admin, "Billing").await;
     let queue_mutation = |query: &'static str, variables: Value| {
         let (server, admin) = (&server, &admin);
         async move { server.gql(Some(admin), query, variables).await }
@@ -874,13 +862,13 @@ async fn queues_are_created_renamed_filled_and_deleted(backend: Backend) {
     .await;
     assert_eq!(errors_of(&again, "deleteQueue"), [(json!(["id"]), "NOT_FOUND".to_owned())]);
     // The name is free again.
-    create_queue(&server, &admin, "billing eu").await;
+    server.create_queue(&admin, "billing eu").await;
 }
 
 async fn queue_membership_changes_are_all_or_nothing(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let queue = create_queue(&server, &admin, "Strict").await;
+    let queue = server.create_queue(&admin, "Strict").await;
     let a = new_agent(&server, &admin, "rae", json!({})).await;
     let response = server.gql(Some(&admin), "mutation($q: ID!, $ids: [ID!]!) { addAgentsToQueue(queueId: $q, agentIds: $ids) { queue { id } userErrors { field code } } }", json!({ "q": queue, "ids": [a, "QWdlbnQ6NDI0Mg"] })).await;
     assert_eq!(
@@ -899,7 +887,7 @@ async fn queue_membership_changes_are_all_or_nothing(backend: Backend) {
 async fn mutations_are_refused_while_the_service_is_disabled(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let queue = create_queue(&server, &admin, "Paused").await;
+    let queue = server.create_queue(&admin, "Paused").await;
     let id = new_agent(&server, &admin, "sam", json!({})).await;
     organization::Entity::update_many()
         .col_expr(organization::Column::HumanAgentServiceEnabled, Expr::value(false))
@@ -958,7 +946,7 @@ async fn mutations_are_refused_while_the_service_is_disabled(backend: Backend) {
 async fn another_organizations_ids_are_not_found_anywhere(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let queue = create_queue(&server, &admin, "Ours").await;
+    let queue = server.create_queue(&admin, "Ours").await;
     let agent = new_agent(&server, &admin, "tia", json!({ "queueIds": [queue] })).await;
     server.create_organization("acme", 5, "boss", "boss-password").await;
     let boss = server.login("acme", "boss", "boss-password").await;
@@ -1007,7 +995,7 @@ async fn another_organizations_ids_are_not_found_anywhere(backend: Backend) {
         let response = server.gql(Some(&boss), query, json!({ "a": agent, "q": queue })).await;
         assert_eq!(response.user_error_codes(name), ["NOT_FOUND"], "{name}");
     }
-    let own_queue = create_queue(&server, &boss, "Theirs").await;
+    let own_queue = server.create_queue(&boss, "Theirs").await;
     let add = server.gql(Some(&boss), "mutation($q: ID!, $a: ID!) { addAgentsToQueue(queueId: $q, agentIds: [$a]) { userErrors { field code } } }", json!({ "q": own_queue, "a": agent })).await;
     assert_eq!(errors_of(&add, "addAgentsToQueue"), [(json!(["agentIds", "0"]), "NOT_FOUND".to_owned())]);
     let add_to_ours = server.gql(Some(&boss), "mutation($q: ID!, $a: ID!) { addAgentsToQueue(queueId: $q, agentIds: [$a]) { userErrors { field code } } }", json!({ "q": queue, "a": boss.agent_id })).await;

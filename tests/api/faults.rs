@@ -14,7 +14,8 @@ use std::{
 use serde_json::{Value, json};
 
 use crate::common::{
-    Backend, Gql, Session, TestServer, private_postgres::PrivatePostgres, small_disk::SmallDisk,
+    Backend, Gql, Session, TestServer, private_postgres::PrivatePostgres, server::AGENT_PASSWORD,
+    small_disk::SmallDisk,
 };
 
 /// Tests that need a small file system of their own, run on SQLite only: PostgreSQL keeps
@@ -41,6 +42,16 @@ async fn create_conversation(server: &TestServer, admin: &Session, queue: &Value
     server.gql(Some(admin), CREATE, json!({ "q": queue, "n": name })).await
 }
 
+/// The bootstrap ADMIN, and a queue served by an ONLINE agent, so that each conversation
+/// created is also assigned: more than one write each.
+async fn desk_with_an_agent_online(server: &TestServer) -> (Session, Value) {
+    let admin = server.admin().await;
+    let queue = server.create_queue(&admin, "Support").await;
+    let ann = server.agent_session(&admin, "ann", json!({ "queueIds": [queue] })).await;
+    server.go_online(&ann).await;
+    (admin, json!(queue))
+}
+
 async fn readiness(server: &TestServer) -> (u16, String) {
     let response = server.http.get(server.url("/readyz")).send().await.expect("readyz answers");
     (response.status().as_u16(), response.text().await.unwrap_or_default())
@@ -50,30 +61,7 @@ async fn a_full_disk_loses_no_acknowledged_write(backend: Backend) {
     assert_eq!(backend, Backend::Sqlite, "the database must live on the small disk");
     let disk = SmallDisk::mount(DISK_BYTES).expect("mount a small file system");
     let server = TestServer::start_in_directory(disk.path()).await;
-    let admin = server.admin().await;
-    let queue = server
-        .gql(
-            Some(&admin),
-            "mutation { createQueue(input: { name: \"Support\" }) { queue { id } } }",
-            json!({}),
-        )
-        .await
-        .data()["createQueue"]["queue"]["id"]
-        .clone();
-    // An agent online, so each conversation is also assigned: more than one write each.
-    server
-        .gql(
-            Some(&admin),
-            "mutation($q: ID!) { createAgent(input: { displayName: \"Ann\", username: \"ann\", password: \"password1\", queueIds: [$q] }) { userErrors { code } } }",
-            json!({ "q": queue }),
-        )
-        .await
-        .data();
-    let ann = server.login("demo", "ann", "password1").await;
-    server
-        .gql(Some(&ann), "mutation { reportPresence(status: ONLINE) { presence } }", json!({}))
-        .await
-        .data();
+    let (admin, queue) = desk_with_an_agent_online(&server).await;
     assert_eq!(readiness(&server).await.0, 200);
 
     disk.fill();
@@ -97,8 +85,8 @@ async fn a_full_disk_loses_no_acknowledged_write(backend: Backend) {
         }
     }
     // Reads need no write: signed-in reads go on while nothing can be written.
-    let viewer = server.gql(Some(&ann), "{ viewer { username } }", json!({})).await.data();
-    assert_eq!(viewer["viewer"]["username"], "ann");
+    let viewer = server.gql(Some(&admin), "{ viewer { username } }", json!({})).await.data();
+    assert_eq!(viewer["viewer"]["username"], "admin");
     assert_eq!(readiness(&server).await, (503, "storage full".to_owned()));
 
     disk.free();
@@ -112,7 +100,7 @@ async fn a_full_disk_loses_no_acknowledged_write(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(readiness(&server).await.0, 200, "ready again once there is room");
-    server.login("demo", "ann", "password1").await;
+    server.login("demo", "ann", AGENT_PASSWORD).await;
 
     // Every acknowledged conversation is there, under the id it was acknowledged with, and no
     // id was handed out twice.
@@ -211,26 +199,7 @@ async fn a_postgres_outage_under_load_loses_no_acknowledged_write(backend: Backe
     let postgres = PrivatePostgres::start().await;
     let first = Arc::new(TestServer::start_on(postgres.url()).await);
     let second = Arc::new(first.another_instance().await);
-    let admin = first.admin().await;
-    let queue = first
-        .gql(
-            Some(&admin),
-            "mutation { createQueue(input: { name: \"Support\" }) { queue { id } } }",
-            json!({}),
-        )
-        .await
-        .data()["createQueue"]["queue"]["id"]
-        .clone();
-    first
-        .gql(
-            Some(&admin),
-            "mutation($q: ID!) { createAgent(input: { displayName: \"Ann\", username: \"ann\", password: \"password1\", queueIds: [$q] }) { userErrors { code } } }",
-            json!({ "q": queue }),
-        )
-        .await
-        .data();
-    let ann = first.login("demo", "ann", "password1").await;
-    first.gql(Some(&ann), "mutation { reportPresence(status: ONLINE) { presence } }", json!({})).await.data();
+    let (admin, queue) = desk_with_an_agent_online(&first).await;
 
     // Two writers on each instance, all along.
     let stop = Arc::new(AtomicBool::new(false));

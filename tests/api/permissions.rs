@@ -36,22 +36,6 @@ async fn update(server: &TestServer, session: &Session, input: Value) -> Value {
     server.gql(Some(session), UPDATE, json!({ "input": input })).await.data()["updateAgent"].clone()
 }
 
-/// Creates an agent with these fields (and `password1`), signed in.
-async fn agent(server: &TestServer, admin: &Session, username: &str, fields: Value) -> Session {
-    let mut input = json!({ "displayName": username, "username": username, "password": "password1" });
-    input.as_object_mut().unwrap().extend(fields.as_object().cloned().unwrap_or_default());
-    let created = server
-        .gql(
-            Some(admin),
-            "mutation($input: CreateAgentInput!) { createAgent(input: $input) { userErrors { field code } } }",
-            json!({ "input": input }),
-        )
-        .await
-        .data();
-    assert_eq!(created["createAgent"]["userErrors"], json!([]), "{created}");
-    server.login("demo", username, "password1").await
-}
-
 /// The instance a watcher's socket is served by: on PostgreSQL another one than the ADMIN
 /// who changes things uses, so the change must cross instances.
 async fn watching_instance(server: &TestServer, backend: Backend) -> Option<TestServer> {
@@ -98,7 +82,7 @@ async fn the_login_payload_reads_as_the_viewer_it_signed_in(backend: Backend) {
         .await
         .data()["createQueue"]["queue"]["id"]
         .clone();
-    agent(&server, &admin, "lena", json!({ "queueIds": [queue] })).await;
+    server.agent_session(&admin, "lena", json!({ "queueIds": [queue] })).await;
     let login = "mutation($input: LoginInput!) { login(input: $input) { token agent {
         username queues { name } assignmentEligibility { eligible reasons }
         presenceHistory(first: 5) { edges { node { status } } } } userErrors { code } } }";
@@ -120,7 +104,7 @@ async fn the_login_payload_reads_as_the_viewer_it_signed_in(backend: Backend) {
 async fn a_blank_new_password_keeps_the_current_one(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let mia = agent(&server, &admin, "mia", json!({})).await;
+    let mia = server.agent_session(&admin, "mia", json!({})).await;
     for (session, id) in [(&admin, &mia.agent_id), (&mia, &mia.agent_id)] {
         let updated = update(&server, session, json!({ "id": id, "newPassword": "" })).await;
         assert_eq!(updated["userErrors"], json!([]), "{updated}");
@@ -152,14 +136,14 @@ async fn a_demoted_admin_loses_admin_rights_on_an_open_socket_and_a_promoted_age
 ) {
     let server = TestServer::start(backend).await;
     let boss = server.admin().await;
-    let other = agent(&server, &boss, "other", json!({})).await;
+    let other = server.agent_session(&boss, "other", json!({})).await;
     let watching = watching_instance(&server, backend).await;
     let endpoint = watching.as_ref().unwrap_or(&server);
     // An ADMIN-only query.
     let preview = format!("{{ previewAgentRemoval(ids: [\"{}\"]) {{ seatsFreed }} }}", other.agent_id);
     for (n, protocol) in Protocol::BOTH.into_iter().enumerate() {
         let username = format!("ada{n}");
-        let ada = agent(&server, &boss, &username, json!({ "role": "ADMIN" })).await;
+        let ada = server.agent_session(&boss, &username, json!({ "role": "ADMIN" })).await;
         let mut socket = WsClient::connect(endpoint, protocol, Some(&ada)).await.expect("acknowledged");
         socket
             .subscribe("d", "subscription { agentDirectoryChanged { kind agent { username } } }", json!({}))
@@ -243,9 +227,9 @@ async fn masking_on_a_running_subscription_follows_the_phone_number_permission(b
     for (n, protocol) in Protocol::BOTH.into_iter().enumerate() {
         // An AGENT (its own conversations) and an ADMIN (everyone's, in a shared execution
         // with other admins who see the same), both starting masked.
-        let kim = agent(&server, &boss, &format!("kim{n}"), json!({ "queueIds": [queue] })).await;
-        let lou = agent(&server, &boss, &format!("lou{n}"), json!({ "role": "ADMIN" })).await;
-        let peer = agent(&server, &boss, &format!("peer{n}"), json!({ "role": "ADMIN" })).await;
+        let kim = server.agent_session(&boss, &format!("kim{n}"), json!({ "queueIds": [queue] })).await;
+        let lou = server.agent_session(&boss, &format!("lou{n}"), json!({ "role": "ADMIN" })).await;
+        let peer = server.agent_session(&boss, &format!("peer{n}"), json!({ "role": "ADMIN" })).await;
         server
             .gql(Some(&kim), "mutation { reportPresence(status: ONLINE) { presence } }", json!({}))
             .await
@@ -300,10 +284,10 @@ async fn a_shared_presence_execution_regroups_a_demoted_admin(backend: Backend) 
     // Another agent's presence history is for ADMINs: the one field that tells the two
     // classes of viewer apart in a presence event.
     let watch = "subscription { presenceChanged { status agent { username presenceHistory(first: 1) { edges { node { status } } } } } }";
-    let worker = agent(&server, &boss, "worker", json!({})).await;
+    let worker = server.agent_session(&boss, "worker", json!({})).await;
     for (n, protocol) in Protocol::BOTH.into_iter().enumerate() {
-        let ada = agent(&server, &boss, &format!("ada{n}"), json!({ "role": "ADMIN" })).await;
-        let bea = agent(&server, &boss, &format!("bea{n}"), json!({ "role": "ADMIN" })).await;
+        let ada = server.agent_session(&boss, &format!("ada{n}"), json!({ "role": "ADMIN" })).await;
+        let bea = server.agent_session(&boss, &format!("bea{n}"), json!({ "role": "ADMIN" })).await;
         let mut ada_socket = WsClient::connect(endpoint, protocol, Some(&ada)).await.expect("acknowledged");
         ada_socket.subscribe("p", watch, json!({})).await;
         let mut bea_socket = WsClient::connect(endpoint, protocol, Some(&bea)).await.expect("acknowledged");

@@ -20,31 +20,6 @@ pub fn tests() -> Vec<crate::common::Test> {
     ]
 }
 
-async fn create_queue(server: &TestServer, admin: &Session, name: &str) -> String {
-    let data = server
-        .gql(
-            Some(admin),
-            "mutation($name: String!) { createQueue(input: { name: $name }) { queue { id } userErrors { code } } }",
-            json!({ "name": name }),
-        )
-        .await
-        .data();
-    data["createQueue"]["queue"]["id"].as_str().unwrap_or_else(|| panic!("{data}")).to_owned()
-}
-
-/// An agent in these queues; its global ID.
-async fn agent_in(server: &TestServer, admin: &Session, username: &str, queues: &[&str]) -> String {
-    let data = server
-        .gql(
-            Some(admin),
-            "mutation($u: String!, $q: [ID!]) { createAgent(input: { displayName: $u, username: $u, password: \"password1\", queueIds: $q }) { agent { id } userErrors { code } } }",
-            json!({ "u": username, "q": queues }),
-        )
-        .await
-        .data();
-    data["createAgent"]["agent"]["id"].as_str().unwrap_or_else(|| panic!("{data}")).to_owned()
-}
-
 /// The `agentDirectoryChanged` events that arrive within a moment, as (agent id, queue names).
 async fn updates(socket: &mut WsClient, expected: usize) -> Vec<(String, Vec<String>)> {
     let mut seen = Vec::new();
@@ -65,13 +40,13 @@ async fn updates(socket: &mut WsClient, expected: usize) -> Vec<(String, Vec<Str
 async fn renaming_or_deleting_a_queue_updates_its_members_live(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let billing = create_queue(&server, &admin, "Billing").await;
+    let billing = server.create_queue(&admin, "Billing").await;
     let mut members = [
-        agent_in(&server, &admin, "ann", &[&billing]).await,
-        agent_in(&server, &admin, "bob", &[&billing]).await,
+        server.create_agent(&admin, "ann", json!({ "queueIds": [&billing] })).await,
+        server.create_agent(&admin, "bob", json!({ "queueIds": [&billing] })).await,
     ];
     members.sort();
-    agent_in(&server, &admin, "cat", &[]).await;
+    server.create_agent(&admin, "cat", json!({ "queueIds": [] })).await;
     let mut socket =
         WsClient::connect(&server, Protocol::TransportWs, Some(&admin)).await.expect("acknowledged");
     socket
@@ -127,9 +102,9 @@ async fn queue_of_conversations(
 async fn a_queue_with_waiting_customers_is_deleted_only_by_moving_them(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let closing = create_queue(&server, &admin, "Closing").await;
-    let open = create_queue(&server, &admin, "Open").await;
-    agent_in(&server, &admin, "ida", &[&open]).await;
+    let closing = server.create_queue(&admin, "Closing").await;
+    let open = server.create_queue(&admin, "Open").await;
+    server.create_agent(&admin, "ida", json!({ "queueIds": [&open] })).await;
     let ida = server.login("demo", "ida", "password1").await;
     server
         .gql(Some(&ida), "mutation { reportPresence(status: ONLINE) { presence } }", json!({}))
@@ -150,7 +125,7 @@ async fn a_queue_with_waiting_customers_is_deleted_only_by_moving_them(backend: 
     }
     server.create_organization("beta", 5, "boss", "boss-password").await;
     let boss = server.login("beta", "boss", "boss-password").await;
-    let foreign = create_queue(&server, &boss, "Theirs").await;
+    let foreign = server.create_queue(&boss, "Theirs").await;
 
     // Refused, and nothing changes: without a target, with one of another organization,
     // with the queue itself, with one that is not a queue id.
@@ -177,7 +152,7 @@ async fn a_queue_with_waiting_customers_is_deleted_only_by_moving_them(backend: 
     let assigned = [("ASSIGNED".to_owned(), "Open".to_owned()), ("ASSIGNED".to_owned(), "Open".to_owned())];
     assert_eq!(queue_of_conversations(&server, &admin, &waiting).await, assigned);
     // An empty queue still goes without a target.
-    let empty = create_queue(&server, &admin, "Empty").await;
+    let empty = server.create_queue(&admin, "Empty").await;
     let gone = server.gql(Some(&admin), DELETE, json!({ "id": empty, "to": null })).await.data();
     assert_eq!(gone["deleteQueue"]["userErrors"], json!([]));
 }

@@ -18,6 +18,8 @@ use tokio::net::TcpListener;
 use super::{Backend, Gql, Session, client, postgres::TestDatabase};
 
 pub const ADMIN_PASSWORD: &str = "admin-password";
+/// Password of every agent made by `create_agent`.
+pub const AGENT_PASSWORD: &str = "password1";
 /// Password of every agent made by `seed_agents`.
 const SEED_PASSWORD: &str = "password1";
 
@@ -171,6 +173,51 @@ impl TestServer {
     /// The bootstrap ADMIN of the `demo` organization.
     pub async fn admin(&self) -> Session {
         self.login("demo", "admin", ADMIN_PASSWORD).await
+    }
+
+    /// A queue made by `admin`; its global ID.
+    pub async fn create_queue(&self, admin: &Session, name: &str) -> String {
+        let data = self
+            .gql(
+                Some(admin),
+                "mutation($name: String!) { createQueue(input: { name: $name }) { queue { id } userErrors { code } } }",
+                json!({ "name": name }),
+            )
+            .await
+            .data();
+        data["createQueue"]["queue"]["id"].as_str().unwrap_or_else(|| panic!("{data}")).to_owned()
+    }
+
+    /// An agent made by `admin` through the API: display name and username `username`,
+    /// password `AGENT_PASSWORD`, and whatever else `fields` sets (`queueIds`, `role`, …).
+    /// Its global ID.
+    pub async fn create_agent(&self, admin: &Session, username: &str, fields: Value) -> String {
+        let mut input = json!({ "displayName": username, "username": username, "password": AGENT_PASSWORD });
+        input.as_object_mut().unwrap().extend(fields.as_object().cloned().unwrap_or_default());
+        let data = self
+            .gql(
+                Some(admin),
+                "mutation($input: CreateAgentInput!) { createAgent(input: $input) { agent { id } userErrors { field code } } }",
+                json!({ "input": input }),
+            )
+            .await
+            .data();
+        data["createAgent"]["agent"]["id"].as_str().unwrap_or_else(|| panic!("{data}")).to_owned()
+    }
+
+    /// `create_agent`, then signed in.
+    pub async fn agent_session(&self, admin: &Session, username: &str, fields: Value) -> Session {
+        self.create_agent(admin, username, fields).await;
+        self.login("demo", username, AGENT_PASSWORD).await
+    }
+
+    /// The session's agent reports itself ONLINE.
+    pub async fn go_online(&self, session: &Session) {
+        let online = "mutation { reportPresence(status: ONLINE) { presence } }";
+        assert_eq!(
+            self.gql(Some(session), online, json!({})).await.data()["reportPresence"]["presence"],
+            "ONLINE"
+        );
     }
 
     /// Another organization with its own ADMIN (`password` as password), for tenancy probes.
