@@ -10,7 +10,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use super::service;
 use crate::{
     auth::Viewer,
-    db::entities::queue,
+    db::entities::{agent, queue},
     graphql::RequestContext,
     routing::{model::Ineligible, service as routing},
     state::AppState,
@@ -20,6 +20,8 @@ pub struct DirectoryLoaders {
     pub queues_of_agent: DataLoader<QueuesOfAgent>,
     pub queue_member_count: DataLoader<QueueMemberCount>,
     pub eligibility: DataLoader<Eligibility>,
+    pub queue_in_history: DataLoader<QueueInHistory>,
+    pub agent_in_history: DataLoader<AgentInHistory>,
 }
 
 impl DirectoryLoaders {
@@ -35,6 +37,8 @@ impl DirectoryLoaders {
             queues_of_agent: DataLoader::new(QueuesOfAgent(scope()), tokio::spawn),
             queue_member_count: DataLoader::new(QueueMemberCount(scope()), tokio::spawn),
             eligibility: DataLoader::new(Eligibility(scope()), tokio::spawn),
+            queue_in_history: DataLoader::new(QueueInHistory(scope()), tokio::spawn),
+            agent_in_history: DataLoader::new(AgentInHistory(scope()), tokio::spawn),
         }
     }
 }
@@ -77,5 +81,31 @@ impl Loader<i64> for Eligibility {
 
     async fn load(&self, agent_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         routing::eligibility(&self.0.db, &self.0.viewer, agent_ids).await.map_err(Arc::new)
+    }
+}
+
+/// Queue id → the queue, deleted or not: what a conversation names.
+pub struct QueueInHistory(Scope);
+
+impl Loader<i64> for QueueInHistory {
+    type Value = queue::Model;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, queue_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let found = service::queues_including_deleted(&self.0.db, &self.0.viewer, queue_ids).await;
+        Ok(found.map_err(Arc::new)?.into_iter().map(|queue| (queue.id, queue)).collect())
+    }
+}
+
+/// Agent id → the agent, deleted or not: who held a conversation.
+pub struct AgentInHistory(Scope);
+
+impl Loader<i64> for AgentInHistory {
+    type Value = agent::Model;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, agent_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let found = service::agents_in_history(&self.0.db, &self.0.viewer, agent_ids).await;
+        Ok(found.map_err(Arc::new)?.into_iter().map(|agent| (agent.id, agent)).collect())
     }
 }

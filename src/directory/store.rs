@@ -364,14 +364,15 @@ pub(super) async fn find_queue(
 }
 
 /// A queue of the organization even if deleted: conversations keep pointing at theirs.
-pub(super) async fn find_queue_including_deleted(
+pub(super) async fn find_queues_including_deleted(
     db: &impl ConnectionTrait,
     organization_id: i64,
-    queue_id: i64,
-) -> Result<Option<queue::Model>, DbErr> {
-    queue::Entity::find_by_id(queue_id)
+    queue_ids: &[i64],
+) -> Result<Vec<queue::Model>, DbErr> {
+    queue::Entity::find()
         .filter(queue::Column::OrganizationId.eq(organization_id))
-        .one(db)
+        .filter(queue::Column::Id.is_in(queue_ids.iter().copied()))
+        .all(db)
         .await
 }
 

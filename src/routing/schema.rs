@@ -66,13 +66,10 @@ impl Conversation {
     pub async fn id(&self) -> ID {
         id::encode(NodeKind::Conversation, self.0.id)
     }
+    /// Its queue, even if deleted since; a page of conversations reads its queues at once.
     async fn queue(&self, ctx: &Context<'_>) -> async_graphql::Result<Queue> {
-        let viewer = ctx.viewer()?;
-        let queue = for_query(
-            crate::directory::service::queue_including_deleted(&ctx.app().db, viewer, self.0.queue_id).await,
-        )?;
-        queue
-            .map(Queue::new)
+        Queue::load_from_history(ctx, self.0.queue_id)
+            .await?
             .ok_or_else(|| ApiError::Internal("conversation without its queue".into()).into_graphql())
     }
     async fn status(&self) -> ConversationStatus {
@@ -94,7 +91,7 @@ impl Conversation {
     /// `deletedAt` set); null while waiting.
     async fn assigned_agent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Agent>> {
         match self.0.assigned_agent_id {
-            Some(agent_id) => Agent::load_from_history(ctx, ctx.viewer()?, agent_id).await,
+            Some(agent_id) => Agent::load_from_history(ctx, agent_id).await,
             None => Ok(None),
         }
     }

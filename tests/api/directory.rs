@@ -666,7 +666,8 @@ async fn bulk_of_1000_costs_the_same_statements_as_bulk_of_10(backend: Backend) 
 }
 
 /// Statement counts are the server's: its periodic sweeps must not run inside a measurement.
-fn without_background_sweeps(config: &mut agentdesk::config::Config) {
+/// No sweep runs during a test that counts statements.
+pub(crate) fn without_background_sweeps(config: &mut agentdesk::config::Config) {
     config.presence_sweep_interval = std::time::Duration::from_secs(3600);
     config.routing_sweep_interval = std::time::Duration::from_secs(3600);
 }

@@ -30,6 +30,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         conversation_input_is_validated,
         no_agent_is_ever_over_its_limit_under_a_concurrent_burst,
         history_keeps_a_deleted_agent_where_it_points_at_it,
+        a_page_of_conversations_costs_the_same_statements_at_5_and_50,
     ]
 }
 
@@ -611,4 +612,37 @@ async fn history_keeps_a_deleted_agent_where_it_points_at_it(backend: Backend) {
     assert_eq!(refused["updateAgent"]["userErrors"][0]["code"], "NOT_FOUND");
     let waiting = desk.create(None).await;
     assert_eq!(waiting["status"], "WAITING", "nobody left to route to: {waiting}");
+}
+
+/// A conversation's queue and agent are read for the whole page at once (DataLoaders), not
+/// one statement per row each (issue 23).
+async fn a_page_of_conversations_costs_the_same_statements_at_5_and_50(backend: Backend) {
+    let server = TestServer::start_with(backend, crate::directory::without_background_sweeps).await;
+    let admin = server.admin().await;
+    let queue = server.create_queue(&admin, "Support").await;
+    let ola = server.agent_session(&admin, "ola", json!({ "queueIds": [queue] })).await;
+    server.go_online(&ola).await;
+    let create =
+        "mutation($q: ID!) { createConversation(input: { queueId: $q }) { conversation { status } } }";
+    for _ in 0..50 {
+        let created = server.gql(Some(&admin), create, json!({ "q": queue })).await.data();
+        assert_eq!(created["createConversation"]["conversation"]["status"], "ASSIGNED");
+    }
+    let mut costs = Vec::new();
+    for size in [5, 50] {
+        let page = format!(
+            "{{ conversations(first: {size}) {{ nodes {{ queue {{ name }} assignedAgent {{ displayName }} }} }} }}"
+        );
+        let before = server.statements();
+        let data = server.gql(Some(&admin), &page, json!({})).await.data();
+        costs.push(server.statements() - before);
+        let nodes = data["conversations"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), size);
+        let shown = json!({ "queue": { "name": "Support" }, "assignedAgent": { "displayName": "ola" } });
+        assert!(nodes.iter().all(|node| *node == shown), "{data}");
+    }
+    // A DataLoader batches what is asked within a moment: on a loaded machine a page's loads
+    // may fall into two batches, one statement more. What must never happen is one per row
+    // (before the loaders: 12 and 102).
+    assert!(costs[1] <= costs[0] + 2, "statements for pages of 5 and 50: {costs:?}");
 }

@@ -59,14 +59,11 @@ impl Agent {
         for_query(service::agent(&ctx.app().db, viewer, id).await).map(|agent| agent.map(Self::new))
     }
 
-    /// The agent a record of the past names, even if it was deleted since.
-    pub async fn load_from_history(
-        ctx: &Context<'_>,
-        viewer: &Viewer,
-        id: i64,
-    ) -> async_graphql::Result<Option<Self>> {
-        let found = for_query(service::agents_in_history(&ctx.app().db, viewer, &[id]).await)?;
-        Ok(found.into_iter().next().map(Self::new))
+    /// The agent a record of the past names, even if it was deleted since; batched with the
+    /// other records of the request (a page of conversations reads its agents at once).
+    pub async fn load_from_history(ctx: &Context<'_>, id: i64) -> async_graphql::Result<Option<Self>> {
+        let loaded = DirectoryLoaders::of(ctx.app(), ctx.request()?)?.agent_in_history.load_one(id).await;
+        Ok(loaded.map_err(|error| ApiError::from(error).into_graphql())?.map(Self::new))
     }
 }
 

@@ -37,6 +37,13 @@ impl Queue {
     pub async fn load(ctx: &Context<'_>, viewer: &Viewer, id: i64) -> async_graphql::Result<Option<Self>> {
         for_query(service::queue(&ctx.app().db, viewer, id).await).map(|queue| queue.map(Self::new))
     }
+
+    /// The queue a record of the past names, even if it was deleted since; batched with the
+    /// other records of the request.
+    pub async fn load_from_history(ctx: &Context<'_>, id: i64) -> async_graphql::Result<Option<Self>> {
+        let loaded = DirectoryLoaders::of(ctx.app(), ctx.request()?)?.queue_in_history.load_one(id).await;
+        Ok(loaded.map_err(|error| ApiError::from(error).into_graphql())?.map(Self::new))
+    }
 }
 
 #[Object]

@@ -34,13 +34,14 @@ pub async fn queue(
     store::find_queue(db, viewer.organization_id, queue_id).await
 }
 
-/// A queue even after it was deleted, for the conversations that refer to it.
-pub async fn queue_including_deleted(
+/// These queues even after they were deleted, for the conversations that refer to them; in
+/// no particular order.
+pub async fn queues_including_deleted(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
-    queue_id: i64,
-) -> Result<Option<queue::Model>, DbErr> {
-    store::find_queue_including_deleted(db, viewer.organization_id, queue_id).await
+    queue_ids: &[i64],
+) -> Result<Vec<queue::Model>, DbErr> {
+    store::find_queues_including_deleted(db, viewer.organization_id, queue_ids).await
 }
 
 pub async fn queues(
