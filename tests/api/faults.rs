@@ -52,6 +52,24 @@ async fn desk_with_an_agent_online(server: &TestServer) -> (Session, Value) {
     (admin, json!(queue))
 }
 
+/// Every acknowledged conversation (id, customer name) is there, under the id it was
+/// acknowledged with, and no id was handed out twice.
+async fn every_acknowledged_conversation_is_stored(
+    server: &TestServer,
+    admin: &Session,
+    acknowledged: &[(String, String)],
+) {
+    let mut ids: Vec<&str> = acknowledged.iter().map(|(id, _)| id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), acknowledged.len(), "an id was acknowledged twice");
+    for (id, name) in acknowledged {
+        let query = "query($id: ID!) { conversation(id: $id) { customerName } }";
+        let stored = server.gql(Some(admin), query, json!({ "id": id })).await.data();
+        assert_eq!(stored["conversation"]["customerName"], json!(name), "acknowledged {id} is missing");
+    }
+}
+
 async fn readiness(server: &TestServer) -> (u16, String) {
     let response = server.http.get(server.url("/readyz")).send().await.expect("readyz answers");
     (response.status().as_u16(), response.text().await.unwrap_or_default())
@@ -102,23 +120,7 @@ async fn a_full_disk_loses_no_acknowledged_write(backend: Backend) {
     assert_eq!(readiness(&server).await.0, 200, "ready again once there is room");
     server.login("demo", "ann", AGENT_PASSWORD).await;
 
-    // Every acknowledged conversation is there, under the id it was acknowledged with, and no
-    // id was handed out twice.
-    let mut ids: Vec<&str> = acknowledged.iter().map(|(id, _)| id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    assert_eq!(ids.len(), acknowledged.len(), "an id was acknowledged twice");
-    for (id, name) in &acknowledged {
-        let stored = server
-            .gql(
-                Some(&admin),
-                "query($id: ID!) { conversation(id: $id) { customerName } }",
-                json!({ "id": id }),
-            )
-            .await
-            .data();
-        assert_eq!(stored["conversation"]["customerName"], json!(name), "acknowledged {id} is missing");
-    }
+    every_acknowledged_conversation_is_stored(&server, &admin, &acknowledged).await;
     // Else the test proved nothing.
     assert!(refused > 0, "the disk never filled up: {} conversations stored", acknowledged.len());
     server.stop().await;
@@ -253,21 +255,7 @@ async fn a_postgres_outage_under_load_loses_no_acknowledged_write(backend: Backe
 
     let tally = Arc::try_unwrap(tally).ok().expect("the writers are done").into_inner().unwrap();
     assert!(tally.slowest_refusal < FAIL_FAST, "a refusal took {:?}", tally.slowest_refusal);
-    let mut ids: Vec<&str> = tally.acknowledged.iter().map(|(id, _)| id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    assert_eq!(ids.len(), tally.acknowledged.len(), "an id was acknowledged twice");
-    for (id, name) in &tally.acknowledged {
-        let stored = first
-            .gql(
-                Some(&admin),
-                "query($id: ID!) { conversation(id: $id) { customerName } }",
-                json!({ "id": id }),
-            )
-            .await
-            .data();
-        assert_eq!(stored["conversation"]["customerName"], json!(name), "acknowledged {id} is missing");
-    }
+    every_acknowledged_conversation_is_stored(&first, &admin, &tally.acknowledged).await;
     eprintln!(
         "outage: {} acknowledged, {} refused (slowest refusal {:?}), ready again after {:?}",
         tally.acknowledged.len(),
