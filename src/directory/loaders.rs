@@ -22,6 +22,7 @@ pub struct DirectoryLoaders {
     pub eligibility: DataLoader<Eligibility>,
     pub queue_in_history: DataLoader<QueueInHistory>,
     pub agent_in_history: DataLoader<AgentInHistory>,
+    pub waiting_in_queue: DataLoader<WaitingInQueue>,
 }
 
 impl DirectoryLoaders {
@@ -39,6 +40,7 @@ impl DirectoryLoaders {
             eligibility: DataLoader::new(Eligibility(scope()), tokio::spawn),
             queue_in_history: DataLoader::new(QueueInHistory(scope()), tokio::spawn),
             agent_in_history: DataLoader::new(AgentInHistory(scope()), tokio::spawn),
+            waiting_in_queue: DataLoader::new(WaitingInQueue(scope()), tokio::spawn),
         }
     }
 }
@@ -107,5 +109,17 @@ impl Loader<i64> for AgentInHistory {
     async fn load(&self, agent_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         let found = service::agents_in_history(&self.0.db, &self.0.viewer, agent_ids).await;
         Ok(found.map_err(Arc::new)?.into_iter().map(|agent| (agent.id, agent)).collect())
+    }
+}
+
+/// Queue id → how many conversations wait in it.
+pub struct WaitingInQueue(Scope);
+
+impl Loader<i64> for WaitingInQueue {
+    type Value = u64;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, queue_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        routing::waiting_counts(&self.0.db, &self.0.viewer, queue_ids).await.map_err(Arc::new)
     }
 }

@@ -100,6 +100,19 @@ pub async fn waiting_count(db: &impl ConnectionTrait, viewer: &Viewer, queue_id:
     store::count_waiting(db, viewer.organization_id, queue_id).await
 }
 
+/// How many conversations wait in each of these queues (every queue named is in the map).
+pub async fn waiting_counts(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    queue_ids: &[i64],
+) -> Result<HashMap<i64, u64>, DbErr> {
+    let mut counts: HashMap<i64, u64> = queue_ids.iter().map(|&queue_id| (queue_id, 0)).collect();
+    for (queue_id, waiting) in store::count_waiting_in(db, viewer.organization_id, queue_ids).await? {
+        counts.insert(queue_id, u64::try_from(waiting).unwrap_or(0));
+    }
+    Ok(counts)
+}
+
 /// Moves the waiting conversations of a queue being deleted to another of the organization's,
 /// in the caller's transaction; drain `to_queue_id` once it commits. Returns how many moved.
 pub async fn move_waiting(

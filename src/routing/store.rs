@@ -480,6 +480,25 @@ pub(super) async fn move_waiting(
     Ok(moved.rows_affected)
 }
 
+/// How many conversations wait in each of these queues of the organization (queues where
+/// none waits are absent).
+pub(super) async fn count_waiting_in(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    queue_ids: &[i64],
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    conversations_of(organization_id)
+        .select_only()
+        .column(conversation::Column::QueueId)
+        .column_as(Expr::col(conversation::Column::Id).count(), "waiting")
+        .filter(conversation::Column::Status.eq(Status::Waiting))
+        .filter(conversation::Column::QueueId.is_in(queue_ids.iter().copied()))
+        .group_by(conversation::Column::QueueId)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 pub(super) async fn count_waiting(
     db: &impl ConnectionTrait,
     organization_id: i64,

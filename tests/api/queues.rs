@@ -17,6 +17,7 @@ pub fn tests() -> Vec<crate::common::Test> {
     crate::tests![
         renaming_or_deleting_a_queue_updates_its_members_live,
         a_queue_with_waiting_customers_is_deleted_only_by_moving_them,
+        a_page_of_queues_counts_its_waiting_conversations_at_once,
     ]
 }
 
@@ -155,4 +156,35 @@ async fn a_queue_with_waiting_customers_is_deleted_only_by_moving_them(backend: 
     let empty = server.create_queue(&admin, "Empty").await;
     let gone = server.gql(Some(&admin), DELETE, json!({ "id": empty, "to": null })).await.data();
     assert_eq!(gone["deleteQueue"]["userErrors"], json!([]));
+}
+
+/// `waitingConversations` of a page of queues is one statement for the page, not one per
+/// queue (issue 23).
+async fn a_page_of_queues_counts_its_waiting_conversations_at_once(backend: Backend) {
+    let server = TestServer::start_with(backend, crate::directory::without_background_sweeps).await;
+    let admin = server.admin().await;
+    let create =
+        "mutation($q: ID!) { createConversation(input: { queueId: $q }) { conversation { status } } }";
+    for n in 0..10 {
+        let queue = server.create_queue(&admin, &format!("Queue {n:02}")).await;
+        // Nobody serves them: queue n has n waiting.
+        for _ in 0..n {
+            server.gql(Some(&admin), create, json!({ "q": queue })).await.data();
+        }
+    }
+    let mut costs = Vec::new();
+    for size in [2, 10] {
+        let page = format!("{{ queues(first: {size}) {{ nodes {{ name waitingConversations }} }} }}");
+        let before = server.statements();
+        let data = server.gql(Some(&admin), &page, json!({})).await.data();
+        costs.push(server.statements() - before);
+        let nodes = data["queues"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), size);
+        for node in nodes {
+            let n: u64 = node["name"].as_str().unwrap().trim_start_matches("Queue ").parse().unwrap();
+            assert_eq!(node["waitingConversations"], n, "{node}");
+        }
+    }
+    // As for any DataLoader, a page's loads may fall into two batches on a loaded machine.
+    assert!(costs[1] <= costs[0] + 2, "statements for pages of 2 and 10: {costs:?}");
 }

@@ -74,9 +74,11 @@ impl Queue {
             DirectoryLoaders::of(ctx.app(), ctx.request()?)?.queue_member_count.load_one(self.row.id).await;
         Ok(loaded.map_err(|error| ApiError::from(error).into_graphql())?.unwrap_or(0))
     }
-    /// Conversations of this queue waiting for an agent.
+    /// Conversations of this queue waiting for an agent (a page of queues counts them at once).
     async fn waiting_conversations(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        for_query(crate::routing::service::waiting_count(&ctx.app().db, ctx.viewer()?, self.row.id).await)
+        let loaded =
+            DirectoryLoaders::of(ctx.app(), ctx.request()?)?.waiting_in_queue.load_one(self.row.id).await;
+        Ok(loaded.map_err(|error| ApiError::from(error).into_graphql())?.unwrap_or(0))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.row.created_at
