@@ -14,7 +14,7 @@ use std::{
 use serde_json::{Value, json};
 
 use crate::common::{
-    Backend, Gql, Session, TestServer, private_postgres::PrivatePostgres, server::AGENT_PASSWORD,
+    Backend, Gql, Session, TestServer, eventually, private_postgres::PrivatePostgres, server::AGENT_PASSWORD,
     small_disk::SmallDisk,
 };
 
@@ -108,15 +108,14 @@ async fn a_full_disk_loses_no_acknowledged_write(backend: Backend) {
     assert_eq!(readiness(&server).await, (503, "storage full".to_owned()));
 
     disk.free();
-    let deadline = tokio::time::Instant::now() + RECOVERY;
-    loop {
+    eventually(RECOVERY, || async {
         let response = create_conversation(&server, &admin, &queue, "after").await;
-        if response.body["data"]["createConversation"]["conversation"]["id"].is_string() {
-            break;
+        match response.body["data"]["createConversation"]["conversation"]["id"].is_string() {
+            true => Ok(()),
+            false => Err(format!("writes did not come back: {:?}", response.body)),
         }
-        assert!(tokio::time::Instant::now() < deadline, "writes did not come back: {:?}", response.body);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     assert_eq!(readiness(&server).await.0, 200, "ready again once there is room");
     server.login("demo", "ann", AGENT_PASSWORD).await;
 
@@ -185,15 +184,29 @@ async fn timed_readiness(server: &TestServer) -> (u16, Duration) {
 /// Waits until `/readyz` says `expected`; how long that took.
 async fn until_ready_is(server: &TestServer, expected: u16, within: Duration) -> Duration {
     let started = Instant::now();
-    loop {
+    eventually(within, || async {
         let (status, took) = timed_readiness(server).await;
         assert!(took < READY_ANSWERS_WITHIN, "/readyz took {took:?}");
-        if status == expected {
-            return started.elapsed();
+        match status == expected {
+            true => Ok(()),
+            false => Err(format!("/readyz never said {expected}")),
         }
-        assert!(started.elapsed() < within, "/readyz never said {expected}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    started.elapsed()
+}
+
+/// Waits until the writers have had 20 more writes acknowledged.
+async fn until_writes_progress(tally: &Mutex<Tally>, what: &str) {
+    let acknowledged = || tally.lock().unwrap().acknowledged.len();
+    let before = acknowledged();
+    eventually(Duration::from_secs(10), || async {
+        match acknowledged() >= before + 20 {
+            true => Ok(()),
+            false => Err(what.to_owned()),
+        }
+    })
+    .await;
 }
 
 async fn a_postgres_outage_under_load_loses_no_acknowledged_write(backend: Backend) {
@@ -214,13 +227,7 @@ async fn a_postgres_outage_under_load_loses_no_acknowledged_write(backend: Backe
             tokio::spawn(task)
         })
         .collect();
-    let acknowledged_count = || tally.lock().unwrap().acknowledged.len();
-    let before = acknowledged_count();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while acknowledged_count() < before + 20 {
-        assert!(Instant::now() < deadline, "the writers make no progress");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_writes_progress(&tally, "the writers make no progress").await;
 
     postgres.stop().await;
     // Not ready, said at once, on both instances.
@@ -242,12 +249,7 @@ async fn a_postgres_outage_under_load_loses_no_acknowledged_write(backend: Backe
     for server in [&first, &second] {
         recovery.push(until_ready_is(server, 200, Duration::from_secs(10)).await);
     }
-    let before = acknowledged_count();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while acknowledged_count() < before + 20 {
-        assert!(Instant::now() < deadline, "writes did not come back after the outage");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_writes_progress(&tally, "writes did not come back after the outage").await;
     stop.store(true, Ordering::Relaxed);
     for writer in writers {
         writer.await.expect("a writer failed");

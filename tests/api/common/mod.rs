@@ -27,6 +27,28 @@ pub fn number_of(global_id: &str) -> i64 {
 
 pub type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// How often `eventually` looks again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Looks at `check` until it holds (Ok), at most `within`; then panics with the last state
+/// it reported (Err). For a condition the test cannot be told of, only see.
+pub async fn eventually<T, F, Fut>(within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(state) if tokio::time::Instant::now() >= deadline => {
+                panic!("not so within {within:?}: {state}")
+            }
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 pub struct Test {
     pub name: &'static str,
