@@ -53,7 +53,12 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
     // Before registering, so this instance does not count as "another one alive".
     presence::recover_after_restart(&db, &bus, &instance, Timings::from_config(&config)).await?;
     presence::register_instance(&db, &instance).await?;
-    let metrics = Arc::new(Metrics::new(statements.clone(), hasher.clone()));
+    let listening = bus.clone();
+    let metrics = Arc::new(Metrics::new(
+        statements.clone(),
+        hasher.clone(),
+        Box::new(move || listening.listeners().to_vec()),
+    ));
     let login_throttle =
         Arc::new(LoginThrottle::new(config.login_attempts_per_account, config.login_attempts_per_address));
     let state = AppState {

@@ -371,6 +371,19 @@ impl EventBus {
         self.0.hub.conversations.subscribe()
     }
 
+    /// How many receivers each feed has now: a subscription counts from the moment it can
+    /// no longer miss an event, which is what a client (or a test) waiting for it to be live
+    /// needs to know. Shared executions hold one receiver for all their sockets.
+    pub fn listeners(&self) -> [(&'static str, usize); 4] {
+        let hub = &self.0.hub;
+        [
+            ("presence", hub.presence.receiver_count()),
+            ("sessions", hub.sessions.receiver_count()),
+            ("directory", hub.directory.receiver_count()),
+            ("conversations", hub.conversations.receiver_count()),
+        ]
+    }
+
     /// Begins a write transaction whose published events are delivered when it commits.
     pub async fn begin(&self, db: &DatabaseConnection) -> Result<EventTx<'_>, DbErr> {
         let order = match &self.0.transport {

@@ -44,7 +44,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(statements: StatementCounter, hasher: PasswordHasher) -> Self {
+    /// `listeners` reads, at each scrape, how many receivers each event feed has.
+    pub fn new(statements: StatementCounter, hasher: PasswordHasher, listeners: FeedListeners) -> Self {
         let mut registry = Registry::default();
         let operations = Family::<OperationLabels, Counter>::default();
         registry.register(
@@ -77,7 +78,7 @@ impl Metrics {
             "Shared subscription executions running: sockets that ask the same share one",
             subscription_executions.clone(),
         );
-        registry.register_collector(Box::new(Sampled { statements, hasher }));
+        registry.register_collector(Box::new(Sampled { statements, hasher, listeners }));
         Self {
             registry,
             operations,
@@ -169,10 +170,14 @@ impl Drop for GaugeGuard {
     }
 }
 
+/// Reads each event feed's receiver count (the bus owns the feeds; this module does not know it).
+pub type FeedListeners = Box<dyn Fn() -> Vec<(&'static str, usize)> + Send + Sync>;
+
 /// Values owned elsewhere, read at each scrape.
 struct Sampled {
     statements: StatementCounter,
     hasher: PasswordHasher,
+    listeners: FeedListeners,
 }
 
 impl fmt::Debug for Sampled {
@@ -206,6 +211,16 @@ impl Collector for Sampled {
             None,
             hashes.metric_type(),
         )?;
-        hashes.encode(descriptor)
+        hashes.encode(descriptor)?;
+        let mut descriptor = encoder.encode_descriptor(
+            "agentdesk_event_listeners",
+            "Receivers of each local event feed: live subscriptions (one per shared execution) and sockets' session watches",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (feed, count) in (self.listeners)() {
+            ConstGauge::new(count as i64).encode(descriptor.encode_family(&[("feed", feed)])?)?;
+        }
+        Ok(())
     }
 }

@@ -12,9 +12,10 @@ use futures_util::future::join_all;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
-use crate::{
-    common::{Backend, Gql, TestServer, server::ADMIN_PASSWORD},
-    operations::{scrape, value},
+use crate::common::{
+    Backend, Gql, TestServer,
+    metrics::{scrape, value},
+    server::ADMIN_PASSWORD,
 };
 
 pub fn tests() -> Vec<crate::common::Test> {

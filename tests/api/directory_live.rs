@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::common::{
     Backend, Session, TestServer,
+    metrics::until_listening,
     ws::{Ending, Protocol, WsClient},
 };
 
@@ -63,12 +64,6 @@ pub(crate) async fn wait_until_live(server: &TestServer, admin: &Session, socket
     panic!("the directory subscription never became live");
 }
 
-/// The subscriptions are live once the server has had a moment after them; presence has no
-/// harmless change to probe with.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(200)).await;
-}
-
 async fn go_online(server: &TestServer, session: &Session) {
     let query = "mutation { reportPresence(status: ONLINE) { presence } }";
     assert_eq!(
@@ -87,7 +82,7 @@ async fn removal_closes_sockets_and_takes_offline(backend: Backend, mutation: &s
     watcher.subscribe("p", PRESENCE, json!({})).await;
     let mut workspace =
         WsClient::connect(&server, Protocol::LegacyWs, Some(&agent)).await.expect("agent socket");
-    settle().await;
+    until_listening(&server, "presence", 1).await;
     go_online(&server, &agent).await;
     let online = watcher.next_result("p").await;
     assert_eq!(online["data"]["presenceChanged"]["status"], "ONLINE", "{online}");

@@ -8,10 +8,7 @@ use agentdesk::db::entities::{agent, conversation};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use crate::{
-    common::{Backend, Session, client, server::seed_agents},
-    operations::Binary,
-};
+use crate::common::{Backend, Session, client::Endpoint, process::ServerProcess, server::seed_agents};
 
 pub fn tests() -> Vec<crate::common::Test> {
     crate::tests![
@@ -24,34 +21,22 @@ pub fn tests() -> Vec<crate::common::Test> {
 /// this size on this machine; the invariants must hold for every one.
 const KILL_AFTER_MS: [u64; 4] = [1, 40, 150, 400];
 
-async fn gql(binary: &Binary, session: Option<&Session>, query: &str, variables: Value) -> Value {
-    client::post(&reqwest::Client::new(), binary.addr, session, query, variables).await.data()
+async fn gql(binary: &ServerProcess, session: Option<&Session>, query: &str, variables: Value) -> Value {
+    binary.post(session, query, variables).await.data()
 }
 
-async fn admin(binary: &Binary) -> Session {
-    let response = client::post(
-        &reqwest::Client::new(),
-        binary.addr,
-        None,
-        client::LOGIN,
-        json!({ "input": { "organization": "demo", "username": "admin", "password": "admin-password" } }),
-    )
-    .await;
-    Session::from_login(&response, "admin")
-}
-
-async fn database(binary: &Binary) -> DatabaseConnection {
+async fn database(binary: &ServerProcess) -> DatabaseConnection {
     agentdesk::db::connect(&binary.database_url, 2).await.expect("the test reaches the database").0
 }
 
 async fn killed_during_a_bulk_change_it_is_all_or_nothing(backend: Backend) {
-    let mut binary = Binary::start(backend, "10s").await;
+    let mut binary = ServerProcess::start(backend, &["--shutdown-timeout", "10s"]).await;
     let db = database(&binary).await;
     let ids = seed_agents(&db, "demo", "bulk", 1000).await;
     let mut enabled = true;
     let mut killed_in_flight = 0;
     for delay in KILL_AFTER_MS {
-        let admin = admin(&binary).await;
+        let admin = binary.admin().await;
         let request = {
             let (addr, ids) = (binary.addr, ids.clone());
             tokio::spawn(async move {
@@ -90,8 +75,8 @@ async fn killed_during_a_bulk_change_it_is_all_or_nothing(backend: Backend) {
 async fn killed_during_a_burst_of_assignments_nothing_is_lost(backend: Backend) {
     const LIMIT: usize = 2;
     const AGENTS: usize = 4;
-    let mut binary = Binary::start(backend, "10s").await;
-    let admin = admin(&binary).await;
+    let mut binary = ServerProcess::start(backend, &["--shutdown-timeout", "10s"]).await;
+    let admin = binary.admin().await;
     let queue = gql(
         &binary,
         Some(&admin),
@@ -113,15 +98,7 @@ async fn killed_during_a_burst_of_assignments_nothing_is_lost(backend: Backend) 
         )
         .await;
         assert!(created["createAgent"]["agent"].is_object(), "{created}");
-        let login = client::post(
-            &reqwest::Client::new(),
-            binary.addr,
-            None,
-            client::LOGIN,
-            json!({ "input": { "organization": "demo", "username": username, "password": "secret-1" } }),
-        )
-        .await;
-        let session = Session::from_login(&login, &username);
+        let session = binary.login(&username, "secret-1").await;
         gql(&binary, Some(&session), "mutation { reportPresence(status: ONLINE) { presence } }", json!({}))
             .await;
     }

@@ -10,7 +10,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::common::{
-    Backend, Session, TestServer,
+    Backend, Session, TestServer, eventually,
+    metrics::until_listening,
     ws::{Protocol, WsClient},
 };
 
@@ -110,7 +111,7 @@ async fn watch(server: &TestServer, admin: &Session) -> WsClient {
     let mut socket =
         WsClient::connect(server, Protocol::TransportWs, Some(admin)).await.expect("acknowledged");
     socket.subscribe("p", PRESENCE_CHANGED, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_listening(server, "presence", 1).await;
     socket
 }
 
@@ -280,9 +281,12 @@ async fn history_is_pruned_after_its_retention(backend: Backend) {
     let admin = server.admin().await;
     report(&server, &admin, "ONLINE").await;
     assert_eq!(history(&agent(&server, &admin, &admin.agent_id).await).len(), 1);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let now = agent(&server, &admin, &admin.agent_id).await;
-    assert_eq!(history(&now), [], "older than the retention");
+    // The sweeper prunes within an interval once the entry is older than the retention.
+    let now = eventually(Duration::from_secs(5), || async {
+        let now = agent(&server, &admin, &admin.agent_id).await;
+        if history(&now).is_empty() { Ok(now) } else { Err(format!("history still holds {now}")) }
+    })
+    .await;
     assert_eq!(now["presenceReason"], "REPORTED", "the current reason stays");
 }
 

@@ -1,13 +1,8 @@
 //! What operators see and do: `/metrics`, request ids, and stopping the real binary.
 
-use std::{
-    net::SocketAddr,
-    process::{Child, Command, ExitStatus, Stdio},
-    time::{Duration, Instant},
-};
+use std::{net::SocketAddr, time::Duration};
 
 use serde_json::json;
-use tempfile::TempDir;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -15,8 +10,9 @@ use tokio::{
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
 
 use crate::common::{
-    Backend, TestServer,
-    postgres::TestDatabase,
+    Backend, TestServer, eventually,
+    metrics::{scrape, settles_at, value},
+    process::ServerProcess,
     ws::{Protocol, WsClient},
 };
 
@@ -28,22 +24,6 @@ pub fn tests() -> Vec<crate::common::Test> {
         sigterm_lets_requests_in_flight_finish_and_exits_0,
         sigterm_exits_within_the_bound_when_clients_linger,
     ]
-}
-
-pub async fn scrape(server: &TestServer) -> String {
-    let response = server.http.get(server.url("/metrics")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
-    response.text().await.unwrap()
-}
-
-/// The value of one series, 0 when it has not appeared yet.
-pub fn value(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.parse().unwrap_or_else(|_| panic!("{series}: {value}")))
 }
 
 async fn metrics_need_the_token_when_one_is_set(backend: Backend) {
@@ -101,18 +81,6 @@ async fn metrics_count_operations_statements_and_sockets(backend: Backend) {
     settles_at(&server, "agentdesk_websockets_open", 0.0).await;
 }
 
-pub async fn settles_at(server: &TestServer, series: &str, expected: f64) {
-    let mut seen = f64::NAN;
-    for _ in 0..100 {
-        seen = value(&scrape(server).await, series);
-        if seen == expected {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{series} stayed at {seen}, expected {expected}");
-}
-
 async fn requests_carry_a_request_id(backend: Backend) {
     let server = TestServer::start(backend).await;
     let id_of = |response: &reqwest::Response| {
@@ -139,92 +107,19 @@ async fn requests_carry_a_request_id(backend: Backend) {
     assert_eq!(replaced.len(), 32);
 }
 
-/// The real binary on a free port and a fresh database; killed if the test ends before it.
-pub struct Binary {
-    child: Child,
-    pub addr: SocketAddr,
-    pub database_url: String,
-    shutdown_timeout: String,
-    _storage: (Option<TempDir>, Option<TestDatabase>),
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Binary {
-    pub async fn start(backend: Backend, shutdown_timeout: &str) -> Self {
-        let (storage, database_url) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("agentdesk.db").display());
-                ((Some(dir), None), url)
-            }
-            Backend::Postgres => {
-                let database = TestDatabase::create().await;
-                let url = database.url.clone();
-                ((None, Some(database)), url)
-            }
-        };
-        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let shutdown_timeout = shutdown_timeout.to_owned();
-        let child = spawn(addr, &database_url, &shutdown_timeout);
-        let binary = Self { child, addr, database_url, shutdown_timeout, _storage: storage };
-        binary.until_up().await;
-        binary
-    }
-
-    /// SIGKILL (`Child::kill`), as a crash or the OOM killer would, then the binary again on
-    /// the same database and address.
-    pub async fn kill_and_restart(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.child = spawn(self.addr, &self.database_url, &self.shutdown_timeout);
-        self.until_up().await;
-    }
-
-    async fn until_up(&self) {
-        let started = Instant::now();
-        while reqwest::get(format!("http://{}/healthz", self.addr)).await.is_err() {
-            assert!(started.elapsed() < Duration::from_secs(60), "the binary did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-    }
-
-    async fn exit_status(&mut self, within: Duration) -> Option<ExitStatus> {
-        let started = Instant::now();
-        while started.elapsed() < within {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        None
-    }
-}
-
-fn spawn(addr: SocketAddr, database_url: &str, shutdown_timeout: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_agentdesk"))
-        .args(["--listen", &addr.to_string(), "--database-url", database_url])
-        .args(["--shutdown-timeout", shutdown_timeout, "--ws-init-timeout", "60s"])
-        .env("AGENTDESK_BOOTSTRAP_PASSWORD", "admin-password")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the agentdesk binary starts")
-}
-
 /// Sends the head and the first part of a POST body: a request the server is in the middle of.
+/// A whole `GET /healthz` answered first on the same connection proves the server has taken
+/// the connection (not merely the kernel), so a stop that follows finds the request in flight.
 async fn begin_request(addr: SocketAddr, body: &str) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut answered = Vec::new();
+    while !answered.ends_with(b"\r\n\r\nok") {
+        let mut byte = [0];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte)).await;
+        assert_eq!(read.expect("/healthz answers").unwrap(), 1, "the connection stays open");
+        answered.push(byte[0]);
+    }
     let head = format!(
         "POST /graphql HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
         body.len()
@@ -235,14 +130,18 @@ async fn begin_request(addr: SocketAddr, body: &str) -> TcpStream {
 }
 
 async fn sigterm_lets_requests_in_flight_finish_and_exits_0(backend: Backend) {
-    let mut binary = Binary::start(backend, "10s").await;
+    let mut binary = ServerProcess::start(backend, &stopping_within("10s")).await;
     let body = json!({ "query": "{ viewer { id } }" }).to_string();
     let mut in_flight = begin_request(binary.addr, &body).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     binary.terminate();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(TcpStream::connect(binary.addr).await.is_err(), "no new connections once stopping");
-    assert!(binary.child.try_wait().unwrap().is_none(), "still serving the request in flight");
+    eventually(Duration::from_secs(5), || async {
+        match TcpStream::connect(binary.addr).await {
+            Ok(_) => Err("still accepting new connections".to_owned()),
+            Err(_) => Ok(()),
+        }
+    })
+    .await;
+    assert!(binary.is_running(), "still serving the request in flight");
 
     in_flight.write_all(&body.as_bytes()[10..]).await.unwrap();
     let mut response = Vec::new();
@@ -258,19 +157,23 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_0(backend: Backend) {
 }
 
 async fn sigterm_exits_within_the_bound_when_clients_linger(backend: Backend) {
-    let mut binary = Binary::start(backend, "2s").await;
+    let mut binary = ServerProcess::start(backend, &stopping_within("2s")).await;
     let body = json!({ "query": "{ viewer { id } }" }).to_string();
     let _never_finished = begin_request(binary.addr, &body).await;
     let mut request = format!("ws://{}/graphql/ws", binary.addr).into_client_request().unwrap();
     request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
     let (_socket, _) = tokio_tungstenite::connect_async(request).await.expect("WebSocket handshake");
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let stopping = Instant::now();
+    let stopping = tokio::time::Instant::now();
     binary.terminate();
     let status = binary.exit_status(Duration::from_secs(8)).await.expect("exits despite lingering clients");
     let took = stopping.elapsed();
     assert!(status.success(), "{status}");
     assert!(took >= Duration::from_millis(1500), "waited for the request in flight: {took:?}");
     assert!(took < Duration::from_secs(5), "gave up at the 2 s bound: {took:?}");
+}
+
+/// Flags for a process that waits at most `timeout` for requests in flight when stopping.
+fn stopping_within(timeout: &str) -> [&str; 4] {
+    ["--shutdown-timeout", timeout, "--ws-init-timeout", "60s"]
 }

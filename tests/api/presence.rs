@@ -2,8 +2,6 @@
 //! and two server processes sharing one PostgreSQL database.
 
 use std::{
-    net::{SocketAddr, TcpListener},
-    process::{Child, Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -23,14 +21,15 @@ use sea_orm::{
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::{
-    common::{
-        Backend, Session, TestServer, client, number_of,
-        postgres::TestDatabase,
-        server::ADMIN_PASSWORD,
-        ws::{Ending, Endpoint, Protocol, WsClient},
-    },
-    operations::{scrape, settles_at, value},
+use crate::common::{
+    Backend, Session, TestServer,
+    client::Endpoint,
+    metrics::{scrape, settles_at, until_listening, value},
+    number_of,
+    postgres::TestDatabase,
+    process::ServerProcess,
+    server::ADMIN_PASSWORD,
+    ws::{Ending, Protocol, WsClient},
 };
 
 pub fn tests() -> Vec<crate::common::Test> {
@@ -148,23 +147,8 @@ async fn add_queue(server: &TestServer, slug: &str, name: &str, members: &[&Sess
     agentdesk::graphql::id::encode(agentdesk::graphql::id::NodeKind::Queue, queue.last_insert_id).0
 }
 
-async fn report(server: &impl Api, session: &Session, status: &str) -> Value {
+async fn report(server: &impl Endpoint, session: &Session, status: &str) -> Value {
     server.post(Some(session), REPORT, json!({ "status": status })).await.data()["reportPresence"].clone()
-}
-
-/// HTTP requests to a server in this process or a spawned one.
-trait Api: Endpoint {
-    fn http(&self) -> &reqwest::Client;
-
-    async fn post(&self, session: Option<&Session>, query: &str, variables: Value) -> crate::common::Gql {
-        client::post(self.http(), self.addr(), session, query, variables).await
-    }
-}
-
-impl Api for TestServer {
-    fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
 }
 
 async fn subscribe(
@@ -204,8 +188,8 @@ async fn reported_changes_reach_every_subscriber_once_on_both_protocols(backend:
     for protocol in Protocol::BOTH {
         watchers.push(subscribe(&server, protocol, &admin, json!({})).await);
     }
-    // The subscriptions are live once the server has answered something after them.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both ask the same, so they share one execution.
+    until_listening(&server, "presence", 1).await;
 
     assert_eq!(report(&server, &ana, "ONLINE").await["presence"], "ONLINE");
     assert_eq!(report(&server, &ana, "ONLINE").await["presence"], "ONLINE", "a renewal");
@@ -245,7 +229,10 @@ async fn a_stopped_operation_goes_quiet_and_a_restarted_legacy_one_runs_once(bac
         if protocol == Protocol::LegacyWs {
             socket.subscribe("again", PRESENCE_CHANGED, json!({})).await;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The stop is handled, and the last loop's socket is gone once only this one's
+        // subscription listens.
+        socket.processed().await;
+        until_listening(&server, "presence", 1).await;
 
         report(&server, &ana, "ONLINE").await;
         report(&server, &ana, "OFFLINE").await;
@@ -285,7 +272,7 @@ async fn agent_ids_and_queue_filters_select_changes(backend: Backend) {
         json!({ "queueId": sales, "agentIds": [ana.agent_id] }),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_listening(&server, "presence", 3).await;
 
     report(&server, &ana, "ONLINE").await;
     report(&server, &bob, "ONLINE").await;
@@ -322,7 +309,7 @@ async fn ttl_lapse_emits_exactly_one_event(backend: Backend) {
     let admin = server.admin().await;
     let ana = add_agent(&server, "demo", "ana").await;
     let mut watcher = subscribe(&server, Protocol::TransportWs, &admin, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_listening(&server, "presence", 1).await;
 
     // Reported over HTTP with no socket: only the TTL holds it.
     report(&server, &ana, "ONLINE").await;
@@ -401,7 +388,7 @@ async fn another_organizations_changes_never_arrive(backend: Backend) {
     let mut everything = subscribe(&server, Protocol::TransportWs, &boss, json!({})).await;
     let mut naming_ana =
         subscribe(&server, Protocol::LegacyWs, &boss, json!({ "agentIds": [ana.agent_id] })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_listening(&server, "presence", 2).await;
 
     report(&server, &ana, "ONLINE").await;
     report(&server, &boss, "ONLINE").await;
@@ -410,83 +397,24 @@ async fn another_organizations_changes_never_arrive(backend: Backend) {
     assert!(naming_ana.results_within("p", QUIET).await.is_empty());
 }
 
-/// `agentdesk serve` in a child process, killed when dropped.
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-    http: reqwest::Client,
-}
-
-impl Endpoint for ServerProcess {
-    fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-impl Api for ServerProcess {
-    fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-}
-
-impl ServerProcess {
-    async fn start(database_url: &str, ttl: &str) -> Self {
-        // A free port: bound, noted and released for the child to bind.
-        let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_agentdesk"))
-            .args(["serve", "--listen", &addr.to_string(), "--database-url", database_url])
-            .args(["--presence-ttl", ttl, "--presence-grace", "300ms", "--presence-sweep-interval", "50ms"])
-            .env("AGENTDESK_BOOTSTRAP_PASSWORD", ADMIN_PASSWORD)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("agentdesk starts");
-        let server = Self { child, addr, http: reqwest::Client::new() };
-        for _ in 0..300 {
-            let health = server.http.get(format!("http://{addr}/healthz")).send().await;
-            if health.is_ok_and(|response| response.status().is_success()) {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("agentdesk at {addr} did not become healthy");
-    }
-
-    /// Signs in to `demo`.
-    async fn login(&self, username: &str, password: &str) -> Session {
-        let response = self
-            .post(
-                None,
-                client::LOGIN,
-                json!({ "input": { "organization": "demo", "username": username, "password": password } }),
-            )
-            .await;
-        Session::from_login(&response, username)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// `agentdesk serve` on `database_url` with a presence TTL of `ttl` and quick lapses.
+async fn instance(database_url: &str, ttl: &str) -> ServerProcess {
+    let flags = ["--presence-ttl", ttl, "--presence-grace", "300ms", "--presence-sweep-interval", "50ms"];
+    ServerProcess::start_on(database_url, &flags).await
 }
 
 async fn two_instances_share_presence_and_lapse_once(backend: Backend) {
     assert_eq!(backend, Backend::Postgres, "listed with postgres_tests!");
     let database = TestDatabase::create().await;
     // The first applies migrations and creates `demo` before the second starts.
-    let a = ServerProcess::start(&database.url, "1500ms").await;
-    let b = ServerProcess::start(&database.url, "1500ms").await;
+    let a = instance(&database.url, "1500ms").await;
+    let b = instance(&database.url, "1500ms").await;
     let admin_on_a = a.login("admin", ADMIN_PASSWORD).await;
     let admin_on_b = b.login("admin", ADMIN_PASSWORD).await;
     let mut on_a = subscribe(&a, Protocol::TransportWs, &admin_on_a, json!({})).await;
     let mut on_b = subscribe(&b, Protocol::LegacyWs, &admin_on_b, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_listening(&a, "presence", 1).await;
+    until_listening(&b, "presence", 1).await;
 
     // Reported to A (no socket, so only the TTL holds it): both instances' subscribers hear
     // it, and both sweepers race to lapse it; exactly one OFFLINE reaches each.
@@ -504,8 +432,8 @@ async fn two_instances_share_presence_and_lapse_once(backend: Backend) {
 async fn a_stopped_instances_sockets_lapse_on_the_survivor(backend: Backend) {
     assert_eq!(backend, Backend::Postgres, "listed with postgres_tests!");
     let database = TestDatabase::create().await;
-    let mut a = ServerProcess::start(&database.url, "60s").await;
-    let b = ServerProcess::start(&database.url, "60s").await;
+    let mut a = instance(&database.url, "60s").await;
+    let b = instance(&database.url, "60s").await;
     let password = insert_agent(&Database::connect(&database.url).await.unwrap(), "demo", "ana").await;
     let ana_on_a = a.login("ana", &password).await;
     let admin_on_b = b.login("admin", ADMIN_PASSWORD).await;

@@ -2,8 +2,6 @@
 //! phone masking in every field and event, monthly sessions, roles, and the limit holding
 //! under a concurrent burst.
 
-use std::time::Duration;
-
 use agentdesk::db::entities::{agent, conversation, organization, queue, queue_member};
 use chrono::Utc;
 use futures_util::{StreamExt, stream};
@@ -12,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::common::{
     Backend, Session, TestServer,
+    metrics::until_listening,
     ws::{Protocol, WsClient},
 };
 
@@ -314,7 +313,8 @@ async fn each_subscriber_sees_its_own_form_of_one_event(backend: Backend) {
     let nia = desk.agent("nia", None, false).await;
     let mut nia_socket = WsClient::connect(&desk.server, Protocol::TransportWs, Some(&nia)).await.unwrap();
     nia_socket.subscribe("m", mine, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Each viewer sees phones its own way, so three executions.
+    until_listening(&desk.server, "conversations", 3).await;
     desk.online(&nia).await;
     desk.create(Some("+14155550123")).await;
 

@@ -24,6 +24,16 @@ pub async fn post(
     Gql::from_response(response).await
 }
 
+/// A running server: in this process, or a spawned one.
+pub trait Endpoint {
+    fn addr(&self) -> SocketAddr;
+    fn http(&self) -> &reqwest::Client;
+
+    async fn post(&self, session: Option<&Session>, query: &str, variables: Value) -> Gql {
+        post(self.http(), self.addr(), session, query, variables).await
+    }
+}
+
 /// A signed-in agent: its bearer token and global ID.
 #[derive(Clone, Debug)]
 pub struct Session {

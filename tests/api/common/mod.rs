@@ -2,8 +2,10 @@
 //! GraphQL-over-HTTP client and a WebSocket client.
 
 pub mod client;
+pub mod metrics;
 pub mod postgres;
 pub mod private_postgres;
+pub mod process;
 pub mod server;
 pub mod small_disk;
 pub mod ws;

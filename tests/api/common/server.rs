@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
-use super::{Backend, Gql, Session, client, postgres::TestDatabase};
+use super::{Backend, Gql, Session, client, client::Endpoint, postgres::TestDatabase};
 
 pub const ADMIN_PASSWORD: &str = "admin-password";
 /// Password of every agent made by `create_agent`.
@@ -25,13 +25,41 @@ const SEED_PASSWORD: &str = "password1";
 
 /// Where the test's data lives; dropped (and so deleted) with the server.
 #[expect(dead_code, reason = "held only for its Drop")]
-enum Storage {
+pub(super) enum Storage {
     Sqlite(TempDir),
     Postgres(TestDatabase),
     /// A second instance on the first one's database, which owns it.
     Shared,
     /// A database file in a directory the test owns (and keeps until the server is gone).
     Elsewhere,
+}
+
+impl Storage {
+    /// A new, empty database of `backend`, and its URL.
+    pub(super) async fn fresh(backend: Backend) -> (Self, String) {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("agentdesk.db").display());
+                (Storage::Sqlite(dir), url)
+            }
+            Backend::Postgres => {
+                let database = TestDatabase::create().await;
+                let url = database.url.clone();
+                (Storage::Postgres(database), url)
+            }
+        }
+    }
+}
+
+impl Endpoint for TestServer {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
 }
 
 pub struct TestServer {
@@ -48,18 +76,7 @@ impl TestServer {
 
     /// Starts with the defaults, changed by `configure`.
     pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
-        let (storage, database_url) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temporary directory");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("agentdesk.db").display());
-                (Storage::Sqlite(dir), url)
-            }
-            Backend::Postgres => {
-                let database = TestDatabase::create().await;
-                let url = database.url.clone();
-                (Storage::Postgres(database), url)
-            }
-        };
+        let (storage, database_url) = Storage::fresh(backend).await;
         let mut config = Self::config_for(database_url);
         configure(&mut config);
         Self::serve(config, storage).await

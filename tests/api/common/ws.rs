@@ -1,6 +1,6 @@
 //! A GraphQL WebSocket client speaking either subprotocol, for tests.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -10,18 +10,7 @@ use tokio_tungstenite::{
     tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
 };
 
-use super::{Session, TestServer};
-
-/// A running server a socket can be opened to: in this process, or a spawned one.
-pub trait Endpoint {
-    fn addr(&self) -> SocketAddr;
-}
-
-impl Endpoint for TestServer {
-    fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
+use super::{Session, client::Endpoint};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -118,6 +107,21 @@ impl WsClient {
             json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } }),
         )
         .await
+    }
+
+    /// Waits until the server has handled every message sent before: it handles a socket's
+    /// messages in order, so the answer to a query sent now comes after. Panics on any other
+    /// operation's message meanwhile, which the caller did not expect.
+    pub async fn processed(&mut self) {
+        const ID: &str = "processed";
+        self.subscribe(ID, "{ __typename }", json!({})).await;
+        loop {
+            let message = self.next_message(WAIT).await.expect("the query is answered");
+            assert_eq!(message["id"], ID, "a message while waiting for the server: {message}");
+            if message["type"] == "complete" {
+                return;
+            }
+        }
     }
 
     /// The next result of operation `id`: its `payload` (with `data` and maybe `errors`).
