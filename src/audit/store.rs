@@ -63,8 +63,6 @@ pub(super) async fn list(
     if let Some(after) = &page.after {
         query = query.filter(audit_entry::Column::Id.lt(after.id));
     }
-    let mut items = query.order_by_desc(audit_entry::Column::Id).limit(page.limit + 1).all(db).await?;
-    let has_more = items.len() as u64 > page.limit;
-    items.truncate(page.limit as usize);
-    Ok(Page { items, has_more })
+    let rows = query.order_by_desc(audit_entry::Column::Id).limit(page.rows_to_read()).all(db).await?;
+    Ok(page.page_of(rows))
 }

@@ -9,6 +9,7 @@ pub mod sessions;
 mod store;
 pub mod throttle;
 pub mod token;
+pub mod watch;
 
 pub use model::{Password, Viewer};
 pub use password::PasswordHasher;

@@ -210,10 +210,11 @@ pub async fn authenticate(
 /// transaction, so a disable or password change and the sign-out commit together.
 pub async fn end_sessions(
     db: &impl ConnectionTrait,
+    organization_id: i64,
     agent_ids: &[i64],
     keep: Option<i64>,
 ) -> Result<(), DbErr> {
-    store::delete_sessions_of(db, agent_ids, keep).await.map(drop)
+    store::delete_sessions_of(db, organization_id, agent_ids, keep).await.map(drop)
 }
 
 /// Closes, on every instance, the WebSocket connections of the sessions `end_sessions`

@@ -108,7 +108,7 @@ pub async fn logout_everywhere(
 ) -> Result<u64, DbErr> {
     let keep = (!include_current).then_some(viewer.session_id);
     let tx = db::begin_write(db).await?;
-    let ended = store::delete_sessions_of(&tx, &[viewer.agent_id], keep).await?;
+    let ended = store::delete_sessions_of(&tx, viewer.organization_id, &[viewer.agent_id], keep).await?;
     let entry = Entry::by(viewer, client_address, Action::SignedOutEverywhere)
         .on(TargetType::Agent, [viewer.agent_id]);
     audit::record(&tx, entry).await?;

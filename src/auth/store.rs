@@ -93,11 +93,18 @@ pub(super) async fn delete_session(db: &impl ConnectionTrait, session_id: i64) -
 /// returns how many ended.
 pub(super) async fn delete_sessions_of(
     db: &impl ConnectionTrait,
+    organization_id: i64,
     agent_ids: &[i64],
     keep: Option<i64>,
 ) -> Result<u64, DbErr> {
+    let of_the_organization = Query::select()
+        .column(agent::Column::Id)
+        .from(agent::Entity)
+        .and_where(agent::Column::OrganizationId.eq(organization_id))
+        .and_where(agent::Column::Id.is_in(agent_ids.iter().copied()))
+        .to_owned();
     let mut query =
-        session::Entity::delete_many().filter(session::Column::AgentId.is_in(agent_ids.iter().copied()));
+        session::Entity::delete_many().filter(session::Column::AgentId.in_subquery(of_the_organization));
     if let Some(keep) = keep {
         query = query.filter(session::Column::Id.ne(keep));
     }

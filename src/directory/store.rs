@@ -10,7 +10,7 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Select,
     prelude::Expr,
-    sea_query::{ExprTrait, Func, SimpleExpr},
+    sea_query::{ExprTrait, Func, Query, SelectStatement, SimpleExpr},
 };
 
 use super::model::{AgentFilter, AgentOrder, AgentSortField};
@@ -331,18 +331,13 @@ pub(super) async fn list_agents(
     }
     let ascending = order.descending == page.from_end;
     let direction = if ascending { Order::Asc } else { Order::Desc };
-    let mut items = query
+    let rows = query
         .order_by(key, direction.clone())
         .order_by(agent::Column::Id, direction)
-        .limit(page.limit + 1)
+        .limit(page.rows_to_read())
         .all(db)
         .await?;
-    let has_more = items.len() as u64 > page.limit;
-    items.truncate(page.limit as usize);
-    if page.from_end {
-        items.reverse();
-    }
-    Ok(Page { items, has_more })
+    Ok(page.page_of(rows))
 }
 
 pub(super) async fn count_agents(
@@ -400,18 +395,13 @@ pub(super) async fn list_queues(
         query = query.filter(row().lt(at(before)));
     }
     let direction = if page.from_end { Order::Desc } else { Order::Asc };
-    let mut items = query
+    let rows = query
         .order_by(queue::Column::NameKey, direction.clone())
         .order_by(queue::Column::Id, direction)
-        .limit(page.limit + 1)
+        .limit(page.rows_to_read())
         .all(db)
         .await?;
-    let has_more = items.len() as u64 > page.limit;
-    items.truncate(page.limit as usize);
-    if page.from_end {
-        items.reverse();
-    }
-    Ok(Page { items, has_more })
+    Ok(page.page_of(rows))
 }
 
 pub(super) async fn count_queues(db: &impl ConnectionTrait, organization_id: i64) -> Result<u64, DbErr> {
@@ -458,17 +448,43 @@ pub(super) async fn rename_queue(
 /// Marks the queue deleted and removes its members.
 pub(super) async fn soft_delete_queue(
     db: &impl ConnectionTrait,
+    organization_id: i64,
     queue_id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     queue::Entity::update_many()
         .col_expr(queue::Column::DeletedAt, Expr::value(now))
         .col_expr(queue::Column::UpdatedAt, Expr::value(now))
+        .filter(queue::Column::OrganizationId.eq(organization_id))
         .filter(queue::Column::Id.eq(queue_id))
         .exec(db)
         .await?;
-    queue_member::Entity::delete_many().filter(queue_member::Column::QueueId.eq(queue_id)).exec(db).await?;
+    queue_member::Entity::delete_many()
+        .filter(queue_member::Column::QueueId.in_subquery(queues_among(organization_id, &[queue_id])))
+        .exec(db)
+        .await?;
     Ok(())
+}
+
+/// Those of `queue_ids` that are the organization's, as a subquery: memberships have no
+/// organization of their own.
+fn queues_among(organization_id: i64, queue_ids: &[i64]) -> SelectStatement {
+    Query::select()
+        .column(queue::Column::Id)
+        .from(queue::Entity)
+        .and_where(queue::Column::OrganizationId.eq(organization_id))
+        .and_where(queue::Column::Id.is_in(queue_ids.iter().copied()))
+        .to_owned()
+}
+
+/// Those of `agent_ids` that are the organization's, as a subquery.
+fn agents_among(organization_id: i64, agent_ids: &[i64]) -> SelectStatement {
+    Query::select()
+        .column(agent::Column::Id)
+        .from(agent::Entity)
+        .and_where(agent::Column::OrganizationId.eq(organization_id))
+        .and_where(agent::Column::Id.is_in(agent_ids.iter().copied()))
+        .to_owned()
 }
 
 /// Adds memberships, leaving existing ones as they are.
@@ -491,11 +507,12 @@ pub(super) async fn add_memberships(
 
 pub(super) async fn remove_memberships(
     db: &impl ConnectionTrait,
+    organization_id: i64,
     queue_id: i64,
     agent_ids: &[i64],
 ) -> Result<(), DbErr> {
     queue_member::Entity::delete_many()
-        .filter(queue_member::Column::QueueId.eq(queue_id))
+        .filter(queue_member::Column::QueueId.in_subquery(queues_among(organization_id, &[queue_id])))
         .filter(queue_member::Column::AgentId.is_in(agent_ids.iter().copied()))
         .exec(db)
         .await?;
@@ -504,10 +521,11 @@ pub(super) async fn remove_memberships(
 
 pub(super) async fn remove_all_memberships_of(
     db: &impl ConnectionTrait,
+    organization_id: i64,
     agent_ids: &[i64],
 ) -> Result<(), DbErr> {
     queue_member::Entity::delete_many()
-        .filter(queue_member::Column::AgentId.is_in(agent_ids.iter().copied()))
+        .filter(queue_member::Column::AgentId.in_subquery(agents_among(organization_id, agent_ids)))
         .exec(db)
         .await?;
     Ok(())

@@ -191,10 +191,8 @@ pub(super) async fn history(
     if let Some(after) = &page.after {
         query = query.filter(presence_history::Column::Id.lt(after.id));
     }
-    let mut items = query.order_by_desc(presence_history::Column::Id).limit(page.limit + 1).all(db).await?;
-    let has_more = items.len() as u64 > page.limit;
-    items.truncate(page.limit as usize);
-    Ok(Page { items, has_more })
+    let rows = query.order_by_desc(presence_history::Column::Id).limit(page.rows_to_read()).all(db).await?;
+    Ok(page.page_of(rows))
 }
 
 /// Forgets history older than `cutoff`.

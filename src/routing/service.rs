@@ -164,7 +164,7 @@ pub async fn removal_impact(
     let served = if queues.is_empty() {
         vec![]
     } else {
-        store::queues_with_eligible_member(db, &queues, agent_ids).await?
+        store::queues_with_eligible_member(db, organization_id, &queues, agent_ids).await?
     };
     let stranded_queue_ids = queues.into_iter().filter(|queue| !served.contains(queue)).collect();
     Ok(RemovalImpact { requeued_conversations, stranded_queue_ids })
@@ -238,14 +238,14 @@ pub async fn close_conversation(
     }
     let now = Utc::now();
     let mut tx = bus.begin(db).await?;
-    let Some(closed) = store::close(&*tx, found.id, found.status, now).await? else {
+    let Some(closed) = store::close(&*tx, found.organization_id, found.id, found.status, now).await? else {
         // It changed meanwhile (assigned, re-queued or closed): read it again and retry.
         drop(tx);
         return Box::pin(close_conversation(db, bus, viewer, conversation_id)).await;
     };
     let holder = (found.status == Status::Assigned).then_some(found.assigned_agent_id).flatten();
     if let Some(agent_id) = holder {
-        store::release_capacity(&*tx, agent_id, now).await?;
+        store::release_capacity(&*tx, found.organization_id, agent_id, now).await?;
     }
     let change = ConversationChange {
         organization_id: found.organization_id,
@@ -301,7 +301,7 @@ pub async fn agent_available(
     organization_id: i64,
     agent_id: i64,
 ) -> Result<(), DbErr> {
-    let queues = store::queues_of(db, agent_id).await?;
+    let queues = store::queues_of(db, organization_id, agent_id).await?;
     if queues.is_empty() {
         return Ok(());
     }
@@ -367,7 +367,7 @@ async fn try_assign(
     waiting: &conversation::Model,
 ) -> Result<Attempt, DbErr> {
     loop {
-        let candidates = store::candidates(db, waiting.queue_id, CANDIDATES).await?;
+        let candidates = store::candidates(db, waiting.organization_id, waiting.queue_id, CANDIDATES).await?;
         if candidates.is_empty() {
             return Ok(Attempt::NobodyFree);
         }
@@ -377,10 +377,10 @@ async fn try_assign(
         for candidate in candidates {
             let now = Utc::now();
             let mut tx = bus.begin(db).await?;
-            if !store::reserve_capacity(&*tx, candidate.agent_id, now).await? {
+            if !store::reserve_capacity(&*tx, waiting.organization_id, candidate.agent_id, now).await? {
                 continue; // Taken by a concurrent assignment; the transaction rolls back.
             }
-            if !store::assign(&*tx, waiting.id, candidate.agent_id, now).await? {
+            if !store::assign(&*tx, waiting.organization_id, waiting.id, candidate.agent_id, now).await? {
                 return Ok(Attempt::Taken); // Rolling back returns the capacity.
             }
             let change = ConversationChange {

@@ -106,11 +106,9 @@ pub(super) async fn list_conversations(
     if let Some(after) = &page.after {
         query = query.filter(conversation::Column::Id.lt(after.id));
     }
-    let mut items =
-        query.order_by(conversation::Column::Id, Order::Desc).limit(page.limit + 1).all(db).await?;
-    let has_more = items.len() as u64 > page.limit;
-    items.truncate(page.limit as usize);
-    Ok(Page { items, has_more })
+    let rows =
+        query.order_by(conversation::Column::Id, Order::Desc).limit(page.rows_to_read()).all(db).await?;
+    Ok(page.page_of(rows))
 }
 
 pub(super) async fn count_conversations(
@@ -132,6 +130,7 @@ pub(super) struct Candidate {
 /// idle longest (never assigned counts as longest), then oldest account.
 pub(super) async fn candidates(
     db: &impl ConnectionTrait,
+    organization_id: i64,
     queue_id: i64,
     limit: u64,
 ) -> Result<Vec<Candidate>, DbErr> {
@@ -145,6 +144,7 @@ pub(super) async fn candidates(
         .column(agent::Column::Id)
         .column(agent::Column::MaxConcurrentSessions)
         .column(agent::Column::ActiveSessions)
+        .filter(agent::Column::OrganizationId.eq(organization_id))
         .filter(agent::Column::Id.in_subquery(members))
         .filter(assignable())
         .order_by(agent::Column::ActiveSessions, Order::Asc)
@@ -290,12 +290,14 @@ pub(super) async fn live_queues_of(
 /// Those of `queue_ids` with an eligible member that is not one of `except`.
 pub(super) async fn queues_with_eligible_member(
     db: &impl ConnectionTrait,
+    organization_id: i64,
     queue_ids: &[i64],
     except: &[i64],
 ) -> Result<Vec<i64>, DbErr> {
     let eligible_agents = Query::select()
         .column(agent::Column::Id)
         .from(agent::Entity)
+        .and_where(agent::Column::OrganizationId.eq(organization_id))
         .cond_where(eligible())
         .and_where(agent::Column::Id.is_not_in(except.iter().copied()))
         .to_owned();
@@ -313,12 +315,14 @@ pub(super) async fn queues_with_eligible_member(
 /// Takes one unit of the agent's capacity if it may still be assigned to; false when not.
 pub(super) async fn reserve_capacity(
     db: &impl ConnectionTrait,
+    organization_id: i64,
     agent_id: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     let result = agent::Entity::update_many()
         .col_expr(agent::Column::ActiveSessions, Expr::col(agent::Column::ActiveSessions).add(1))
         .col_expr(agent::Column::IdleSince, Expr::value(now))
+        .filter(agent::Column::OrganizationId.eq(organization_id))
         .filter(agent::Column::Id.eq(agent_id))
         .filter(assignable())
         .exec(db)
@@ -329,12 +333,14 @@ pub(super) async fn reserve_capacity(
 /// Gives back one unit of capacity (a conversation closed).
 pub(super) async fn release_capacity(
     db: &impl ConnectionTrait,
+    organization_id: i64,
     agent_id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     agent::Entity::update_many()
         .col_expr(agent::Column::ActiveSessions, Expr::col(agent::Column::ActiveSessions).sub(1))
         .col_expr(agent::Column::IdleSince, Expr::value(now))
+        .filter(agent::Column::OrganizationId.eq(organization_id))
         .filter(agent::Column::Id.eq(agent_id))
         .filter(agent::Column::ActiveSessions.gt(0))
         .exec(db)
@@ -345,6 +351,7 @@ pub(super) async fn release_capacity(
 /// Assigns the conversation if it is still waiting; false when someone else got it first.
 pub(super) async fn assign(
     db: &impl ConnectionTrait,
+    organization_id: i64,
     conversation_id: i64,
     agent_id: i64,
     now: DateTime<Utc>,
@@ -353,6 +360,7 @@ pub(super) async fn assign(
         .col_expr(conversation::Column::Status, Expr::value(Status::Assigned))
         .col_expr(conversation::Column::AssignedAgentId, Expr::value(agent_id))
         .col_expr(conversation::Column::AssignedAt, Expr::value(now))
+        .filter(conversation::Column::OrganizationId.eq(organization_id))
         .filter(conversation::Column::Id.eq(conversation_id))
         .filter(conversation::Column::Status.eq(Status::Waiting))
         .exec(db)
@@ -364,6 +372,7 @@ pub(super) async fn assign(
 /// changed meanwhile.
 pub(super) async fn close(
     db: &impl ConnectionTrait,
+    organization_id: i64,
     conversation_id: i64,
     from: Status,
     now: DateTime<Utc>,
@@ -371,6 +380,7 @@ pub(super) async fn close(
     let closed = conversation::Entity::update_many()
         .col_expr(conversation::Column::Status, Expr::value(Status::Closed))
         .col_expr(conversation::Column::ClosedAt, Expr::value(now))
+        .filter(conversation::Column::OrganizationId.eq(organization_id))
         .filter(conversation::Column::Id.eq(conversation_id))
         .filter(conversation::Column::Status.eq(from))
         .exec_with_returning(db)
@@ -433,12 +443,22 @@ pub(super) async fn waiting(
         .await
 }
 
-/// The queues of an agent.
-pub(super) async fn queues_of(db: &impl ConnectionTrait, agent_id: i64) -> Result<Vec<i64>, DbErr> {
+/// The queues of an agent of the organization.
+pub(super) async fn queues_of(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    agent_id: i64,
+) -> Result<Vec<i64>, DbErr> {
+    let of_the_organization = Query::select()
+        .column(agent::Column::Id)
+        .from(agent::Entity)
+        .and_where(agent::Column::OrganizationId.eq(organization_id))
+        .and_where(agent::Column::Id.eq(agent_id))
+        .to_owned();
     queue_member::Entity::find()
         .select_only()
         .column(queue_member::Column::QueueId)
-        .filter(queue_member::Column::AgentId.eq(agent_id))
+        .filter(queue_member::Column::AgentId.in_subquery(of_the_organization))
         .into_tuple::<i64>()
         .all(db)
         .await

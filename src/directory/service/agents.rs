@@ -377,7 +377,7 @@ pub async fn update_agent(
     row.updated_at = Set(now);
     let updated = store::update_agent(&*tx, row).await?;
     if let Some(queue_ids) = queue_ids {
-        store::remove_all_memberships_of(&*tx, &[target.id]).await?;
+        store::remove_all_memberships_of(&*tx, viewer.organization_id, &[target.id]).await?;
         store::add_memberships(&*tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.id)), now)
             .await?;
     }
@@ -386,7 +386,7 @@ pub async fn update_agent(
     } else if password.is_some() {
         // A new password signs the agent out everywhere else; the caller's own session stays.
         let keep = is_self.then_some(viewer.session_id);
-        auth::end_sessions(&*tx, &[target.id], keep).await?;
+        auth::end_sessions(&*tx, viewer.organization_id, &[target.id], keep).await?;
         publish_all(&mut tx, SessionsRevoked::of_agents(&[target.id], keep)).await?;
     }
     let permissions_changed = updated.role != target.role
@@ -582,7 +582,7 @@ pub async fn delete_agents(
     let ids: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
     sign_out_everywhere(&mut tx, viewer, &ids, PresenceReason::Deleted).await?;
     store::soft_delete_agents(&*tx, viewer.organization_id, &ids, Utc::now()).await?;
-    store::remove_all_memberships_of(&*tx, &ids).await?;
+    store::remove_all_memberships_of(&*tx, viewer.organization_id, &ids).await?;
     let entry =
         Entry::by(viewer, client_address, Action::AgentDeleted).on(TargetType::Agent, ids.iter().copied());
     audit::record(&*tx, entry).await?;
@@ -607,7 +607,7 @@ async fn sign_out_everywhere(
 ) -> Result<(), DbErr> {
     presence::take_offline(tx, viewer.organization_id, agent_ids, reason).await?;
     routing::release_agents(tx, viewer.organization_id, agent_ids).await?;
-    auth::end_sessions(&**tx, agent_ids, None).await?;
+    auth::end_sessions(&**tx, viewer.organization_id, agent_ids, None).await?;
     publish_all(tx, SessionsRevoked::of_agents(agent_ids, None)).await
 }
 

@@ -219,7 +219,7 @@ pub async fn delete_queue(
         None => 0,
     };
     members_changed(&mut tx, viewer, queue.id).await?;
-    store::soft_delete_queue(&*tx, queue.id, Utc::now()).await?;
+    store::soft_delete_queue(&*tx, viewer.organization_id, queue.id, Utc::now()).await?;
     let entry = Entry::by(viewer, client_address, Action::QueueDeleted).on(TargetType::Queue, [queue.id]);
     audit::record(&*tx, entry).await?;
     tx.commit().await?;
@@ -270,7 +270,7 @@ pub async fn change_membership(
         Membership::Add => {
             store::add_memberships(&*tx, ids.iter().map(|&agent_id| (queue.id, agent_id)), Utc::now()).await?
         }
-        Membership::Remove => store::remove_memberships(&*tx, queue.id, &ids).await?,
+        Membership::Remove => store::remove_memberships(&*tx, viewer.organization_id, queue.id, &ids).await?,
     }
     let action = match change {
         Membership::Add => Action::QueueAgentsAdded,

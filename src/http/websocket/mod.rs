@@ -40,9 +40,8 @@ use axum::{
     http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL},
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, Utc};
-use futures_util::{FutureExt, SinkExt, Stream, StreamExt, future, stream};
-use tokio::sync::broadcast::{Receiver, error::RecvError};
+use futures_util::{FutureExt, SinkExt, StreamExt, future, stream};
+use tokio::{sync::broadcast::Receiver, time::Sleep};
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{
@@ -61,18 +60,14 @@ use self::{
 use super::HttpState;
 use crate::{
     auth::{
-        Viewer,
         model::SessionLifetime,
-        service::{self as auth, Authenticated, SessionUse},
+        watch::{SessionChange, SessionChanges, WatchedSession, session_changes},
     },
-    events::{Delivery, SessionEffect, SessionNotice},
+    events::{Delivery, SessionNotice},
     presence::{model::Timings, service as presence},
-    state::AppState,
 };
 
 const SESSION_ENDED: &str = "Session ended; sign in again.";
-/// How soon a socket whose session could not be checked at its expiry looks again.
-const RECHECK_AFTER_ERROR: chrono::Duration = chrono::Duration::seconds(1);
 /// How long a close frame may take to go out before the connection is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Allocated for every socket for its whole life. Client messages are a few hundred bytes
@@ -136,131 +131,204 @@ fn requested_protocol(headers: &HeaderMap) -> Option<Protocol> {
 
 async fn serve(state: HttpState, socket: WebSocket, outbox: Arc<Outbox>, protocol: Protocol, peer: IpAddr) {
     let _open = state.app.metrics.websocket_opened();
-    // Not split into halves: this one task reads and writes, and the lock between two halves
-    // would be one more thing every send of a fan-out takes. Reads are polled only when they
-    // woke the task; sends go to the socket directly (`WhenWoken::get_mut`).
-    let mut socket = WhenWoken::new(socket);
-    // Subscribed before the token is checked, so a revocation committed after the check
-    // cannot slip by.
-    let mut revocations = Some(state.app.bus.session_feed());
-    let mut connection =
-        Connection::new(state.app.clone(), state.subscriptions.clone(), protocol, peer, outbox.clone());
-    let send_timeout = state.app.config.ws_send_timeout;
+    SocketLoop::new(state, socket, outbox, protocol, peer).run().await;
+}
 
-    let init_deadline = tokio::time::sleep(state.app.config.ws_init_timeout);
-    tokio::pin!(init_deadline);
-    // What happens to this socket's session; nothing for a signed-out socket.
-    let mut session: WhenWoken<SessionChanges> = WhenWoken::new(Box::pin(stream::pending()));
-    let stopping = state.app.stopping.clone();
-    // Polling it while it waits takes a lock the whole instance shares.
-    let mut stopping = WhenWoken::new(Box::pin(async move { stopping.raised().await }));
-    loop {
-        let acknowledged = connection.acknowledged();
-        let reply = tokio::select! {
-            // The operations first, and when one has a message the rest are not polled; the
-            // read side and the revocation feed are polled only when they woke the task (see
-            // `WhenWoken`): the operations run alone can send many messages in a row, and
-            // polling those too cost each one.
-            biased;
-            message = connection.next_output() => Reply::Send(message),
-            written = backlog_written(&outbox, send_timeout) => match written {
-                Ok(()) => Reply::Nothing,
-                Err(_) => break,
-            },
-            // Boxed: answering `connection_init` awaits the database, a future far larger than
-            // anything else here, which would otherwise be part of every socket for its life.
-            frame = socket.next() => match frame {
-                Some(Ok(Message::Text(text))) => Box::pin(connection.receive(text.as_bytes())).await,
-                Some(Ok(Message::Binary(bytes))) => Box::pin(connection.receive(&bytes)).await,
-                // tungstenite answers the client's close frame, and nothing may follow that;
-                // the end of the stream comes next.
-                Some(Ok(Message::Close(_))) => {
-                    outbox.close();
-                    Reply::Nothing
-                }
-                // tungstenite answers pings.
-                Some(Ok(_)) => Reply::Nothing,
-                // Refused from its header, before its payload is read.
-                Some(Err(tungstenite::Error::Capacity(_))) => Reply::close(
-                    close::TOO_BIG,
-                    format!("A message may be at most {} bytes.", state.app.config.max_body_bytes),
-                ),
-                Some(Err(_)) | None => break,
-            },
-            () = &mut init_deadline, if !acknowledged => {
-                Reply::close(close::INIT_TIMEOUT, "Connection initialisation timeout")
-            }
-            change = session.next() => match change {
-                Some(SessionChange::Viewer(viewer)) => {
-                    connection.change_viewer(viewer);
-                    Reply::Nothing
-                }
-                Some(SessionChange::Ended) | None => Reply::close(close::FORBIDDEN, SESSION_ENDED),
-            },
-            () = &mut stopping => Reply::close(close::GOING_AWAY, "The server is shutting down; reconnect."),
-        };
-        match reply {
-            Reply::Nothing => {}
-            Reply::Send(text) => {
-                // None when the session ended while the message waited to go out.
-                let sent = {
-                    let sending = send(socket.get_mut(), text, send_timeout);
-                    tokio::pin!(sending);
-                    tokio::select! {
-                        biased;
-                        sent = &mut sending => Some(sent),
-                        change = session.next() => match change {
-                            // Applied once this message is out: it answers what ran before.
-                            Some(SessionChange::Viewer(viewer)) => {
-                                let sent = sending.await;
-                                connection.change_viewer(viewer);
-                                Some(sent)
-                            }
-                            Some(SessionChange::Ended) | None => None,
-                        },
-                    }
-                };
-                match sent {
-                    Some(true) => {}
-                    Some(false) => break,
-                    None => {
-                        close_with(socket.get_mut(), &outbox, close::FORBIDDEN, SESSION_ENDED).await;
-                        break;
-                    }
-                }
-            }
-            Reply::Close { message, code, reason } => {
-                outbox.close();
-                if let Some(message) = message {
-                    let sending = socket.get_mut().send(Message::Text(message.into()));
-                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sending).await;
-                }
-                close_with(socket.get_mut(), &outbox, code, &reason).await;
-                break;
-            }
-            Reply::End => break,
-        }
-        // Once signed in, the socket watches its session; a signed-out one lets go of the feed.
-        if connection.acknowledged()
-            && let Some(feed) = revocations.take()
-            && let Some(signed_in) = connection.signed_in()
-        {
-            session = WhenWoken::new(session_changes(
-                state.app.clone(),
-                feed,
-                signed_in.viewer.clone(),
-                signed_in.token.clone(),
-                signed_in.expires_at,
-            ));
+/// One socket's life: what it waits for, and what it does with each. The operations are
+/// `connection`'s; the timing (deadlines, the session, shutdown, slow readers) is this.
+struct SocketLoop {
+    state: HttpState,
+    /// Not split into halves: this one task reads and writes, and the lock between two halves
+    /// would be one more thing every send of a fan-out takes. Reads are polled only when they
+    /// woke the task; sends go to the socket directly (`WhenWoken::get_mut`).
+    socket: WhenWoken<WebSocket>,
+    outbox: Arc<Outbox>,
+    connection: Connection,
+    /// The session feed, taken before the token is checked (so a revocation committed after
+    /// the check cannot slip by), until the signed-in socket watches its session with it.
+    revocations: Option<Receiver<Delivery<SessionNotice>>>,
+    /// What happens to this socket's session; nothing for a signed-out socket.
+    session: WhenWoken<SessionChanges>,
+    /// Polling it while it waits takes a lock the whole instance shares.
+    stopping: WhenWoken<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    init_deadline: Pin<Box<Sleep>>,
+}
+
+/// Whether the socket goes on after a turn.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl SocketLoop {
+    fn new(
+        state: HttpState,
+        socket: WebSocket,
+        outbox: Arc<Outbox>,
+        protocol: Protocol,
+        peer: IpAddr,
+    ) -> Self {
+        let revocations = Some(state.app.bus.session_feed());
+        let connection =
+            Connection::new(state.app.clone(), state.subscriptions.clone(), protocol, peer, outbox.clone());
+        let stopping = state.app.stopping.clone();
+        Self {
+            init_deadline: Box::pin(tokio::time::sleep(state.app.config.ws_init_timeout)),
+            socket: WhenWoken::new(socket),
+            outbox,
+            connection,
+            revocations,
+            session: WhenWoken::new(Box::pin(stream::pending())),
+            stopping: WhenWoken::new(Box::pin(async move { stopping.raised().await })),
+            state,
         }
     }
 
-    outbox.close();
-    if let Some(signed_in) = connection.signed_in() {
-        let timings = Timings::from_config(&state.app.config);
-        if let Err(error) = presence::socket_closed(&state.app.db, timings, &signed_in.socket).await {
-            tracing::warn!(%error, "could not record a closed socket; the instance sweep will");
+    async fn run(mut self) {
+        loop {
+            let flow = match self.next_reply().await {
+                Some(reply) => self.act_on(reply).await,
+                None => Flow::Stop,
+            };
+            if let Flow::Stop = flow {
+                break;
+            }
+            self.watch_session_once_signed_in();
         }
+        self.outbox.close();
+        if let Some(signed_in) = self.connection.signed_in() {
+            let timings = Timings::from_config(&self.state.app.config);
+            if let Err(error) = presence::socket_closed(&self.state.app.db, timings, &signed_in.socket).await
+            {
+                tracing::warn!(%error, "could not record a closed socket; the instance sweep will");
+            }
+        }
+    }
+
+    /// What the socket must do next; None when the connection is gone.
+    async fn next_reply(&mut self) -> Option<Reply> {
+        let acknowledged = self.connection.acknowledged();
+        let send_timeout = self.state.app.config.ws_send_timeout;
+        let reply = tokio::select! {
+            // The operations first, and when one has a message the rest are not polled; the
+            // read side and the session are polled only when they woke the task (see
+            // `WhenWoken`): the operations run alone can send many messages in a row, and
+            // polling those too cost each one.
+            biased;
+            message = self.connection.next_output() => Reply::Send(message),
+            written = backlog_written(&self.outbox, send_timeout) => match written {
+                Ok(()) => Reply::Nothing,
+                Err(_) => return None,
+            },
+            frame = self.socket.next() => return self.read(frame).await,
+            () = &mut self.init_deadline, if !acknowledged => {
+                Reply::close(close::INIT_TIMEOUT, "Connection initialisation timeout")
+            }
+            change = self.session.next() => self.session_changed(change),
+            () = &mut self.stopping => Reply::close(close::GOING_AWAY, "The server is shutting down; reconnect."),
+        };
+        Some(reply)
+    }
+
+    /// The answer to a frame from the client; None when the connection is gone.
+    async fn read(&mut self, frame: Option<Result<Message, tungstenite::Error>>) -> Option<Reply> {
+        let reply = match frame? {
+            // Boxed: answering `connection_init` awaits the database, a future far larger
+            // than anything else here, which would otherwise be part of every socket for its
+            // life.
+            Ok(Message::Text(text)) => Box::pin(self.connection.receive(text.as_bytes())).await,
+            Ok(Message::Binary(bytes)) => Box::pin(self.connection.receive(&bytes)).await,
+            // tungstenite answers the client's close frame, and nothing may follow that; the
+            // end of the stream comes next.
+            Ok(Message::Close(_)) => {
+                self.outbox.close();
+                Reply::Nothing
+            }
+            // tungstenite answers pings.
+            Ok(_) => Reply::Nothing,
+            // Refused from its header, before its payload is read.
+            Err(tungstenite::Error::Capacity(_)) => Reply::close(
+                close::TOO_BIG,
+                format!("A message may be at most {} bytes.", self.state.app.config.max_body_bytes),
+            ),
+            Err(_) => return None,
+        };
+        Some(reply)
+    }
+
+    fn session_changed(&mut self, change: Option<SessionChange>) -> Reply {
+        match change {
+            Some(SessionChange::Viewer(viewer)) => {
+                self.connection.change_viewer(viewer);
+                Reply::Nothing
+            }
+            Some(SessionChange::Ended) | None => Reply::close(close::FORBIDDEN, SESSION_ENDED),
+        }
+    }
+
+    async fn act_on(&mut self, reply: Reply) -> Flow {
+        match reply {
+            Reply::Nothing => Flow::Continue,
+            Reply::Send(text) => self.send(text).await,
+            Reply::Close { message, code, reason } => {
+                self.outbox.close();
+                if let Some(message) = message {
+                    let sending = self.socket.get_mut().send(Message::Text(message.into()));
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sending).await;
+                }
+                close_with(self.socket.get_mut(), &self.outbox, code, &reason).await;
+                Flow::Stop
+            }
+            Reply::End => Flow::Stop,
+        }
+    }
+
+    /// Sends one of the socket's own messages, watching the session meanwhile: a session
+    /// that ends while the message waits to go out closes the socket at once.
+    async fn send(&mut self, text: String) -> Flow {
+        let send_timeout = self.state.app.config.ws_send_timeout;
+        // None when the session ended while the message waited to go out.
+        let sent = {
+            let sending = send(self.socket.get_mut(), text, send_timeout);
+            tokio::pin!(sending);
+            tokio::select! {
+                biased;
+                sent = &mut sending => Some(sent),
+                change = self.session.next() => match change {
+                    // Applied once this message is out: it answers what ran before.
+                    Some(SessionChange::Viewer(viewer)) => {
+                        let sent = sending.await;
+                        self.connection.change_viewer(viewer);
+                        Some(sent)
+                    }
+                    Some(SessionChange::Ended) | None => None,
+                },
+            }
+        };
+        match sent {
+            Some(true) => Flow::Continue,
+            Some(false) => Flow::Stop,
+            None => {
+                close_with(self.socket.get_mut(), &self.outbox, close::FORBIDDEN, SESSION_ENDED).await;
+                Flow::Stop
+            }
+        }
+    }
+
+    /// Once signed in, the socket watches its session; a signed-out one lets go of the feed.
+    fn watch_session_once_signed_in(&mut self) {
+        if !self.connection.acknowledged() {
+            return;
+        }
+        let Some(feed) = self.revocations.take() else { return };
+        let Some(signed_in) = self.connection.signed_in() else { return };
+        let watched = WatchedSession {
+            viewer: signed_in.viewer.clone(),
+            token: signed_in.token.clone(),
+            expires_at: signed_in.expires_at,
+        };
+        let lifetime = SessionLifetime::from_config(&self.state.app.config);
+        self.session = WhenWoken::new(session_changes(self.state.app.db.clone(), lifetime, feed, watched));
     }
 }
 
@@ -310,97 +378,4 @@ async fn close_with(socket: &mut WebSocket, outbox: &Outbox, code: u16, reason: 
 /// out at all. Reasons can hold what the client sent (an operation id, a parse error).
 fn within_close_frame(reason: &str) -> &str {
     &reason[..reason.floor_char_boundary(123)]
-}
-
-/// What becomes of a signed-in socket's session.
-enum SessionChange {
-    /// Logged out, expired, revoked: the socket closes.
-    Ended,
-    /// The agent's permissions changed: the socket runs as this viewer from now on.
-    Viewer(Viewer),
-}
-
-type SessionChanges = Pin<Box<dyn Stream<Item = SessionChange> + Send>>;
-
-/// The changes of the session of `viewer`, read off the instance's session feed. Whenever a
-/// notice concerns it, notices may have been missed (this socket fell behind, or the
-/// instance lost notifications), or the session would expire unless it was used meanwhile,
-/// the token is checked again against the database: the notice says that something changed,
-/// the database what.
-fn session_changes(
-    app: AppState,
-    feed: Receiver<Delivery<SessionNotice>>,
-    viewer: Viewer,
-    token: String,
-    expires_at: Option<DateTime<Utc>>,
-) -> SessionChanges {
-    let lifetime = SessionLifetime::from_config(&app.config);
-    let watch = SessionWatch { app, feed, viewer, token, lifetime, expires_at };
-    Box::pin(stream::unfold(Some(watch), |watch| async move {
-        let mut watch = watch?;
-        let change = watch.next_change().await;
-        let ended = matches!(change, SessionChange::Ended);
-        Some((change, (!ended).then_some(watch)))
-    }))
-}
-
-struct SessionWatch {
-    app: AppState,
-    feed: Receiver<Delivery<SessionNotice>>,
-    viewer: Viewer,
-    token: String,
-    lifetime: SessionLifetime,
-    expires_at: Option<DateTime<Utc>>,
-}
-
-impl SessionWatch {
-    async fn next_change(&mut self) -> SessionChange {
-        loop {
-            let effect = tokio::select! {
-                delivery = self.feed.recv() => match delivery {
-                    Ok(Delivery::Event(notice)) => notice.effect_on(self.viewer.agent_id, self.viewer.session_id),
-                    Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => SessionEffect::ViewerChanged,
-                    // The bus is gone (the server is stopping): nothing will change the session now.
-                    Err(RecvError::Closed) => return future::pending().await,
-                },
-                () = until(self.expires_at) => SessionEffect::ViewerChanged,
-            };
-            match effect {
-                SessionEffect::Unaffected => {}
-                SessionEffect::Ended => return SessionChange::Ended,
-                SessionEffect::ViewerChanged => {
-                    let checked =
-                        auth::authenticate(&self.app.db, self.lifetime, &self.token, SessionUse::Recheck)
-                            .await;
-                    match checked {
-                        Ok(None) => return SessionChange::Ended,
-                        Ok(Some(Authenticated { viewer, expires_at })) => {
-                            self.expires_at = expires_at;
-                            if viewer != self.viewer {
-                                self.viewer = viewer.clone();
-                                return SessionChange::Viewer(viewer);
-                            }
-                        }
-                        // A database error is not a revocation: keep the socket as it is, and
-                        // look again a little later if it was the expiry that asked.
-                        Err(error) => {
-                            tracing::warn!(%error, "could not read a socket's session again");
-                            self.expires_at = self.expires_at.map(|_| Utc::now() + RECHECK_AFTER_ERROR);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Resolves at `instant`; never when there is none.
-async fn until(instant: Option<DateTime<Utc>>) {
-    match instant {
-        Some(instant) => {
-            let left = (instant - Utc::now()).to_std().unwrap_or_default();
-            tokio::time::sleep(left).await;
-        }
-        None => future::pending().await,
-    }
 }
