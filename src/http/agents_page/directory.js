@@ -139,8 +139,21 @@ export function createDirectory({ viewer, onChanged, say, fail }) {
   }
 
   // ---- drawing ----
+  /** Redraws without losing the keyboard's place: focus returns to the element of the
+   *  same agent it was on. */
+  function keepingFocus(redraw) {
+    const focused = document.activeElement;
+    const inList = $('agents').contains(focused) && focused !== document.body;
+    const key = inList ? (focused.dataset.focusKey ?? focused.closest('tr')?.dataset.id) : null;
+    redraw();
+    if (!key) return;
+    const again = document.querySelector(`#agents [data-focus-key="${CSS.escape(key)}"]`)
+      ?? document.querySelector(`#agents tr[data-id="${CSS.escape(key)}"] button, #agents tr[data-id="${CSS.escape(key)}"] input`);
+    again?.focus();
+  }
+
   function render(totalCount) {
-    $('agents').replaceChildren(...shown.map(row));
+    keepingFocus(() => $('agents').replaceChildren(...shown.map(row)));
     $('agents-count').textContent = String(totalCount);
     $('empty').hidden = shown.length > 0;
     $('range').textContent = shown.length
@@ -291,10 +304,7 @@ export function createDirectory({ viewer, onChanged, say, fail }) {
     if (index < 0) return;
     shown[index] = { ...shown[index], ...agent };
     const old = document.querySelector(`#agents tr[data-id="${CSS.escape(agent.id)}"]`);
-    const hadFocus = old?.contains(document.activeElement);
-    const fresh = row(shown[index]);
-    old?.replaceWith(fresh);
-    if (hadFocus) fresh.querySelector('button, input')?.focus();
+    keepingFocus(() => old?.replaceWith(row(shown[index])));
     syncSelection();
   }
 

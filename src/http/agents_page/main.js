@@ -128,7 +128,6 @@ async function start() {
   const admin = viewer.role === 'ADMIN';
   let live = null;
 
-  $('app').hidden = false;
   $('whoami').hidden = false;
   $('whoami').textContent = `${viewer.displayName} (${admin ? 'Admin' : 'Agent'})`;
   const signOut = $('sign-out');
@@ -170,7 +169,9 @@ async function start() {
     });
   });
 
+  // Shown once there is something to show (the dialogs need the queues, too).
   await Promise.all([usage(), directory.start()]);
+  $('app').hidden = false;
 
   // Live: presence for everyone; directory changes for admins (the API offers it to them).
   const status = $('live-status');
