@@ -363,7 +363,8 @@ test('bulk: header checkbox selects the page; Action > Delete confirms with the 
   const page = await newPage({ token: adminToken });
   const all = page.getByRole('checkbox', { name: 'Select all agents on this page' });
   await all.check();
-  await page.getByText('10 selected').waitFor();
+  await page.getByText('9 selected').waitFor();   // the page's 10 rows less the admin itself
+  assert.equal(await page.getByRole('checkbox', { name: 'Select Administrator' }).count(), 0);
   await all.uncheck();
   await page.getByText('0 selected').waitFor();
   assert.ok(await page.getByRole('button', { name: 'Action', exact: true }).isDisabled());
@@ -489,6 +490,13 @@ test('at 390 px: one card per agent, Usage Overview above the list, nothing wide
   await page.getByRole('button', { name: 'Add New Agent' }).click();
   await page.getByRole('dialog', { name: 'Add New Agent' }).waitFor();
   await shot(page, 'agents-narrow-dialog');
+  await page.keyboard.press('Escape');
+
+  // Dark: the palette follows prefers-color-scheme.
+  const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  assert.notEqual(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), light);
+  await shot(page, 'agents-narrow-dark');
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

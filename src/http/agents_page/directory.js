@@ -188,7 +188,8 @@ export function createDirectory({ viewer, onChanged, say, fail }) {
     }
 
     const select = element('td', { class: 'select' });
-    if (admin) {
+    // No checkbox for oneself: an admin cannot disable or delete itself.
+    if (admin && !self) {
       const box = element('input', { type: 'checkbox', 'aria-label': `Select ${agent.displayName}`, checked: selected.has(agent.id), disabled: !writable });
       box.addEventListener('change', () => {
         if (box.checked) selected.add(agent.id);
@@ -230,8 +231,9 @@ export function createDirectory({ viewer, onChanged, say, fail }) {
 
   // ---- selection and bulk ----
   const pageBox = $('select-page');
+  const selectable = () => shown.filter((agent) => agent.id !== viewer.id);
   pageBox.addEventListener('change', () => {
-    for (const agent of shown) {
+    for (const agent of selectable()) {
       if (pageBox.checked) selected.add(agent.id);
       else selected.delete(agent.id);
     }
@@ -241,9 +243,10 @@ export function createDirectory({ viewer, onChanged, say, fail }) {
 
   function syncSelection() {
     const count = shown.filter((agent) => selected.has(agent.id)).length;
-    pageBox.checked = count > 0 && count === shown.length;
-    pageBox.indeterminate = count > 0 && count < shown.length;
-    pageBox.disabled = !writable || !shown.length;
+    const all = selectable().length;
+    pageBox.checked = count > 0 && count === all;
+    pageBox.indeterminate = count > 0 && count < all;
+    pageBox.disabled = !writable || !all;
     $('selected-count').textContent = `${count} selected`;
     $('bulk-action').disabled = !writable || count === 0;
   }
