@@ -134,6 +134,7 @@ test('signing in: a wrong password is an alert; the admin sees the directory, ba
   const alert = page.getByRole('alert').filter({ hasText: /./ }).first();
   await alert.waitFor();
   assert.match(await alert.textContent(), /password|credentials|invalid/i);
+  await shot(page, 'agents-sign-in');
 
   await signIn(page, 'admin', ADMIN_PASSWORD);
   await page.getByRole('heading', { name: 'Agent Directory' }).waitFor();
