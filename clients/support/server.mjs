@@ -1,6 +1,6 @@
 // Starts the real agentdesk binary on a free port with a fresh SQLite database, for the
 // client tests. AGENTDESK_BIN names the binary (.ci/run passes the one cargo just built).
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,13 +19,15 @@ function freePort() {
   });
 }
 
-export async function startServer() {
+/** `extraArgs` go to `agentdesk serve` after the listen address and the database. */
+export async function startServer({ extraArgs = [] } = {}) {
   const binary = process.env.AGENTDESK_BIN;
   if (!binary) throw new Error('set AGENTDESK_BIN to the agentdesk binary');
   const dir = mkdtempSync(join(tmpdir(), 'agentdesk-clients-'));
   const port = await freePort();
+  const databaseUrl = `sqlite://${join(dir, 'agentdesk.db')}?mode=rwc`;
   const child = spawn(binary, ['serve', '--listen', `127.0.0.1:${port}`,
-    '--database-url', `sqlite://${join(dir, 'agentdesk.db')}?mode=rwc`], {
+    '--database-url', databaseUrl, ...extraArgs], {
     env: { ...process.env, AGENTDESK_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD, RUST_LOG: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -42,6 +44,15 @@ export async function startServer() {
   return {
     http: `${base}/graphql`,
     ws: `ws://127.0.0.1:${port}/graphql/ws`,
+    base,
+    /** Runs the operator CLI on this server's database, e.g. `['org', 'update', '--slug',
+     *  'demo', '--seats', '5']`; resolves with its standard output. */
+    cli(args) {
+      return new Promise((resolve, reject) => {
+        execFile(binary, [...args, '--database-url', databaseUrl], { env: { ...process.env, RUST_LOG: 'warn' } },
+          (error, stdout, stderr) => (error ? reject(new Error(`${args.join(' ')}: ${stderr || error.message}`)) : resolve(stdout)));
+      });
+    },
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

@@ -1,6 +1,7 @@
 //! Transport only: turns HTTP and WebSocket traffic into GraphQL requests with the viewer
-//! attached, and serves GraphiQL, the health endpoints and the metrics. No SQL and no rules here.
+//! attached, and serves GraphiQL, the Agents page, the health endpoints and the metrics. No SQL and no rules here.
 
+mod agents_page;
 mod graphql;
 mod health;
 mod request_id;
@@ -31,6 +32,8 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
         .route("/", get(graphiql))
+        .route("/agents", get(agents_page::index))
+        .route("/agents/{*path}", get(agents_page::asset))
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(websocket::upgrade))
         .route("/healthz", get(health::live))
