@@ -1,6 +1,7 @@
 //! Transport only: turns HTTP and WebSocket traffic into GraphQL requests with the viewer
 //! attached, and serves GraphiQL, the health endpoints and the metrics. No SQL and no rules here.
 
+mod graphiql;
 mod graphql;
 mod health;
 mod request_id;
@@ -15,7 +16,7 @@ use axum::{
         HeaderMap, StatusCode,
         header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE},
     },
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     routing::get,
 };
 
@@ -30,7 +31,8 @@ use crate::{
 pub fn router(state: AppState, schema: AppSchema) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
-        .route("/", get(graphiql))
+        .route("/", get(graphiql::page))
+        .route(graphiql::ASSETS, get(graphiql::asset))
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(websocket::upgrade))
         .route("/healthz", get(health::live))
@@ -51,11 +53,6 @@ pub(crate) struct HttpState {
     schema: AppSchema,
     /// Runs `/graphql/ws` subscriptions, shared between the sockets that ask the same.
     subscriptions: SubscriptionExecutor,
-}
-
-/// GraphiQL, wired to `/graphql` and `/graphql/ws`.
-async fn graphiql() -> Html<&'static str> {
-    Html(include_str!("graphiql.html"))
 }
 
 /// Prometheus scrapes this; the text format is OpenMetrics, which Prometheus reads natively.

@@ -125,6 +125,23 @@ async fn graphiql_is_served_with_subscriptions(backend: Backend) {
     let page = server.http.get(server.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("graphiql"), "{page}");
     assert!(page.contains("/graphql/ws"), "subscriptions wired: {page}");
+    // Offline: every script and style comes from the server, none from a CDN.
+    assert!(!page.contains("https://") && !page.contains("unpkg"), "{page}");
+    let assets: Vec<&str> =
+        page.split("/graphiql/assets/").skip(1).map(|rest| &rest[..rest.find('"').unwrap()]).collect();
+    assert_eq!(assets.len(), 5, "react, react-dom, graphql-ws, GraphiQL's script and style: {assets:?}");
+    for name in assets {
+        let response = server.http.get(server.url(&format!("/graphiql/assets/{name}"))).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        let header = |header: &str| response.headers()[header].to_str().unwrap().to_owned();
+        let expected = if name.ends_with(".css") { "text/css" } else { "text/javascript" };
+        assert!(header("content-type").starts_with(expected), "{name}: {}", header("content-type"));
+        assert!(header("cache-control").contains("immutable"), "{name}");
+        assert!(!name.contains("development"), "production builds only: {name}");
+        assert!(response.bytes().await.unwrap().len() > 1000, "{name}");
+    }
+    let missing = server.http.get(server.url("/graphiql/assets/react.development.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
 }
 
 async fn websocket_runs_operations_with_the_token_from_connection_init(backend: Backend) {
