@@ -4,6 +4,7 @@
 mod graphiql;
 mod graphql;
 mod health;
+mod persisted;
 mod request_id;
 mod serve;
 mod websocket;
@@ -44,6 +45,7 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
             subscriptions: SubscriptionExecutor::new(schema.clone(), state.metrics.clone()),
             app: state,
             schema,
+            persisted: std::sync::Arc::new(persisted::PersistedQueries::new()),
         })
 }
 
@@ -53,6 +55,8 @@ pub(crate) struct HttpState {
     schema: AppSchema,
     /// Runs `/graphql/ws` subscriptions, shared between the sockets that ask the same.
     subscriptions: SubscriptionExecutor,
+    /// Automatic persisted queries of `/graphql`, shared by every request.
+    persisted: std::sync::Arc<persisted::PersistedQueries>,
 }
 
 /// Prometheus scrapes this; the text format is OpenMetrics, which Prometheus reads natively.
