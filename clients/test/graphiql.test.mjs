@@ -1,6 +1,8 @@
 // GraphiQL in a real browser: headless Chromium opens `/`, signs in through the headers
-// editor, runs a query and a subscription. The machine has no internet, so GraphiQL's CDN
-// assets are served from the npm-installed packages. A screenshot is kept in artifacts/.
+// editor, runs a query and a subscription. Every request to anything but the server is
+// aborted: the page must work offline, with the assets the binary serves itself, and those
+// must be the npm packages' own builds at the versions package-lock.json pins. A screenshot
+// is kept in artifacts/.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -10,13 +12,14 @@ import { chromium } from 'playwright-core';
 import { graphql, login, startServer } from '../support/server.mjs';
 
 const modules = new URL('../node_modules/', import.meta.url);
-/** unpkg paths GraphiQL's page asks for, and the installed files that answer them. */
-const ASSETS = [
-  [/^\/react@18\/umd\/(.+)$/, 'react/umd/'],
-  [/^\/react-dom@18\/umd\/(.+)$/, 'react-dom/umd/'],
-  [/^\/graphiql@[^/]+\/(.+)$/, 'graphiql/'],
-  [/^\/graphql-ws@[^/]+\/(.+)$/, 'graphql-ws/'],
-];
+/** The assets the page loads from the server, and the installed files they must equal. */
+const ASSETS = {
+  [`react-${version('react')}.production.min.js`]: 'react/umd/react.production.min.js',
+  [`react-dom-${version('react-dom')}.production.min.js`]: 'react-dom/umd/react-dom.production.min.js',
+  [`graphiql-${version('graphiql')}.min.js`]: 'graphiql/graphiql.min.js',
+  [`graphiql-${version('graphiql')}.min.css`]: 'graphiql/graphiql.min.css',
+  [`graphql-ws-${version('graphql-ws')}.min.js`]: 'graphql-ws/umd/graphql-ws.min.js',
+};
 const BROWSER = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 let server;
@@ -38,6 +41,11 @@ after(async () => {
   await server?.stop();
 });
 
+/** The installed version of the package `name`. */
+function version(name) {
+  return JSON.parse(readFileSync(new URL(`${name}/package.json`, modules), 'utf8')).version;
+}
+
 /** Replaces the text of the shown CodeMirror editor inside `selector` (GraphiQL keeps the
  *  editors of other tabs in the page with the class `hidden`). */
 async function type(page, selector, text) {
@@ -52,19 +60,20 @@ async function response(page) {
 
 test('GraphiQL signs in with the headers editor, runs a query and shows a live presence event', async () => {
   const page = await browser.newPage();
-  await page.route('https://unpkg.com/**', (route) => {
-    const path = new URL(route.request().url()).pathname;
-    for (const [pattern, directory] of ASSETS) {
-      const match = path.match(pattern);
-      if (match) {
-        const body = readFileSync(new URL(directory + match[1], modules));
-        const contentType = path.endsWith('.css') ? 'text/css' : 'application/javascript';
-        return route.fulfill({ status: 200, body, contentType });
-      }
+  const loaded = new Map();
+  const refused = [];
+  await page.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (url.hostname !== '127.0.0.1') {
+      refused.push(url.href);
+      return route.abort();
     }
-    return route.abort();
+    return route.continue();
   });
-  await page.route('https://graphql.org/**', (route) => route.abort());
+  page.on('response', async (answer) => {
+    const url = new URL(answer.url());
+    if (url.pathname.startsWith('/graphiql/assets/')) loaded.set(url.pathname.slice('/graphiql/assets/'.length), answer);
+  });
   await page.goto(server.http.replace('/graphql', '/'));
 
   // Sign in: the Headers tab of the editor tools.
@@ -90,6 +99,16 @@ test('GraphiQL signs in with the headers editor, runs a query and shows a live p
   const event = await response(page);
   assert.match(event, /"status": "ONLINE"/);
   assert.match(event, /"username": "admin"/);
+
+  // Every asset came from the server, as the packages ship it, with long-lived caching.
+  assert.deepEqual([...loaded.keys()].sort(), Object.keys(ASSETS).sort());
+  for (const [name, answer] of loaded) {
+    assert.equal(answer.status(), 200, name);
+    assert.match(answer.headers()['cache-control'], /max-age=31536000/, name);
+    assert.match(answer.headers()['content-type'], name.endsWith('.css') ? /^text\/css/ : /^text\/javascript/, name);
+    assert.ok((await answer.body()).equals(readFileSync(new URL(ASSETS[name], modules))), `${name} differs from the package`);
+  }
+  assert.deepEqual(refused.filter((url) => !url.startsWith('data:')), [], 'requests beyond the server');
 
   mkdirSync(new URL('../artifacts/', import.meta.url), { recursive: true });
   await page.screenshot({ path: new URL('../artifacts/graphiql.png', import.meta.url).pathname, fullPage: true });

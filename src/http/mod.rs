@@ -1,9 +1,12 @@
 //! Transport only: turns HTTP and WebSocket traffic into GraphQL requests with the viewer
-//! attached, and serves GraphiQL, the Agents page, the health endpoints and the metrics. No SQL and no rules here.
+//! attached, and serves GraphiQL, the Agents page, the health endpoints and the metrics. No
+//! SQL and no rules here.
 
 mod agents_page;
+mod graphiql;
 mod graphql;
 mod health;
+mod persisted;
 mod request_id;
 mod serve;
 mod websocket;
@@ -16,7 +19,7 @@ use axum::{
         HeaderMap, StatusCode,
         header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE},
     },
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     routing::get,
 };
 
@@ -31,7 +34,8 @@ use crate::{
 pub fn router(state: AppState, schema: AppSchema) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
-        .route("/", get(graphiql))
+        .route("/", get(graphiql::page))
+        .route(graphiql::ASSETS, get(graphiql::asset))
         .route("/agents", get(agents_page::index))
         .route("/agents/{*path}", get(agents_page::asset))
         .route("/graphql", get(graphql::get).post(graphql::post))
@@ -45,6 +49,7 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
             subscriptions: SubscriptionExecutor::new(schema.clone(), state.metrics.clone()),
             app: state,
             schema,
+            persisted: std::sync::Arc::new(persisted::PersistedQueries::new()),
         })
 }
 
@@ -54,11 +59,8 @@ pub(crate) struct HttpState {
     schema: AppSchema,
     /// Runs `/graphql/ws` subscriptions, shared between the sockets that ask the same.
     subscriptions: SubscriptionExecutor,
-}
-
-/// GraphiQL, wired to `/graphql` and `/graphql/ws`.
-async fn graphiql() -> Html<&'static str> {
-    Html(include_str!("graphiql.html"))
+    /// Automatic persisted queries of `/graphql`, shared by every request.
+    persisted: std::sync::Arc<persisted::PersistedQueries>,
 }
 
 /// Prometheus scrapes this; the text format is OpenMetrics, which Prometheus reads natively.

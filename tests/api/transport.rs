@@ -20,6 +20,11 @@ pub fn tests() -> Vec<crate::common::Test> {
         invalid_json_is_a_bad_request,
         oversized_batch_is_refused,
         get_runs_queries_but_not_mutations,
+        the_answer_takes_the_media_type_the_client_accepts,
+        request_errors_have_no_data_and_are_400_as_graphql_response_json,
+        post_needs_a_json_content_type,
+        persisted_queries_stand_for_their_query_over_post_and_get,
+        persisted_queries_refuse_a_hash_of_another_query,
         health_and_readiness_answer,
         graphiql_is_served_with_subscriptions,
         websocket_runs_operations_with_the_token_from_connection_init,
@@ -104,12 +109,210 @@ async fn get_runs_queries_but_not_mutations(backend: Backend) {
     };
     let query = Gql::from_response(get("{ viewer { username } }").await.unwrap()).await;
     assert_eq!(query.data()["viewer"]["username"], "admin");
-    let mutation = Gql::from_response(get("mutation { logout }").await.unwrap()).await;
+    let refused = get("mutation { logout }").await.unwrap();
+    assert_eq!(refused.status(), 405);
+    assert_eq!(refused.headers()["allow"], "POST");
+    let mutation = Gql::from_response(refused).await;
     assert!(mutation.errors()[0]["message"].as_str().unwrap().contains("POST"));
     assert_eq!(mutation.error_code(), "BAD_REQUEST");
+    assert!(mutation.body.get("data").is_none(), "{}", mutation.body);
     // The refused mutation did not run: the token still works.
     let still = server.gql(Some(&admin), "{ viewer { username } }", json!({})).await;
     assert_eq!(still.data()["viewer"]["username"], "admin");
+}
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// POSTs `body` to `/graphql` with `accept`; the status, the content type and the body.
+async fn post_accepting(server: &TestServer, accept: &str, body: Value) -> (u16, String, Value) {
+    let response =
+        server.http.post(server.url("/graphql")).header("accept", accept).json(&body).send().await.unwrap();
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let gql = Gql::from_response(response).await;
+    (gql.status, content_type, gql.body)
+}
+
+/// GraphQL over HTTP: `application/json` unless the client names `graphql-response+json`
+/// with at least the same quality.
+async fn the_answer_takes_the_media_type_the_client_accepts(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let query = json!({ "query": "{ __typename }" });
+    for (accept, expected) in [
+        ("application/json", "application/json"),
+        ("*/*", "application/json"),
+        ("application/*", "application/json"),
+        ("text/html", "application/json"),
+        (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE),
+        ("application/graphql-response+json, application/json;q=0.9", GRAPHQL_RESPONSE),
+        ("application/json, application/graphql-response+json;q=0.5", "application/json"),
+        ("application/graphql-response+json;q=0, */*", "application/json"),
+    ] {
+        let (status, content_type, body) = post_accepting(&server, accept, query.clone()).await;
+        assert_eq!(status, 200, "{accept}");
+        assert_eq!(content_type.split(';').next(), Some(expected), "{accept}");
+        assert_eq!(body, json!({ "data": { "__typename": "Query" } }), "{accept}");
+    }
+}
+
+/// A request that fails before execution (parse, validation, variable coercion, an unknown
+/// operation) has no `data`; as `graphql-response+json` it is a 400, as `application/json` a
+/// 200. A field error is a response that executed: 200 either way, with `data`.
+async fn request_errors_have_no_data_and_are_400_as_graphql_response_json(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let failures = [
+        json!({ "query": "{" }),
+        json!({ "query": "{ noSuchField }" }),
+        json!({ "query": "query($id: ID!) { node(id: $id) { id } }", "variables": { "id": null } }),
+        json!({ "query": "query A { __typename }", "operationName": "B" }),
+    ];
+    for request in failures {
+        for (accept, expected_status) in [(GRAPHQL_RESPONSE, 400), ("application/json", 200)] {
+            let (status, _, body) = post_accepting(&server, accept, request.clone()).await;
+            assert_eq!(status, expected_status, "{accept} {request}: {body}");
+            assert!(body.get("data").is_none(), "{accept} {request}: {body}");
+            assert!(!body["errors"].as_array().unwrap().is_empty(), "{body}");
+        }
+    }
+    // Signed out, `organization` is an error of its field, and `data` is null for it.
+    let field_error = json!({ "query": "{ organization { name } }" });
+    for accept in [GRAPHQL_RESPONSE, "application/json"] {
+        let (status, _, body) = post_accepting(&server, accept, field_error.clone()).await;
+        assert_eq!(status, 200, "{accept}: {body}");
+        assert_eq!(body.get("data"), Some(&Value::Null), "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{body}");
+    }
+    // A batch answers each of its operations, as it did.
+    let batch = json!([{ "query": "{" }, { "query": "{ __typename }" }]);
+    let (status, _, body) = post_accepting(&server, GRAPHQL_RESPONSE, batch).await;
+    assert_eq!(status, 200);
+    assert!(body[0].get("data").is_none() && body[0]["errors"].is_array(), "{body}");
+    assert_eq!(body[1], json!({ "data": { "__typename": "Query" } }));
+}
+
+/// A POST body is JSON, and says so: without a content type it is a 400, with another a 415.
+async fn post_needs_a_json_content_type(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let body = r#"{"query": "{ __typename }"}"#;
+    for (content_type, expected) in [
+        (None, 400),
+        (Some("text/plain;charset=UTF-8"), 415),
+        (Some("application/x-www-form-urlencoded"), 415),
+        (Some("application/json; charset=latin1"), 415),
+        (Some("application/json"), 200),
+        (Some("Application/JSON; charset=utf-8"), 200),
+    ] {
+        let mut request = server.http.post(server.url("/graphql")).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let gql = Gql::from_response(request.send().await.unwrap()).await;
+        assert_eq!(gql.status, expected, "{content_type:?}: {}", gql.body);
+        if expected != 200 {
+            assert_eq!(gql.error_code(), "BAD_REQUEST", "{content_type:?}");
+        }
+    }
+}
+
+fn sha256_hex(query: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(query))
+}
+
+fn persisted(hash: &str) -> Value {
+    json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } })
+}
+
+/// Apollo's automatic persisted queries: an unknown hash is `PersistedQueryNotFound`; sent
+/// with its query, the hash is registered and then stands for it, over POST and over GET
+/// (where a mutation's hash is still refused).
+async fn persisted_queries_stand_for_their_query_over_post_and_get(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let query = "query Me { viewer { username } }";
+    let hash = sha256_hex(query);
+    let post =
+        |body: Value| server.http.post(server.url("/graphql")).bearer_auth(&admin.token).json(&body).send();
+
+    for accept in ["application/json", GRAPHQL_RESPONSE] {
+        let unknown = server
+            .http
+            .post(server.url("/graphql"))
+            .header("accept", accept)
+            .json(&json!({ "extensions": persisted(&hash) }))
+            .send()
+            .await
+            .unwrap();
+        let unknown = Gql::from_response(unknown).await;
+        assert_eq!(unknown.status, 200, "{accept}");
+        assert_eq!(unknown.errors()[0]["message"], "PersistedQueryNotFound");
+        assert_eq!(unknown.error_code(), "PERSISTED_QUERY_NOT_FOUND");
+        assert!(unknown.body.get("data").is_none(), "{}", unknown.body);
+    }
+
+    let with_query = post(json!({ "query": query, "extensions": persisted(&hash) })).await.unwrap();
+    assert_eq!(Gql::from_response(with_query).await.data()["viewer"]["username"], "admin");
+    let by_hash = Gql::from_response(post(json!({ "extensions": persisted(&hash) })).await.unwrap()).await;
+    assert_eq!(by_hash.data()["viewer"]["username"], "admin");
+
+    // GET, as Apollo's link sends a hashed query: no `query` at all.
+    let get = |hash: &str| {
+        let extensions = persisted(hash).to_string();
+        let parameters = [("operationName", "Me"), ("variables", "{}"), ("extensions", extensions.as_str())];
+        server.http.get(server.url("/graphql")).query(&parameters).bearer_auth(&admin.token).send()
+    };
+    let over_get = get(&hash).await.unwrap();
+    assert_eq!(over_get.status(), 200);
+    assert_eq!(Gql::from_response(over_get).await.data()["viewer"]["username"], "admin");
+
+    // A batch may mix known and unknown hashes.
+    let batch =
+        json!([{ "extensions": persisted(&hash) }, { "extensions": persisted(&sha256_hex("{ x }")) }]);
+    let answers: Value = post(batch).await.unwrap().json().await.unwrap();
+    assert_eq!(answers[0]["data"]["viewer"]["username"], "admin", "{answers}");
+    assert_eq!(answers[1]["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND", "{answers}");
+
+    // A mutation registered over POST (signed out, so `logout` has nothing to end) is still
+    // refused over GET.
+    let mutation = "mutation { logout }";
+    let mutation_hash = sha256_hex(mutation);
+    let body = json!({ "query": mutation, "extensions": persisted(&mutation_hash) });
+    server.http.post(server.url("/graphql")).json(&body).send().await.unwrap();
+    let refused = get(&mutation_hash).await.unwrap();
+    assert_eq!(refused.status(), 405);
+    assert_eq!(Gql::from_response(refused).await.error_code(), "BAD_REQUEST");
+    let still = server.gql(Some(&admin), "{ viewer { username } }", json!({})).await;
+    assert_eq!(still.data()["viewer"]["username"], "admin");
+}
+
+/// A hash must be the SHA-256 of the query it comes with, so no one can make a known hash
+/// stand for another query; and the extension must be version 1 with a hash.
+async fn persisted_queries_refuse_a_hash_of_another_query(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let honest = "{ viewer { username } }";
+    let hash = sha256_hex(honest);
+    let forged = json!({ "query": "{ organization { name } }", "extensions": persisted(&hash) });
+    let response = server.http.post(server.url("/graphql")).bearer_auth(&admin.token).json(&forged).send();
+    let refused = Gql::from_response(response.await.unwrap()).await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.errors()[0]["message"].as_str().unwrap().contains("sha256Hash"), "{}", refused.body);
+    // The forged pair registered nothing.
+    let by_hash = json!({ "extensions": persisted(&hash) });
+    let response = server.http.post(server.url("/graphql")).json(&by_hash).send().await.unwrap();
+    assert_eq!(Gql::from_response(response).await.error_code(), "PERSISTED_QUERY_NOT_FOUND");
+
+    for extension in [
+        json!({ "persistedQuery": { "version": 2, "sha256Hash": hash } }),
+        json!({ "persistedQuery": { "version": 1 } }),
+        json!({ "persistedQuery": { "version": 1, "sha256Hash": "not hex" } }),
+        json!({ "persistedQuery": "yes" }),
+    ] {
+        let body = json!({ "query": honest, "extensions": extension });
+        let response = server.http.post(server.url("/graphql")).json(&body).send().await.unwrap();
+        let gql = Gql::from_response(response).await;
+        assert_eq!(gql.status, 400, "{extension}: {}", gql.body);
+        assert_eq!(gql.error_code(), "BAD_REQUEST");
+    }
 }
 
 async fn health_and_readiness_answer(backend: Backend) {
@@ -125,6 +328,23 @@ async fn graphiql_is_served_with_subscriptions(backend: Backend) {
     let page = server.http.get(server.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("graphiql"), "{page}");
     assert!(page.contains("/graphql/ws"), "subscriptions wired: {page}");
+    // Offline: every script and style comes from the server, none from a CDN.
+    assert!(!page.contains("https://") && !page.contains("unpkg"), "{page}");
+    let assets: Vec<&str> =
+        page.split("/graphiql/assets/").skip(1).map(|rest| &rest[..rest.find('"').unwrap()]).collect();
+    assert_eq!(assets.len(), 5, "react, react-dom, graphql-ws, GraphiQL's script and style: {assets:?}");
+    for name in assets {
+        let response = server.http.get(server.url(&format!("/graphiql/assets/{name}"))).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        let header = |header: &str| response.headers()[header].to_str().unwrap().to_owned();
+        let expected = if name.ends_with(".css") { "text/css" } else { "text/javascript" };
+        assert!(header("content-type").starts_with(expected), "{name}: {}", header("content-type"));
+        assert!(header("cache-control").contains("immutable"), "{name}");
+        assert!(!name.contains("development"), "production builds only: {name}");
+        assert!(response.bytes().await.unwrap().len() > 1000, "{name}");
+    }
+    let missing = server.http.get(server.url("/graphiql/assets/react.development.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
 }
 
 async fn websocket_runs_operations_with_the_token_from_connection_init(backend: Backend) {
