@@ -161,6 +161,19 @@ impl Default for AgentOrder {
     }
 }
 
+/// What an update writes to an agent's row; None leaves a field as it is.
+pub struct AgentUpdate {
+    pub display_name: Option<String>,
+    pub password_hash: Option<String>,
+    /// `Some(None)` clears it.
+    pub email: Option<Option<String>>,
+    /// `Some(None)` is unlimited.
+    pub max_concurrent_sessions: Option<Option<i32>>,
+    pub show_real_phone_numbers: Option<bool>,
+    pub role: Option<crate::db::entities::agent::Role>,
+    pub enabled: Option<bool>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,14 +6,14 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
+    ActiveValue::{NotSet, Set, Unchanged},
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Select,
     prelude::Expr,
     sea_query::{ExprTrait, Func, Query, SelectStatement, SimpleExpr},
 };
 
-use super::model::{AgentFilter, AgentOrder, AgentSortField};
+use super::model::{AgentFilter, AgentOrder, AgentSortField, AgentUpdate};
 use crate::db::entities::{agent, organization, queue, queue_member};
 use crate::db::page::{Cursor, Page, PageRequest};
 
@@ -190,11 +190,31 @@ pub(super) async fn insert_agent(
     agent::Entity::insert(agent).exec_with_returning(db).await
 }
 
+/// Writes `update` to an agent of the organization; the row as it now is.
 pub(super) async fn update_agent(
     db: &impl ConnectionTrait,
-    agent: agent::ActiveModel,
+    organization_id: i64,
+    agent_id: i64,
+    update: AgentUpdate,
+    now: DateTime<Utc>,
 ) -> Result<agent::Model, DbErr> {
-    agent::Entity::update(agent).exec(db).await
+    let row = agent::ActiveModel {
+        id: Unchanged(agent_id),
+        display_name: update.display_name.map_or(NotSet, Set),
+        password_hash: update.password_hash.map_or(NotSet, Set),
+        email: update.email.map_or(NotSet, Set),
+        max_concurrent_sessions: update.max_concurrent_sessions.map_or(NotSet, Set),
+        show_real_phone_numbers: update.show_real_phone_numbers.map_or(NotSet, Set),
+        role: update.role.map_or(NotSet, Set),
+        enabled: update.enabled.map_or(NotSet, Set),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    agent::Entity::update(row)
+        .validate()?
+        .filter(agent::Column::OrganizationId.eq(organization_id))
+        .exec(db)
+        .await
 }
 
 /// Sets `enabled` on those of the agents that differ; returns how many changed.

@@ -1,7 +1,7 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, IntoActiveModel, SqlErr};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, SqlErr};
 
 use super::common::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
 use crate::{
@@ -20,7 +20,7 @@ use crate::{
     directory::{
         error::{DirectoryError, Field, Problem, Rejection},
         model::{
-            AgentFilter, AgentOrder, AgentSortField, DisplayName, DisplayNameProblem, Email,
+            AgentFilter, AgentOrder, AgentSortField, AgentUpdate, DisplayName, DisplayNameProblem, Email,
             MaxConcurrentSessions, Username,
         },
         store,
@@ -274,44 +274,10 @@ pub async fn update_agent(
     if !(viewer.is_admin() || is_self && changes.only_self_service()) {
         return Err(DirectoryError::Forbidden);
     }
-    let mut rejections = Rejections::default();
-    let display_name = match changes.display_name {
-        Some(raw) => {
-            rejections.check(Field::DisplayName, DisplayName::parse(&raw), display_name_problem).map(Some)
-        }
-        None => Some(None),
-    };
-    // The edit dialog's "leave it blank to keep the current password": an empty new password
-    // changes nothing, as an absent one.
-    let password = match changes.new_password.filter(|raw| !raw.is_empty()) {
-        Some(raw) => rejections.check(Field::NewPassword, Password::parse(raw), Problem::Password).map(Some),
-        None => Some(None),
-    };
-    let email = match changes.email {
-        Some(raw) => rejections.check(Field::Email, parse_email(raw), |()| Problem::InvalidEmail).map(Some),
-        None => Some(None),
-    };
-    let limit = match changes.max_concurrent_sessions {
-        Some(raw) => rejections
-            .check(Field::MaxConcurrentSessions, MaxConcurrentSessions::parse(raw).ok_or(()), |()| {
-                Problem::InvalidMaxConcurrentSessions
-            })
-            .map(Some),
-        None => Some(None),
-    };
-    if is_self && changes.enabled == Some(false) {
-        rejections.add(Field::Enabled, Problem::CannotModifySelf);
-    }
-    if is_self && changes.role == Some(Role::Agent) && viewer.is_admin() {
-        rejections.add(Field::Role, Problem::CannotModifySelf);
-    }
-    rejections.finish()?;
-    let (Some(display_name), Some(password), Some(email), Some(limit)) =
-        (display_name, password, email, limit)
-    else {
-        unreachable!("every given field parsed when there is no rejection");
-    };
-    let password_hash = match &password {
+    let parsed = ParsedChanges::parse(&changes, viewer, is_self)?;
+    // Hashed before the transaction: argon2 takes tens of milliseconds, and a write
+    // transaction holds SQLite's only writer.
+    let password_hash = match &parsed.password {
         Some(password) => Some(hasher.hash(password).await?),
         None => None,
     };
@@ -323,80 +289,28 @@ pub async fn update_agent(
         None => None,
     }
     .ok_or(Rejection::of(Field::InputId, Problem::NotFound))?;
-
-    let mut rejections = Rejections::default();
-    let loses_admin = target.role == Role::Admin
-        && target.enabled
-        && (changes.enabled == Some(false) || changes.role == Some(Role::Agent));
-    if loses_admin
-        && store::count_enabled_admins_except(&*tx, viewer.organization_id, &[target.id]).await? == 0
-    {
-        let field = if changes.enabled == Some(false) { Field::Enabled } else { Field::Role };
-        rejections.add(field, Problem::LastAdmin);
-    }
-    let queue_ids = match &changes.queue_ids {
-        Some(given) => {
-            let wanted: Vec<i64> = given.iter().flatten().copied().collect();
-            let found: Vec<i64> = store::find_queues(&*tx, viewer.organization_id, &wanted)
-                .await?
-                .iter()
-                .map(|q| q.id)
-                .collect();
-            let (ids, missing) = resolve_ids(given, &found, Field::QueueId);
-            rejections.extend(missing);
-            Some(ids)
-        }
-        None => None,
-    };
-    rejections.finish()?;
+    let queue_ids = check_against_current(&*tx, viewer, &target, &changes).await?;
 
     let now = Utc::now();
-    let disabling = changes.enabled == Some(false) && target.enabled;
-    let mut row = target.clone().into_active_model();
-    if let Some(name) = display_name {
-        row.display_name = Set(name.into_inner());
-    }
-    if let Some(hash) = password_hash {
-        row.password_hash = Set(hash);
-    }
-    if let Some(email) = email {
-        row.email = Set(email);
-    }
-    if let Some(limit) = limit {
-        row.max_concurrent_sessions = Set(limit.get());
-    }
-    if let Some(show) = changes.show_real_phone_numbers {
-        row.show_real_phone_numbers = Set(show);
-    }
-    if let Some(role) = changes.role {
-        row.role = Set(role);
-    }
-    if let Some(enabled) = changes.enabled {
-        row.enabled = Set(enabled);
-    }
-    row.updated_at = Set(now);
-    let updated = store::update_agent(&*tx, row).await?;
+    let update = AgentUpdate {
+        display_name: parsed.display_name.map(DisplayName::into_inner),
+        password_hash,
+        email: parsed.email,
+        max_concurrent_sessions: parsed.limit.map(MaxConcurrentSessions::get),
+        show_real_phone_numbers: changes.show_real_phone_numbers,
+        role: changes.role,
+        enabled: changes.enabled,
+    };
+    let updated = store::update_agent(&*tx, viewer.organization_id, target.id, update, now).await?;
     if let Some(queue_ids) = queue_ids {
         store::remove_all_memberships_of(&*tx, viewer.organization_id, &[target.id]).await?;
         store::add_memberships(&*tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.id)), now)
             .await?;
     }
-    if disabling {
-        sign_out_everywhere(&mut tx, viewer, &[target.id], PresenceReason::Disabled).await?;
-    } else if password.is_some() {
-        // A new password signs the agent out everywhere else; the caller's own session stays.
-        let keep = is_self.then_some(viewer.session_id);
-        auth::end_sessions(&*tx, viewer.organization_id, &[target.id], keep).await?;
-        publish_all(&mut tx, SessionsRevoked::of_agents(&[target.id], keep)).await?;
-    }
-    let permissions_changed = updated.role != target.role
-        || updated.show_real_phone_numbers != target.show_real_phone_numbers
-        || changes.queue_ids.is_some();
-    if permissions_changed && !disabling {
-        // Open sockets run as the agent is now, not as it signed in.
-        tx.publish(ViewersChanged::of_agent(target.id)).await?;
-    }
-    let changed = changed_fields(&target, &updated, password.is_some(), changes.queue_ids.is_some());
+    let disabling = changes.enabled == Some(false) && target.enabled;
+    let new_password = parsed.password.is_some();
+    end_what_the_update_ends(&mut tx, viewer, &target, &updated, &changes, disabling, new_password).await?;
+    let changed = changed_fields(&target, &updated, new_password, changes.queue_ids.is_some());
     let entry = Entry::by(viewer, client_address, Action::AgentUpdated).on(TargetType::Agent, [target.id]);
     audit::record(&*tx, entry.fields(changed)).await?;
     publish_all(
@@ -405,6 +319,7 @@ pub async fn update_agent(
     )
     .await?;
     tx.commit().await?;
+
     if disabling {
         routing::drain(db, bus, viewer.organization_id, None).await?;
     } else if changes.max_concurrent_sessions.is_some() || changes.queue_ids.is_some() {
@@ -413,6 +328,119 @@ pub async fn update_agent(
     }
     let updated = store::find_agent(db, viewer.organization_id, target.id).await?;
     updated.ok_or_else(|| DbErr::RecordNotFound("agent just updated".into()).into())
+}
+
+/// The fields of an update that must parse, parsed; None where not given. Every problem is
+/// reported at once, with the rules about changing oneself.
+struct ParsedChanges {
+    display_name: Option<DisplayName>,
+    password: Option<Password>,
+    email: Option<Option<String>>,
+    limit: Option<MaxConcurrentSessions>,
+}
+
+impl ParsedChanges {
+    fn parse(changes: &AgentChanges, viewer: &Viewer, is_self: bool) -> Result<Self, DirectoryError> {
+        let mut rejections = Rejections::default();
+        let display_name = changes
+            .display_name
+            .as_ref()
+            .map(|raw| rejections.check(Field::DisplayName, DisplayName::parse(raw), display_name_problem));
+        // The edit dialog's "leave it blank to keep the current password": an empty new
+        // password changes nothing, as an absent one.
+        let password = changes
+            .new_password
+            .clone()
+            .filter(|raw| !raw.is_empty())
+            .map(|raw| rejections.check(Field::NewPassword, Password::parse(raw), Problem::Password));
+        let email = changes
+            .email
+            .clone()
+            .map(|raw| rejections.check(Field::Email, parse_email(raw), |()| Problem::InvalidEmail));
+        let limit = changes.max_concurrent_sessions.map(|raw| {
+            rejections.check(
+                Field::MaxConcurrentSessions,
+                MaxConcurrentSessions::parse(raw).ok_or(()),
+                |()| Problem::InvalidMaxConcurrentSessions,
+            )
+        });
+        if is_self && changes.enabled == Some(false) {
+            rejections.add(Field::Enabled, Problem::CannotModifySelf);
+        }
+        if is_self && changes.role == Some(Role::Agent) && viewer.is_admin() {
+            rejections.add(Field::Role, Problem::CannotModifySelf);
+        }
+        rejections.finish()?;
+        // With no rejection, every given field parsed.
+        Ok(Self {
+            display_name: display_name.flatten(),
+            password: password.flatten(),
+            email: email.flatten(),
+            limit: limit.flatten(),
+        })
+    }
+}
+
+/// What can be refused only against the organization as it is now, inside the update's
+/// transaction: the last enabled ADMIN may not be demoted or disabled, and the queues named
+/// must exist. Returns the queues to set, when given.
+async fn check_against_current(
+    tx: &impl ConnectionTrait,
+    viewer: &Viewer,
+    target: &agent::Model,
+    changes: &AgentChanges,
+) -> Result<Option<Vec<i64>>, DirectoryError> {
+    let mut rejections = Rejections::default();
+    let loses_admin = target.role == Role::Admin
+        && target.enabled
+        && (changes.enabled == Some(false) || changes.role == Some(Role::Agent));
+    if loses_admin && store::count_enabled_admins_except(tx, viewer.organization_id, &[target.id]).await? == 0
+    {
+        let field = if changes.enabled == Some(false) { Field::Enabled } else { Field::Role };
+        rejections.add(field, Problem::LastAdmin);
+    }
+    let queue_ids = match &changes.queue_ids {
+        Some(given) => {
+            let wanted: Vec<i64> = given.iter().flatten().copied().collect();
+            let found: Vec<i64> =
+                store::find_queues(tx, viewer.organization_id, &wanted).await?.iter().map(|q| q.id).collect();
+            let (ids, missing) = resolve_ids(given, &found, Field::QueueId);
+            rejections.extend(missing);
+            Some(ids)
+        }
+        None => None,
+    };
+    rejections.finish()?;
+    Ok(queue_ids)
+}
+
+/// What an update ends, in its transaction: a disable signs the agent out everywhere (and
+/// takes it offline, re-queueing its conversations); a new password ends every session but
+/// the caller's own; changed permissions make open sockets run as the agent is now.
+async fn end_what_the_update_ends(
+    tx: &mut EventTx<'_>,
+    viewer: &Viewer,
+    before: &agent::Model,
+    after: &agent::Model,
+    changes: &AgentChanges,
+    disabling: bool,
+    new_password: bool,
+) -> Result<(), DbErr> {
+    if disabling {
+        return sign_out_everywhere(tx, viewer, &[before.id], PresenceReason::Disabled).await;
+    }
+    if new_password {
+        let keep = (viewer.agent_id == before.id).then_some(viewer.session_id);
+        auth::end_sessions(&**tx, viewer.organization_id, &[before.id], keep).await?;
+        publish_all(tx, SessionsRevoked::of_agents(&[before.id], keep)).await?;
+    }
+    let permissions_changed = after.role != before.role
+        || after.show_real_phone_numbers != before.show_real_phone_numbers
+        || changes.queue_ids.is_some();
+    if permissions_changed {
+        tx.publish(ViewersChanged::of_agent(before.id)).await?;
+    }
+    Ok(())
 }
 
 /// The API names of the fields an update changed, for the audit log. A new password and new

@@ -1,0 +1,124 @@
+//! This instance's part in presence kept by every instance: recovery at start-up, the
+//! heartbeat, the sweep that lapses agents and forgets stopped instances' sockets, and the
+//! history pruner.
+
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DbBackend, DbErr};
+use tokio::task::JoinHandle;
+
+use super::common::{announce, before, now};
+use crate::{
+    db,
+    events::EventBus,
+    jobs::{self, FirstRun},
+    presence::{
+        model::{InstanceId, Timings},
+        store,
+    },
+};
+
+/// Presence history is pruned at most this often: retention is counted in days, so a
+/// few minutes' slack costs nothing.
+const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// At start-up, before this instance registers: when no other instance is alive, nobody
+/// holds any socket or renews any presence, so agents left ONLINE by the previous run are
+/// taken OFFLINE with `SERVER_RESTART` (rather than lingering until their TTL). With another
+/// instance alive (a rolling restart on PostgreSQL) their presence is that instance's to keep
+/// or lapse, so nothing changes. SQLite is one process by design: there is never another.
+/// A crashed instance still counts as alive until its heartbeat is older than the instance
+/// timeout; agents it left behind then lapse by TTL or socket grace as usual.
+pub async fn recover_after_restart(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    instance: &InstanceId,
+    timings: Timings,
+) -> Result<(), DbErr> {
+    let now = now();
+    let single_process = db.get_database_backend() == DbBackend::Sqlite;
+    let mut tx = bus.begin(db).await?;
+    if !single_process
+        && store::another_instance_alive(&*tx, instance.as_str(), before(now, timings.instance_timeout()))
+            .await?
+    {
+        return Ok(());
+    }
+    let reset = store::reset_all(&*tx, now).await?;
+    if !reset.is_empty() {
+        tracing::info!(agents = reset.len(), "presence left ONLINE by the previous run reset to OFFLINE");
+    }
+    announce(&mut tx, reset, now).await?;
+    tx.commit().await
+}
+
+/// Registers this instance before it serves anything, so no other instance's sweep takes its
+/// first sockets for orphans.
+pub async fn register_instance(db: &DatabaseConnection, instance: &InstanceId) -> Result<(), DbErr> {
+    store::heartbeat(db, instance.as_str(), now()).await
+}
+
+/// On a clean stop: this instance's sockets stop counting now rather than after the
+/// instance timeout; their agents lapse after the grace unless they reconnect elsewhere.
+pub async fn retire_instance(
+    db: &DatabaseConnection,
+    instance: &InstanceId,
+    timings: Timings,
+) -> Result<(), DbErr> {
+    let now = now();
+    let tx = db::begin_write(db).await?;
+    store::release_instances(&tx, before(now, timings.instance_timeout()), Some(instance.as_str()), now)
+        .await?;
+    tx.commit().await
+}
+
+/// One sweep: heartbeat, forget the sockets of instances that stopped heart-beating, flip
+/// lapsed agents OFFLINE.
+pub async fn sweep(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    instance: &InstanceId,
+    timings: Timings,
+) -> Result<(), DbErr> {
+    let now = now();
+    store::heartbeat(db, instance.as_str(), now).await?;
+    let tx = db::begin_write(db).await?;
+    store::release_instances(&tx, before(now, timings.instance_timeout()), None, now).await?;
+    tx.commit().await?;
+
+    let mut tx = bus.begin(db).await?;
+    let lapsed = store::lapse(&*tx, now).await?;
+    announce(&mut tx, lapsed, now).await?;
+    tx.commit().await
+}
+
+/// Forgets presence history older than the retention.
+async fn prune(db: &DatabaseConnection, retention: Duration) -> Result<(), DbErr> {
+    let pruned = store::prune_history(db, before(now(), retention)).await?;
+    if pruned > 0 {
+        tracing::debug!(pruned, "presence history past its retention removed");
+    }
+    Ok(())
+}
+
+/// Sweeps every `timings.sweep_interval` until aborted.
+pub fn spawn_sweeper(
+    db: DatabaseConnection,
+    bus: EventBus,
+    instance: InstanceId,
+    timings: Timings,
+) -> JoinHandle<()> {
+    jobs::spawn_every(timings.sweep_interval, FirstRun::AtOnce, "presence sweep", move || {
+        let (db, bus, instance) = (db.clone(), bus.clone(), instance.clone());
+        async move { sweep(&db, &bus, &instance, timings).await }
+    })
+}
+
+/// Prunes the history every `PRUNE_EVERY` (or every retention, when shorter) until aborted:
+/// one DELETE, not one per sweep.
+pub fn spawn_history_pruner(db: DatabaseConnection, retention: Duration) -> JoinHandle<()> {
+    jobs::spawn_every(PRUNE_EVERY.min(retention), FirstRun::AtOnce, "pruning presence history", move || {
+        let db = db.clone();
+        async move { prune(&db, retention).await }
+    })
+}
