@@ -28,8 +28,9 @@ pub const ADMIN_PASSWORD: &str = "bench-admin-password";
 pub const SEED_PASSWORD: &str = "password1";
 pub const AGENTS: usize = 1000;
 pub const QUEUES: usize = 20;
-/// The page the issue measures: the first 50 agents with their queues' names.
-pub const PAGE_QUERY: &str = "query { agents(first: 50) { nodes { id displayName queues { name } } } }";
+/// The page measured: the directory's first page with its total, every stored scalar shown,
+/// and each agent's queues (the floors in the `bench` program give the same answer).
+pub const PAGE_QUERY: &str = "query { agents(first: 50) { totalCount nodes { id displayName username email role enabled presence queues { id name } } } }";
 pub const LOGIN: &str =
     "mutation($input: LoginInput!) { login(input: $input) { token userErrors { code message } } }";
 
@@ -74,7 +75,7 @@ pub async fn seeded(database_url: String) -> Seeded {
         .exec(&state.db)
         .await
         .expect("raise the seat limit");
-    let agents = seed_agents(&state.db, admin.organization_id).await;
+    let agents = seed_agents(&state.db, admin.organization_id, "agent", AGENTS).await;
     let seeded = Seeded { state, schema, admin, admin_token, agents };
     seed_queues(&seeded).await;
     seeded
@@ -90,7 +91,11 @@ pub fn seeded_on_temporary_sqlite(runtime: &tokio::runtime::Runtime) -> (tempfil
 }
 
 pub fn login_variables(username: &str, password: &str) -> Value {
-    json!({ "input": { "organization": "demo", "username": username, "password": password } })
+    login_variables_in("demo", username, password)
+}
+
+pub fn login_variables_in(organization: &str, username: &str, password: &str) -> Value {
+    json!({ "input": { "organization": organization, "username": username, "password": password } })
 }
 
 impl Seeded {
@@ -111,17 +116,23 @@ async fn execute(schema: &AppSchema, viewer: Option<Viewer>, query: &str, variab
     response.data.into_json().expect("data is JSON")
 }
 
-/// 1,000 enabled AGENTs straight into the database (hashing 1,000 passwords through the API
-/// would take minutes), as tests/api/common/server.rs does.
-async fn seed_agents(db: &DatabaseConnection, organization_id: i64) -> Vec<agent::Model> {
+/// `count` enabled AGENTs of the organization straight into the database (hashing their
+/// passwords through the API would take minutes): usernames `{prefix}-00000` on, display
+/// names `{Prefix} 00000`; returned in display-name order.
+pub async fn seed_agents(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    prefix: &str,
+    count: usize,
+) -> Vec<agent::Model> {
     let hash = PasswordHasher::new(1).hash(&Password::parse(SEED_PASSWORD.into()).unwrap()).await.unwrap();
     let now = chrono::Utc::now();
-    let rows: Vec<agent::ActiveModel> = (0..AGENTS)
+    let rows: Vec<agent::ActiveModel> = (0..count)
         .map(|n| agent::ActiveModel {
             organization_id: Set(organization_id),
-            username: Set(format!("agent-{n:04}")),
-            display_name: Set(format!("Agent {n:04}")),
-            email: Set(Some(format!("agent{n}@example.com"))),
+            username: Set(format!("{prefix}-{n:05}")),
+            display_name: Set(format!("{} {n:05}", capitalised(prefix))),
+            email: Set(Some(format!("{prefix}{n}@example.com"))),
             role: Set(agent::Role::Agent),
             enabled: Set(true),
             password_hash: Set(hash.clone()),
@@ -135,12 +146,17 @@ async fn seed_agents(db: &DatabaseConnection, organization_id: i64) -> Vec<agent
             ..Default::default()
         })
         .collect();
-    let mut agents = Vec::with_capacity(AGENTS);
+    let mut agents = Vec::with_capacity(count);
     for chunk in rows.chunks(500) {
         agents.extend(agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(db).await.unwrap());
     }
     agents.sort_by(|a, b| a.display_name.cmp(&b.display_name));
     agents
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// 20 queues through the API; agent n is in queues n % 20 and (n + 1) % 20.
