@@ -70,7 +70,7 @@ impl ResponseJson {
 
 /// Where a shared execution hands one operation's responses. The WebSocket transport writes
 /// each to its socket there and then, from the execution's task: a change sent to thousands
-/// of sockets wakes none of their tasks (BENCHMARKS.md, "Fan-out, session 10").
+/// of sockets wakes none of their tasks (the fan-out rows of BENCHMARKS.md).
 pub trait Recipient: Send + Sync + 'static {
     /// Takes `response` for the client; false when the client has left `UNREAD_LIMIT`
     /// responses unread, and this one is refused.
