@@ -8,7 +8,7 @@ use agentdesk::{
     api::AppSchema,
     app,
     auth::{
-        Password, PasswordHasher, Viewer,
+        Viewer,
         model::SessionLifetime,
         service::{self as auth, SessionUse},
     },
@@ -20,12 +20,11 @@ use agentdesk::{
     },
     state::AppState,
 };
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, prelude::Expr};
+use agentdesk_testkit::seed;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, prelude::Expr};
 use serde_json::{Value, json};
 
 pub const ADMIN_PASSWORD: &str = "bench-admin-password";
-/// Every seeded agent's password.
-pub const SEED_PASSWORD: &str = "password1";
 pub const AGENTS: usize = 1000;
 pub const QUEUES: usize = 20;
 /// The page measured: the directory's first page with its total, every stored scalar shown,
@@ -75,7 +74,8 @@ pub async fn seeded(database_url: String) -> Seeded {
         .exec(&state.db)
         .await
         .expect("raise the seat limit");
-    let agents = seed_agents(&state.db, admin.organization_id, "agent", AGENTS).await;
+    let mut agents = seed::agents(&state.db, admin.organization_id, "agent", AGENTS).await;
+    agents.sort_by(|a, b| a.display_name.cmp(&b.display_name));
     let seeded = Seeded { state, schema, admin, admin_token, agents };
     seed_queues(&seeded).await;
     seeded
@@ -114,49 +114,6 @@ async fn execute(schema: &AppSchema, viewer: Option<Viewer>, query: &str, variab
     let response = schema.execute(request).await;
     assert!(response.errors.is_empty(), "GraphQL errors: {:?}", response.errors);
     response.data.into_json().expect("data is JSON")
-}
-
-/// `count` enabled AGENTs of the organization straight into the database (hashing their
-/// passwords through the API would take minutes): usernames `{prefix}-00000` on, display
-/// names `{Prefix} 00000`; returned in display-name order.
-pub async fn seed_agents(
-    db: &DatabaseConnection,
-    organization_id: i64,
-    prefix: &str,
-    count: usize,
-) -> Vec<agent::Model> {
-    let hash = PasswordHasher::new(1).hash(&Password::parse(SEED_PASSWORD.into()).unwrap()).await.unwrap();
-    let now = chrono::Utc::now();
-    let rows: Vec<agent::ActiveModel> = (0..count)
-        .map(|n| agent::ActiveModel {
-            organization_id: Set(organization_id),
-            username: Set(format!("{prefix}-{n:05}")),
-            display_name: Set(format!("{} {n:05}", capitalised(prefix))),
-            email: Set(Some(format!("{prefix}{n}@example.com"))),
-            role: Set(agent::Role::Agent),
-            enabled: Set(true),
-            password_hash: Set(hash.clone()),
-            presence: Set(agent::Presence::Offline),
-            presence_changed_at: Set(None),
-            show_real_phone_numbers: Set(false),
-            max_concurrent_sessions: Set(None),
-            created_at: Set(now + chrono::Duration::milliseconds(n as i64)),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            ..Default::default()
-        })
-        .collect();
-    let mut agents = Vec::with_capacity(count);
-    for chunk in rows.chunks(500) {
-        agents.extend(agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(db).await.unwrap());
-    }
-    agents.sort_by(|a, b| a.display_name.cmp(&b.display_name));
-    agents
-}
-
-fn capitalised(word: &str) -> String {
-    let mut chars = word.chars();
-    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// 20 queues through the API; agent n is in queues n % 20 and (n + 1) % 20.

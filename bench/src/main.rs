@@ -25,12 +25,13 @@ use agentdesk::{
     routing::{model::NewConversation, service as routing},
     state::AppState,
 };
-use agentdesk_bench::{LOGIN, PAGE_QUERY, SEED_PASSWORD, Seeded, login_variables, login_variables_in};
-use clap::Parser;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, Database, EntityTrait, PaginatorTrait, QueryFilter, Statement,
-    prelude::Expr,
+use agentdesk_bench::{LOGIN, PAGE_QUERY, Seeded, login_variables, login_variables_in};
+use agentdesk_testkit::{
+    postgres::TestDatabase,
+    seed::{self, SEED_PASSWORD},
 };
+use clap::Parser;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, prelude::Expr};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -135,56 +136,33 @@ fn skipped(args: &Args, section: &str) -> bool {
 
 enum Storage {
     Sqlite(std::path::PathBuf),
-    Postgres { admin_url: String, name: String },
+    /// Dropped (and so deleted) with the storage.
+    Postgres(#[expect(dead_code, reason = "held only for its Drop")] TestDatabase),
 }
 
 impl Storage {
     async fn create(backend: &str, admin_url: &str) -> (Self, String) {
-        let pid = std::process::id();
         match backend {
             "sqlite" => {
-                let dir = std::env::temp_dir().join(format!("agentdesk-bench-{pid}"));
+                let dir = std::env::temp_dir().join(format!("agentdesk-bench-{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir).expect("temporary directory");
                 let url = format!("sqlite://{}?mode=rwc", dir.join("agentdesk.db").display());
                 (Storage::Sqlite(dir), url)
             }
             "postgres" => {
-                let name = format!("agentdesk_bench_{pid}");
-                let admin = Database::connect(admin_url).await.expect("PostgreSQL answers");
-                let backend = admin.get_database_backend();
-                admin
-                    .execute_raw(Statement::from_string(backend, format!("DROP DATABASE IF EXISTS {name}")))
-                    .await
-                    .expect("drop leftover");
-                admin
-                    .execute_raw(Statement::from_string(backend, format!("CREATE DATABASE {name}")))
-                    .await
-                    .expect("create database");
-                let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(admin_url);
-                let url = format!("{base}/{name}");
-                (Storage::Postgres { admin_url: admin_url.to_owned(), name }, url)
+                let database = TestDatabase::create_on(admin_url).await;
+                let url = database.url.clone();
+                (Storage::Postgres(database), url)
             }
             other => panic!("unknown back-end {other}: use sqlite or postgres"),
         }
     }
 
-    async fn remove(self) {
-        match self {
-            Storage::Sqlite(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Storage::Postgres { admin_url, name } => {
-                if let Ok(admin) = Database::connect(&admin_url).await {
-                    let backend = admin.get_database_backend();
-                    let _ = admin
-                        .execute_raw(Statement::from_string(
-                            backend,
-                            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                        ))
-                        .await;
-                }
-            }
+    /// Deletes the database (PostgreSQL's when dropped).
+    fn remove(self) {
+        if let Storage::Sqlite(dir) = self {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -526,7 +504,7 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
     }
 
     let _ = env.server.stop().await;
-    storage.remove().await;
+    storage.remove();
 }
 
 /// Agents of the large organization: the page must cost the same however many there are.
@@ -547,7 +525,7 @@ async fn large_organization(env: &Env, backend: &str, phase: Duration, report: &
     let (organization, _) =
         directory::create_organization(&state.db, &state.hasher, new).await.expect("organization");
     let seeding = Instant::now();
-    agentdesk_bench::seed_agents(&state.db, organization.id, "large", LARGE).await;
+    seed::agents(&state.db, organization.id, "large", LARGE).await;
     println!("   {LARGE} agents seeded in {:.1?}", seeding.elapsed());
     let data = gql(&env.http, &env.url, None, LOGIN, login_variables_in("large", "boss", PASSWORD)).await;
     let token = data["login"]["token"].as_str().expect("the large organization's admin signs in").to_owned();

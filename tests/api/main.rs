@@ -32,6 +32,7 @@ use libtest_mimic::{Arguments, Trial};
 
 fn main() {
     let args = Arguments::from_args();
+    common::process::use_binary(env!("CARGO_BIN_EXE_agentdesk"));
     let postgres = postgres::probe();
     if let Err(reason) = &postgres {
         if postgres::required() {

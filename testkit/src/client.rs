@@ -29,8 +29,13 @@ pub trait Endpoint {
     fn addr(&self) -> SocketAddr;
     fn http(&self) -> &reqwest::Client;
 
-    async fn post(&self, session: Option<&Session>, query: &str, variables: Value) -> Gql {
-        post(self.http(), self.addr(), session, query, variables).await
+    fn post(
+        &self,
+        session: Option<&Session>,
+        query: &str,
+        variables: Value,
+    ) -> impl Future<Output = Gql> + Send {
+        post(self.http(), self.addr(), session, query, variables)
     }
 }
 

@@ -3,18 +3,28 @@
 
 use std::{
     net::{SocketAddr, TcpListener},
+    path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
+    sync::OnceLock,
     time::Duration,
 };
 
 use serde_json::json;
 
-use super::{
+use crate::{
     Backend, Session, client,
     client::Endpoint,
     eventually,
     server::{ADMIN_PASSWORD, Storage},
 };
+
+static BINARY: OnceLock<PathBuf> = OnceLock::new();
+
+/// Names the agentdesk binary child processes run. Only a test or bench target of the
+/// agentdesk package knows it (`env!("CARGO_BIN_EXE_agentdesk")`), so its harness passes it.
+pub fn use_binary(path: impl Into<PathBuf>) {
+    let _ = BINARY.set(path.into());
+}
 
 pub struct ServerProcess {
     child: Child,
@@ -127,7 +137,7 @@ impl ServerProcess {
 }
 
 fn run(addr: SocketAddr, database_url: &str, flags: &[String]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_agentdesk"))
+    Command::new(BINARY.get().expect("the harness named the binary with process::use_binary"))
         .args(["serve", "--listen", &addr.to_string(), "--database-url", database_url])
         .args(flags)
         .env("AGENTDESK_BOOTSTRAP_PASSWORD", ADMIN_PASSWORD)

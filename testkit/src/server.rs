@@ -4,28 +4,25 @@ use std::net::SocketAddr;
 
 use agentdesk::{
     app::{self, RunningServer},
-    auth::{Password, PasswordHasher},
     config::Config,
-    db::entities::{agent, organization},
+    db::entities::organization,
     directory::service::{NewOrganization, create_organization},
     graphql::id::{self, NodeKind},
 };
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, prelude::Expr};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, prelude::Expr};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
-use super::{Backend, Gql, Session, client, client::Endpoint, postgres::TestDatabase};
+use crate::{Backend, Gql, Session, client, client::Endpoint, postgres::TestDatabase, seed};
 
 pub const ADMIN_PASSWORD: &str = "admin-password";
 /// Password of every agent made by `create_agent`.
 pub const AGENT_PASSWORD: &str = "password1";
-/// Password of every agent made by `seed_agents`.
-const SEED_PASSWORD: &str = "password1";
 
 /// Where the test's data lives; dropped (and so deleted) with the server.
 #[expect(dead_code, reason = "held only for its Drop")]
-pub(super) enum Storage {
+pub(crate) enum Storage {
     Sqlite(TempDir),
     Postgres(TestDatabase),
     /// A second instance on the first one's database, which owns it.
@@ -36,7 +33,7 @@ pub(super) enum Storage {
 
 impl Storage {
     /// A new, empty database of `backend`, and its URL.
-    pub(super) async fn fresh(backend: Backend) -> (Self, String) {
+    pub(crate) async fn fresh(backend: Backend) -> (Self, String) {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
@@ -271,29 +268,6 @@ pub async fn seed_agents(
         .await
         .unwrap()
         .expect("organization exists");
-    let hash = PasswordHasher::new(1).hash(&Password::parse(SEED_PASSWORD.into()).unwrap()).await.unwrap();
-    let now = chrono::Utc::now();
-    let rows = (0..count).map(|n| agent::ActiveModel {
-        organization_id: Set(organization.id),
-        username: Set(format!("{prefix}-{n:04}")),
-        display_name: Set(format!("{prefix} {n:04}")),
-        email: Set(Some(format!("{prefix}{n}@example.com"))),
-        role: Set(agent::Role::Agent),
-        enabled: Set(true),
-        password_hash: Set(hash.clone()),
-        presence: Set(agent::Presence::Offline),
-        presence_changed_at: Set(None),
-        show_real_phone_numbers: Set(false),
-        max_concurrent_sessions: Set(None),
-        created_at: Set(now + chrono::Duration::milliseconds(n as i64)),
-        updated_at: Set(now),
-        deleted_at: Set(None),
-        ..Default::default()
-    });
-    let mut ids = Vec::with_capacity(count);
-    for chunk in rows.collect::<Vec<_>>().chunks(500) {
-        let inserted = agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(db).await.unwrap();
-        ids.extend(inserted.into_iter().map(|agent| id::encode(NodeKind::Agent, agent.id).to_string()));
-    }
-    ids
+    let agents = seed::agents(db, organization.id, prefix, count).await;
+    agents.into_iter().map(|agent| id::encode(NodeKind::Agent, agent.id).to_string()).collect()
 }

@@ -30,15 +30,16 @@ pub fn probe() -> Result<(), String> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let admin =
-            connect_admin().await.map_err(|e| format!("no server answers at {} ({e})", admin_url()))?;
+        let admin = connect_admin(&admin_url())
+            .await
+            .map_err(|e| format!("no server answers at {} ({e})", admin_url()))?;
         sweep_leftovers(&admin).await;
         Ok(())
     })
 }
 
-async fn connect_admin() -> Result<DatabaseConnection, sea_orm::DbErr> {
-    let mut options = sea_orm::ConnectOptions::new(admin_url());
+async fn connect_admin(admin_url: &str) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    let mut options = sea_orm::ConnectOptions::new(admin_url);
     options.max_connections(1).sqlx_logging(false).acquire_timeout(std::time::Duration::from_secs(3));
     Database::connect(options).await
 }
@@ -72,28 +73,34 @@ async fn sweep_leftovers(admin: &DatabaseConnection) {
 pub struct TestDatabase {
     pub url: String,
     name: String,
+    admin_url: String,
 }
 
 impl TestDatabase {
+    /// On the server of `AGENTDESK_TEST_POSTGRES_URL`.
     pub async fn create() -> Self {
+        Self::create_on(&admin_url()).await
+    }
+
+    /// On the server of `admin_url`, whose user may create databases.
+    pub async fn create_on(admin_url: &str) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!("{PREFIX}{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let admin = connect_admin().await.expect("PostgreSQL answered the probe");
+        let admin = connect_admin(admin_url).await.expect("PostgreSQL answers");
         admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
-        let base = admin_url();
-        let (server, _) = base.rsplit_once('/').expect("URL has a database part");
-        Self { url: format!("{server}/{name}"), name }
+        let (server, _) = admin_url.rsplit_once('/').expect("URL has a database part");
+        Self { url: format!("{server}/{name}"), name, admin_url: admin_url.to_owned() }
     }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let name = self.name.clone();
+        let (name, admin_url) = (self.name.clone(), self.admin_url.clone());
         // Drop runs outside async; a short-lived thread with its own runtime does the I/O.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             runtime.block_on(async {
-                let admin = connect_admin().await.ok()?;
+                let admin = connect_admin(&admin_url).await.ok()?;
                 admin
                     .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                     .await

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{client::Endpoint, eventually};
+use crate::{client::Endpoint, eventually};
 
 pub async fn scrape(server: &impl Endpoint) -> String {
     let response = server.http().get(format!("http://{}/metrics", server.addr())).send().await.unwrap();
