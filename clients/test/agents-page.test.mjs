@@ -7,11 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
+import { launchBrowser } from '../support/browser.mjs';
 import { ADMIN_PASSWORD, graphql, login, startServer } from '../support/server.mjs';
 
-const BROWSER = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = new URL('../artifacts/', import.meta.url);
 const PASSWORD = 'agent-password-1';
 
@@ -38,11 +36,7 @@ before(async () => {
     ids[username] = await createAgent({ displayName, username, queueIds: queues.map((q) => queueIds[q]) });
   }
   mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: BROWSER,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {

@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
+import { launchBrowser } from '../support/browser.mjs';
 import { graphql, login, startServer } from '../support/server.mjs';
 
 const modules = new URL('../node_modules/', import.meta.url);
@@ -20,7 +19,6 @@ const ASSETS = {
   [`graphiql-${version('graphiql')}.min.css`]: 'graphiql/graphiql.min.css',
   [`graphql-ws-${version('graphql-ws')}.min.js`]: 'graphql-ws/umd/graphql-ws.min.js',
 };
-const BROWSER = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 let server;
 let token;
@@ -29,11 +27,7 @@ let browser;
 before(async () => {
   server = await startServer();
   token = await login(server.http);
-  browser = await chromium.launch({
-    executablePath: BROWSER,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
