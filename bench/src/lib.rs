@@ -20,7 +20,10 @@ use agentdesk::{
     },
     state::AppState,
 };
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, prelude::Expr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, prelude::Expr,
+    sea_query::ExprTrait,
+};
 use serde_json::{Value, json};
 
 pub const ADMIN_PASSWORD: &str = "bench-admin-password";
@@ -139,6 +142,16 @@ async fn seed_agents(db: &DatabaseConnection, organization_id: i64) -> Vec<agent
     for chunk in rows.chunks(500) {
         agents.extend(agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(db).await.unwrap());
     }
+    // Counted as the server's own `insert_agent` counts each agent it creates.
+    organization::Entity::update_many()
+        .col_expr(
+            organization::Column::AgentCount,
+            Expr::col(organization::Column::AgentCount).add(AGENTS as i64),
+        )
+        .filter(organization::Column::Id.eq(organization_id))
+        .exec(db)
+        .await
+        .unwrap();
     agents.sort_by(|a, b| a.display_name.cmp(&b.display_name));
     agents
 }

@@ -28,7 +28,7 @@ use crate::common::{
     number_of,
     postgres::TestDatabase,
     process::ServerProcess,
-    server::ADMIN_PASSWORD,
+    server::{ADMIN_PASSWORD, count_inserted_agents},
     ws::{Ending, Protocol, WsClient},
 };
 
@@ -110,6 +110,7 @@ async fn insert_agent(db: &DatabaseConnection, slug: &str, username: &str) -> St
     .exec(db)
     .await
     .expect("agent inserted");
+    count_inserted_agents(db, organization.id, 1).await;
     password.expose().to_owned()
 }
 

@@ -10,7 +10,10 @@ use agentdesk::{
     directory::service::{NewOrganization, create_organization},
     graphql::id::{self, NodeKind},
 };
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, prelude::Expr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, prelude::Expr,
+    sea_query::ExprTrait,
+};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -295,5 +298,20 @@ pub async fn seed_agents(
         let inserted = agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(db).await.unwrap();
         ids.extend(inserted.into_iter().map(|agent| id::encode(NodeKind::Agent, agent.id).to_string()));
     }
+    count_inserted_agents(db, organization.id, count).await;
     ids
+}
+
+/// Adds agents inserted straight into the database to their organization's count of live
+/// agents, as the server's own `insert_agent` does.
+pub async fn count_inserted_agents(db: &DatabaseConnection, organization_id: i64, count: usize) {
+    organization::Entity::update_many()
+        .col_expr(
+            organization::Column::AgentCount,
+            Expr::col(organization::Column::AgentCount).add(count as i64),
+        )
+        .filter(organization::Column::Id.eq(organization_id))
+        .exec(db)
+        .await
+        .expect("agents counted");
 }
