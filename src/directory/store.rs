@@ -671,3 +671,18 @@ pub(super) async fn queue_member_ids(
         queue_member::Entity::find().filter(queue_member::Column::QueueId.eq(queue_id)).all(db).await?;
     Ok(Some(members.into_iter().map(|member| member.agent_id).collect()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agents_page_selects_no_password_hash() {
+        let page = PageRequest { after: None, before: None, limit: 50, from_end: false };
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            let sql =
+                agents_page_statement(backend, 1, &AgentFilter::default(), AgentOrder::default(), &page).sql;
+            assert!(!sql.contains("password_hash") && !sql.contains('*'), "{sql}");
+        }
+    }
+}
