@@ -372,13 +372,24 @@ fn agents_page(
     let key = sort_expression(order.field);
     let row = || Expr::tuple([key.clone(), Expr::col(agent::Column::Id)]);
     let at = |cursor: &Cursor| Expr::tuple([cursor_value(order.field, cursor), Expr::value(cursor.id)]);
+    // The key alone bounds it too, redundantly: SQLite starts an index range at a row value
+    // of plain columns but not of an expression (`lower(display_name)`), and would otherwise
+    // walk the organization's entries from the first one to the cursor.
+    let past = |cursor: &Cursor, forwards: bool| {
+        let key_bound = cursor_value(order.field, cursor);
+        if forwards {
+            Condition::all().add(key.clone().gte(key_bound)).add(row().gt(at(cursor)))
+        } else {
+            Condition::all().add(key.clone().lte(key_bound)).add(row().lt(at(cursor)))
+        }
+    };
     let mut query = filtered_agents(organization_id, filter);
     // "after" is further along the order, "before" further back; descending flips both.
     if let Some(after) = &page.after {
-        query = query.filter(if order.descending { row().lt(at(after)) } else { row().gt(at(after)) });
+        query = query.filter(past(after, !order.descending));
     }
     if let Some(before) = &page.before {
-        query = query.filter(if order.descending { row().gt(at(before)) } else { row().lt(at(before)) });
+        query = query.filter(past(before, order.descending));
     }
     let ascending = order.descending == page.from_end;
     let direction = if ascending { Order::Asc } else { Order::Desc };
