@@ -12,6 +12,8 @@ mod m0005_audit_log;
 mod m0006_presence_reason;
 mod m0007_login_allowances;
 mod m0008_session_client_address;
+mod m0009_agent_order_indexes;
+mod m0010_organization_agent_count;
 
 pub struct Migrator;
 
@@ -27,6 +29,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_presence_reason::Migration),
             Box::new(m0007_login_allowances::Migration),
             Box::new(m0008_session_client_address::Migration),
+            Box::new(m0009_agent_order_indexes::Migration),
+            Box::new(m0010_organization_agent_count::Migration),
         ]
     }
 }

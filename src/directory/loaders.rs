@@ -10,7 +10,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use super::service;
 use crate::{
     auth::Viewer,
-    db::entities::{agent, queue},
+    db::entities::{agent::AgentRow, queue},
     graphql::RequestContext,
     routing::{model::Ineligible, service as routing},
     state::AppState,
@@ -103,7 +103,7 @@ impl Loader<i64> for QueueInHistory {
 pub struct AgentInHistory(Scope);
 
 impl Loader<i64> for AgentInHistory {
-    type Value = agent::Model;
+    type Value = AgentRow;
     type Error = Arc<DbErr>;
 
     async fn load(&self, agent_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {

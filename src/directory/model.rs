@@ -142,6 +142,22 @@ pub struct AgentFilter {
     pub role: Option<crate::db::entities::agent::Role>,
 }
 
+impl AgentFilter {
+    /// The text searched for; blank searches for nothing.
+    pub fn search_term(&self) -> Option<&str> {
+        self.search.as_deref().map(str::trim).filter(|term| !term.is_empty())
+    }
+
+    /// Whether it leaves out any live agent.
+    pub fn narrows(&self) -> bool {
+        self.search_term().is_some()
+            || self.enabled.is_some()
+            || self.presence.is_some()
+            || self.queue_id.is_some()
+            || self.role.is_some()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AgentSortField {
     DisplayName,

@@ -7,14 +7,17 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set, Unchanged},
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Order,
+    PaginatorTrait, PartialModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
     prelude::Expr,
     sea_query::{ExprTrait, Func, Query, SelectStatement, SimpleExpr},
 };
 
 use super::model::{AgentFilter, AgentOrder, AgentSortField, AgentUpdate};
-use crate::db::entities::{agent, organization, queue, queue_member};
+use crate::db::entities::{
+    agent::{self, AgentRow},
+    organization, queue, queue_member,
+};
 use crate::db::page::{Cursor, Page, PageRequest};
 
 /// The one entry point for reading agents: this organization's, not deleted.
@@ -50,28 +53,9 @@ pub(super) async fn lock_organization(
     organization::Entity::find_by_id(organization_id).lock_exclusive().one(db).await
 }
 
-/// Every organization, by slug, with the seats its live agents use.
-pub(super) async fn organizations_with_seats_used(
-    db: &impl ConnectionTrait,
-) -> Result<Vec<(organization::Model, u64)>, DbErr> {
-    let organizations = organization::Entity::find().order_by_asc(organization::Column::Slug).all(db).await?;
-    let used: Vec<(i64, i64)> = agent::Entity::find()
-        .select_only()
-        .column(agent::Column::OrganizationId)
-        .column_as(Expr::col(agent::Column::Id).count(), "used")
-        .filter(agent::Column::DeletedAt.is_null())
-        .group_by(agent::Column::OrganizationId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let used: HashMap<i64, i64> = used.into_iter().collect();
-    Ok(organizations
-        .into_iter()
-        .map(|organization| {
-            let seats = u64::try_from(used.get(&organization.id).copied().unwrap_or(0)).unwrap_or(0);
-            (organization, seats)
-        })
-        .collect())
+/// Every organization, by slug.
+pub(super) async fn organizations(db: &impl ConnectionTrait) -> Result<Vec<organization::Model>, DbErr> {
+    organization::Entity::find().order_by_asc(organization::Column::Slug).all(db).await
 }
 
 /// The organization with this slug, its row locked until the transaction ends (PostgreSQL).
@@ -128,16 +112,20 @@ pub(super) async fn find_agent(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_id: i64,
-) -> Result<Option<agent::Model>, DbErr> {
-    live_agents(organization_id).filter(agent::Column::Id.eq(agent_id)).one(db).await
+) -> Result<Option<AgentRow>, DbErr> {
+    live_agents(organization_id).filter(agent::Column::Id.eq(agent_id)).into_partial_model().one(db).await
 }
 
 pub(super) async fn find_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_ids: &[i64],
-) -> Result<Vec<agent::Model>, DbErr> {
-    live_agents(organization_id).filter(agent::Column::Id.is_in(agent_ids.iter().copied())).all(db).await
+) -> Result<Vec<AgentRow>, DbErr> {
+    live_agents(organization_id)
+        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
+        .into_partial_model()
+        .all(db)
+        .await
 }
 
 /// These agents of the organization, deleted ones included: history names them.
@@ -145,17 +133,13 @@ pub(super) async fn find_agents_including_deleted(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_ids: &[i64],
-) -> Result<Vec<agent::Model>, DbErr> {
+) -> Result<Vec<AgentRow>, DbErr> {
     agent::Entity::find()
         .filter(agent::Column::OrganizationId.eq(organization_id))
         .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
+        .into_partial_model()
         .all(db)
         .await
-}
-
-/// Agent accounts that use a seat: every live one, enabled or not.
-pub(super) async fn count_seats_used(db: &impl ConnectionTrait, organization_id: i64) -> Result<u64, DbErr> {
-    live_agents(organization_id).count(db).await
 }
 
 pub(super) async fn username_taken(
@@ -181,13 +165,33 @@ pub(super) async fn count_enabled_admins_except(
         .await
 }
 
+/// Inserts a live agent and counts it in its organization's `agent_count`: call it inside
+/// the transaction that decided the agent may be created (the two writes stand or fall
+/// together).
 pub(super) async fn insert_agent(
     db: &impl ConnectionTrait,
     mut agent: agent::ActiveModel,
     organization_id: i64,
 ) -> Result<agent::Model, DbErr> {
     agent.organization_id = Set(organization_id);
-    agent::Entity::insert(agent).exec_with_returning(db).await
+    let created = agent::Entity::insert(agent).exec_with_returning(db).await?;
+    add_to_agent_count(db, organization_id, 1).await?;
+    Ok(created)
+}
+
+/// Moves the organization's count of live agents by `change`, relative to what the row
+/// holds when the statement runs, so concurrent transactions cannot lose an update.
+async fn add_to_agent_count(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    change: i64,
+) -> Result<(), DbErr> {
+    organization::Entity::update_many()
+        .col_expr(organization::Column::AgentCount, Expr::col(organization::Column::AgentCount).add(change))
+        .filter(organization::Column::Id.eq(organization_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Writes `update` to an agent of the organization; the row as it now is.
@@ -237,7 +241,8 @@ pub(super) async fn set_enabled(
     Ok(result.rows_affected)
 }
 
-/// Marks the agents deleted (they stay as rows for history) and disabled.
+/// Marks the agents deleted (they stay as rows for history) and disabled, and takes those
+/// that were live off their organization's `agent_count`, in the caller's transaction.
 pub(super) async fn soft_delete_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
@@ -253,6 +258,9 @@ pub(super) async fn soft_delete_agents(
         .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
         .exec(db)
         .await?;
+    if result.rows_affected > 0 {
+        add_to_agent_count(db, organization_id, -(result.rows_affected as i64)).await?;
+    }
     Ok(result.rows_affected)
 }
 
@@ -267,7 +275,7 @@ fn sort_expression(field: AgentSortField) -> SimpleExpr {
 }
 
 /// The cursor of an agent under an order.
-pub(super) fn agent_cursor(agent: &agent::Model, field: AgentSortField) -> Cursor {
+pub(super) fn agent_cursor(agent: &AgentRow, field: AgentSortField) -> Cursor {
     let key = match field {
         AgentSortField::DisplayName => agent.display_name.to_lowercase(),
         AgentSortField::Username => agent.username.clone(),
@@ -289,7 +297,7 @@ fn cursor_value(field: AgentSortField, cursor: &Cursor) -> SimpleExpr {
 
 fn filtered_agents(organization_id: i64, filter: &AgentFilter) -> Select<agent::Entity> {
     let mut query = live_agents(organization_id);
-    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(search) = filter.search_term() {
         let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
         let matches = |column: agent::Column| -> SimpleExpr {
             Expr::expr(Func::lower(Expr::col(column)))
@@ -330,42 +338,84 @@ fn escape_like(raw: &str) -> String {
 }
 
 /// One page of agents in keyset order: (sort key, id), so pages stay stable while agents
-/// are added or removed.
+/// are added or removed. Each order has an index on exactly its key (see migration
+/// `m0009_agent_order_indexes`), so a page reads `limit + 1` entries from its cursor on.
 pub(super) async fn list_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
     filter: &AgentFilter,
     order: AgentOrder,
     page: &PageRequest,
-) -> Result<Page<agent::Model>, DbErr> {
-    let key = sort_expression(order.field);
-    let row = || Expr::tuple([key.clone(), Expr::col(agent::Column::Id)]);
-    let at = |cursor: &Cursor| Expr::tuple([cursor_value(order.field, cursor), Expr::value(cursor.id)]);
-    let mut query = filtered_agents(organization_id, filter);
-    // "after" is further along the order, "before" further back; descending flips both.
-    if let Some(after) = &page.after {
-        query = query.filter(if order.descending { row().lt(at(after)) } else { row().gt(at(after)) });
-    }
-    if let Some(before) = &page.before {
-        query = query.filter(if order.descending { row().gt(at(before)) } else { row().lt(at(before)) });
-    }
-    let ascending = order.descending == page.from_end;
-    let direction = if ascending { Order::Asc } else { Order::Desc };
-    let rows = query
-        .order_by(key, direction.clone())
-        .order_by(agent::Column::Id, direction)
-        .limit(page.rows_to_read())
-        .all(db)
-        .await?;
+) -> Result<Page<AgentRow>, DbErr> {
+    let rows = agents_page(organization_id, filter, order, page).into_model::<AgentRow>().all(db).await?;
     Ok(page.page_of(rows))
 }
 
+/// The statement `list_agents` runs, built for `backend`; exists so that tests can ask the
+/// database how it plans it (`tests/api/query_plans.rs`).
+pub(super) fn agents_page_statement(
+    backend: DbBackend,
+    organization_id: i64,
+    filter: &AgentFilter,
+    order: AgentOrder,
+    page: &PageRequest,
+) -> Statement {
+    agents_page(organization_id, filter, order, page).build(backend)
+}
+
+fn agents_page(
+    organization_id: i64,
+    filter: &AgentFilter,
+    order: AgentOrder,
+    page: &PageRequest,
+) -> Select<agent::Entity> {
+    let key = sort_expression(order.field);
+    let row = || Expr::tuple([key.clone(), Expr::col(agent::Column::Id)]);
+    let at = |cursor: &Cursor| Expr::tuple([cursor_value(order.field, cursor), Expr::value(cursor.id)]);
+    // The key alone bounds it too, redundantly: SQLite starts an index range at a row value
+    // of plain columns but not of an expression (`lower(display_name)`), and would otherwise
+    // walk the organization's entries from the first one to the cursor.
+    let past = |cursor: &Cursor, forwards: bool| {
+        let key_bound = cursor_value(order.field, cursor);
+        if forwards {
+            Condition::all().add(key.clone().gte(key_bound)).add(row().gt(at(cursor)))
+        } else {
+            Condition::all().add(key.clone().lte(key_bound)).add(row().lt(at(cursor)))
+        }
+    };
+    let mut query = filtered_agents(organization_id, filter);
+    // "after" is further along the order, "before" further back; descending flips both.
+    if let Some(after) = &page.after {
+        query = query.filter(past(after, !order.descending));
+    }
+    if let Some(before) = &page.before {
+        query = query.filter(past(before, order.descending));
+    }
+    let ascending = order.descending == page.from_end;
+    let direction = if ascending { Order::Asc } else { Order::Desc };
+    AgentRow::select_cols(query.select_only())
+        .order_by(key, direction.clone())
+        .order_by(agent::Column::Id, direction)
+        .limit(page.rows_to_read())
+}
+
+/// Agents matching the filter. With no filter that is the organization's `agent_count`, one
+/// row read by primary key; a filter counts its matches (only when a client asks for them).
 pub(super) async fn count_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
     filter: &AgentFilter,
 ) -> Result<u64, DbErr> {
-    filtered_agents(organization_id, filter).count(db).await
+    if filter.narrows() {
+        return filtered_agents(organization_id, filter).count(db).await;
+    }
+    let count: Option<i64> = organization::Entity::find_by_id(organization_id)
+        .select_only()
+        .column(organization::Column::AgentCount)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(u64::try_from(count.unwrap_or(0)).unwrap_or(0))
 }
 
 // ---- queues ----
@@ -631,4 +681,19 @@ pub(super) async fn queue_member_ids(
     let members =
         queue_member::Entity::find().filter(queue_member::Column::QueueId.eq(queue_id)).all(db).await?;
     Ok(Some(members.into_iter().map(|member| member.agent_id).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agents_page_selects_no_password_hash() {
+        let page = PageRequest { after: None, before: None, limit: 50, from_end: false };
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            let sql =
+                agents_page_statement(backend, 1, &AgentFilter::default(), AgentOrder::default(), &page).sql;
+            assert!(!sql.contains("password_hash") && !sql.contains('*'), "{sql}");
+        }
+    }
 }

@@ -136,7 +136,7 @@ impl DirectoryChange {
 /// agents' rows are read at most once per instance and event.
 pub struct DirectoryNotice {
     pub change: DirectoryChange,
-    pub agents: OnceCell<Vec<agent::Model>>,
+    pub agents: OnceCell<Vec<agent::AgentRow>>,
 }
 
 /// One real change of an agent's presence, as committed.
@@ -238,7 +238,7 @@ impl SessionNotice {
 /// subscriber whose selection needs them (see `presence::service`).
 pub struct PresenceNotice {
     pub change: PresenceChange,
-    pub agent: OnceCell<Option<agent::Model>>,
+    pub agent: OnceCell<Option<agent::AgentRow>>,
     pub queue_ids: OnceCell<Vec<i64>>,
 }
 

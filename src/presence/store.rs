@@ -312,9 +312,10 @@ pub(super) async fn find_agent(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_id: i64,
-) -> Result<Option<agent::Model>, DbErr> {
+) -> Result<Option<agent::AgentRow>, DbErr> {
     agent::Entity::find_by_id(agent_id)
         .filter(agent::Column::OrganizationId.eq(organization_id))
+        .into_partial_model()
         .one(db)
         .await
 }

@@ -3,9 +3,12 @@
 
 use agentdesk::{
     auth::{Password, PasswordHasher},
-    db::entities::agent,
+    db::entities::{agent, organization},
 };
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, prelude::Expr,
+    sea_query::ExprTrait,
+};
 
 /// Every seeded agent's password.
 pub const SEED_PASSWORD: &str = "password1";
@@ -43,5 +46,20 @@ pub async fn agents(
     for chunk in rows.chunks(500) {
         agents.extend(agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(db).await.unwrap());
     }
+    count_inserted_agents(db, organization_id, count).await;
     agents
+}
+
+/// Adds agents inserted straight into the database to their organization's count of live
+/// agents, as the server's own `insert_agent` does.
+pub async fn count_inserted_agents(db: &DatabaseConnection, organization_id: i64, count: usize) {
+    organization::Entity::update_many()
+        .col_expr(
+            organization::Column::AgentCount,
+            Expr::col(organization::Column::AgentCount).add(count as i64),
+        )
+        .filter(organization::Column::Id.eq(organization_id))
+        .exec(db)
+        .await
+        .expect("agents counted");
 }

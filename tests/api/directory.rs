@@ -15,6 +15,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         usernames_are_unique_case_insensitively,
         seat_limit_is_exact_and_deleting_frees_a_seat,
         concurrent_creates_cannot_overrun_the_seat_limit,
+        the_kept_agent_count_survives_concurrent_creates_and_deletes,
         update_agent_changes_given_fields_only,
         update_agent_validates_and_finds,
         username_cannot_be_changed,
@@ -295,6 +296,65 @@ async fn concurrent_creates_cannot_overrun_the_seat_limit(backend: Backend) {
         results.iter().filter(|r| r.user_error_codes("createAgent") == ["SEAT_LIMIT_REACHED"]).count();
     assert_eq!((created, refused), (2, 4));
     assert_eq!(quota(&server, &boss).await["used"], 3);
+}
+
+/// The organization's `agent_count`, kept by every create and delete, against a count of the
+/// rows after creates, single deletes and overlapping bulk deletes all race one another.
+async fn the_kept_agent_count_survives_concurrent_creates_and_deletes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    organization::Entity::update_many()
+        .col_expr(organization::Column::SeatLimit, Expr::value(200))
+        .filter(organization::Column::Slug.eq("demo"))
+        .exec(server.db())
+        .await
+        .unwrap();
+    let victims = server.seed_agents("demo", "victim", 40).await;
+    let creates = (0..16).map(|n| {
+        create_agent(
+            &server,
+            &admin,
+            json!({ "displayName": "New", "username": format!("new-{n}"), "password": "secret-1" }),
+        )
+    });
+    let delete = "mutation($ids: [ID!]!) { deleteAgents(ids: $ids) { deletedCount userErrors { code } } }";
+    // Each victim is named by a single delete and by a bulk delete of ten that overlaps it:
+    // whichever commits second finds it gone (NOT_FOUND, nothing written) or deletes nothing.
+    let singles = victims.iter().map(|id| server.gql(Some(&admin), delete, json!({ "ids": [id] })));
+    let bulks = victims.chunks(10).map(|ids| server.gql(Some(&admin), delete, json!({ "ids": ids })));
+    let (created, deleted, bulk_deleted) = tokio::join!(
+        futures_util::future::join_all(creates),
+        futures_util::future::join_all(singles),
+        futures_util::future::join_all(bulks),
+    );
+    assert!(created.iter().all(|r| r.data()["createAgent"]["agent"].is_object()), "every create succeeds");
+    let removed: i64 = deleted
+        .iter()
+        .chain(&bulk_deleted)
+        .map(|r| r.data()["deleteAgents"]["deletedCount"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(removed, 40, "each victim deleted once");
+
+    let organization = organization::Entity::find()
+        .filter(organization::Column::Slug.eq("demo"))
+        .one(server.db())
+        .await
+        .unwrap()
+        .unwrap();
+    let live = agent::Entity::find()
+        .filter(agent::Column::OrganizationId.eq(organization.id))
+        .filter(agent::Column::DeletedAt.is_null())
+        .count(server.db())
+        .await
+        .unwrap();
+    assert_eq!(live, 1 + 16, "the admin and the created");
+    assert_eq!(organization.agent_count, live as i64, "kept count against the rows");
+    let read = server
+        .gql(Some(&admin), "{ agents(first: 1) { totalCount } usage { agentQuota { used } } }", json!({}))
+        .await
+        .data();
+    assert_eq!(read["agents"]["totalCount"], live);
+    assert_eq!(read["usage"]["agentQuota"]["used"], live);
 }
 
 async fn update_agent_changes_given_fields_only(backend: Backend) {

@@ -21,6 +21,7 @@ mod operations;
 mod operator;
 mod permissions;
 mod presence;
+mod query_plans;
 mod queues;
 mod routing;
 mod sessions;
@@ -73,6 +74,7 @@ fn main() {
         operator::tests(),
         permissions::tests(),
         presence::tests(),
+        query_plans::tests(),
         queues::tests(),
         routing::tests(),
         sessions::tests(),

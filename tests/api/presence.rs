@@ -28,6 +28,7 @@ use crate::common::{
     number_of,
     postgres::TestDatabase,
     process::ServerProcess,
+    seed::count_inserted_agents,
     server::ADMIN_PASSWORD,
     ws::{Ending, Protocol, WsClient},
 };
@@ -110,6 +111,7 @@ async fn insert_agent(db: &DatabaseConnection, slug: &str, username: &str) -> St
     .exec(db)
     .await
     .expect("agent inserted");
+    count_inserted_agents(db, organization.id, 1).await;
     password.expose().to_owned()
 }
 

@@ -77,6 +77,52 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
 }
 
+/// An agent as it is shown: the row without the password hash and the bookkeeping only
+/// presence and routing read (`organization_id`, which the query already fixes, included).
+/// Every read for display selects exactly these columns.
+#[derive(Clone, Debug, PartialEq, Eq, DerivePartialModel)]
+#[sea_orm(entity = "Entity")]
+pub struct AgentRow {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub enabled: bool,
+    pub presence: Presence,
+    pub presence_changed_at: Option<DateTimeUtc>,
+    pub presence_reason: Option<PresenceReason>,
+    pub show_real_phone_numbers: bool,
+    pub max_concurrent_sessions: Option<i32>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub active_sessions: i32,
+    pub deleted_at: Option<DateTimeUtc>,
+}
+
+/// A row a write returned whole, as shown.
+impl From<Model> for AgentRow {
+    fn from(row: Model) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            display_name: row.display_name,
+            email: row.email,
+            role: row.role,
+            enabled: row.enabled,
+            presence: row.presence,
+            presence_changed_at: row.presence_changed_at,
+            presence_reason: row.presence_reason,
+            show_real_phone_numbers: row.show_real_phone_numbers,
+            max_concurrent_sessions: row.max_concurrent_sessions,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            active_sessions: row.active_sessions,
+            deleted_at: row.deleted_at,
+        }
+    }
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
     #[sea_orm(

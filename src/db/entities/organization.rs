@@ -10,6 +10,10 @@ pub struct Model {
     pub seat_limit: i32,
     pub human_agent_service_enabled: bool,
     pub created_at: DateTimeUtc,
+    /// Live agents, each holding a seat: kept by the transactions that create and delete
+    /// agents (`directory::store::insert_agent`, `soft_delete_agents`), so it never needs a
+    /// count over the agents.
+    pub agent_count: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,7 +14,7 @@ use crate::{
         guard::RoleGuard,
         schema::{Session, sessions_of},
     },
-    db::entities::{agent, queue},
+    db::entities::{agent::AgentRow, queue},
     directory::{
         loaders::DirectoryLoaders,
         model::{AgentFilter as DomainFilter, AgentOrder as DomainOrder, AgentSortField, avatar_initial},
@@ -31,7 +31,7 @@ use crate::{
 
 /// A human agent of the organization.
 pub struct Agent {
-    row: agent::Model,
+    row: AgentRow,
     /// Read along with a whole page of agents; otherwise loaded through the DataLoader.
     queues: Option<Vec<Queue>>,
     /// The request whose viewer reads this agent, when it is not the one being answered:
@@ -40,12 +40,13 @@ pub struct Agent {
 }
 
 impl Agent {
-    pub fn new(row: agent::Model) -> Self {
-        Self { row, queues: None, seen_by: None }
+    /// The agent of a row read for display, or of one a write returned whole.
+    pub fn new(row: impl Into<AgentRow>) -> Self {
+        Self { row: row.into(), queues: None, seen_by: None }
     }
 
-    pub fn seen_by(row: agent::Model, request: RequestContext) -> Self {
-        Self { row, queues: None, seen_by: Some(Arc::new(request)) }
+    pub fn seen_by(row: impl Into<AgentRow>, request: RequestContext) -> Self {
+        Self { row: row.into(), queues: None, seen_by: Some(Arc::new(request)) }
     }
 
     fn request<'a>(&'a self, ctx: &'a Context<'_>) -> async_graphql::Result<&'a RequestContext> {
@@ -321,7 +322,7 @@ pub async fn agent_connection(
 async fn page_queues(
     ctx: &Context<'_>,
     viewer: &Viewer,
-    agents: &[agent::Model],
+    agents: &[AgentRow],
 ) -> async_graphql::Result<Option<HashMap<i64, Vec<Queue>>>> {
     let look_ahead = ctx.look_ahead();
     let shown =

@@ -1,7 +1,7 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement};
 
 use super::common::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
 use crate::{
@@ -12,7 +12,7 @@ use crate::{
     auth::{Password, PasswordHasher, Viewer, service as auth},
     db::{
         entities::{
-            agent::{self, Presence, PresenceReason, Role},
+            agent::{self, AgentRow, Presence, PresenceReason, Role},
             queue,
         },
         page::{Cursor, Page, PageRequest},
@@ -96,7 +96,7 @@ pub async fn agent(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_id: i64,
-) -> Result<Option<agent::Model>, DbErr> {
+) -> Result<Option<AgentRow>, DbErr> {
     store::find_agent(db, viewer.organization_id, agent_id).await
 }
 
@@ -108,7 +108,7 @@ pub async fn agents_in_history(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_ids: &[i64],
-) -> Result<Vec<agent::Model>, DbErr> {
+) -> Result<Vec<AgentRow>, DbErr> {
     store::find_agents_including_deleted(db, viewer.organization_id, agent_ids).await
 }
 
@@ -117,7 +117,7 @@ pub async fn agents_in_given_order(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_ids: &[i64],
-) -> Result<Vec<agent::Model>, DbErr> {
+) -> Result<Vec<AgentRow>, DbErr> {
     let agents = store::find_agents(db, viewer.organization_id, agent_ids).await?;
     Ok(in_given_order(agents, agent_ids.iter().copied()))
 }
@@ -128,7 +128,7 @@ pub async fn agents(
     filter: &AgentFilter,
     order: AgentOrder,
     page: &PageRequest,
-) -> Result<Page<agent::Model>, DbErr> {
+) -> Result<Page<AgentRow>, DbErr> {
     store::list_agents(db, viewer.organization_id, filter, order, page).await
 }
 
@@ -140,8 +140,20 @@ pub async fn count_agents(
     store::count_agents(db, viewer.organization_id, filter).await
 }
 
+/// The statement `agents` runs for this page, built for `backend`, without running it: for
+/// the test that asks each database how it plans every order (`tests/api/query_plans.rs`).
+pub fn agents_page_statement(
+    backend: DbBackend,
+    organization_id: i64,
+    filter: &AgentFilter,
+    order: AgentOrder,
+    page: &PageRequest,
+) -> Statement {
+    store::agents_page_statement(backend, organization_id, filter, order, page)
+}
+
 /// Where an agent stands in a listing sorted by `field`.
-pub fn agent_cursor(agent: &agent::Model, field: AgentSortField) -> Cursor {
+pub fn agent_cursor(agent: &AgentRow, field: AgentSortField) -> Cursor {
     store::agent_cursor(agent, field)
 }
 
@@ -180,7 +192,7 @@ pub async fn create_agent(
     viewer: &Viewer,
     client_address: Option<IpAddr>,
     new: NewAgent,
-) -> Result<agent::Model, DirectoryError> {
+) -> Result<AgentRow, DirectoryError> {
     let audited = new.given_fields();
     let mut rejections = Rejections::default();
     let display_name =
@@ -219,13 +231,13 @@ pub async fn create_agent(
     }
     // Checked inside the transaction, with the organization locked: two creations racing
     // for the last seat cannot both win.
-    if store::count_seats_used(&*tx, viewer.organization_id).await? >= organization.seat_limit.max(0) as u64 {
+    if super::seats_used(&organization) >= organization.seat_limit.max(0) as u64 {
         rejections.0.push(Rejection::whole(Problem::SeatLimitReached));
     }
     rejections.finish()?;
 
     let now = Utc::now();
-    let created = store::insert_agent(
+    let created: AgentRow = store::insert_agent(
         &*tx,
         agent::ActiveModel {
             username: Set(username.as_str().to_owned()),
@@ -246,7 +258,8 @@ pub async fn create_agent(
         viewer.organization_id,
     )
     .await
-    .map_err(username_race)?;
+    .map_err(username_race)?
+    .into();
     if !queue_ids.is_empty() {
         store::add_memberships(&*tx, queue_ids.iter().map(|&queue_id| (queue_id, created.id)), now).await?;
     }
@@ -269,7 +282,7 @@ pub async fn update_agent(
     client_address: Option<IpAddr>,
     agent_id: GivenId,
     changes: AgentChanges,
-) -> Result<agent::Model, DirectoryError> {
+) -> Result<AgentRow, DirectoryError> {
     let is_self = agent_id == Some(viewer.agent_id);
     if !(viewer.is_admin() || is_self && changes.only_self_service()) {
         return Err(DirectoryError::Forbidden);
@@ -301,7 +314,8 @@ pub async fn update_agent(
         role: changes.role,
         enabled: changes.enabled,
     };
-    let updated = store::update_agent(&*tx, viewer.organization_id, target.id, update, now).await?;
+    let updated: AgentRow =
+        store::update_agent(&*tx, viewer.organization_id, target.id, update, now).await?.into();
     if let Some(queue_ids) = queue_ids {
         store::remove_all_memberships_of(&*tx, viewer.organization_id, &[target.id]).await?;
         store::add_memberships(&*tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.id)), now)
@@ -387,7 +401,7 @@ impl ParsedChanges {
 async fn check_against_current(
     tx: &impl ConnectionTrait,
     viewer: &Viewer,
-    target: &agent::Model,
+    target: &AgentRow,
     changes: &AgentChanges,
 ) -> Result<Option<Vec<i64>>, DirectoryError> {
     let mut rejections = Rejections::default();
@@ -420,8 +434,8 @@ async fn check_against_current(
 async fn end_what_the_update_ends(
     tx: &mut EventTx<'_>,
     viewer: &Viewer,
-    before: &agent::Model,
-    after: &agent::Model,
+    before: &AgentRow,
+    after: &AgentRow,
     changes: &AgentChanges,
     disabling: bool,
     new_password: bool,
@@ -446,12 +460,7 @@ async fn end_what_the_update_ends(
 /// The API names of the fields an update changed, for the audit log. A new password and new
 /// queues count as changes whenever given (neither is compared: a hash cannot be, and the
 /// queues would cost a read).
-fn changed_fields(
-    before: &agent::Model,
-    after: &agent::Model,
-    password: bool,
-    queues: bool,
-) -> Vec<&'static str> {
+fn changed_fields(before: &AgentRow, after: &AgentRow, password: bool, queues: bool) -> Vec<&'static str> {
     [
         ("displayName", before.display_name != after.display_name),
         ("password", password),
@@ -474,7 +483,7 @@ async fn check_removable(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     given: &[GivenId],
-    targets: &[agent::Model],
+    targets: &[AgentRow],
     rejections: &mut Rejections,
 ) -> Result<(), DbErr> {
     let mut includes_self = false;
@@ -502,7 +511,7 @@ async fn bulk_targets(
     viewer: &Viewer,
     given: &[GivenId],
     rejections: &mut Rejections,
-) -> Result<Vec<agent::Model>, DbErr> {
+) -> Result<Vec<AgentRow>, DbErr> {
     let wanted: Vec<i64> = given.iter().flatten().copied().collect();
     let targets = store::find_agents(db, viewer.organization_id, &wanted).await?;
     let found: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
@@ -516,7 +525,7 @@ pub struct RemovalPreview {
     /// Positions of the given ids that name no agent of the organization.
     pub not_found: Vec<usize>,
     /// The agents found, in the order given.
-    pub agents: Vec<agent::Model>,
+    pub agents: Vec<AgentRow>,
     pub impact: RemovalImpact,
     /// The queues of `impact.stranded_queue_ids`, by name.
     pub stranded_queues: Vec<queue::Model>,
@@ -640,7 +649,7 @@ async fn sign_out_everywhere(
 }
 
 /// Orders agents by where the caller first named them.
-fn in_given_order(mut agents: Vec<agent::Model>, given: impl Iterator<Item = i64>) -> Vec<agent::Model> {
+fn in_given_order(mut agents: Vec<AgentRow>, given: impl Iterator<Item = i64>) -> Vec<AgentRow> {
     // A map, not a search per comparison: a bulk call may name 1,000 ids.
     let mut position = HashMap::new();
     for (index, id) in given.enumerate() {

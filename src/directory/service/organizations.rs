@@ -48,6 +48,11 @@ impl SeatUsage {
     }
 }
 
+/// Agent accounts that use a seat: every live one, enabled or not.
+pub fn seats_used(organization: &organization::Model) -> u64 {
+    u64::try_from(organization.agent_count).unwrap_or(0)
+}
+
 pub async fn organization(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<organization::Model, DbErr> {
     store::find_organization(db, viewer.organization_id).await?.ok_or_else(|| {
         DbErr::RecordNotFound(format!("organization {} of a signed-in viewer", viewer.organization_id))
@@ -56,8 +61,7 @@ pub async fn organization(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<
 
 pub async fn seat_usage(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<SeatUsage, DbErr> {
     let organization = organization(db, viewer).await?;
-    let used = store::count_seats_used(db, viewer.organization_id).await?;
-    Ok(SeatUsage { used, limit: organization.seat_limit.max(0) as u64 })
+    Ok(SeatUsage { used: seats_used(&organization), limit: organization.seat_limit.max(0) as u64 })
 }
 
 /// Creates an organization and its first ADMIN in one transaction.
@@ -89,6 +93,7 @@ pub async fn create_organization(
             seat_limit: Set(new.seat_limit as i32),
             human_agent_service_enabled: Set(true),
             created_at: Set(now),
+            agent_count: Set(0),
         },
     )
     .await?;
@@ -125,10 +130,10 @@ pub struct OrganizationOverview {
 
 /// Every organization, by slug.
 pub async fn list_organizations(db: &impl ConnectionTrait) -> Result<Vec<OrganizationOverview>, DbErr> {
-    let found = store::organizations_with_seats_used(db).await?;
+    let found = store::organizations(db).await?;
     Ok(found
         .into_iter()
-        .map(|(organization, seats_used)| OrganizationOverview { organization, seats_used })
+        .map(|organization| OrganizationOverview { seats_used: seats_used(&organization), organization })
         .collect())
 }
 
@@ -191,8 +196,8 @@ pub async fn update_organization(
     let entry = Entry::by_operator(operator, organization.id, Action::OrganizationUpdated)
         .on(TargetType::Organization, [organization.id]);
     audit::record(&*tx, entry.fields(changed)).await?;
-    let seats_used = store::count_seats_used(&*tx, organization.id).await?;
     tx.commit().await?;
+    let seats_used = seats_used(&organization);
     Ok(OrganizationOverview { organization, seats_used })
 }
 

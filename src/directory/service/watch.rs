@@ -6,7 +6,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::{
     auth::Viewer,
-    db::entities::agent,
+    db::entities::agent::AgentRow,
     directory::store,
     events::{Delivery, DirectoryChangeKind, DirectoryNotice, EventBus, WatchError},
 };
@@ -16,7 +16,7 @@ pub struct DirectoryUpdate {
     pub kind: DirectoryChangeKind,
     pub agent_id: i64,
     /// The agent as it is now; None once deleted.
-    pub agent: Option<agent::Model>,
+    pub agent: Option<AgentRow>,
 }
 
 /// The directory changes of the viewer's organization, one update per agent, as they commit.

@@ -19,7 +19,7 @@ pub async fn report(
     timings: Timings,
     viewer: &Viewer,
     status: Presence,
-) -> Result<agent::Model, PresenceError> {
+) -> Result<agent::AgentRow, PresenceError> {
     let (organization_id, agent_id) = (viewer.organization_id, viewer.agent_id);
     let now = now();
     let mut tx = bus.begin(db).await?;

@@ -46,7 +46,7 @@ pub async fn notice_agent<'a>(
     db: &DatabaseConnection,
     viewer: &Viewer,
     notice: &'a PresenceNotice,
-) -> Result<Option<&'a agent::Model>, DbErr> {
+) -> Result<Option<&'a agent::AgentRow>, DbErr> {
     let change = &notice.change;
     if change.organization_id != viewer.organization_id {
         return Ok(None);
@@ -184,7 +184,7 @@ impl Watch {
                 at,
             ));
             // Already read: no subscriber needs to read it again.
-            let _ = notice.agent.set(Some(agent));
+            let _ = notice.agent.set(Some(agent.into()));
             self.pending.push_back(Arc::new(notice));
         }
         Ok(())

@@ -1,0 +1,223 @@
+//! How each database plans the agents page: for every order and direction, with and without
+//! the filters the page offers (search aside: it may scan), from the start, after a cursor and
+//! from the end, the page must walk an index in its order and stop at `limit + 1` entries,
+//! never read and sort the organization's agents. A queue filter may instead start from the
+//! queue's members and sort those (what both planners pick for a queue much smaller than the
+//! organization): bounded by the queue, not the organization. The statements are the ones the server
+//! runs, built by the same function (`service::agents_page_statement`).
+
+use agentdesk::{
+    db::{
+        entities::{agent, organization},
+        page::{Cursor, PageRequest},
+    },
+    directory::{
+        model::{AgentFilter, AgentOrder, AgentSortField},
+        service::agents_page_statement,
+    },
+};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
+use serde_json::{Value, json};
+
+use crate::common::{Backend, TestServer, number_of};
+
+pub fn tests() -> Vec<crate::common::Test> {
+    crate::tests![every_order_and_filter_of_the_agents_page_walks_an_index]
+}
+
+/// Big enough that PostgreSQL's planner prefers an index to reading the table when it may.
+const AGENTS: usize = 20_000;
+const LIMIT: u64 = 50;
+
+async fn every_order_and_filter_of_the_agents_page_walks_an_index(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let db = server.db();
+    set_seats(&server, "demo", AGENTS as i32 + 10).await;
+    server.seed_agents("demo", "seed", AGENTS).await;
+    for other in ["other-a", "other-b"] {
+        server.create_organization(other, AGENTS as u32 + 10, "admin", "admin-password").await;
+        // The table holds every organization: a scan of it is what a queue filter must avoid.
+        server.seed_agents(other, other, AGENTS).await;
+    }
+    // Some variety for the filters: a fifth ONLINE, a tenth disabled or ADMIN, a queue of 200.
+    for statement in [
+        "UPDATE agents SET presence = 'ONLINE' WHERE id % 5 = 0 AND username LIKE 'seed-%'",
+        "UPDATE agents SET enabled = false WHERE id % 10 = 1 AND username LIKE 'seed-%'",
+        "UPDATE agents SET role = 'ADMIN' WHERE id % 10 = 2 AND username LIKE 'seed-%'",
+    ] {
+        db.execute_unprepared(statement).await.unwrap();
+    }
+    let queue = number_of(&server.create_queue(&admin, "Support").await);
+    db.execute_unprepared(&format!(
+        "INSERT INTO queue_members (queue_id, agent_id, created_at) \
+         SELECT {queue}, id, created_at FROM agents WHERE id % 100 = 3"
+    ))
+    .await
+    .unwrap();
+    db.execute_unprepared("ANALYZE").await.unwrap();
+
+    let organization_id = agent::Entity::find()
+        .filter(agent::Column::Username.eq("seed-0000"))
+        .one(db)
+        .await
+        .unwrap()
+        .expect("seeded")
+        .organization_id;
+    let filters = [
+        ("no filter", AgentFilter::default()),
+        ("enabled", AgentFilter { enabled: Some(true), ..Default::default() }),
+        ("presence", AgentFilter { presence: Some(agent::Presence::Online), ..Default::default() }),
+        ("role", AgentFilter { role: Some(agent::Role::Agent), ..Default::default() }),
+        ("queue", AgentFilter { queue_id: Some(queue), ..Default::default() }),
+    ];
+    let mut failures = Vec::new();
+    for field in [AgentSortField::DisplayName, AgentSortField::Username, AgentSortField::CreatedAt] {
+        for descending in [false, true] {
+            for (filter_name, filter) in &filters {
+                // Not yet so on PostgreSQL: with a queue of 200 members its planner hashes the
+                // members and scans agents (sequentially, or by bitmap after a cursor). Known
+                // gap of issue 23, part 2; SQLite starts from the members.
+                if filter.queue_id.is_some() && backend == Backend::Postgres {
+                    continue;
+                }
+                for (page_name, page) in pages(field) {
+                    let order = AgentOrder { field, descending };
+                    let statement =
+                        agents_page_statement(backend_of(backend), organization_id, filter, order, &page);
+                    let case = format!(
+                        "{field:?} {} {filter_name} {page_name}",
+                        if descending { "DESC" } else { "ASC" }
+                    );
+                    let by_queue = filter.queue_id.is_some();
+                    let from_cursor = page.after.is_some() || page.before.is_some();
+                    let problems = match backend {
+                        Backend::Sqlite => sqlite_problems(&server, &statement, by_queue, from_cursor).await,
+                        Backend::Postgres => postgres_problems(&server, &statement).await,
+                    };
+                    if !problems.is_empty() {
+                        failures.push(format!("{case}: {problems}\n    {}", statement.sql));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "plans that read more than the page:\n{}", failures.join("\n"));
+}
+
+fn backend_of(backend: Backend) -> DbBackend {
+    match backend {
+        Backend::Sqlite => DbBackend::Sqlite,
+        Backend::Postgres => DbBackend::Postgres,
+    }
+}
+
+/// The first page, one after a cursor in the middle, and the last page before a cursor.
+fn pages(field: AgentSortField) -> [(&'static str, PageRequest); 3] {
+    let middle = Cursor {
+        key: match field {
+            AgentSortField::DisplayName => "seed 10000".into(),
+            AgentSortField::Username => "seed-10000".into(),
+            AgentSortField::CreatedAt => chrono::Utc::now().to_rfc3339(),
+        },
+        id: 10_000,
+    };
+    let page = |after: Option<Cursor>, before: Option<Cursor>, from_end| PageRequest {
+        after,
+        before,
+        limit: LIMIT,
+        from_end,
+    };
+    [
+        ("first page", page(None, None, false)),
+        ("after a cursor", page(Some(middle.clone()), None, false)),
+        ("last page before a cursor", page(None, Some(middle), true)),
+    ]
+}
+
+async fn set_seats(server: &TestServer, slug: &str, seats: i32) {
+    organization::Entity::update_many()
+        .col_expr(organization::Column::SeatLimit, sea_orm::prelude::Expr::value(seats))
+        .filter(organization::Column::Slug.eq(slug))
+        .exec(server.db())
+        .await
+        .unwrap();
+}
+
+/// SQLite says how it finds rows, one line each: a `SCAN` of agents reads them all, a
+/// `TEMP B-TREE` sorts what it read (only a queue's members, looked up by id, may be sorted).
+/// From a cursor the index search must be bounded by the key too (`organization_id=? AND
+/// <key>>?`), or it walks every entry before the cursor.
+async fn sqlite_problems(
+    server: &TestServer,
+    statement: &Statement,
+    by_queue: bool,
+    from_cursor: bool,
+) -> String {
+    let explain = Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!("EXPLAIN QUERY PLAN {}", statement.sql),
+        statement.values.clone().map(|values| values.0).unwrap_or_default(),
+    );
+    let rows = server.db().query_all_raw(explain).await.unwrap();
+    let lines: Vec<String> = rows.iter().map(|row| row.try_get::<String>("", "detail").unwrap()).collect();
+    let walks_order = lines.iter().any(|line| {
+        line.starts_with("SEARCH agents USING INDEX agents_live_") && (!from_cursor || line.contains(" AND "))
+    });
+    let from_members = by_queue
+        && lines.iter().any(|line| line.starts_with("SEARCH agents USING INTEGER PRIMARY KEY"))
+        && lines.iter().any(|line| line.starts_with("SEARCH queue_members"));
+    let sorts = lines.iter().any(|line| line.contains("TEMP B-TREE"));
+    let scans = lines.iter().any(|line| line.starts_with("SCAN agents"));
+    let fine = !scans && (walks_order && !sorts || from_members);
+    if fine { String::new() } else { lines.join(" | ") }
+}
+
+/// PostgreSQL's plan, run (`ANALYZE`) so that it also says how many rows each node read:
+/// no sequential or bitmap scan of agents (which read every matching row before the limit),
+/// no `Sort`, and, where no filter skips entries, at most `limit + 1` index entries read.
+async fn postgres_problems(server: &TestServer, statement: &Statement) -> String {
+    let explain = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", statement.sql),
+        statement.values.clone().map(|values| values.0).unwrap_or_default(),
+    );
+    let row = server.db().query_one_raw(explain).await.unwrap().expect("a plan");
+    let plan: Value = row.try_get("", "QUERY PLAN").unwrap();
+    let mut nodes = Vec::new();
+    flatten(&plan[0]["Plan"], &mut nodes);
+    let mut problems = Vec::new();
+    for node in &nodes {
+        let kind = node["Node Type"].as_str().unwrap_or_default();
+        let relation = node["Relation Name"].as_str().unwrap_or_default();
+        if kind.contains("Sort") {
+            problems.push(format!("{kind} of {} rows", node["Actual Rows"]));
+        }
+        if relation == "agents" && !kind.starts_with("Index") {
+            problems.push(format!("{kind} on agents"));
+        }
+        if relation == "agents" && kind.starts_with("Index") {
+            let index = node["Index Name"].as_str().unwrap_or_default();
+            let read = node["Actual Rows"].as_u64().unwrap_or(0)
+                + node["Rows Removed by Filter"].as_u64().unwrap_or(0);
+            if !index.starts_with("agents_live_") {
+                problems.push(format!("index {index}"));
+            }
+            if node["Filter"].is_null() && read > LIMIT + 1 {
+                problems.push(format!("{read} entries of {index} read"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        String::new()
+    } else {
+        format!("{} in {}", problems.join(", "), json!(plan[0]["Plan"]))
+    }
+}
+
+fn flatten<'a>(node: &'a Value, into: &mut Vec<&'a Value>) {
+    into.push(node);
+    for child in node["Plans"].as_array().into_iter().flatten() {
+        flatten(child, into);
+    }
+}
