@@ -25,6 +25,7 @@ mod queues;
 mod routing;
 mod sessions;
 mod tenancy;
+mod tenancy_events;
 mod transport;
 
 use common::{Backend, postgres, private_postgres, small_disk};
@@ -76,6 +77,7 @@ fn main() {
         routing::tests(),
         sessions::tests(),
         tenancy::tests(),
+        tenancy_events::tests(),
         transport::tests(),
     ]
     .concat();
