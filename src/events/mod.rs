@@ -29,8 +29,8 @@ use tokio::{
     task::JoinHandle,
 };
 
-use self::routes::{Buffers, Feed};
-pub use self::routes::{Delivery, Mark, Route, Routed, Subscription};
+use self::routes::{Buffers, Feed, Routed};
+pub use self::routes::{Delivery, Mark, Route, Subscription};
 
 use crate::db::{
     self,
