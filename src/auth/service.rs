@@ -150,7 +150,11 @@ async fn open_session(
 /// Ends the viewer's session; its WebSocket connections, on any instance, close.
 pub async fn logout(db: &DatabaseConnection, bus: &EventBus, viewer: &Viewer) -> Result<(), DbErr> {
     let _ended = store::delete_session(db, viewer.session_id).await?;
-    bus.publish(db, vec![SessionsRevoked::of_session(viewer.session_id)]).await
+    bus.publish(
+        db,
+        vec![SessionsRevoked::of_session(viewer.organization_id, viewer.agent_id, viewer.session_id)],
+    )
+    .await
 }
 
 /// A signed-in viewer, and when its session ends unless it is used again (None: never).
@@ -215,15 +219,4 @@ pub async fn end_sessions(
     keep: Option<i64>,
 ) -> Result<(), DbErr> {
     store::delete_sessions_of(db, organization_id, agent_ids, keep).await.map(drop)
-}
-
-/// Closes, on every instance, the WebSocket connections of the sessions `end_sessions`
-/// ended. Call it after the transaction that called `end_sessions` commits.
-pub async fn announce_ended_sessions(
-    db: &DatabaseConnection,
-    bus: &EventBus,
-    agent_ids: &[i64],
-    keep: Option<i64>,
-) -> Result<(), DbErr> {
-    bus.publish(db, SessionsRevoked::of_agents(agent_ids, keep)).await
 }

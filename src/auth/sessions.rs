@@ -93,7 +93,8 @@ pub async fn end_session(
         Entry::by(viewer, client_address, Action::SessionEnded).on(TargetType::Agent, [session.agent_id]);
     audit::record(&tx, entry).await?;
     tx.commit().await?;
-    bus.publish(db, vec![SessionsRevoked::of_session(session.id)]).await?;
+    bus.publish(db, vec![SessionsRevoked::of_session(viewer.organization_id, session.agent_id, session.id)])
+        .await?;
     Ok(session.id)
 }
 
@@ -113,7 +114,7 @@ pub async fn logout_everywhere(
         .on(TargetType::Agent, [viewer.agent_id]);
     audit::record(&tx, entry).await?;
     tx.commit().await?;
-    bus.publish(db, SessionsRevoked::of_agents(&[viewer.agent_id], keep)).await?;
+    bus.publish(db, SessionsRevoked::of_agents(viewer.organization_id, &[viewer.agent_id], keep)).await?;
     Ok(ended)
 }
 

@@ -7,14 +7,14 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, future, stream};
 use sea_orm::DatabaseConnection;
-use tokio::sync::broadcast::{Receiver, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::{
     Viewer,
     model::SessionLifetime,
     service::{Authenticated, SessionUse, authenticate},
 };
-use crate::events::{Delivery, SessionEffect, SessionNotice};
+use crate::events::{Delivery, SessionEffect, SessionNotice, Subscription};
 
 /// How soon a session that could not be checked at its expiry is looked at again.
 const RECHECK_AFTER_ERROR: chrono::Duration = chrono::Duration::seconds(1);
@@ -36,18 +36,20 @@ pub struct WatchedSession {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// The changes of `session`, read off the instance's session feed; the stream ends after
+/// The changes of `session`, read off its agent's session feed; the stream ends after
 /// `Ended`. Whenever a notice concerns it, notices may have been missed (the reader fell
-/// behind, or the instance lost notifications), or the session would expire unless it was
-/// used meanwhile, the token is checked again against the database: the notice says that
-/// something changed, the database what.
+/// behind, the instance lost notifications, or `missed`: the feed was taken after the token
+/// was checked and something was delivered in between), or the session would expire unless
+/// it was used meanwhile, the token is checked again against the database: the notice says
+/// that something changed, the database what.
 pub fn session_changes(
     db: DatabaseConnection,
     lifetime: SessionLifetime,
-    feed: Receiver<Delivery<SessionNotice>>,
+    feed: Subscription<SessionNotice>,
     session: WatchedSession,
+    missed: bool,
 ) -> SessionChanges {
-    let watch = SessionWatch { db, lifetime, feed, session };
+    let watch = SessionWatch { db, lifetime, feed, session, check_first: missed };
     Box::pin(stream::unfold(Some(watch), |watch| async move {
         let mut watch = watch?;
         let change = watch.next_change().await;
@@ -59,15 +61,19 @@ pub fn session_changes(
 struct SessionWatch {
     db: DatabaseConnection,
     lifetime: SessionLifetime,
-    feed: Receiver<Delivery<SessionNotice>>,
+    feed: Subscription<SessionNotice>,
     session: WatchedSession,
+    check_first: bool,
 }
 
 impl SessionWatch {
     async fn next_change(&mut self) -> SessionChange {
         loop {
             let viewer = &self.session.viewer;
-            let effect = tokio::select! {
+            let effect = if std::mem::take(&mut self.check_first) {
+                SessionEffect::ViewerChanged
+            } else {
+                tokio::select! {
                 delivery = self.feed.recv() => match delivery {
                     Ok(Delivery::Event(notice)) => notice.effect_on(viewer.agent_id, viewer.session_id),
                     Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => SessionEffect::ViewerChanged,
@@ -75,6 +81,7 @@ impl SessionWatch {
                     Err(RecvError::Closed) => return future::pending().await,
                 },
                 () = until(self.session.expires_at) => SessionEffect::ViewerChanged,
+                }
             };
             match effect {
                 SessionEffect::Unaffected => {}

@@ -9,32 +9,48 @@
 //!   in commit order; a dedicated listener connection receives every instance's events (this
 //!   one's included) and hands them to local subscribers.
 //!
-//! Local subscribers read bounded `broadcast` channels, one per kind of event, so a burst of
-//! presence changes never wakes the sockets that only watch for revoked sessions. A receiver
-//! that falls behind gets `RecvError::Lagged`; the listener sends `Delivery::Resync` when
-//! notifications may have been lost. Both mean the same to a subscriber: re-read the state
-//! from the database.
+//! Local subscribers read bounded `broadcast` channels, one per kind of event and route (an
+//! organization, or one agent of it; see `routes`): an event wakes only the subscriptions of
+//! its organization, or of its agent, and a burst in one organization fills only its own
+//! buffers. A receiver that falls behind gets `RecvError::Lagged`; the listener sends
+//! `Delivery::Resync` to every route when notifications may have been lost. Both mean the
+//! same to a subscriber: re-read the state from the database.
 
 mod postgres;
+mod routes;
 
-use std::sync::Arc;
+use std::{iter, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
 use serde::{Deserialize, Serialize};
 use tokio::{
-    sync::{Mutex, MutexGuard, OnceCell, broadcast},
+    sync::{Mutex, MutexGuard, OnceCell},
     task::JoinHandle,
 };
+
+use self::routes::{Buffers, Feed, Routed};
+pub use self::routes::{Delivery, Mark, Route, Subscription};
 
 use crate::db::{
     self,
     entities::{agent, conversation},
 };
 
-/// Events waiting for their slowest local subscriber, per kind. Memory is shared by all
-/// subscribers of the instance (one ring), not per subscriber.
-const LOCAL_BUFFER: usize = 1024;
+/// Events of one organization waiting for its slowest local subscriber, per kind. Memory is
+/// per organization with subscribers on this instance (one ring), not per subscriber.
+const ORGANIZATION_BUFFER: usize = 1024;
+
+/// The directory's events name up to 256 agents each: this many hold a change of every agent
+/// of the largest organization, at a quarter of the memory.
+const DIRECTORY_BUFFER: usize = 256;
+
+/// One agent's own conversations changing at once (a burst is one agent's whole load).
+const AGENT_CONVERSATIONS_BUFFER: usize = 64;
+
+/// One agent's session notices: a few at once, and a subscriber that falls behind only
+/// checks its session again. Every signed-in agent with a socket holds one such ring.
+const AGENT_SESSIONS_BUFFER: usize = 16;
 
 /// Agents named in one `SessionsRevoked`, keeping each NOTIFY payload well under 8 KB
 /// (ids are at most 20 characters).
@@ -97,6 +113,15 @@ pub struct ConversationNotice {
     pub conversation: OnceCell<Option<conversation::Model>>,
 }
 
+/// To the organization's admins, and to the agent's own feed.
+impl Routed for ConversationNotice {
+    fn routes(&self) -> impl Iterator<Item = Route> + '_ {
+        let ConversationChange { organization_id, agent_id, .. } = self.change;
+        iter::once(Route::Organization(organization_id))
+            .chain(agent_id.map(|agent_id| Route::Agent { organization_id, agent_id }))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DirectoryChangeKind {
@@ -139,6 +164,12 @@ pub struct DirectoryNotice {
     pub agents: OnceCell<Vec<agent::AgentRow>>,
 }
 
+impl Routed for DirectoryNotice {
+    fn routes(&self) -> impl Iterator<Item = Route> + '_ {
+        iter::once(Route::Organization(self.change.organization_id))
+    }
+}
+
 /// One real change of an agent's presence, as committed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresenceChange {
@@ -154,36 +185,55 @@ pub struct PresenceChange {
     pub at: DateTime<Utc>,
 }
 
-/// Sessions that ended: every session of `agent_ids` except `keep_session` (a password
-/// change keeps the caller's own), and the sessions in `session_ids` (logout).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Sessions of one organization that ended: every session of `agent_ids` except
+/// `keep_session` (a password change keeps the caller's own), and the sessions in
+/// `session_ids` (logout), which are those of `session_agent_ids`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionsRevoked {
+    pub organization_id: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agent_ids: Vec<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_session: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub session_ids: Vec<i64>,
+    /// Where the event goes; a field of its own (rather than `session_ids` as pairs) so that
+    /// instances older than routing still read `session_ids`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub session_agent_ids: Vec<i64>,
 }
 
 impl SessionsRevoked {
     /// The events announcing that these agents' sessions ended, but `keep_session`; split so
     /// every payload stays small.
-    pub fn of_agents(agent_ids: &[i64], keep_session: Option<i64>) -> Vec<ClusterEvent> {
+    pub fn of_agents(
+        organization_id: i64,
+        agent_ids: &[i64],
+        keep_session: Option<i64>,
+    ) -> Vec<ClusterEvent> {
         agent_ids
             .chunks(AGENTS_PER_REVOCATION)
             .map(|chunk| {
                 ClusterEvent::SessionsRevoked(Self {
+                    organization_id,
                     agent_ids: chunk.to_vec(),
                     keep_session,
                     session_ids: vec![],
+                    session_agent_ids: vec![],
                 })
             })
             .collect()
     }
 
-    pub fn of_session(session_id: i64) -> ClusterEvent {
-        ClusterEvent::SessionsRevoked(Self { session_ids: vec![session_id], ..Self::default() })
+    /// The session `session_id` of `agent_id` ended.
+    pub fn of_session(organization_id: i64, agent_id: i64, session_id: i64) -> ClusterEvent {
+        ClusterEvent::SessionsRevoked(Self {
+            organization_id,
+            agent_ids: vec![],
+            keep_session: None,
+            session_ids: vec![session_id],
+            session_agent_ids: vec![agent_id],
+        })
     }
 
     /// Whether the session `session_id` of `agent_id` is one of those that ended.
@@ -196,14 +246,15 @@ impl SessionsRevoked {
 /// Agents whose permissions changed (role, phone-number permission, queues): their sessions
 /// go on, but each open socket of theirs must read its viewer again, so that what it runs
 /// from then on runs as the agent is now.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViewersChanged {
+    pub organization_id: i64,
     pub agent_ids: Vec<i64>,
 }
 
 impl ViewersChanged {
-    pub fn of_agent(agent_id: i64) -> ClusterEvent {
-        ClusterEvent::ViewersChanged(Self { agent_ids: vec![agent_id] })
+    pub fn of_agent(organization_id: i64, agent_id: i64) -> ClusterEvent {
+        ClusterEvent::ViewersChanged(Self { organization_id, agent_ids: vec![agent_id] })
     }
 }
 
@@ -219,6 +270,22 @@ pub enum SessionEffect {
     Ended,
     ViewerChanged,
     Unaffected,
+}
+
+/// To the sockets of the agents concerned only.
+impl Routed for SessionNotice {
+    fn routes(&self) -> impl Iterator<Item = Route> + '_ {
+        let (organization_id, agent_ids, session_agent_ids) = match self {
+            SessionNotice::Revoked(revoked) => {
+                (revoked.organization_id, &revoked.agent_ids, &revoked.session_agent_ids[..])
+            }
+            SessionNotice::ViewersChanged(changed) => (changed.organization_id, &changed.agent_ids, &[][..]),
+        };
+        agent_ids
+            .iter()
+            .chain(session_agent_ids)
+            .map(move |&agent_id| Route::Agent { organization_id, agent_id })
+    }
 }
 
 impl SessionNotice {
@@ -248,69 +315,56 @@ impl PresenceNotice {
     }
 }
 
-/// What a local subscriber receives.
-pub enum Delivery<T> {
-    Event(Arc<T>),
-    /// Events may have been lost (the listener reconnected): re-read the state.
-    Resync,
-}
-
-impl<T> Clone for Delivery<T> {
-    fn clone(&self) -> Self {
-        match self {
-            Delivery::Event(event) => Delivery::Event(event.clone()),
-            Delivery::Resync => Delivery::Resync,
-        }
+impl Routed for PresenceNotice {
+    fn routes(&self) -> impl Iterator<Item = Route> + '_ {
+        iter::once(Route::Organization(self.change.organization_id))
     }
 }
 
 /// This instance's local fan-out.
-#[derive(Clone)]
 struct Hub {
-    presence: broadcast::Sender<Delivery<PresenceNotice>>,
-    sessions: broadcast::Sender<Delivery<SessionNotice>>,
-    directory: broadcast::Sender<Delivery<DirectoryNotice>>,
-    conversations: broadcast::Sender<Delivery<ConversationNotice>>,
+    presence: Feed<PresenceNotice>,
+    sessions: Feed<SessionNotice>,
+    directory: Feed<DirectoryNotice>,
+    conversations: Feed<ConversationNotice>,
 }
 
 impl Hub {
     fn new() -> Self {
+        let organizations = |organization| Buffers { organization, agent: 1 };
         Self {
-            presence: broadcast::channel(LOCAL_BUFFER).0,
-            sessions: broadcast::channel(LOCAL_BUFFER).0,
-            directory: broadcast::channel(LOCAL_BUFFER).0,
-            conversations: broadcast::channel(LOCAL_BUFFER).0,
+            // Organization-wide only: filters by agent are the subscribers' own.
+            presence: Feed::new(organizations(ORGANIZATION_BUFFER)),
+            sessions: Feed::new(Buffers { organization: 1, agent: AGENT_SESSIONS_BUFFER }),
+            directory: Feed::new(organizations(DIRECTORY_BUFFER)),
+            conversations: Feed::new(Buffers {
+                organization: ORGANIZATION_BUFFER,
+                agent: AGENT_CONVERSATIONS_BUFFER,
+            }),
         }
     }
 
-    /// Sending fails only when nobody listens, which is fine.
     fn deliver(&self, event: ClusterEvent) {
         match event {
-            ClusterEvent::PresenceChanged(change) => {
-                let _ = self.presence.send(Delivery::Event(Arc::new(PresenceNotice::new(change))));
-            }
-            ClusterEvent::SessionsRevoked(revoked) => {
-                let _ = self.sessions.send(Delivery::Event(Arc::new(SessionNotice::Revoked(revoked))));
-            }
+            ClusterEvent::PresenceChanged(change) => self.presence.deliver(PresenceNotice::new(change)),
+            ClusterEvent::SessionsRevoked(revoked) => self.sessions.deliver(SessionNotice::Revoked(revoked)),
             ClusterEvent::ViewersChanged(changed) => {
-                let _ = self.sessions.send(Delivery::Event(Arc::new(SessionNotice::ViewersChanged(changed))));
+                self.sessions.deliver(SessionNotice::ViewersChanged(changed))
             }
             ClusterEvent::DirectoryChanged(change) => {
-                let notice = DirectoryNotice { change, agents: OnceCell::new() };
-                let _ = self.directory.send(Delivery::Event(Arc::new(notice)));
+                self.directory.deliver(DirectoryNotice { change, agents: OnceCell::new() });
             }
             ClusterEvent::ConversationChanged(change) => {
-                let notice = ConversationNotice { change, conversation: OnceCell::new() };
-                let _ = self.conversations.send(Delivery::Event(Arc::new(notice)));
+                self.conversations.deliver(ConversationNotice { change, conversation: OnceCell::new() });
             }
         }
     }
 
     fn resync(&self) {
-        let _ = self.presence.send(Delivery::Resync);
-        let _ = self.sessions.send(Delivery::Resync);
-        let _ = self.directory.send(Delivery::Resync);
-        let _ = self.conversations.send(Delivery::Resync);
+        self.presence.resync();
+        self.sessions.resync();
+        self.directory.resync();
+        self.conversations.resync();
     }
 }
 
@@ -327,7 +381,7 @@ enum Transport {
 
 struct Inner {
     transport: Transport,
-    hub: Hub,
+    hub: Arc<Hub>,
 }
 
 impl Drop for Inner {
@@ -345,7 +399,7 @@ impl EventBus {
     /// The bus for this database: LISTEN/NOTIFY on PostgreSQL (on its own connection to
     /// `database_url`, listening before this returns), in-process otherwise.
     pub async fn start(db: &DatabaseConnection, database_url: &str) -> Result<Self, DbErr> {
-        let hub = Hub::new();
+        let hub = Arc::new(Hub::new());
         let transport = match db.get_database_backend() {
             DbBackend::Postgres => {
                 Transport::Postgres { listener: postgres::listen(database_url, hub.clone()).await? }
@@ -355,32 +409,48 @@ impl EventBus {
         Ok(Self(Arc::new(Inner { transport, hub })))
     }
 
-    pub fn presence_feed(&self) -> broadcast::Receiver<Delivery<PresenceNotice>> {
-        self.0.hub.presence.subscribe()
+    /// The presence changes of `organization_id`.
+    pub fn presence_feed(&self, organization_id: i64) -> Subscription<PresenceNotice> {
+        self.0.hub.presence.subscribe(Route::Organization(organization_id))
     }
 
-    pub fn session_feed(&self) -> broadcast::Receiver<Delivery<SessionNotice>> {
-        self.0.hub.sessions.subscribe()
+    /// Taken before a socket's token is checked, for `session_feed`.
+    pub fn session_mark(&self) -> Mark {
+        self.0.hub.sessions.mark()
     }
 
-    pub fn directory_feed(&self) -> broadcast::Receiver<Delivery<DirectoryNotice>> {
-        self.0.hub.directory.subscribe()
+    /// The session notices of one agent, and whether one (of any agent) was delivered since
+    /// `mark`: then the caller must check its session again, as it may have missed its own.
+    pub fn session_feed(
+        &self,
+        organization_id: i64,
+        agent_id: i64,
+        mark: Mark,
+    ) -> (Subscription<SessionNotice>, bool) {
+        self.0.hub.sessions.subscribe_since(Route::Agent { organization_id, agent_id }, mark)
     }
 
-    pub fn conversation_feed(&self) -> broadcast::Receiver<Delivery<ConversationNotice>> {
-        self.0.hub.conversations.subscribe()
+    /// The directory changes of `organization_id`.
+    pub fn directory_feed(&self, organization_id: i64) -> Subscription<DirectoryNotice> {
+        self.0.hub.directory.subscribe(Route::Organization(organization_id))
     }
 
-    /// How many receivers each feed has now: a subscription counts from the moment it can
-    /// no longer miss an event, which is what a client (or a test) waiting for it to be live
-    /// needs to know. Shared executions hold one receiver for all their sockets.
+    /// Conversation changes: of an organization, or of one agent's conversations.
+    pub fn conversation_feed(&self, route: Route) -> Subscription<ConversationNotice> {
+        self.0.hub.conversations.subscribe(route)
+    }
+
+    /// How many receivers each feed has now, over all organizations: a subscription counts
+    /// from the moment it can no longer miss an event, which is what a client (or a test)
+    /// waiting for it to be live needs to know. Shared executions hold one receiver for all
+    /// their sockets.
     pub fn listeners(&self) -> [(&'static str, usize); 4] {
         let hub = &self.0.hub;
         [
-            ("presence", hub.presence.receiver_count()),
-            ("sessions", hub.sessions.receiver_count()),
-            ("directory", hub.directory.receiver_count()),
-            ("conversations", hub.conversations.receiver_count()),
+            ("presence", hub.presence.receivers()),
+            ("sessions", hub.sessions.receivers()),
+            ("directory", hub.directory.receivers()),
+            ("conversations", hub.conversations.receivers()),
         ]
     }
 
@@ -486,7 +556,7 @@ mod tests {
     #[test]
     fn the_largest_revocation_fits_a_notify_payload() {
         let ids: Vec<i64> = (0..1000).map(|_| i64::MAX).collect();
-        let events = SessionsRevoked::of_agents(&ids, Some(i64::MAX));
+        let events = SessionsRevoked::of_agents(i64::MAX, &ids, Some(i64::MAX));
         assert_eq!(events.len(), 4);
         for event in events {
             assert!(serde_json::to_string(&event).unwrap().len() < 7000);
@@ -495,7 +565,13 @@ mod tests {
 
     #[test]
     fn revocation_keeps_the_named_session() {
-        let revoked = SessionsRevoked { agent_ids: vec![7], keep_session: Some(70), session_ids: vec![90] };
+        let revoked = SessionsRevoked {
+            organization_id: 1,
+            agent_ids: vec![7],
+            keep_session: Some(70),
+            session_ids: vec![90],
+            session_agent_ids: vec![8],
+        };
         assert!(revoked.ends(7, 71));
         assert!(!revoked.ends(7, 70));
         assert!(revoked.ends(8, 90));

@@ -2,7 +2,7 @@
 //! receiving is one `PgListener` per instance on a connection of its own (a pooled one would
 //! go back to the pool and take the LISTEN with it).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::{
     ConnectionTrait, DbBackend, DbErr, Statement,
@@ -40,14 +40,14 @@ pub(super) async fn notify(db: &impl ConnectionTrait, events: &[ClusterEvent]) -
 
 /// Connects and LISTENs before returning (so nothing committed after start-up is missed),
 /// then relays notifications to `hub` in a background task.
-pub(super) async fn listen(database_url: &str, hub: Hub) -> Result<JoinHandle<()>, DbErr> {
+pub(super) async fn listen(database_url: &str, hub: Arc<Hub>) -> Result<JoinHandle<()>, DbErr> {
     let connection_error = |e: SqlxError| DbErr::Custom(format!("event listener: {e}"));
     let mut listener = PgListener::connect(database_url).await.map_err(connection_error)?;
     listener.listen(CHANNEL).await.map_err(connection_error)?;
     Ok(tokio::spawn(relay(listener, hub)))
 }
 
-async fn relay(mut listener: PgListener, hub: Hub) {
+async fn relay(mut listener: PgListener, hub: Arc<Hub>) {
     // Set after an error: the connection may have been replaced, losing notifications.
     let mut lost = false;
     loop {
@@ -59,7 +59,12 @@ async fn relay(mut listener: PgListener, hub: Hub) {
                 match received {
                     Some(notification) => match serde_json::from_str(notification.payload()) {
                         Ok(event) => hub.deliver(event),
-                        Err(error) => tracing::warn!(%error, "ignoring an unreadable cluster event"),
+                        // From an instance of another version, perhaps, and without what
+                        // routing needs: as good as lost, and it may have been a revocation.
+                        Err(error) => {
+                            tracing::warn!(%error, "unreadable cluster event; resynchronising subscribers");
+                            hub.resync();
+                        }
                     },
                     // The connection dropped and was re-established: notifications in between
                     // are gone.

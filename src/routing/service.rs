@@ -24,7 +24,7 @@ use crate::{
     },
     events::{
         ClusterEvent, ConversationChange, ConversationChangeKind, ConversationNotice, Delivery, EventBus,
-        EventTx, WatchError, publish_all,
+        EventTx, Route, WatchError, publish_all,
     },
     jobs::{self, FirstRun},
     phone::PhoneNumber,
@@ -429,7 +429,12 @@ pub fn watch(
     viewer: Viewer,
     audience: Audience,
 ) -> impl Stream<Item = Result<(ConversationChangeKind, conversation::Model), WatchError>> + Send + use<> {
-    stream::unfold(Some(bus.conversation_feed()), move |feed| {
+    let organization_id = viewer.organization_id;
+    let route = match audience {
+        Audience::Mine => Route::Agent { organization_id, agent_id: viewer.agent_id },
+        Audience::Organization => Route::Organization(organization_id),
+    };
+    stream::unfold(Some(bus.conversation_feed(route)), move |feed| {
         let db = db.clone();
         let viewer = viewer.clone();
         async move {

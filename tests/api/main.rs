@@ -26,6 +26,7 @@ mod queues;
 mod routing;
 mod sessions;
 mod tenancy;
+mod tenancy_events;
 mod transport;
 
 use common::{Backend, postgres, private_postgres, small_disk};
@@ -79,6 +80,7 @@ fn main() {
         routing::tests(),
         sessions::tests(),
         tenancy::tests(),
+        tenancy_events::tests(),
         transport::tests(),
     ]
     .concat();

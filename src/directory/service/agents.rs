@@ -446,13 +446,13 @@ async fn end_what_the_update_ends(
     if new_password {
         let keep = (viewer.agent_id == before.id).then_some(viewer.session_id);
         auth::end_sessions(&**tx, viewer.organization_id, &[before.id], keep).await?;
-        publish_all(tx, SessionsRevoked::of_agents(&[before.id], keep)).await?;
+        publish_all(tx, SessionsRevoked::of_agents(viewer.organization_id, &[before.id], keep)).await?;
     }
     let permissions_changed = after.role != before.role
         || after.show_real_phone_numbers != before.show_real_phone_numbers
         || changes.queue_ids.is_some();
     if permissions_changed {
-        tx.publish(ViewersChanged::of_agent(before.id)).await?;
+        tx.publish(ViewersChanged::of_agent(viewer.organization_id, before.id)).await?;
     }
     Ok(())
 }
@@ -645,7 +645,7 @@ async fn sign_out_everywhere(
     presence::take_offline(tx, viewer.organization_id, agent_ids, reason).await?;
     routing::release_agents(tx, viewer.organization_id, agent_ids).await?;
     auth::end_sessions(&**tx, viewer.organization_id, agent_ids, None).await?;
-    publish_all(tx, SessionsRevoked::of_agents(agent_ids, None)).await
+    publish_all(tx, SessionsRevoked::of_agents(viewer.organization_id, agent_ids, None)).await
 }
 
 /// Orders agents by where the caller first named them.

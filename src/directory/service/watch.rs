@@ -28,7 +28,7 @@ pub fn watch(
     bus: &EventBus,
     viewer: Viewer,
 ) -> impl Stream<Item = Result<DirectoryUpdate, WatchError>> + Send + use<> {
-    let state = Some((bus.directory_feed(), Vec::<DirectoryUpdate>::new()));
+    let state = Some((bus.directory_feed(viewer.organization_id), Vec::<DirectoryUpdate>::new()));
     stream::unfold(state, move |state| {
         let db = db.clone();
         let viewer = viewer.clone();
@@ -49,6 +49,7 @@ pub fn watch(
                     }
                     Err(RecvError::Closed) => return None,
                 };
+                // Routed by organization already; checked again as tenancy is never assumed.
                 if notice.change.organization_id != viewer.organization_id {
                     continue;
                 }

@@ -41,7 +41,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures_util::{FutureExt, SinkExt, StreamExt, future, stream};
-use tokio::{sync::broadcast::Receiver, time::Sleep};
+use tokio::time::Sleep;
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{
@@ -63,7 +63,7 @@ use crate::{
         model::SessionLifetime,
         watch::{SessionChange, SessionChanges, WatchedSession, session_changes},
     },
-    events::{Delivery, SessionNotice},
+    events::Mark,
     presence::{model::Timings, service as presence},
 };
 
@@ -144,9 +144,9 @@ struct SocketLoop {
     socket: WhenWoken<WebSocket>,
     outbox: Arc<Outbox>,
     connection: Connection,
-    /// The session feed, taken before the token is checked (so a revocation committed after
-    /// the check cannot slip by), until the signed-in socket watches its session with it.
-    revocations: Option<Receiver<Delivery<SessionNotice>>>,
+    /// The session feed's mark, taken before the token is checked (so a revocation committed
+    /// after the check cannot slip by), until the signed-in socket watches its agent's feed.
+    revocations: Option<Mark>,
     /// What happens to this socket's session; nothing for a signed-out socket.
     session: WhenWoken<SessionChanges>,
     /// Polling it while it waits takes a lock the whole instance shares.
@@ -168,7 +168,7 @@ impl SocketLoop {
         protocol: Protocol,
         peer: IpAddr,
     ) -> Self {
-        let revocations = Some(state.app.bus.session_feed());
+        let revocations = Some(state.app.bus.session_mark());
         let connection =
             Connection::new(state.app.clone(), state.subscriptions.clone(), protocol, peer, outbox.clone());
         let stopping = state.app.stopping.clone();
@@ -315,20 +315,23 @@ impl SocketLoop {
         }
     }
 
-    /// Once signed in, the socket watches its session; a signed-out one lets go of the feed.
+    /// Once signed in, the socket watches its session; a signed-out one watches nothing.
     fn watch_session_once_signed_in(&mut self) {
         if !self.connection.acknowledged() {
             return;
         }
-        let Some(feed) = self.revocations.take() else { return };
+        let Some(mark) = self.revocations.take() else { return };
         let Some(signed_in) = self.connection.signed_in() else { return };
+        let viewer = &signed_in.viewer;
+        let (feed, missed) = self.state.app.bus.session_feed(viewer.organization_id, viewer.agent_id, mark);
         let watched = WatchedSession {
             viewer: signed_in.viewer.clone(),
             token: signed_in.token.clone(),
             expires_at: signed_in.expires_at,
         };
         let lifetime = SessionLifetime::from_config(&self.state.app.config);
-        self.session = WhenWoken::new(session_changes(self.state.app.db.clone(), lifetime, feed, watched));
+        let changes = session_changes(self.state.app.db.clone(), lifetime, feed, watched, missed);
+        self.session = WhenWoken::new(changes);
     }
 }
 

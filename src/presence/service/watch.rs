@@ -9,16 +9,13 @@ use std::{
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use sea_orm::{DatabaseConnection, DbErr};
-use tokio::sync::broadcast::{
-    Receiver,
-    error::{RecvError, TryRecvError},
-};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::common::{MAX_FILTER_IDS, PresenceError, changed, now};
 use crate::{
     auth::Viewer,
     db::entities::agent,
-    events::{Delivery, EventBus, PresenceNotice},
+    events::{Delivery, EventBus, PresenceNotice, Subscription},
     presence::{model::Filter, store},
 };
 
@@ -71,7 +68,7 @@ pub fn watch(
     filter: Filter,
 ) -> impl Stream<Item = Result<Arc<PresenceNotice>, DbErr>> + Send + use<> {
     let watch = Watch {
-        feed: bus.presence_feed(),
+        feed: bus.presence_feed(viewer.organization_id),
         db,
         viewer,
         filter,
@@ -86,7 +83,7 @@ pub fn watch(
 }
 
 struct Watch {
-    feed: Receiver<Delivery<PresenceNotice>>,
+    feed: Subscription<PresenceNotice>,
     db: DatabaseConnection,
     viewer: Viewer,
     filter: Filter,
@@ -128,7 +125,8 @@ impl Watch {
 
     async fn wants(&self, notice: &PresenceNotice) -> Result<bool, DbErr> {
         let change = &notice.change;
-        // Tenancy before anything else.
+        // Tenancy before anything else: the bus routes by organization, and a mistake there
+        // must still not show one tenant another's agents.
         if change.organization_id != self.viewer.organization_id {
             return Ok(false);
         }
