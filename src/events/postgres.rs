@@ -68,14 +68,19 @@ async fn relay(mut listener: PgListener, hub: Arc<Hub>) {
                     },
                     // The connection dropped and was re-established: notifications in between
                     // are gone.
+                    // The LISTEN is made again only on the next receive: until one succeeds,
+                    // notifications may still be missed, and subscribers resync again then.
                     None => {
                         tracing::warn!("event listener reconnected; resynchronising subscribers");
                         hub.resync();
+                        hub.unsure();
+                        lost = true;
                     }
                 }
             }
             Err(error) => {
                 tracing::warn!(%error, "event listener failed; retrying");
+                hub.unsure();
                 lost = true;
                 tokio::time::sleep(RETRY).await;
             }
