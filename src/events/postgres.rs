@@ -66,10 +66,9 @@ async fn relay(mut listener: PgListener, hub: Arc<Hub>) {
                             hub.resync();
                         }
                     },
-                    // The connection dropped and was re-established: notifications in between
-                    // are gone.
-                    // The LISTEN is made again only on the next receive: until one succeeds,
-                    // notifications may still be missed, and subscribers resync again then.
+                    // The connection dropped: notifications since are gone, and go on being
+                    // lost until the next receive makes the LISTEN again; subscribers resync
+                    // now and once more when one succeeds.
                     None => {
                         tracing::warn!("event listener reconnected; resynchronising subscribers");
                         hub.resync();

@@ -25,11 +25,7 @@ use super::{
     persisted::{NOT_FOUND_CODE, NOT_FOUND_MESSAGE, Outcome},
 };
 use crate::{
-    auth::{
-        Viewer,
-        model::SessionLifetime,
-        service::{self as auth},
-    },
+    auth::{Viewer, model::SessionLifetime, service as auth},
     graphql::{ApiError, RequestContext, operation_name, refuse_unless_read_only},
 };
 
