@@ -8,7 +8,9 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
     api::{self, AppSchema},
-    auth::{LoginThrottle, PasswordHasher, model::SessionLifetime, service as auth, sessions},
+    auth::{
+        LoginThrottle, PasswordHasher, cache::SessionCache, model::SessionLifetime, service as auth, sessions,
+    },
     config::Config,
     db,
     directory::{
@@ -49,6 +51,8 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
     let hasher = PasswordHasher::new(config.hashing_concurrency);
     let bootstrapped = directory::bootstrap_if_empty(&db, &hasher, config.bootstrap_password.clone()).await?;
     let bus = EventBus::start(&db, &config.database_url).await?;
+    let session_cache = Arc::new(SessionCache::default());
+    bus.observe_sessions(session_cache.clone());
     let instance = InstanceId::generate();
     // Before registering, so this instance does not count as "another one alive".
     presence::recover_after_restart(&db, &bus, &instance, Timings::from_config(&config)).await?;
@@ -69,6 +73,7 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
         metrics,
         config: Arc::new(config),
         bus,
+        sessions: session_cache,
         instance,
         stopping: StopSignal::default(),
     };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{LoginThrottle, PasswordHasher},
+    auth::{LoginThrottle, PasswordHasher, cache::SessionCache},
     config::Config,
     db::StatementCounter,
     events::EventBus,
@@ -27,6 +27,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Events every instance must hear: presence changes, revoked sessions.
     pub bus: EventBus,
+    /// Sessions checked lately, kept true by the bus's session notices.
+    pub sessions: Arc<SessionCache>,
     /// This process among the instances sharing the database.
     pub instance: InstanceId,
     /// Raised when the server begins to stop, so WebSockets can close with a proper frame.

@@ -1,5 +1,6 @@
 //! Signing in and out, sessions and their tokens, password hashing, and the role guards.
 
+pub mod cache;
 pub mod guard;
 pub mod model;
 pub mod password;

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::{
     PasswordHasher, Viewer,
+    cache::{CachedSession, SessionCache},
     model::{SessionLifetime, login_key},
     password::HashingError,
     store,
@@ -172,42 +173,142 @@ pub enum SessionUse {
 }
 
 /// The viewer a bearer token stands for, if the token is known, its session has not expired
-/// and its agent may still sign in.
+/// and its agent may still sign in; read from the database.
 pub async fn authenticate(
     db: &impl ConnectionTrait,
     lifetime: SessionLifetime,
     token: &str,
     session_use: SessionUse,
 ) -> Result<Option<Authenticated>, DbErr> {
-    let Some((session, agent)) = store::find_live_session(db, &token::hash(token)).await? else {
+    let found = from_database(db, lifetime, &token::hash(token), session_use).await?;
+    Ok(found.map(|session| authenticated(lifetime, session)))
+}
+
+/// `authenticate` for a request, answered from `cache` when it holds the token's session
+/// (then without a statement, but the last-use stamp's once in a while); what the database
+/// answers is kept there.
+pub async fn authenticate_request(
+    db: &impl ConnectionTrait,
+    cache: &SessionCache,
+    lifetime: SessionLifetime,
+    token: &str,
+) -> Result<Option<Authenticated>, DbErr> {
+    let token_hash = token::hash(token);
+    if let Some(cached) = cache.get(&token_hash)
+        && let Some(session) = use_cached(db, cache, lifetime, &token_hash, cached).await
+    {
+        return Ok(Some(authenticated(lifetime, session)));
+    }
+    let ticket = cache.ticket();
+    let found = from_database(db, lifetime, &token_hash, SessionUse::Request).await?;
+    if let Some(session) = &found {
+        cache.insert(ticket, token_hash, session.clone());
+    }
+    Ok(found.map(|session| authenticated(lifetime, session)))
+}
+
+fn authenticated(lifetime: SessionLifetime, session: CachedSession) -> Authenticated {
+    Authenticated {
+        expires_at: lifetime.expiry(session.created_at, session.last_seen_at),
+        viewer: session.viewer,
+    }
+}
+
+/// The cached session, used once more; None when the database must say: it expired (the
+/// database forgets it), or its last-use stamp found it gone.
+async fn use_cached(
+    db: &impl ConnectionTrait,
+    cache: &SessionCache,
+    lifetime: SessionLifetime,
+    token_hash: &str,
+    mut session: CachedSession,
+) -> Option<CachedSession> {
+    let now = Utc::now();
+    let recorded = if expired(lifetime, &session, now) {
+        None
+    } else {
+        record_use(db, lifetime, session.viewer.session_id, session.last_seen_at, now).await
+    };
+    match recorded {
+        Some(at) => {
+            if at != session.last_seen_at {
+                cache.touched(token_hash, at);
+                session.last_seen_at = at;
+            }
+            Some(session)
+        }
+        None => {
+            cache.forget(token_hash);
+            None
+        }
+    }
+}
+
+fn expired(lifetime: SessionLifetime, session: &CachedSession, now: DateTime<Utc>) -> bool {
+    lifetime.expiry(session.created_at, session.last_seen_at).is_some_and(|expiry| expiry <= now)
+}
+
+async fn from_database(
+    db: &impl ConnectionTrait,
+    lifetime: SessionLifetime,
+    token_hash: &str,
+    session_use: SessionUse,
+) -> Result<Option<CachedSession>, DbErr> {
+    let Some(found) = store::find_live_session(db, token_hash).await? else {
         return Ok(None);
     };
+    let viewer = Viewer {
+        agent_id: found.agent_id,
+        username: found.username,
+        organization_id: found.organization_id,
+        role: found.role,
+        session_id: found.session_id,
+        show_real_phone_numbers: found.show_real_phone_numbers,
+    };
+    let mut session =
+        CachedSession { viewer, created_at: found.created_at, last_seen_at: found.last_seen_at };
     let now = Utc::now();
-    if lifetime.expiry(session.created_at, session.last_seen_at).is_some_and(|expiry| expiry <= now) {
+    if expired(lifetime, &session, now) {
         // Forgotten at once rather than at the next prune.
-        let _ended = store::delete_session(db, session.id).await;
+        let _ended = store::delete_session(db, found.session_id).await;
         return Ok(None);
     }
-    let mut last_seen_at = session.last_seen_at;
+    if session_use == SessionUse::Request {
+        match record_use(db, lifetime, found.session_id, session.last_seen_at, now).await {
+            Some(at) => session.last_seen_at = at,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(session))
+}
+
+/// Stamps a request's use of the session when its stamp is older than the resolution; when
+/// the session was last used as recorded now, None when it is gone.
+async fn record_use(
+    db: &impl ConnectionTrait,
+    lifetime: SessionLifetime,
+    session_id: i64,
+    last_seen_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     // Often enough that an idle limit is measured to within a quarter of itself.
     let resolution = match lifetime.idle {
         Some(idle) => LAST_SEEN_RESOLUTION.min(Duration::from_std(idle / 4).unwrap_or(LAST_SEEN_RESOLUTION)),
         None => LAST_SEEN_RESOLUTION,
     };
+    if now - last_seen_at <= resolution {
+        return Some(last_seen_at);
+    }
     // Bookkeeping, not a condition of the read: when the database refuses the write (a full
     // disk) the request still goes on, and the next request past the resolution tries again.
-    if session_use == SessionUse::Request && now - session.last_seen_at > resolution {
-        match store::touch_session(db, session.id, now).await {
-            Ok(()) => last_seen_at = now,
-            Err(error) => {
-                tracing::warn!(%error, "could not record a session's last use; retried on its next request");
-            }
+    match store::touch_session(db, session_id, now).await {
+        Ok(true) => Some(now),
+        Ok(false) => None,
+        Err(error) => {
+            tracing::warn!(%error, "could not record a session's last use; retried on its next request");
+            Some(last_seen_at)
         }
     }
-    Ok(Some(Authenticated {
-        viewer: Viewer::of(&agent, session.id),
-        expires_at: lifetime.expiry(session.created_at, last_seen_at),
-    }))
 }
 
 /// Signs these agents out everywhere, except the session `keep`. Part of the caller's

@@ -3,14 +3,17 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait,
     prelude::Expr,
     sea_query::{ExprTrait, JoinType, OnConflict, Query},
 };
 
 use super::throttle::SharedQuota;
-use crate::db::entities::{agent, login_allowance, organization, session};
+use crate::db::entities::{
+    agent::{self, Role},
+    login_allowance, organization, session,
+};
 
 /// The live (not deleted) agent with this username in the organization with this slug.
 pub(super) async fn find_agent_by_login(
@@ -56,32 +59,55 @@ pub(super) async fn insert_session(
     Ok(inserted.last_insert_id)
 }
 
+/// A session and what its viewer is made of: nothing else of the agent (no password hash).
+#[derive(FromQueryResult)]
+pub(super) struct LiveSession {
+    pub session_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub agent_id: i64,
+    pub username: String,
+    pub organization_id: i64,
+    pub role: Role,
+    pub show_real_phone_numbers: bool,
+}
+
 /// The session with this token hash and its agent, provided the agent is enabled and alive.
 pub(super) async fn find_live_session(
     db: &impl ConnectionTrait,
     token_hash: &str,
-) -> Result<Option<(session::Model, agent::Model)>, DbErr> {
-    let found = session::Entity::find()
-        .find_also_related(agent::Entity)
+) -> Result<Option<LiveSession>, DbErr> {
+    session::Entity::find()
+        .select_only()
+        .column_as(session::Column::Id, "session_id")
+        .column(session::Column::CreatedAt)
+        .column(session::Column::LastSeenAt)
+        .column_as(agent::Column::Id, "agent_id")
+        .column(agent::Column::Username)
+        .column(agent::Column::OrganizationId)
+        .column(agent::Column::Role)
+        .column(agent::Column::ShowRealPhoneNumbers)
+        .inner_join(agent::Entity)
         .filter(session::Column::TokenHash.eq(token_hash))
         .filter(agent::Column::Enabled.eq(true))
         .filter(agent::Column::DeletedAt.is_null())
+        .into_model::<LiveSession>()
         .one(db)
-        .await?;
-    Ok(found.and_then(|(session, agent)| agent.map(|agent| (session, agent))))
+        .await
 }
 
+/// False when there was no such session (any more).
 pub(super) async fn touch_session(
     db: &impl ConnectionTrait,
     session_id: i64,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    session::Entity::update_many()
+) -> Result<bool, DbErr> {
+    let touched = session::Entity::update_many()
         .col_expr(session::Column::LastSeenAt, now.into())
         .filter(session::Column::Id.eq(session_id))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(touched.rows_affected == 1)
 }
 
 /// False when there was no such session (any more).

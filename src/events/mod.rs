@@ -19,7 +19,10 @@
 mod postgres;
 mod routes;
 
-use std::{iter, sync::Arc};
+use std::{
+    iter,
+    sync::{Arc, OnceLock},
+};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
@@ -69,10 +72,10 @@ pub enum WatchError {
 
 /// Publishes every event of `events` in the transaction (one statement on PostgreSQL).
 pub async fn publish_all(tx: &mut EventTx<'_>, events: Vec<ClusterEvent>) -> Result<(), DbErr> {
-    match &tx.bus.0.transport {
-        Transport::InProcess { .. } => tx.pending.extend(events),
-        Transport::Postgres { .. } => postgres::notify(&tx.tx, &events).await?,
+    if let Transport::Postgres { .. } = &tx.bus.0.transport {
+        postgres::notify(&tx.tx, &events).await?;
     }
+    tx.pending.extend(events);
     Ok(())
 }
 
@@ -258,6 +261,17 @@ impl ViewersChanged {
     }
 }
 
+/// Told synchronously of every session notice as this instance's bus delivers it (before
+/// any socket hears it), and of every publication of one by this instance as it commits: for
+/// state that must not outlive a revocation on this instance, such as the session cache.
+pub trait SessionObserver: Send + Sync {
+    fn notice(&self, notice: &SessionNotice);
+    /// Notices may have been lost; from now on none is.
+    fn resync(&self);
+    /// Notices may be being lost, until the next `resync`.
+    fn unsure(&self);
+}
+
 /// What the open sockets of signed-in viewers watch for.
 pub enum SessionNotice {
     Revoked(SessionsRevoked),
@@ -289,6 +303,14 @@ impl Routed for SessionNotice {
 }
 
 impl SessionNotice {
+    fn of(event: &ClusterEvent) -> Option<Self> {
+        match event {
+            ClusterEvent::SessionsRevoked(revoked) => Some(SessionNotice::Revoked(revoked.clone())),
+            ClusterEvent::ViewersChanged(changed) => Some(SessionNotice::ViewersChanged(changed.clone())),
+            _ => None,
+        }
+    }
+
     pub fn effect_on(&self, agent_id: i64, session_id: i64) -> SessionEffect {
         match self {
             SessionNotice::Revoked(revoked) if revoked.ends(agent_id, session_id) => SessionEffect::Ended,
@@ -327,6 +349,7 @@ struct Hub {
     sessions: Feed<SessionNotice>,
     directory: Feed<DirectoryNotice>,
     conversations: Feed<ConversationNotice>,
+    observer: OnceLock<Arc<dyn SessionObserver>>,
 }
 
 impl Hub {
@@ -341,15 +364,32 @@ impl Hub {
                 organization: ORGANIZATION_BUFFER,
                 agent: AGENT_CONVERSATIONS_BUFFER,
             }),
+            observer: OnceLock::new(),
+        }
+    }
+
+    fn observer(&self) -> Option<&dyn SessionObserver> {
+        self.observer.get().map(|observer| &**observer)
+    }
+
+    /// Tells the observer of a session notice this instance published, without delivering
+    /// it: on PostgreSQL its delivery comes later, through the listener, and the next request
+    /// on this instance must not wait for it.
+    fn observe_published(&self, events: &[ClusterEvent]) {
+        let Some(observer) = self.observer() else { return };
+        for event in events {
+            if let Some(notice) = SessionNotice::of(event) {
+                observer.notice(&notice);
+            }
         }
     }
 
     fn deliver(&self, event: ClusterEvent) {
         match event {
             ClusterEvent::PresenceChanged(change) => self.presence.deliver(PresenceNotice::new(change)),
-            ClusterEvent::SessionsRevoked(revoked) => self.sessions.deliver(SessionNotice::Revoked(revoked)),
+            ClusterEvent::SessionsRevoked(revoked) => self.deliver_session(SessionNotice::Revoked(revoked)),
             ClusterEvent::ViewersChanged(changed) => {
-                self.sessions.deliver(SessionNotice::ViewersChanged(changed))
+                self.deliver_session(SessionNotice::ViewersChanged(changed))
             }
             ClusterEvent::DirectoryChanged(change) => {
                 self.directory.deliver(DirectoryNotice { change, agents: OnceCell::new() });
@@ -360,11 +400,28 @@ impl Hub {
         }
     }
 
+    /// The observer first, so no request is served from what a socket already knows is gone.
+    fn deliver_session(&self, notice: SessionNotice) {
+        if let Some(observer) = self.observer() {
+            observer.notice(&notice);
+        }
+        self.sessions.deliver(notice);
+    }
+
     fn resync(&self) {
+        if let Some(observer) = self.observer() {
+            observer.resync();
+        }
         self.presence.resync();
         self.sessions.resync();
         self.directory.resync();
         self.conversations.resync();
+    }
+
+    fn unsure(&self) {
+        if let Some(observer) = self.observer() {
+            observer.unsure();
+        }
     }
 }
 
@@ -407,6 +464,13 @@ impl EventBus {
             _ => Transport::InProcess { order: Mutex::new(()) },
         };
         Ok(Self(Arc::new(Inner { transport, hub })))
+    }
+
+    /// Has `observer` told of every session notice from now on; set once, before serving.
+    pub fn observe_sessions(&self, observer: Arc<dyn SessionObserver>) {
+        if self.0.hub.observer.set(observer).is_err() {
+            tracing::error!("a second session observer was refused");
+        }
     }
 
     /// The presence changes of `organization_id`.
@@ -470,6 +534,7 @@ impl EventBus {
             Transport::InProcess { .. } => events.into_iter().for_each(|event| self.0.hub.deliver(event)),
             Transport::Postgres { .. } => {
                 postgres::notify(db, &events).await?;
+                self.0.hub.observe_published(&events);
             }
         }
         Ok(())
@@ -482,7 +547,7 @@ impl EventBus {
 pub struct EventTx<'a> {
     tx: DatabaseTransaction,
     bus: &'a EventBus,
-    /// In-process only: delivered after commit.
+    /// Delivered after commit in-process; on PostgreSQL, shown to the session observer then.
     pending: Vec<ClusterEvent>,
     _order: Option<MutexGuard<'a, ()>>,
 }
@@ -502,8 +567,10 @@ impl EventTx<'_> {
 
     pub async fn commit(self) -> Result<(), DbErr> {
         self.tx.commit().await?;
-        for event in self.pending {
-            self.bus.0.hub.deliver(event);
+        let hub = &self.bus.0.hub;
+        match &self.bus.0.transport {
+            Transport::InProcess { .. } => self.pending.into_iter().for_each(|event| hub.deliver(event)),
+            Transport::Postgres { .. } => hub.observe_published(&self.pending),
         }
         Ok(())
     }

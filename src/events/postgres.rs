@@ -66,16 +66,20 @@ async fn relay(mut listener: PgListener, hub: Arc<Hub>) {
                             hub.resync();
                         }
                     },
-                    // The connection dropped and was re-established: notifications in between
-                    // are gone.
+                    // The connection dropped: notifications since are gone, and go on being
+                    // lost until the next receive makes the LISTEN again; subscribers resync
+                    // now and once more when one succeeds.
                     None => {
                         tracing::warn!("event listener reconnected; resynchronising subscribers");
                         hub.resync();
+                        hub.unsure();
+                        lost = true;
                     }
                 }
             }
             Err(error) => {
                 tracing::warn!(%error, "event listener failed; retrying");
+                hub.unsure();
                 lost = true;
                 tokio::time::sleep(RETRY).await;
             }

@@ -25,11 +25,7 @@ use super::{
     persisted::{NOT_FOUND_CODE, NOT_FOUND_MESSAGE, Outcome},
 };
 use crate::{
-    auth::{
-        Viewer,
-        model::SessionLifetime,
-        service::{self as auth, SessionUse},
-    },
+    auth::{Viewer, model::SessionLifetime, service as auth},
     graphql::{ApiError, RequestContext, operation_name, refuse_unless_read_only},
 };
 
@@ -407,7 +403,7 @@ fn answer(media: MediaType, response: BatchResponse) -> Response {
 
 async fn viewer_for(state: &HttpState, token: &str) -> Result<Option<Viewer>, Response> {
     let lifetime = SessionLifetime::from_config(&state.app.config);
-    let authenticated = auth::authenticate(&state.app.db, lifetime, token, SessionUse::Request).await;
+    let authenticated = auth::authenticate_request(&state.app.db, &state.app.sessions, lifetime, token).await;
     authenticated.map(|found| found.map(|found| found.viewer)).map_err(|error| {
         tracing::error!(%error, "authenticating a request failed");
         // The same error as any request the database cannot take now (UNAVAILABLE).

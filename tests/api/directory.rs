@@ -710,6 +710,8 @@ async fn bulk_of_1000_costs_the_same_statements_as_bulk_of_10(backend: Backend) 
         .await
         .unwrap();
     let ids = server.seed_agents("demo", "bulk", 1000).await;
+    // Checked once, the admin's token costs no statement in either (see the session cache).
+    server.gql(Some(&admin), "{ __typename }", json!({})).await.data();
     let mut costs = vec![];
     for size in [10, 1000] {
         let before = server.statements();
@@ -820,13 +822,16 @@ async fn pages_cost_the_same_statements_at_5_and_200(backend: Backend) {
     for queue in [&q1, &q2] {
         server.gql(Some(&admin), "mutation($q: ID!, $ids: [ID!]!) { addAgentsToQueue(queueId: $q, agentIds: $ids) { userErrors { code } } }", json!({ "q": queue, "ids": ids[..200] })).await.data();
     }
+    let page = |size: usize| {
+        format!(
+            "{{ agents(first: {size}, filter: {{ role: AGENT }}) {{ totalCount nodes {{ username queues {{ name agentCount }} }} }} }}"
+        )
+    };
+    // The admin's token is warm (checked from the session cache): no statement is its.
     let mut costs = vec![];
     for size in [5, 200] {
         let before = server.statements();
-        let data = server
-            .gql(Some(&admin), &format!("{{ agents(first: {size}, filter: {{ role: AGENT }}) {{ totalCount nodes {{ username queues {{ name agentCount }} }} }} }}"), json!({}))
-            .await
-            .data();
+        let data = server.gql(Some(&admin), &page(size), json!({})).await.data();
         costs.push(server.statements() - before);
         assert_eq!(data["agents"]["nodes"].as_array().unwrap().len(), size);
         assert_eq!(
@@ -835,6 +840,11 @@ async fn pages_cost_the_same_statements_at_5_and_200(backend: Backend) {
         );
     }
     assert_eq!(costs[0], costs[1], "statements for pages of 5 and 200: {costs:?}");
+    // A token this instance has not checked yet costs its session's one statement.
+    let cold = server.admin().await;
+    let before = server.statements();
+    server.gql(Some(&cold), &page(5), json!({})).await.data();
+    assert_eq!(server.statements() - before, costs[0] + 1, "a page with a cold token");
 
     // A page that shows queues but not their sizes does not count members.
     let before = server.statements();

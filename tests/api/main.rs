@@ -24,6 +24,7 @@ mod presence;
 mod query_plans;
 mod queues;
 mod routing;
+mod session_cache;
 mod sessions;
 mod tenancy;
 mod tenancy_events;
@@ -78,6 +79,7 @@ fn main() {
         query_plans::tests(),
         queues::tests(),
         routing::tests(),
+        session_cache::tests(),
         sessions::tests(),
         tenancy::tests(),
         tenancy_events::tests(),

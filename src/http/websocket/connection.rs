@@ -25,7 +25,7 @@ use crate::{
     auth::{
         Viewer,
         model::SessionLifetime,
-        service::{self as auth, Authenticated, SessionUse},
+        service::{self as auth, Authenticated},
     },
     graphql::{RequestContext, is_subscription},
     http::bearer_token,
@@ -424,7 +424,7 @@ async fn sign_in(app: &AppState, payload: &serde_json::Value) -> Result<Option<S
     };
     let lifetime = SessionLifetime::from_config(&app.config);
     let Authenticated { viewer, expires_at } =
-        auth::authenticate(&app.db, lifetime, token, SessionUse::Request)
+        auth::authenticate_request(&app.db, &app.sessions, lifetime, token)
             .await
             .map_err(unavailable)?
             .ok_or(SignInError::Refused("The token is not valid; sign in again."))?;
