@@ -633,16 +633,22 @@ async fn a_page_of_conversations_costs_the_same_statements_at_5_and_50(backend: 
         let page = format!(
             "{{ conversations(first: {size}) {{ nodes {{ queue {{ name }} assignedAgent {{ displayName }} }} }} }}"
         );
-        let before = server.statements();
-        let data = server.gql(Some(&admin), &page, json!({})).await.data();
-        costs.push(server.statements() - before);
-        let nodes = data["conversations"]["nodes"].as_array().unwrap();
-        assert_eq!(nodes.len(), size);
-        let shown = json!({ "queue": { "name": "Support" }, "assignedAgent": { "displayName": "ola" } });
-        assert!(nodes.iter().all(|node| *node == shown), "{data}");
+        // The server's counter also counts what runs beside the request (routing after the
+        // assignments above, on a slow machine): the least of three reads is the page's own.
+        let mut least = u64::MAX;
+        for _ in 0..3 {
+            let before = server.statements();
+            let data = server.gql(Some(&admin), &page, json!({})).await.data();
+            least = least.min(server.statements() - before);
+            let nodes = data["conversations"]["nodes"].as_array().unwrap();
+            assert_eq!(nodes.len(), size);
+            let shown = json!({ "queue": { "name": "Support" }, "assignedAgent": { "displayName": "ola" } });
+            assert!(nodes.iter().all(|node| *node == shown), "{data}");
+        }
+        costs.push(least);
     }
     // A DataLoader batches what is asked within a moment: on a loaded machine a page's loads
     // may fall into two batches, one statement more. What must never happen is one per row
-    // (before the loaders: 12 and 102).
+    // (before the loaders: 12 and 102), which every read would show.
     assert!(costs[1] <= costs[0] + 2, "statements for pages of 5 and 50: {costs:?}");
 }
