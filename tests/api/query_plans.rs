@@ -71,6 +71,14 @@ async fn every_order_and_filter_of_the_agents_page_walks_an_index(backend: Backe
         .unwrap()
         .expect("seeded")
         .organization_id;
+    // The middle of the organization in every order: its 10,000th agent. (A cursor at "now"
+    // fell wherever the seeding had got to, and the planner's choice with it.)
+    let middle = agent::Entity::find()
+        .filter(agent::Column::Username.eq("seed-10000"))
+        .one(db)
+        .await
+        .unwrap()
+        .expect("seeded");
     let filters = [
         ("no filter", AgentFilter::default()),
         ("enabled", AgentFilter { enabled: Some(true), ..Default::default() }),
@@ -88,7 +96,7 @@ async fn every_order_and_filter_of_the_agents_page_walks_an_index(backend: Backe
                 if filter.queue_id.is_some() && backend == Backend::Postgres {
                     continue;
                 }
-                for (page_name, page) in pages(field) {
+                for (page_name, page) in pages(field, &middle) {
                     let order = AgentOrder { field, descending };
                     let statement =
                         agents_page_statement(backend_of(backend), organization_id, filter, order, &page);
@@ -119,15 +127,15 @@ fn backend_of(backend: Backend) -> DbBackend {
     }
 }
 
-/// The first page, one after a cursor in the middle, and the last page before a cursor.
-fn pages(field: AgentSortField) -> [(&'static str, PageRequest); 3] {
+/// The first page, one after the cursor of `middle`, and the last page before it.
+fn pages(field: AgentSortField, middle: &agent::Model) -> [(&'static str, PageRequest); 3] {
     let middle = Cursor {
         key: match field {
-            AgentSortField::DisplayName => "seed 10000".into(),
-            AgentSortField::Username => "seed-10000".into(),
-            AgentSortField::CreatedAt => chrono::Utc::now().to_rfc3339(),
+            AgentSortField::DisplayName => middle.display_name.to_lowercase(),
+            AgentSortField::Username => middle.username.clone(),
+            AgentSortField::CreatedAt => middle.created_at.to_rfc3339(),
         },
-        id: 10_000,
+        id: middle.id,
     };
     let page = |after: Option<Cursor>, before: Option<Cursor>, from_end| PageRequest {
         after,
