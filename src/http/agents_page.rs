@@ -12,52 +12,57 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use super::embedded::{self, CSS, Embedded, HTML, JAVASCRIPT, MARKDOWN};
+
 /// Scripts, styles and connections from this origin only (no inline script or style, no CDN);
 /// `ws:`/`wss:` for `/graphql/ws`, since older browsers do not count them as `'self'`.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; \
                    frame-ancestors 'none'";
 
-const HTML: &str = "text/html; charset=utf-8";
-const JS: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
-const TEXT: &str = "text/markdown; charset=utf-8";
-
-/// Every asset: its path under `/agents/`, its content type and its bytes.
-const ASSETS: &[(&str, &str, &str)] = &[
-    ("app.css", CSS, include_str!("agents_page/app.css")),
-    ("main.js", JS, include_str!("agents_page/main.js")),
-    ("api.js", JS, include_str!("agents_page/api.js")),
-    ("live.js", JS, include_str!("agents_page/live.js")),
-    ("directory.js", JS, include_str!("agents_page/directory.js")),
-    ("dialogs.js", JS, include_str!("agents_page/dialogs.js")),
-    ("menu.js", JS, include_str!("agents_page/menu.js")),
-    ("usage.js", JS, include_str!("agents_page/usage.js")),
-    ("vendor/graphql-ws/client.js", JS, include_str!("agents_page/vendor/graphql-ws/client.js")),
-    (
-        "vendor/graphql-ws/common-CGW11Fyb.js",
-        JS,
-        include_str!("agents_page/vendor/graphql-ws/common-CGW11Fyb.js"),
+/// Every asset, by its path under `/agents/`.
+const ASSETS: &[Embedded] = &[
+    Embedded::new("app.css", CSS, include_bytes!("agents_page/app.css")),
+    Embedded::new("main.js", JAVASCRIPT, include_bytes!("agents_page/main.js")),
+    Embedded::new("api.js", JAVASCRIPT, include_bytes!("agents_page/api.js")),
+    Embedded::new("live.js", JAVASCRIPT, include_bytes!("agents_page/live.js")),
+    Embedded::new("directory.js", JAVASCRIPT, include_bytes!("agents_page/directory.js")),
+    Embedded::new("dialogs.js", JAVASCRIPT, include_bytes!("agents_page/dialogs.js")),
+    Embedded::new("menu.js", JAVASCRIPT, include_bytes!("agents_page/menu.js")),
+    Embedded::new("usage.js", JAVASCRIPT, include_bytes!("agents_page/usage.js")),
+    Embedded::new(
+        "vendor/graphql-ws/client.js",
+        JAVASCRIPT,
+        include_bytes!("agents_page/vendor/graphql-ws/client.js"),
     ),
-    ("vendor/graphql-ws/LICENSE.md", TEXT, include_str!("agents_page/vendor/graphql-ws/LICENSE.md")),
+    Embedded::new(
+        "vendor/graphql-ws/common-CGW11Fyb.js",
+        JAVASCRIPT,
+        include_bytes!("agents_page/vendor/graphql-ws/common-CGW11Fyb.js"),
+    ),
+    Embedded::new(
+        "vendor/graphql-ws/LICENSE.md",
+        MARKDOWN,
+        include_bytes!("agents_page/vendor/graphql-ws/LICENSE.md"),
+    ),
 ];
 
 /// `GET /agents`: the page itself.
 pub(super) async fn index() -> Response {
-    file(HTML, include_str!("agents_page/index.html"))
+    file(HTML, include_bytes!("agents_page/index.html"))
 }
 
 /// `GET /agents/<asset>`: one of [`ASSETS`], otherwise 404.
 pub(super) async fn asset(Path(path): Path<String>) -> Response {
-    match ASSETS.iter().find(|(name, _, _)| *name == path) {
-        Some((_, content_type, body)) => file(content_type, body),
+    match embedded::find(ASSETS, &path) {
+        Some(asset) => file(asset.content_type, asset.bytes),
         None => (StatusCode::NOT_FOUND, "Not found").into_response(),
     }
 }
 
 /// Revalidated on every load (the files change with the binary and carry no version in
 /// their names), so a new release is picked up at once.
-fn file(content_type: &'static str, body: &'static str) -> Response {
+fn file(content_type: &'static str, body: &'static [u8]) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -12,23 +12,26 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 
+use super::embedded::{self, CSS, Embedded, JAVASCRIPT};
+
 /// Where the page finds its assets; `index.html` spells out the same.
 pub(super) const ASSETS: &str = "/graphiql/assets/{name}";
 
-const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
-
-/// Name, content type and bytes of each asset.
-const FILES: &[(&str, &str, &[u8])] = &[
-    ("react-18.3.1.production.min.js", JAVASCRIPT, include_bytes!("graphiql/react-18.3.1.production.min.js")),
-    (
+/// Every asset, by its name under `/graphiql/assets/`.
+const FILES: &[Embedded] = &[
+    Embedded::new(
+        "react-18.3.1.production.min.js",
+        JAVASCRIPT,
+        include_bytes!("graphiql/react-18.3.1.production.min.js"),
+    ),
+    Embedded::new(
         "react-dom-18.3.1.production.min.js",
         JAVASCRIPT,
         include_bytes!("graphiql/react-dom-18.3.1.production.min.js"),
     ),
-    ("graphiql-4.1.2.min.js", JAVASCRIPT, include_bytes!("graphiql/graphiql-4.1.2.min.js")),
-    ("graphiql-4.1.2.min.css", CSS, include_bytes!("graphiql/graphiql-4.1.2.min.css")),
-    ("graphql-ws-6.4.2.min.js", JAVASCRIPT, include_bytes!("graphiql/graphql-ws-6.4.2.min.js")),
+    Embedded::new("graphiql-4.1.2.min.js", JAVASCRIPT, include_bytes!("graphiql/graphiql-4.1.2.min.js")),
+    Embedded::new("graphiql-4.1.2.min.css", CSS, include_bytes!("graphiql/graphiql-4.1.2.min.css")),
+    Embedded::new("graphql-ws-6.4.2.min.js", JAVASCRIPT, include_bytes!("graphiql/graphql-ws-6.4.2.min.js")),
 ];
 
 /// GraphiQL, wired to `/graphql` and `/graphql/ws`.
@@ -38,11 +41,12 @@ pub(super) async fn page() -> Html<&'static str> {
 
 /// One of `FILES`, cached for a year: a new version comes under a new name.
 pub(super) async fn asset(Path(name): Path<String>) -> Response {
-    match FILES.iter().find(|(file, _, _)| *file == name) {
-        Some((_, content_type, bytes)) => {
-            ([(CONTENT_TYPE, *content_type), (CACHE_CONTROL, "public, max-age=31536000, immutable")], *bytes)
-                .into_response()
-        }
+    match embedded::find(FILES, &name) {
+        Some(file) => (
+            [(CONTENT_TYPE, file.content_type), (CACHE_CONTROL, "public, max-age=31536000, immutable")],
+            file.bytes,
+        )
+            .into_response(),
         None => (StatusCode::NOT_FOUND, "No such GraphiQL asset.").into_response(),
     }
 }
@@ -53,7 +57,8 @@ mod tests {
     #[test]
     fn the_page_loads_only_its_own_assets() {
         let page = include_str!("graphiql/index.html");
-        for (name, _, _) in super::FILES {
+        for file in super::FILES {
+            let name = file.name;
             assert!(page.contains(&format!("/graphiql/assets/{name}")), "{name} is not on the page");
         }
         for attribute in ["src=\"", "href=\""] {

@@ -3,6 +3,7 @@
 //! SQL and no rules here.
 
 mod agents_page;
+mod embedded;
 mod graphiql;
 mod graphql;
 mod health;
