@@ -119,6 +119,8 @@ async fn an_expired_session_is_refused_from_the_cache(backend: Backend) {
         .unwrap_or_else(|| panic!("{current}"));
     let left = (expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
     assert!(left <= IDLE, "expires within the idle limit: {current}");
+    // Waiting for the clock itself: any request made with the token meanwhile would be a use,
+    // and push the expiry back, so there is nothing to poll.
     tokio::time::sleep(left + Duration::from_millis(50)).await;
     assert!(viewer(&server, &admin).await.is_null(), "served after its expiry");
 }
