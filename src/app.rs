@@ -9,21 +9,27 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use crate::{
     api::{self, AppSchema},
     auth::{
-        LoginThrottle, PasswordHasher, cache::SessionCache, model::SessionLifetime, service as auth, sessions,
+        LoginThrottle, PasswordHasher,
+        cache::SessionCache,
+        events::{SessionNotice, SessionsRevoked, ViewersChanged},
+        model::SessionLifetime,
+        service as auth, sessions,
     },
     config::Config,
     db,
     directory::{
         error::DirectoryError,
+        events::DirectoryChange,
         service::{self as directory, Bootstrapped},
     },
-    events::EventBus,
+    events::{EventBus, Kinds},
     http,
     presence::{
+        events::PresenceChange,
         model::{InstanceId, Timings},
         service as presence,
     },
-    routing::service as routing,
+    routing::{events::ConversationChange, service as routing},
     state::{AppState, StopSignal},
     telemetry::metrics::Metrics,
 };
@@ -44,25 +50,33 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
 }
 
+/// Every kind of event the instances exchange. A new kind is declared in its capability's
+/// `events.rs` and listed here.
+pub fn event_kinds() -> Kinds {
+    Kinds::default()
+        .with::<PresenceChange>()
+        .with::<SessionsRevoked>()
+        .with::<ViewersChanged>()
+        .with::<DirectoryChange>()
+        .with::<ConversationChange>()
+}
+
 /// Connects, applies migrations and, on an empty database, creates the demo organization.
 pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>), StartupError> {
     let (db, statements) = db::connect(&config.database_url, config.database_pool_size).await?;
     db::migrate(&db).await?;
     let hasher = PasswordHasher::new(config.hashing_concurrency);
     let bootstrapped = directory::bootstrap_if_empty(&db, &hasher, config.bootstrap_password.clone()).await?;
-    let bus = EventBus::start(&db, &config.database_url).await?;
+    let bus = EventBus::start(&db, &config.database_url, event_kinds()).await?;
     let session_cache = Arc::new(SessionCache::default());
-    bus.observe_sessions(session_cache.clone());
+    bus.observe::<SessionNotice>(session_cache.clone());
     let instance = InstanceId::generate();
     // Before registering, so this instance does not count as "another one alive".
     presence::recover_after_restart(&db, &bus, &instance, Timings::from_config(&config)).await?;
     presence::register_instance(&db, &instance).await?;
     let listening = bus.clone();
-    let metrics = Arc::new(Metrics::new(
-        statements.clone(),
-        hasher.clone(),
-        Box::new(move || listening.listeners().to_vec()),
-    ));
+    let metrics =
+        Arc::new(Metrics::new(statements.clone(), hasher.clone(), Box::new(move || listening.listeners())));
     let login_throttle =
         Arc::new(LoginThrottle::new(config.login_attempts_per_account, config.login_attempts_per_address));
     let state = AppState {

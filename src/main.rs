@@ -99,7 +99,7 @@ async fn list_orgs(config: &Config) -> Result<(), Failure> {
 /// change (on PostgreSQL; a SQLite server reads the switch on every request).
 async fn update_org(config: &Config, args: UpdateOrgArgs) -> Result<(), Failure> {
     let db = database(config).await?;
-    let bus = EventBus::start(&db, &config.database_url).await.map_err(Failure::other)?;
+    let bus = EventBus::start(&db, &config.database_url, app::event_kinds()).await.map_err(Failure::other)?;
     let operator = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let changes = OrganizationChanges {
         slug: args.slug,

@@ -15,7 +15,8 @@ use chrono::{DateTime, Utc};
 use lru::LruCache;
 
 use super::Viewer;
-use crate::events::{SessionEffect, SessionNotice, SessionObserver};
+use super::events::{SessionEffect, SessionNotice};
+use crate::events::Observer;
 
 /// Sessions kept at most: about 300 bytes each, so a few MiB, and more signed-in devices
 /// than one instance serves at once.
@@ -95,7 +96,7 @@ impl SessionCache {
     }
 }
 
-impl SessionObserver for SessionCache {
+impl Observer<SessionNotice> for SessionCache {
     fn notice(&self, notice: &SessionNotice) {
         let mut inner = self.lock();
         inner.generation += 1;
@@ -127,8 +128,8 @@ impl SessionObserver for SessionCache {
 mod tests {
     use super::*;
     use crate::{
+        auth::events::{SessionsRevoked, ViewersChanged},
         db::entities::agent::Role,
-        events::{SessionsRevoked, ViewersChanged},
     };
 
     fn session(agent_id: i64, session_id: i64) -> CachedSession {

@@ -1,6 +1,7 @@
 //! Signing in and out, sessions and their tokens, password hashing, and the role guards.
 
 pub mod cache;
+pub mod events;
 pub mod guard;
 pub mod model;
 pub mod password;

@@ -23,8 +23,9 @@ use crate::{
         model::{Action, Entry},
         service as audit,
     },
+    auth::events::SessionsRevoked,
     db::{self, entities::agent},
-    events::{EventBus, SessionsRevoked},
+    events::EventBus,
     jobs::{self, FirstRun},
 };
 

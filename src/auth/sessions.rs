@@ -13,8 +13,9 @@ use crate::{
         model::{Action, Entry, TargetType},
         service as audit,
     },
+    auth::events::SessionsRevoked,
     db,
-    events::{EventBus, SessionsRevoked},
+    events::EventBus,
     jobs::{self, FirstRun},
 };
 

@@ -10,7 +10,10 @@ use sea_orm::{
 };
 use tokio::task::JoinHandle;
 
-use super::{ClusterEvent, Hub};
+use super::{
+    event::{Event, payload},
+    hub::Hub,
+};
 
 const CHANNEL: &str = "agentdesk_events";
 
@@ -22,12 +25,11 @@ const RETRY: Duration = Duration::from_secs(1);
 const EVENTS_PER_STATEMENT: usize = 500;
 
 /// Sends the events, in order, in as few statements as possible.
-pub(super) async fn notify(db: &impl ConnectionTrait, events: &[ClusterEvent]) -> Result<(), DbErr> {
+pub(super) async fn notify<E: Event>(db: &impl ConnectionTrait, events: &[E]) -> Result<(), DbErr> {
     for batch in events.chunks(EVENTS_PER_STATEMENT) {
         let mut values = vec![CHANNEL.into()];
         for event in batch {
-            let payload =
-                serde_json::to_string(event).map_err(|e| DbErr::Custom(format!("event payload: {e}")))?;
+            let payload = payload(event).map_err(|e| DbErr::Custom(format!("event payload: {e}")))?;
             values.push(payload.into());
         }
         // pg_notify calls in one select list run left to right, so order is kept.
@@ -57,15 +59,14 @@ async fn relay(mut listener: PgListener, hub: Arc<Hub>) {
                     hub.resync();
                 }
                 match received {
-                    Some(notification) => match serde_json::from_str(notification.payload()) {
-                        Ok(event) => hub.deliver(event),
-                        // From an instance of another version, perhaps, and without what
-                        // routing needs: as good as lost, and it may have been a revocation.
-                        Err(error) => {
-                            tracing::warn!(%error, "unreadable cluster event; resynchronising subscribers");
+                    // Unreadable (from an instance of another version, perhaps): as good as
+                    // lost, and it may have been a revocation.
+                    Some(notification) => {
+                        if !hub.receive(notification.payload()) {
+                            tracing::warn!("resynchronising subscribers after an unreadable event");
                             hub.resync();
                         }
-                    },
+                    }
                     // The connection dropped: notifications since are gone, and go on being
                     // lost until the next receive makes the LISTEN again; subscribers resync
                     // now and once more when one succeeds.

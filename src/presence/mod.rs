@@ -2,6 +2,7 @@
 //! closed, agent disabled or deleted), and the `presenceChanged` feed. Changes travel over
 //! the cluster event bus (`crate::events`), so every instance's subscribers see them.
 
+pub mod events;
 pub mod model;
 pub mod schema;
 pub mod service;

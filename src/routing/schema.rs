@@ -50,7 +50,7 @@ pub enum ConversationStatus {
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "ConversationChange", remote = "crate::events::ConversationChangeKind")]
+#[graphql(name = "ConversationChange", remote = "crate::routing::events::ConversationChangeKind")]
 pub enum ConversationChangeKind {
     Assigned,
     Closed,

@@ -12,6 +12,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
 
 use super::{
+    events::{ConversationChange, ConversationChangeKind, ConversationNotice},
     model::{ConversationFilter, Ineligible, MAX_CUSTOMER_NAME_CHARS, NewConversation, RemovalImpact},
     store,
 };
@@ -22,10 +23,7 @@ use crate::{
         entities::conversation::{self, Status},
         page::{Page, PageRequest},
     },
-    events::{
-        ClusterEvent, ConversationChange, ConversationChangeKind, ConversationNotice, Delivery, EventBus,
-        EventTx, Route, WatchError, publish_all,
-    },
+    events::{Delivery, EventBus, EventTx, Route, WatchError},
     jobs::{self, FirstRun},
     phone::PhoneNumber,
 };
@@ -253,7 +251,7 @@ pub async fn close_conversation(
         agent_id: holder,
         kind: ConversationChangeKind::Closed,
     };
-    tx.publish(ClusterEvent::ConversationChanged(change)).await?;
+    tx.publish(change).await?;
     tx.commit().await?;
     if holder.is_some() {
         drain_after_commit(db, bus, found.organization_id, found.queue_id).await;
@@ -281,16 +279,14 @@ pub async fn release_agents(
     let released = store::release_agents(&**tx, organization_id, agent_ids).await?;
     let events = released
         .into_iter()
-        .map(|conversation| {
-            ClusterEvent::ConversationChanged(ConversationChange {
-                organization_id,
-                conversation_id: conversation.id,
-                agent_id: conversation.assigned_agent_id,
-                kind: ConversationChangeKind::Unassigned,
-            })
+        .map(|conversation| ConversationChange {
+            organization_id,
+            conversation_id: conversation.id,
+            agent_id: conversation.assigned_agent_id,
+            kind: ConversationChangeKind::Unassigned,
         })
         .collect();
-    publish_all(tx, events).await
+    tx.publish_all(events).await
 }
 
 /// Capacity may have appeared for this agent (online, joined queues, higher limit): drains
@@ -389,7 +385,7 @@ async fn try_assign(
                 agent_id: Some(candidate.agent_id),
                 kind: ConversationChangeKind::Assigned,
             };
-            tx.publish(ClusterEvent::ConversationChanged(change)).await?;
+            tx.publish(change).await?;
             tx.commit().await?;
             return Ok(Attempt::Assigned { last_seat: all_of_them && one_seat_among_them });
         }
@@ -434,7 +430,7 @@ pub fn watch(
         Audience::Mine => Route::Agent { organization_id, agent_id: viewer.agent_id },
         Audience::Organization => Route::Organization(organization_id),
     };
-    stream::unfold(Some(bus.conversation_feed(route)), move |feed| {
+    stream::unfold(Some(bus.subscribe::<ConversationNotice>(route)), move |feed| {
         let db = db.clone();
         let viewer = viewer.clone();
         async move {

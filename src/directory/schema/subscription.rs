@@ -12,7 +12,7 @@ use crate::{
 };
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "DirectoryChange", remote = "crate::events::DirectoryChangeKind")]
+#[graphql(name = "DirectoryChange", remote = "crate::directory::events::DirectoryChangeKind")]
 pub enum DirectoryChangeKind {
     Created,
     /// Any field, the queues, or enabled/disabled.

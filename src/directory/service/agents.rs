@@ -9,7 +9,11 @@ use crate::{
         model::{Action, Entry, TargetType},
         service as audit,
     },
-    auth::{Password, PasswordHasher, Viewer, service as auth},
+    auth::{
+        Password, PasswordHasher, Viewer,
+        events::{SessionsRevoked, ViewersChanged},
+        service as auth,
+    },
     db::{
         entities::{
             agent::{self, AgentRow, Presence, PresenceReason, Role},
@@ -19,15 +23,14 @@ use crate::{
     },
     directory::{
         error::{DirectoryError, Field, Problem, Rejection},
+        events::{DirectoryChange, DirectoryChangeKind},
         model::{
             AgentFilter, AgentOrder, AgentSortField, AgentUpdate, DisplayName, DisplayNameProblem, Email,
             MaxConcurrentSessions, Username,
         },
         store,
     },
-    events::{
-        DirectoryChange, DirectoryChangeKind, EventBus, EventTx, SessionsRevoked, ViewersChanged, publish_all,
-    },
+    events::{EventBus, EventTx},
     presence::service as presence,
     routing::{model::RemovalImpact, service as routing},
 };
@@ -263,10 +266,11 @@ pub async fn create_agent(
     if !queue_ids.is_empty() {
         store::add_memberships(&*tx, queue_ids.iter().map(|&queue_id| (queue_id, created.id)), now).await?;
     }
-    publish_all(
-        &mut tx,
-        DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Created, &[created.id]),
-    )
+    tx.publish_all(DirectoryChange::of_agents(
+        viewer.organization_id,
+        DirectoryChangeKind::Created,
+        &[created.id],
+    ))
     .await?;
     let entry = Entry::by(viewer, client_address, Action::AgentCreated).on(TargetType::Agent, [created.id]);
     audit::record(&*tx, entry.fields(audited)).await?;
@@ -327,10 +331,11 @@ pub async fn update_agent(
     let changed = changed_fields(&target, &updated, new_password, changes.queue_ids.is_some());
     let entry = Entry::by(viewer, client_address, Action::AgentUpdated).on(TargetType::Agent, [target.id]);
     audit::record(&*tx, entry.fields(changed)).await?;
-    publish_all(
-        &mut tx,
-        DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Updated, &[target.id]),
-    )
+    tx.publish_all(DirectoryChange::of_agents(
+        viewer.organization_id,
+        DirectoryChangeKind::Updated,
+        &[target.id],
+    ))
     .await?;
     tx.commit().await?;
 
@@ -446,7 +451,7 @@ async fn end_what_the_update_ends(
     if new_password {
         let keep = (viewer.agent_id == before.id).then_some(viewer.session_id);
         auth::end_sessions(&**tx, viewer.organization_id, &[before.id], keep).await?;
-        publish_all(tx, SessionsRevoked::of_agents(viewer.organization_id, &[before.id], keep)).await?;
+        tx.publish_all(SessionsRevoked::of_agents(viewer.organization_id, &[before.id], keep)).await?;
     }
     let permissions_changed = after.role != before.role
         || after.show_real_phone_numbers != before.show_real_phone_numbers
@@ -583,10 +588,11 @@ pub async fn set_agents_enabled(
         sign_out_everywhere(&mut tx, viewer, &changing, PresenceReason::Disabled).await?;
     }
     let affected = store::set_enabled(&*tx, viewer.organization_id, &ids, enabled, Utc::now()).await?;
-    publish_all(
-        &mut tx,
-        DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Updated, &changing),
-    )
+    tx.publish_all(DirectoryChange::of_agents(
+        viewer.organization_id,
+        DirectoryChangeKind::Updated,
+        &changing,
+    ))
     .await?;
     let action = if enabled { Action::AgentEnabled } else { Action::AgentDisabled };
     let entry = Entry::by(viewer, client_address, action).on(TargetType::Agent, ids.iter().copied());
@@ -623,11 +629,8 @@ pub async fn delete_agents(
     let entry =
         Entry::by(viewer, client_address, Action::AgentDeleted).on(TargetType::Agent, ids.iter().copied());
     audit::record(&*tx, entry).await?;
-    publish_all(
-        &mut tx,
-        DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Deleted, &ids),
-    )
-    .await?;
+    tx.publish_all(DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Deleted, &ids))
+        .await?;
     tx.commit().await?;
     routing::drain(db, bus, viewer.organization_id, None).await?;
     Ok(ids)
@@ -645,7 +648,7 @@ async fn sign_out_everywhere(
     presence::take_offline(tx, viewer.organization_id, agent_ids, reason).await?;
     routing::release_agents(tx, viewer.organization_id, agent_ids).await?;
     auth::end_sessions(&**tx, viewer.organization_id, agent_ids, None).await?;
-    publish_all(tx, SessionsRevoked::of_agents(viewer.organization_id, agent_ids, None)).await
+    tx.publish_all(SessionsRevoked::of_agents(viewer.organization_id, agent_ids, None)).await
 }
 
 /// Orders agents by where the caller first named them.

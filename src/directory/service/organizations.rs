@@ -19,7 +19,8 @@ use crate::{
             organization,
         },
     },
-    events::{DirectoryChange, DirectoryChangeKind, EventBus, publish_all},
+    directory::events::{DirectoryChange, DirectoryChangeKind},
+    events::EventBus,
 };
 
 pub struct NewOrganization {
@@ -187,11 +188,8 @@ pub async fn update_organization(
     .await?;
     if organization.human_agent_service_enabled != before.human_agent_service_enabled {
         let agents = store::live_agent_ids(&*tx, organization.id).await?;
-        publish_all(
-            &mut tx,
-            DirectoryChange::of_agents(organization.id, DirectoryChangeKind::Updated, &agents),
-        )
-        .await?;
+        tx.publish_all(DirectoryChange::of_agents(organization.id, DirectoryChangeKind::Updated, &agents))
+            .await?;
     }
     let entry = Entry::by_operator(operator, organization.id, Action::OrganizationUpdated)
         .on(TargetType::Organization, [organization.id]);

@@ -15,12 +15,13 @@ use crate::{
         entities::queue,
         page::{Cursor, Page, PageRequest},
     },
+    directory::events::{DirectoryChange, DirectoryChangeKind},
     directory::{
         error::{DirectoryError, Field, Problem, Rejection},
         model::QueueName,
         store,
     },
-    events::{DirectoryChange, DirectoryChangeKind, EventBus, EventTx, publish_all},
+    events::{EventBus, EventTx},
     routing::service as routing,
 };
 
@@ -181,11 +182,8 @@ async fn members_changed(tx: &mut EventTx<'_>, viewer: &Viewer, queue_id: i64) -
     if members.is_empty() {
         return Ok(());
     }
-    publish_all(
-        tx,
-        DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Updated, &members),
-    )
-    .await
+    tx.publish_all(DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Updated, &members))
+        .await
 }
 
 /// Deletes a queue and its memberships; the row stays for the conversations that refer to it.
@@ -279,11 +277,8 @@ pub async fn change_membership(
     let entry = Entry::by(viewer, client_address, action).on(TargetType::Queue, [queue.id]);
     audit::record(&*tx, entry.fields(["agentIds"])).await?;
     // An agent's queues are part of the agent: its directory entry changed.
-    publish_all(
-        &mut tx,
-        DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Updated, &ids),
-    )
-    .await?;
+    tx.publish_all(DirectoryChange::of_agents(viewer.organization_id, DirectoryChangeKind::Updated, &ids))
+        .await?;
     tx.commit().await?;
     if change == Membership::Add {
         crate::routing::service::drain(db, bus, viewer.organization_id, Some(&[queue.id])).await?;

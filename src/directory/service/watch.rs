@@ -7,8 +7,9 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::{
     auth::Viewer,
     db::entities::agent::AgentRow,
+    directory::events::{DirectoryChangeKind, DirectoryNotice},
     directory::store,
-    events::{Delivery, DirectoryChangeKind, DirectoryNotice, EventBus, WatchError},
+    events::{Delivery, EventBus, Route, WatchError},
 };
 
 /// One agent's entry changed, as a subscriber sees it.
@@ -28,7 +29,10 @@ pub fn watch(
     bus: &EventBus,
     viewer: Viewer,
 ) -> impl Stream<Item = Result<DirectoryUpdate, WatchError>> + Send + use<> {
-    let state = Some((bus.directory_feed(viewer.organization_id), Vec::<DirectoryUpdate>::new()));
+    let state = Some((
+        bus.subscribe::<DirectoryNotice>(Route::Organization(viewer.organization_id)),
+        Vec::<DirectoryUpdate>::new(),
+    ));
     stream::unfold(state, move |state| {
         let db = db.clone();
         let viewer = viewer.clone();

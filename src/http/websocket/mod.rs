@@ -60,10 +60,11 @@ use self::{
 use super::HttpState;
 use crate::{
     auth::{
+        events::SessionNotice,
         model::SessionLifetime,
         watch::{SessionChange, SessionChanges, WatchedSession, session_changes},
     },
-    events::Mark,
+    events::{Mark, Route},
     presence::{model::Timings, service as presence},
 };
 
@@ -168,7 +169,7 @@ impl SocketLoop {
         protocol: Protocol,
         peer: IpAddr,
     ) -> Self {
-        let revocations = Some(state.app.bus.session_mark());
+        let revocations = Some(state.app.bus.mark::<SessionNotice>());
         let connection =
             Connection::new(state.app.clone(), state.subscriptions.clone(), protocol, peer, outbox.clone());
         let stopping = state.app.stopping.clone();
@@ -323,7 +324,8 @@ impl SocketLoop {
         let Some(mark) = self.revocations.take() else { return };
         let Some(signed_in) = self.connection.signed_in() else { return };
         let viewer = &signed_in.viewer;
-        let (feed, missed) = self.state.app.bus.session_feed(viewer.organization_id, viewer.agent_id, mark);
+        let route = Route::Agent { organization_id: viewer.organization_id, agent_id: viewer.agent_id };
+        let (feed, missed) = self.state.app.bus.subscribe_since::<SessionNotice>(route, mark);
         let watched = WatchedSession {
             viewer: signed_in.viewer.clone(),
             token: signed_in.token.clone(),

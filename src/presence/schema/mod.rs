@@ -12,13 +12,13 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use super::{
+    events::PresenceNotice,
     model::Timings,
     service::{self, PresenceError},
 };
 use crate::{
     auth::guard::RoleGuard,
     directory::schema::{Agent, PresenceReason, PresenceStatus},
-    events::PresenceNotice,
     graphql::{
         ApiError, ContextExt, UserError, UserErrorCode, for_query,
         id::{self, NodeKind},

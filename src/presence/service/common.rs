@@ -10,8 +10,8 @@ use crate::{
         agent::{self, Presence, PresenceReason},
         presence_history,
     },
-    events::{ClusterEvent, EventTx, PresenceChange, publish_all},
-    presence::{model::other, store},
+    events::EventTx,
+    presence::{events::PresenceChange, model::other, store},
 };
 
 /// The most agents a `presenceChanged` filter may name, as for every bulk id list.
@@ -84,14 +84,8 @@ pub(super) async fn announce(
             at: Set(at),
             ..Default::default()
         });
-        events.push(ClusterEvent::PresenceChanged(changed(
-            agent.organization_id,
-            agent.id,
-            agent.presence,
-            Some(reason),
-            at,
-        )));
+        events.push(changed(agent.organization_id, agent.id, agent.presence, Some(reason), at));
     }
     store::record_history(&**tx, history).await?;
-    publish_all(tx, events).await
+    tx.publish_all(events).await
 }

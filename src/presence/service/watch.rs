@@ -15,8 +15,8 @@ use super::common::{MAX_FILTER_IDS, PresenceError, changed, now};
 use crate::{
     auth::Viewer,
     db::entities::agent,
-    events::{Delivery, EventBus, PresenceNotice, Subscription},
-    presence::{model::Filter, store},
+    events::{Delivery, Event, EventBus, Route, Subscription},
+    presence::{events::PresenceNotice, model::Filter, store},
 };
 
 /// Checks a subscriber's filter: the queue must be one of the viewer's organization.
@@ -68,7 +68,7 @@ pub fn watch(
     filter: Filter,
 ) -> impl Stream<Item = Result<Arc<PresenceNotice>, DbErr>> + Send + use<> {
     let watch = Watch {
-        feed: bus.presence_feed(viewer.organization_id),
+        feed: bus.subscribe::<PresenceNotice>(Route::Organization(viewer.organization_id)),
         db,
         viewer,
         filter,
@@ -174,7 +174,7 @@ impl Watch {
             let at = agent.presence_changed_at.unwrap_or(self.since);
             self.since = self.since.max(at);
             self.resynced.insert(agent.id, at);
-            let notice = PresenceNotice::new(changed(
+            let notice = Event::into_notice(changed(
                 agent.organization_id,
                 agent.id,
                 agent.presence,
