@@ -160,10 +160,11 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         announce_bootstrap(&report);
     }
     let bound = state.config.shutdown_timeout;
+    let stop_requested = shutdown_signal()?;
     let listener = TcpListener::bind(listen).await?;
     let server = start(state, listener).await?;
     tracing::info!(address = %server.addr, "agentdesk listening; GraphiQL at http://{}/", server.addr);
-    shutdown_signal().await;
+    stop_requested.await;
     tracing::info!(?bound, "shutting down: accepting no more connections, finishing requests in flight");
     // A request that does not finish in time (a slow client, a stuck query) must not keep the
     // process from stopping: past the bound it is dropped with the runtime.
@@ -186,23 +187,24 @@ fn announce_bootstrap(report: &Bootstrapped) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
+/// it is first awaited: an orchestrator may stop the instance the moment it answers, and a
+/// signal arriving before its handler would kill the process without draining anything.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
