@@ -37,14 +37,18 @@ use sea_orm::{
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+mod crowd;
 mod fanout_floor;
 mod page_floor;
 mod stamped;
 mod subscribers;
+mod tenants;
 
 use fanout_floor::FloorServer;
 
 const CLIENTS: usize = 64;
+/// Each back-end's run: the tenants' sections take a few minutes on their own.
+const RUN_BOUND: Duration = Duration::from_secs(900);
 
 #[derive(Debug, Parser)]
 #[command(about = "agentdesk benchmarks; writes a markdown report")]
@@ -62,9 +66,25 @@ struct Args {
     #[arg(long)]
     seconds: Option<u64>,
     /// Skip sections, comma-separated: read, statements, bulk, logins, large, fanout, fanout-floor,
-    /// routing.
+    /// routing, tenants, notify.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
+    /// Idle organizations beside the measured one, 10 sockets each (default 2,000, or 200
+    /// with --quick); fewer if the descriptor limit cannot hold their sockets.
+    #[arg(long)]
+    tenant_organizations: Option<usize>,
+    /// Organizations the sustained mix of events is spread over (default 500, or 50 with --quick).
+    #[arg(long)]
+    tenant_mix_organizations: Option<usize>,
+    /// Events a second of the sustained mix.
+    #[arg(long, default_value_t = 500.0)]
+    tenant_rate: f64,
+    /// Seconds of the sustained mix, and of each rate of `notify` (default 10, or 3 with --quick).
+    #[arg(long)]
+    tenant_seconds: Option<u64>,
+    /// Events a second driven through one instance and heard on another (PostgreSQL only).
+    #[arg(long, value_delimiter = ',', default_value = "250,500,1000,2000")]
+    notify_rates: Vec<f64>,
     /// PostgreSQL server to create the benchmark database on.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres_admin_url: String,
@@ -76,6 +96,9 @@ struct Args {
     subscriber_client: Option<String>,
     #[arg(long, hide = true, default_value_t = 0)]
     subscriber_count: usize,
+    /// Internal: run as the crowd of idle tenants against this WebSocket URL.
+    #[arg(long, hide = true)]
+    crowd_client: Option<String>,
 }
 
 /// One row of the report: a metric, its target, and one cell per back-end.
@@ -98,6 +121,11 @@ impl Report {
 
 fn main() {
     let args = Args::parse();
+    raise_descriptor_limit();
+    if let Some(ws_url) = &args.crowd_client {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+        return runtime.expect("a runtime").block_on(crowd::client(ws_url));
+    }
     if let Some(ws_url) = &args.subscriber_client {
         // One thread: the subscribers share the cores with the server they measure, and a
         // single-threaded runtime spends nothing on handing tasks between threads.
@@ -115,11 +143,9 @@ async fn measure_all(args: Args) {
     let before = MachineState::now();
     let mut report = Report::default();
     for backend in &args.backends {
-        let outcome =
-            tokio::time::timeout(Duration::from_secs(300), run_backend(backend, &args, phase, &mut report))
-                .await;
+        let outcome = tokio::time::timeout(RUN_BOUND, run_backend(backend, &args, phase, &mut report)).await;
         if outcome.is_err() {
-            report.notes.push(format!("{backend}: the run hit its 300 s bound and was cut short."));
+            report.notes.push(format!("{backend}: the run hit its {RUN_BOUND:?} bound and was cut short."));
         }
     }
     let after = MachineState::now();
@@ -505,8 +531,52 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
         );
     }
 
+    let run_notify = backend == "postgres" && !skipped(args, "notify");
+    if !skipped(args, "tenants") || run_notify {
+        tenant_sections(&env, backend, args, &database_url, limit, report).await;
+    }
+
     let _ = env.server.stop().await;
     storage.remove();
+}
+
+/// The multi-tenant section and, on PostgreSQL, the LISTEN/NOTIFY capacity, on one crowd of
+/// seeded organizations.
+async fn tenant_sections(
+    env: &Env,
+    backend: &str,
+    args: &Args,
+    database_url: &str,
+    limit: usize,
+    report: &mut Report,
+) {
+    let or_quick = |given: Option<usize>, full, quick| given.unwrap_or(if args.quick { quick } else { full });
+    let organizations = or_quick(args.tenant_organizations, 2000, 200);
+    let mix_organizations = or_quick(args.tenant_mix_organizations, 500, 50);
+    let seconds = Duration::from_secs(args.tenant_seconds.unwrap_or(if args.quick { 3 } else { 10 }));
+    let sizes = tenants::Sizes {
+        organizations,
+        mix_organizations,
+        rate: args.tenant_rate,
+        seconds,
+        changes: if args.quick { 10 } else { 40 },
+    };
+    let room = limit.saturating_sub(tenants::MEASURED_SUBSCRIBERS + tenants::DESCRIPTORS_BESIDES);
+    let held = organizations.min(room / tenants::SOCKETS_PER_ORGANIZATION);
+    let crowd = tenants::seed_crowd(env, held.max(mix_organizations)).await;
+    if !skipped(args, "tenants") {
+        let run = tenants::run(env, backend, &crowd[..held], &sizes, limit, report);
+        let outcome = tokio::time::timeout(Duration::from_secs(400), run).await;
+        if outcome.is_err() {
+            report
+                .notes
+                .push(format!("{backend}: the tenants section hit its 400 s bound and was cut short."));
+        }
+    }
+    if backend == "postgres" && !skipped(args, "notify") {
+        let mixed = &crowd[..mix_organizations.min(crowd.len())];
+        tenants::notify_capacity(env, database_url, mixed, &args.notify_rates, seconds, report).await;
+    }
 }
 
 /// Agents of the large organization: the page must cost the same however many there are.
@@ -571,19 +641,7 @@ async fn within_limits(n: usize, limit: usize, measurement: impl Future<Output =
 
 /// One agent goes ONLINE and OFFLINE in turns in front of `n` subscribers; see subscribers.rs.
 async fn fanout(env: &Env, n: usize) -> String {
-    let agent = &env.agents[0];
-    let token = login(&env.http, &env.url, &agent.username, SEED_PASSWORD).await;
-    let ws_url = format!("ws://{}/graphql/ws", env.server.addr);
-    let presence = async |status: &str| {
-        let mutation = format!("mutation {{ reportPresence(status: {status}) {{ id }} }}");
-        gql(&env.http, &env.url, Some(&token), &mutation, json!({})).await;
-    };
-    let change = async |i: usize| presence(if i.is_multiple_of(2) { "ONLINE" } else { "OFFLINE" }).await;
-    let fanout = subscribers::measure(&ws_url, &env.admin_token, n, FANOUT_CHANGES, change).await;
-    if !(FANOUT_CHANGES + 1).is_multiple_of(2) {
-        // Back OFFLINE for the next run (the changes, the warm-up included, start ONLINE).
-        presence("OFFLINE").await;
-    }
+    let fanout = presence_fanout(env, n, FANOUT_CHANGES).await;
     format!(
         "{}/{n} subscribed in {:.1} s; {}; first delivery of each change {}; server RSS +{:.1} KiB a subscriber (+{:.1} KiB after the changes); {}",
         fanout.subscribed,
@@ -594,6 +652,25 @@ async fn fanout(env: &Env, n: usize) -> String {
         fanout.server_rss_growth_after_changes_kib as f64 / fanout.subscribed.max(1) as f64,
         cpu_per_change(&fanout),
     )
+}
+
+/// `changes` presence changes of one of the ADMIN's agents (after a warm-up one) in front of
+/// `n` subscribers of the ADMIN's organization.
+async fn presence_fanout(env: &Env, n: usize, changes: usize) -> subscribers::Fanout {
+    let agent = &env.agents[0];
+    let token = login(&env.http, &env.url, &agent.username, SEED_PASSWORD).await;
+    let ws_url = format!("ws://{}/graphql/ws", env.server.addr);
+    let presence = async |status: &str| {
+        let mutation = format!("mutation {{ reportPresence(status: {status}) {{ id }} }}");
+        gql(&env.http, &env.url, Some(&token), &mutation, json!({})).await;
+    };
+    let change = async |i: usize| presence(if i.is_multiple_of(2) { "ONLINE" } else { "OFFLINE" }).await;
+    let fanout = subscribers::measure(&ws_url, &env.admin_token, n, changes, change).await;
+    if !(changes + 1).is_multiple_of(2) {
+        // Back OFFLINE for the next run (the changes, the warm-up included, start ONLINE).
+        presence("OFFLINE").await;
+    }
+    fanout
 }
 
 /// The same subscribers and changes against a server that only writes (fanout_floor.rs).
@@ -730,6 +807,19 @@ async fn assignments(env: &Env) -> String {
 // ---------------------------------------------------------------------------------------
 // Machine facts and the report
 // ---------------------------------------------------------------------------------------
+
+/// Raises this process's soft limit on open descriptors to its hard limit: each socket the
+/// fan-outs and the crowd hold costs one in this process (the server's end).
+fn raise_descriptor_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid resource and a pointer to a live rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit);
+        }
+    }
+}
 
 fn fd_limit() -> usize {
     std::fs::read_to_string("/proc/self/limits")

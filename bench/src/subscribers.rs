@@ -47,7 +47,7 @@ use tokio_tungstenite::tungstenite::{
 const TOKEN_VARIABLE: &str = "AGENTDESK_BENCH_TOKEN";
 /// Handshakes in flight at once: enough to connect 10,000 in seconds, few enough not to
 /// overflow the listen backlog.
-const CONNECTING_AT_ONCE: usize = 64;
+pub const CONNECTING_AT_ONCE: usize = 64;
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(30);
 /// Server messages here are a few hundred bytes.
 const READ_BUFFER_BYTES: usize = 4096;
@@ -266,12 +266,21 @@ impl Arrivals {
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<StampedStream>;
+pub type Socket = tokio_tungstenite::WebSocketStream<StampedStream>;
 
 /// One acknowledged connection with its `presenceChanged` subscription sent; None if the
 /// server refused it.
 async fn subscribe(ws_url: String, token: String, connecting: Arc<Semaphore>) -> Option<Socket> {
-    let _permit = connecting.acquire_owned().await.ok()?;
+    let mut socket = connect(&ws_url, &token, &connecting).await?;
+    let query = "subscription { presenceChanged { status previousStatus agent { id } } }";
+    send_subscription(&mut socket, "1", query).await?;
+    Some(socket)
+}
+
+/// One graphql-transport-ws connection signed in with `token` and acknowledged, its
+/// handshake taking one of `connecting`'s permits; None if the server refused it.
+pub async fn connect(ws_url: &str, token: &str, connecting: &Semaphore) -> Option<Socket> {
+    let _permit = connecting.acquire().await.ok()?;
     let mut request = ws_url.into_client_request().ok()?;
     request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
     // tungstenite zero-fills its whole read buffer (128 KiB by default) for every read: with
@@ -286,20 +295,21 @@ async fn subscribe(ws_url: String, token: String, connecting: Arc<Semaphore>) ->
     socket.send(Message::text(init.to_string())).await.ok()?;
     loop {
         match socket.next().await? {
-            Ok(Message::Text(text)) if text.contains("connection_ack") => break,
+            Ok(Message::Text(text)) if text.contains("connection_ack") => return Some(socket),
             Ok(_) => continue,
             Err(_) => return None,
         }
     }
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
-        "query": "subscription { presenceChanged { status previousStatus agent { id } } }" } });
-    socket.send(Message::text(subscribe.to_string())).await.ok()?;
-    Some(socket)
+}
+
+pub async fn send_subscription(socket: &mut Socket, id: &str, query: &str) -> Option<()> {
+    let subscribe = json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
+    socket.send(Message::text(subscribe.to_string())).await.ok()
 }
 
 /// User and system CPU time of this process so far, at the kernel's tick (10 ms on
 /// Linux's usual USER_HZ of 100).
-fn process_cpu() -> Duration {
+pub fn process_cpu() -> Duration {
     const TICKS_PER_SECOND: u64 = 100;
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at ") ": state is the
@@ -310,7 +320,7 @@ fn process_cpu() -> Duration {
     Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
 }
 
-fn unix_micros() -> u64 {
+pub fn unix_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
