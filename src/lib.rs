@@ -21,6 +21,7 @@ pub mod presence;
 pub mod routing;
 pub mod state;
 pub mod telemetry;
+pub mod viewer;
 
 /// mimalloc rather than glibc's malloc: a fan-out to 10,000 sockets spent 13% of the server's
 /// time in malloc and free, and with mimalloc its CPU per change fell by ~17%

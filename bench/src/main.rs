@@ -16,7 +16,6 @@ use std::{
 
 use agentdesk::{
     app::{self, RunningServer},
-    auth::Viewer,
     config::Config,
     db::entities::{agent, conversation, queue},
     directory::service::{self as directory, NewOrganization},
@@ -24,6 +23,7 @@ use agentdesk::{
     presence::{model::Timings, service as presence},
     routing::{model::NewConversation, service as routing},
     state::AppState,
+    viewer::Viewer,
 };
 use agentdesk_bench::{LOGIN, PAGE_QUERY, Seeded, login_variables, login_variables_in};
 use agentdesk_testkit::{

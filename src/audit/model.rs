@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use crate::auth::Viewer;
 pub use crate::db::entities::audit_entry::{Action, TargetType};
+use crate::viewer::Viewer;
 
 /// Longest attempted username kept from a failed sign-in: longer input is no username
 /// (they are at most 64 characters) and must not grow the log at the caller's will.

@@ -14,8 +14,8 @@ use std::{
 use chrono::{DateTime, Utc};
 use lru::LruCache;
 
-use super::Viewer;
 use crate::events::{SessionEffect, SessionNotice, SessionObserver};
+use crate::viewer::Viewer;
 
 /// Sessions kept at most: about 300 bytes each, so a few MiB, and more signed-in devices
 /// than one instance serves at once.

@@ -10,11 +10,13 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{
-    Viewer,
     model::SessionLifetime,
     service::{Authenticated, SessionUse, authenticate},
 };
-use crate::events::{Delivery, SessionEffect, SessionNotice, Subscription};
+use crate::{
+    events::{Delivery, SessionEffect, SessionNotice, Subscription},
+    viewer::Viewer,
+};
 
 /// How soon a session that could not be checked at its expiry is looked at again.
 const RECHECK_AFTER_ERROR: chrono::Duration = chrono::Duration::seconds(1);

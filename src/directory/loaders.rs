@@ -9,11 +9,11 @@ use sea_orm::{DatabaseConnection, DbErr};
 
 use super::service;
 use crate::{
-    auth::Viewer,
     db::entities::{agent::AgentRow, queue},
     graphql::RequestContext,
     routing::{model::Ineligible, service as routing},
     state::AppState,
+    viewer::Viewer,
 };
 
 pub struct DirectoryLoaders {

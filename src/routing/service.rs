@@ -16,7 +16,6 @@ use super::{
     store,
 };
 use crate::{
-    auth::Viewer,
     db::{
         self,
         entities::conversation::{self, Status},
@@ -28,6 +27,7 @@ use crate::{
     },
     jobs::{self, FirstRun},
     phone::PhoneNumber,
+    viewer::Viewer,
 };
 
 /// Candidates read per attempt; more are read if all of them were taken meanwhile.

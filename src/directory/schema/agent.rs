@@ -10,7 +10,6 @@ use super::{
 };
 use crate::{
     auth::{
-        Viewer,
         guard::RoleGuard,
         schema::{Session, sessions_of},
     },
@@ -27,6 +26,7 @@ use crate::{
     },
     presence::schema::{PresenceHistoryConnection, presence_history},
     routing::model::{Ineligible, remaining_capacity},
+    viewer::Viewer,
 };
 
 /// A human agent of the organization.

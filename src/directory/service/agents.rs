@@ -9,7 +9,7 @@ use crate::{
         model::{Action, Entry, TargetType},
         service as audit,
     },
-    auth::{Password, PasswordHasher, Viewer, service as auth},
+    auth::{Password, PasswordHasher, service as auth},
     db::{
         entities::{
             agent::{self, AgentRow, Presence, PresenceReason, Role},
@@ -30,6 +30,7 @@ use crate::{
     },
     presence::service as presence,
     routing::{model::RemovalImpact, service as routing},
+    viewer::Viewer,
 };
 
 pub struct NewAgent {

@@ -11,7 +11,7 @@ use crate::{
         model::{Action, Entry, TargetType},
         service as audit,
     },
-    auth::{Password, PasswordHasher, Viewer},
+    auth::{Password, PasswordHasher},
     db::{
         self,
         entities::{
@@ -20,6 +20,7 @@ use crate::{
         },
     },
     events::{DirectoryChange, DirectoryChangeKind, EventBus, publish_all},
+    viewer::Viewer,
 };
 
 pub struct NewOrganization {

@@ -9,7 +9,6 @@ use crate::{
         model::{Action, Entry, TargetType},
         service as audit,
     },
-    auth::Viewer,
     db::{
         self,
         entities::queue,
@@ -22,6 +21,7 @@ use crate::{
     },
     events::{DirectoryChange, DirectoryChangeKind, EventBus, EventTx, publish_all},
     routing::service as routing,
+    viewer::Viewer,
 };
 
 // ---- reads ----

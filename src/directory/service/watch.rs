@@ -5,10 +5,10 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::{
-    auth::Viewer,
     db::entities::agent::AgentRow,
     directory::store,
     events::{Delivery, DirectoryChangeKind, DirectoryNotice, EventBus, WatchError},
+    viewer::Viewer,
 };
 
 /// One agent's entry changed, as a subscriber sees it.

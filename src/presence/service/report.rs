@@ -4,11 +4,11 @@ use sea_orm::{DatabaseConnection, DbErr};
 
 use super::common::{PresenceError, after, announce, now};
 use crate::{
-    auth::Viewer,
     db::entities::agent::{self, Presence, PresenceReason},
     events::{EventBus, EventTx},
     presence::{model::Timings, store},
     routing::service as routing,
+    viewer::Viewer,
 };
 
 /// `reportPresence`: the viewer's workspace says ONLINE (which also renews the TTL) or
