@@ -15,7 +15,7 @@ use std::{
 /// acyclic by construction. Where a lower one needs a higher one, it takes a callback or
 /// publishes an event. `viewer` is no capability, but sits at the bottom of the chain: every
 /// capability names who is asking.
-const SERVICE_ORDER: &[&str] = &["directory", "presence", "routing", "auth", "audit", "viewer"];
+const SERVICE_ORDER: &[&str] = &["directory", "routing", "presence", "auth", "audit", "viewer"];
 
 /// Capabilities: folders of GraphQL types, rules and SQL for one part of the product.
 const CAPABILITIES: &[&str] = &["audit", "auth", "directory", "presence", "routing"];

@@ -127,8 +127,8 @@ impl SessionObserver for SessionCache {
 mod tests {
     use super::*;
     use crate::{
-        db::entities::agent::Role,
         events::{SessionsRevoked, ViewersChanged},
+        viewer::Role,
     };
 
     fn session(agent_id: i64, session_id: i64) -> CachedSession {

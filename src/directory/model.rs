@@ -137,9 +137,9 @@ pub struct AgentFilter {
     /// Case-insensitive substring of display name, username or e-mail.
     pub search: Option<String>,
     pub enabled: Option<bool>,
-    pub presence: Option<crate::db::entities::agent::Presence>,
+    pub presence: Option<crate::presence::model::Presence>,
     pub queue_id: Option<i64>,
-    pub role: Option<crate::db::entities::agent::Role>,
+    pub role: Option<crate::viewer::Role>,
 }
 
 impl AgentFilter {
@@ -186,7 +186,7 @@ pub struct AgentUpdate {
     /// `Some(None)` is unlimited.
     pub max_concurrent_sessions: Option<Option<i32>>,
     pub show_real_phone_numbers: Option<bool>,
-    pub role: Option<crate::db::entities::agent::Role>,
+    pub role: Option<crate::viewer::Role>,
     pub enabled: Option<bool>,
 }
 

@@ -19,6 +19,7 @@ use crate::db::entities::{
     organization, queue, queue_member,
 };
 use crate::db::page::{Cursor, Page, PageRequest};
+use crate::viewer::Role;
 
 /// The one entry point for reading agents: this organization's, not deleted.
 fn live_agents(organization_id: i64) -> Select<agent::Entity> {
@@ -158,7 +159,7 @@ pub(super) async fn count_enabled_admins_except(
     excluding: &[i64],
 ) -> Result<u64, DbErr> {
     live_agents(organization_id)
-        .filter(agent::Column::Role.eq(agent::Role::Admin))
+        .filter(agent::Column::Role.eq(Role::Admin))
         .filter(agent::Column::Enabled.eq(true))
         .filter(agent::Column::Id.is_not_in(excluding.iter().copied()))
         .count(db)

@@ -3,7 +3,7 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use crate::{config::Config, db::entities::agent::Presence};
+use crate::config::Config;
 
 /// An instance that misses this many sweeps is presumed gone: its sockets stop counting.
 const MISSED_SWEEPS_BEFORE_GONE: u32 = 10;
@@ -63,10 +63,88 @@ impl InstanceId {
     }
 }
 
+/// Whether an agent takes conversations. The spelling is the database's, the API's and the
+/// wire's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Presence {
+    Online,
+    Offline,
+}
+
+impl Presence {
+    const ALL: [Self; 2] = [Self::Online, Self::Offline];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "ONLINE",
+            Self::Offline => "OFFLINE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|presence| presence.as_str() == text)
+    }
+}
+
+/// Why an agent's presence was last set. The spelling is the database's, the API's and the
+/// wire's (serde's is the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PresenceReason {
+    /// The agent's workspace said so (`reportPresence`).
+    Reported,
+    /// ONLINE was not renewed within the presence TTL.
+    TtlExpired,
+    /// The agent's last WebSocket closed and none opened within the grace.
+    Disconnected,
+    Disabled,
+    Deleted,
+    /// Left ONLINE by a cluster that stopped; reset when the first instance started again.
+    ServerRestart,
+}
+
+impl PresenceReason {
+    const ALL: [Self; 6] = [
+        Self::Reported,
+        Self::TtlExpired,
+        Self::Disconnected,
+        Self::Disabled,
+        Self::Deleted,
+        Self::ServerRestart,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reported => "REPORTED",
+            Self::TtlExpired => "TTL_EXPIRED",
+            Self::Disconnected => "DISCONNECTED",
+            Self::Disabled => "DISABLED",
+            Self::Deleted => "DELETED",
+            Self::ServerRestart => "SERVER_RESTART",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == text)
+    }
+}
+
 /// Presence has two states, so the state a change left is the other one.
 pub fn other(status: Presence) -> Presence {
     match status {
         Presence::Online => Presence::Offline,
         Presence::Offline => Presence::Online,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_spells_a_reason_as_the_database_does() {
+        for reason in PresenceReason::ALL {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
     }
 }

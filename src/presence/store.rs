@@ -4,17 +4,14 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveEnum,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 
+use super::model::{Presence, PresenceReason};
 use crate::db::{
-    entities::{
-        agent::{self, Presence, PresenceReason},
-        agent_socket, presence_history, presence_instance, queue, queue_member,
-    },
+    entities::{agent, agent_socket, presence_history, presence_instance, queue, queue_member},
     page::{Page, PageRequest},
 };
 
@@ -123,8 +120,8 @@ pub(super) async fn go_offline(
 /// become OFFLINE, with the reason that applies (the TTL when both do); returns them.
 pub(super) async fn lapse(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<agent::Model>, DbErr> {
     let expired = || agent::Column::PresenceExpiresAt.lt(now);
-    let reason = Expr::case(expired(), Expr::val(PresenceReason::TtlExpired.to_value()))
-        .finally(Expr::val(PresenceReason::Disconnected.to_value()));
+    let reason = Expr::case(expired(), Expr::val(PresenceReason::TtlExpired.as_str()))
+        .finally(Expr::val(PresenceReason::Disconnected.as_str()));
     agent::Entity::update_many()
         .set(offline_at(now, None))
         .col_expr(agent::Column::PresenceReason, reason.into())

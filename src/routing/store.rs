@@ -16,13 +16,16 @@ use sea_orm::{
 use std::collections::HashMap;
 
 use super::model::{ConversationFilter, Ineligible};
-use crate::db::{
-    entities::{
-        agent::{self, Presence},
-        conversation::{self, Status},
-        organization, queue, queue_member,
+use crate::{
+    db::{
+        entities::{
+            agent,
+            conversation::{self, Status},
+            organization, queue, queue_member,
+        },
+        page::{Page, PageRequest},
     },
-    page::{Page, PageRequest},
+    presence::model::Presence,
 };
 
 fn conversations_of(organization_id: i64) -> Select<conversation::Entity> {

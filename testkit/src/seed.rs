@@ -4,6 +4,8 @@
 use agentdesk::{
     auth::{Password, PasswordHasher},
     db::entities::{agent, organization},
+    presence::model::Presence,
+    viewer::Role,
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, prelude::Expr,
@@ -29,10 +31,10 @@ pub async fn agents(
             username: Set(format!("{prefix}-{n:04}")),
             display_name: Set(format!("{prefix} {n:04}")),
             email: Set(Some(format!("{prefix}{n}@example.com"))),
-            role: Set(agent::Role::Agent),
+            role: Set(Role::Agent),
             enabled: Set(true),
             password_hash: Set(hash.clone()),
-            presence: Set(agent::Presence::Offline),
+            presence: Set(Presence::Offline),
             presence_changed_at: Set(None),
             show_real_phone_numbers: Set(false),
             max_concurrent_sessions: Set(None),

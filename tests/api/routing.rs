@@ -3,6 +3,7 @@
 //! under a concurrent burst.
 
 use agentdesk::db::entities::{agent, conversation, organization, queue, queue_member};
+use agentdesk::presence::model::Presence;
 use chrono::Utc;
 use futures_util::{StreamExt, stream};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, prelude::Expr};
@@ -496,7 +497,7 @@ async fn no_agent_is_ever_over_its_limit_under_a_concurrent_burst(backend: Backe
         capacity += limit;
         agent::Entity::update_many()
             .col_expr(agent::Column::MaxConcurrentSessions, Expr::value(limit))
-            .col_expr(agent::Column::Presence, Expr::value(agent::Presence::Online))
+            .col_expr(agent::Column::Presence, Expr::value(Presence::Online))
             .col_expr(agent::Column::PresenceExpiresAt, Expr::value(Utc::now() + chrono::Duration::hours(1)))
             .filter(agent::Column::Id.eq(row.id))
             .exec(&db)

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use agentdesk::db::entities::{agent, conversation, organization, queue};
+use agentdesk::presence::model::Presence;
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, prelude::Expr};
 use serde_json::{Value, json};
@@ -187,7 +188,7 @@ async fn burst_in_crowd(server: &TestServer) {
         .unwrap()
         .unwrap();
     agent::Entity::update_many()
-        .col_expr(agent::Column::Presence, Expr::value(agent::Presence::Online))
+        .col_expr(agent::Column::Presence, Expr::value(Presence::Online))
         .col_expr(agent::Column::PresenceChangedAt, Expr::value(Utc::now()))
         .filter(agent::Column::OrganizationId.eq(crowd.id))
         .filter(agent::Column::Username.starts_with("c-"))

@@ -1,47 +1,9 @@
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-pub enum Role {
-    #[sea_orm(string_value = "ADMIN")]
-    Admin,
-    #[sea_orm(string_value = "AGENT")]
-    Agent,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-pub enum Presence {
-    #[sea_orm(string_value = "ONLINE")]
-    Online,
-    #[sea_orm(string_value = "OFFLINE")]
-    Offline,
-}
-
-/// Why an agent's presence was last set. The database spelling is the API's and the wire's.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize, serde::Deserialize,
-)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PresenceReason {
-    /// The agent's workspace said so (`reportPresence`).
-    #[sea_orm(string_value = "REPORTED")]
-    Reported,
-    /// ONLINE was not renewed within the presence TTL.
-    #[sea_orm(string_value = "TTL_EXPIRED")]
-    TtlExpired,
-    /// The agent's last WebSocket closed and none opened within the grace.
-    #[sea_orm(string_value = "DISCONNECTED")]
-    Disconnected,
-    #[sea_orm(string_value = "DISABLED")]
-    Disabled,
-    #[sea_orm(string_value = "DELETED")]
-    Deleted,
-    /// Left ONLINE by a cluster that stopped; reset when the first instance started again.
-    #[sea_orm(string_value = "SERVER_RESTART")]
-    ServerRestart,
-}
+use crate::{
+    presence::model::{Presence, PresenceReason},
+    viewer::Role,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "agents")]

@@ -12,7 +12,7 @@ use crate::{
     auth::{Password, PasswordHasher, service as auth},
     db::{
         entities::{
-            agent::{self, AgentRow, Presence, PresenceReason, Role},
+            agent::{self, AgentRow},
             queue,
         },
         page::{Cursor, Page, PageRequest},
@@ -28,8 +28,10 @@ use crate::{
     events::{
         DirectoryChange, DirectoryChangeKind, EventBus, EventTx, SessionsRevoked, ViewersChanged, publish_all,
     },
+    presence::model::{Presence, PresenceReason},
     presence::service as presence,
     routing::{model::RemovalImpact, service as routing},
+    viewer::Role,
     viewer::Viewer,
 };
 

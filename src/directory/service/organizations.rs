@@ -14,12 +14,11 @@ use crate::{
     auth::{Password, PasswordHasher},
     db::{
         self,
-        entities::{
-            agent::{self, Presence, Role},
-            organization,
-        },
+        entities::{agent, organization},
     },
     events::{DirectoryChange, DirectoryChangeKind, EventBus, publish_all},
+    presence::model::Presence,
+    viewer::Role,
     viewer::Viewer,
 };
 

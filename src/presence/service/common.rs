@@ -6,11 +6,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ActiveValue::Set, DbErr};
 
 use crate::{
-    db::entities::{
-        agent::{self, Presence, PresenceReason},
-        presence_history,
-    },
+    db::entities::{agent, presence_history},
     events::{ClusterEvent, EventTx, PresenceChange, publish_all},
+    presence::model::{Presence, PresenceReason},
     presence::{model::other, store},
 };
 
