@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use crate::auth::model::login_key;
+use chrono::{DateTime, Utc};
+
+use crate::{auth::model::login_key, viewer::Role};
 
 /// 3–64 characters of `[a-z0-9._-]`, stored lower-case; input is accepted in any case.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,7 +141,7 @@ pub struct AgentFilter {
     pub enabled: Option<bool>,
     pub presence: Option<crate::presence::model::Presence>,
     pub queue_id: Option<i64>,
-    pub role: Option<crate::viewer::Role>,
+    pub role: Option<Role>,
 }
 
 impl AgentFilter {
@@ -177,6 +179,35 @@ impl Default for AgentOrder {
     }
 }
 
+/// An agent the rules let in: its fields parsed, its password hashed. A new agent is enabled
+/// and OFFLINE, and takes one of its organization's seats.
+pub struct AgentToCreate {
+    pub organization_id: i64,
+    pub username: Username,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub password_hash: String,
+    pub show_real_phone_numbers: bool,
+    pub max_concurrent_sessions: Option<i32>,
+    pub at: DateTime<Utc>,
+}
+
+/// An organization the rules let in. It starts serving conversations, with no agent yet.
+pub struct OrganizationToCreate {
+    pub name: DisplayName,
+    pub slug: Slug,
+    pub seat_limit: i32,
+    pub at: DateTime<Utc>,
+}
+
+/// A queue the rules let in: its name free in its organization.
+pub struct QueueToCreate {
+    pub organization_id: i64,
+    pub name: QueueName,
+    pub at: DateTime<Utc>,
+}
+
 /// What an update writes to an agent's row; None leaves a field as it is.
 pub struct AgentUpdate {
     pub display_name: Option<String>,
@@ -186,7 +217,7 @@ pub struct AgentUpdate {
     /// `Some(None)` is unlimited.
     pub max_concurrent_sessions: Option<Option<i32>>,
     pub show_real_phone_numbers: Option<bool>,
-    pub role: Option<crate::viewer::Role>,
+    pub role: Option<Role>,
     pub enabled: Option<bool>,
 }
 

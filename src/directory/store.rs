@@ -13,13 +13,15 @@ use sea_orm::{
     sea_query::{ExprTrait, Func, Query, SelectStatement, SimpleExpr},
 };
 
-use super::model::{AgentFilter, AgentOrder, AgentSortField, AgentUpdate};
+use super::model::{
+    AgentFilter, AgentOrder, AgentSortField, AgentToCreate, AgentUpdate, OrganizationToCreate, QueueToCreate,
+};
 use crate::db::entities::{
     agent::{self, AgentRow},
     organization, queue, queue_member,
 };
 use crate::db::page::{Cursor, Page, PageRequest};
-use crate::viewer::Role;
+use crate::{presence::model::Presence, viewer::Role};
 
 /// The one entry point for reading agents: this organization's, not deleted.
 fn live_agents(organization_id: i64) -> Select<agent::Entity> {
@@ -102,8 +104,17 @@ pub(super) async fn slug_exists(db: &impl ConnectionTrait, slug: &str) -> Result
 
 pub(super) async fn insert_organization(
     db: &impl ConnectionTrait,
-    organization: organization::ActiveModel,
+    new: OrganizationToCreate,
 ) -> Result<organization::Model, DbErr> {
+    let organization = organization::ActiveModel {
+        id: NotSet,
+        name: Set(new.name.into_inner()),
+        slug: Set(new.slug.to_string()),
+        seat_limit: Set(new.seat_limit),
+        human_agent_service_enabled: Set(true),
+        created_at: Set(new.at),
+        agent_count: Set(0),
+    };
     organization::Entity::insert(organization).exec_with_returning(db).await
 }
 
@@ -171,12 +182,27 @@ pub(super) async fn count_enabled_admins_except(
 /// together).
 pub(super) async fn insert_agent(
     db: &impl ConnectionTrait,
-    mut agent: agent::ActiveModel,
-    organization_id: i64,
+    new: AgentToCreate,
 ) -> Result<agent::Model, DbErr> {
-    agent.organization_id = Set(organization_id);
+    let agent = agent::ActiveModel {
+        organization_id: Set(new.organization_id),
+        username: Set(new.username.as_str().to_owned()),
+        display_name: Set(new.display_name),
+        email: Set(new.email),
+        role: Set(new.role),
+        enabled: Set(true),
+        password_hash: Set(new.password_hash),
+        presence: Set(Presence::Offline),
+        presence_changed_at: Set(None),
+        show_real_phone_numbers: Set(new.show_real_phone_numbers),
+        max_concurrent_sessions: Set(new.max_concurrent_sessions),
+        created_at: Set(new.at),
+        updated_at: Set(new.at),
+        deleted_at: Set(None),
+        ..Default::default()
+    };
     let created = agent::Entity::insert(agent).exec_with_returning(db).await?;
-    add_to_agent_count(db, organization_id, 1).await?;
+    add_to_agent_count(db, new.organization_id, 1).await?;
     Ok(created)
 }
 
@@ -494,8 +520,17 @@ pub(super) async fn queue_name_taken(
 
 pub(super) async fn insert_queue(
     db: &impl ConnectionTrait,
-    queue: queue::ActiveModel,
+    new: QueueToCreate,
 ) -> Result<queue::Model, DbErr> {
+    let queue = queue::ActiveModel {
+        id: NotSet,
+        organization_id: Set(new.organization_id),
+        name: Set(new.name.as_str().to_owned()),
+        name_key: Set(new.name.key()),
+        created_at: Set(new.at),
+        updated_at: Set(new.at),
+        deleted_at: Set(None),
+    };
     queue::Entity::insert(queue).exec_with_returning(db).await
 }
 

@@ -3,6 +3,8 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
+use chrono::{DateTime, Utc};
+
 use crate::config::Config;
 
 /// An instance that misses this many sweeps is presumed gone: its sockets stop counting.
@@ -127,6 +129,26 @@ impl PresenceReason {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|reason| reason.as_str() == text)
     }
+}
+
+/// An agent whose presence a flip just changed, as the flip left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flipped {
+    pub organization_id: i64,
+    pub agent_id: i64,
+    pub status: Presence,
+    /// Every flip sets it; None only in a row no flip has touched.
+    pub reason: Option<PresenceReason>,
+}
+
+/// One change of an agent's presence, as its history keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub organization_id: i64,
+    pub agent_id: i64,
+    pub status: Presence,
+    pub reason: PresenceReason,
+    pub at: DateTime<Utc>,
 }
 
 /// Presence has two states, so the state a change left is the other one.

@@ -1,7 +1,7 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement};
 
 use super::common::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
 use crate::{
@@ -11,28 +11,23 @@ use crate::{
     },
     auth::{Password, PasswordHasher, service as auth},
     db::{
-        entities::{
-            agent::{self, AgentRow},
-            queue,
-        },
+        entities::{agent::AgentRow, queue},
         page::{Cursor, Page, PageRequest},
     },
     directory::{
         error::{DirectoryError, Field, Problem, Rejection},
         model::{
-            AgentFilter, AgentOrder, AgentSortField, AgentUpdate, DisplayName, DisplayNameProblem, Email,
-            MaxConcurrentSessions, Username,
+            AgentFilter, AgentOrder, AgentSortField, AgentToCreate, AgentUpdate, DisplayName,
+            DisplayNameProblem, Email, MaxConcurrentSessions, Username,
         },
         store,
     },
     events::{
         DirectoryChange, DirectoryChangeKind, EventBus, EventTx, SessionsRevoked, ViewersChanged, publish_all,
     },
-    presence::model::{Presence, PresenceReason},
-    presence::service as presence,
+    presence::{model::PresenceReason, service as presence},
     routing::{model::RemovalImpact, service as routing},
-    viewer::Role,
-    viewer::Viewer,
+    viewer::{Role, Viewer},
 };
 
 pub struct NewAgent {
@@ -242,23 +237,17 @@ pub async fn create_agent(
     let now = Utc::now();
     let created: AgentRow = store::insert_agent(
         &*tx,
-        agent::ActiveModel {
-            username: Set(username.as_str().to_owned()),
-            display_name: Set(display_name.into_inner()),
-            email: Set(email),
-            role: Set(new.role),
-            enabled: Set(true),
-            password_hash: Set(password_hash),
-            presence: Set(Presence::Offline),
-            presence_changed_at: Set(None),
-            show_real_phone_numbers: Set(new.show_real_phone_numbers),
-            max_concurrent_sessions: Set(limit.get()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            ..Default::default()
+        AgentToCreate {
+            organization_id: viewer.organization_id,
+            username,
+            display_name: display_name.into_inner(),
+            email,
+            role: new.role,
+            password_hash,
+            show_real_phone_numbers: new.show_real_phone_numbers,
+            max_concurrent_sessions: limit.get(),
+            at: now,
         },
-        viewer.organization_id,
     )
     .await
     .map_err(username_race)?

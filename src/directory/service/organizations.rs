@@ -1,9 +1,9 @@
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, NotSet};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use super::super::{
     error::DirectoryError,
-    model::{DisplayName, Slug, Username},
+    model::{AgentToCreate, DisplayName, OrganizationToCreate, Slug, Username},
     store,
 };
 use crate::{
@@ -17,9 +17,7 @@ use crate::{
         entities::{agent, organization},
     },
     events::{DirectoryChange, DirectoryChangeKind, EventBus, publish_all},
-    presence::model::Presence,
-    viewer::Role,
-    viewer::Viewer,
+    viewer::{Role, Viewer},
 };
 
 pub struct NewOrganization {
@@ -86,36 +84,22 @@ pub async fn create_organization(
     let now = Utc::now();
     let organization = store::insert_organization(
         &tx,
-        organization::ActiveModel {
-            id: NotSet,
-            name: Set(name.into_inner()),
-            slug: Set(slug.to_string()),
-            seat_limit: Set(new.seat_limit as i32),
-            human_agent_service_enabled: Set(true),
-            created_at: Set(now),
-            agent_count: Set(0),
-        },
+        OrganizationToCreate { name, slug, seat_limit: new.seat_limit as i32, at: now },
     )
     .await?;
     let admin = store::insert_agent(
         &tx,
-        agent::ActiveModel {
-            username: Set(username.as_str().to_owned()),
-            display_name: Set("Administrator".to_owned()),
-            email: Set(None),
-            role: Set(Role::Admin),
-            enabled: Set(true),
-            password_hash: Set(password_hash),
-            presence: Set(Presence::Offline),
-            presence_changed_at: Set(None),
-            show_real_phone_numbers: Set(true),
-            max_concurrent_sessions: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            ..Default::default()
+        AgentToCreate {
+            organization_id: organization.id,
+            username,
+            display_name: "Administrator".to_owned(),
+            email: None,
+            role: Role::Admin,
+            password_hash,
+            show_real_phone_numbers: true,
+            max_concurrent_sessions: None,
+            at: now,
         },
-        organization.id,
     )
     .await?;
     tx.commit().await?;

@@ -6,8 +6,10 @@ use super::common::{PresenceError, after, announce, now};
 use crate::{
     db::entities::agent,
     events::{EventBus, EventTx},
-    presence::model::{Presence, PresenceReason},
-    presence::{model::Timings, store},
+    presence::{
+        model::{Presence, PresenceReason, Timings},
+        store,
+    },
     viewer::Viewer,
 };
 
