@@ -1,6 +1,10 @@
 //! SQL for organizations, agents, queues and memberships. Every query is scoped by
 //! organization and skips deleted rows, through `live_agents` and `live_queues`; bulk
 //! operations are one statement whatever the number of ids.
+//!
+//! The directory owns `organizations`, `queues`, `queue_members` and the `agents` row, but
+//! for the presence and capacity columns, which only presence's and routing's stores write
+//! (see `db::entities::agent`).
 
 use std::collections::HashMap;
 

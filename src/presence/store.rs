@@ -1,6 +1,11 @@
 //! Presence SQL. Every flip is a conditional UPDATE that names the state it leaves, so of
 //! two writers racing (two instances sweeping, a report against a lapse) exactly one
 //! changes the row, and only that one announces it.
+//!
+//! Presence writes its own tables (`agent_sockets`, `presence_instances`, `presence_history`)
+//! and, of `agents`, only the columns it owns: `presence`, `presence_changed_at`,
+//! `presence_reason`, `presence_expires_at`, `presence_grace_until` (the directory inserts a
+//! new agent OFFLINE and owns the rest of the row; see `db::entities::agent`).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{

@@ -3,6 +3,9 @@
 //! conversation is assigned with one conditional UPDATE of its row (`status = WAITING`):
 //! each is atomic on both back-ends, so concurrent requests and instances cannot overfill an
 //! agent or assign a conversation twice.
+//!
+//! Routing writes `conversations` and, of `agents`, only the capacity columns it owns:
+//! `active_sessions` and `idle_since` (see `db::entities::agent`).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{

@@ -5,6 +5,12 @@ use crate::{
     viewer::Role,
 };
 
+/// One row per agent, written by three capabilities, each only its own columns: presence
+/// owns `presence`, `presence_changed_at`, `presence_reason`, `presence_expires_at` and
+/// `presence_grace_until`; routing owns `active_sessions` and `idle_since`; the directory
+/// owns the rest, and inserts a new agent OFFLINE (the capacity columns start at their
+/// defaults). One row rather than three tables: the router's one conditional UPDATE reads
+/// the profile, the presence and the capacity together.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "agents")]
 pub struct Model {
