@@ -5,7 +5,11 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::{auth::model::login_key, viewer::Role};
+use crate::{
+    auth::model::login_key,
+    presence::model::{Presence, PresenceReason},
+    viewer::Role,
+};
 
 /// 3–64 characters of `[a-z0-9._-]`, stored lower-case; input is accepted in any case.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,6 +181,27 @@ impl Default for AgentOrder {
     fn default() -> Self {
         Self { field: AgentSortField::DisplayName, descending: false }
     }
+}
+
+/// An agent as it is shown: no secret, and none of the bookkeeping only presence and routing
+/// read. The stores map rows to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentRecord {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub enabled: bool,
+    pub presence: Presence,
+    pub presence_changed_at: Option<DateTime<Utc>>,
+    pub presence_reason: Option<PresenceReason>,
+    pub show_real_phone_numbers: bool,
+    pub max_concurrent_sessions: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub active_sessions: i32,
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// An agent the rules let in: its fields parsed, its password hashed. A new agent is enabled

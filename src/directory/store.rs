@@ -18,7 +18,8 @@ use sea_orm::{
 };
 
 use super::model::{
-    AgentFilter, AgentOrder, AgentSortField, AgentToCreate, AgentUpdate, OrganizationToCreate, QueueToCreate,
+    AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate, AgentUpdate, OrganizationToCreate,
+    QueueToCreate,
 };
 use crate::db::entities::{
     agent::{self, AgentRow},
@@ -124,24 +125,56 @@ pub(super) async fn insert_organization(
 
 // ---- agents ----
 
+/// An agent as shown, from the row read without its password hash.
+impl From<AgentRow> for AgentRecord {
+    fn from(row: AgentRow) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            display_name: row.display_name,
+            email: row.email,
+            role: row.role,
+            enabled: row.enabled,
+            presence: row.presence,
+            presence_changed_at: row.presence_changed_at,
+            presence_reason: row.presence_reason,
+            show_real_phone_numbers: row.show_real_phone_numbers,
+            max_concurrent_sessions: row.max_concurrent_sessions,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            active_sessions: row.active_sessions,
+            deleted_at: row.deleted_at,
+        }
+    }
+}
+
+/// An agent as shown, from a row a write (or sign-in) read whole: the hash goes no further.
+impl From<agent::Model> for AgentRecord {
+    fn from(row: agent::Model) -> Self {
+        AgentRow::from(row).into()
+    }
+}
+
+fn records(rows: Vec<AgentRow>) -> Vec<AgentRecord> {
+    rows.into_iter().map(AgentRecord::from).collect()
+}
+
 pub(super) async fn find_agent(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_id: i64,
-) -> Result<Option<AgentRow>, DbErr> {
-    live_agents(organization_id).filter(agent::Column::Id.eq(agent_id)).into_partial_model().one(db).await
+) -> Result<Option<AgentRecord>, DbErr> {
+    let query = live_agents(organization_id).filter(agent::Column::Id.eq(agent_id));
+    Ok(query.into_partial_model::<AgentRow>().one(db).await?.map(AgentRecord::from))
 }
 
 pub(super) async fn find_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_ids: &[i64],
-) -> Result<Vec<AgentRow>, DbErr> {
-    live_agents(organization_id)
-        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
-        .into_partial_model()
-        .all(db)
-        .await
+) -> Result<Vec<AgentRecord>, DbErr> {
+    let query = live_agents(organization_id).filter(agent::Column::Id.is_in(agent_ids.iter().copied()));
+    Ok(records(query.into_partial_model().all(db).await?))
 }
 
 /// These agents of the organization, deleted ones included: history names them.
@@ -149,13 +182,11 @@ pub(super) async fn find_agents_including_deleted(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_ids: &[i64],
-) -> Result<Vec<AgentRow>, DbErr> {
-    agent::Entity::find()
+) -> Result<Vec<AgentRecord>, DbErr> {
+    let query = agent::Entity::find()
         .filter(agent::Column::OrganizationId.eq(organization_id))
-        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
-        .into_partial_model()
-        .all(db)
-        .await
+        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()));
+    Ok(records(query.into_partial_model().all(db).await?))
 }
 
 pub(super) async fn username_taken(
@@ -187,7 +218,7 @@ pub(super) async fn count_enabled_admins_except(
 pub(super) async fn insert_agent(
     db: &impl ConnectionTrait,
     new: AgentToCreate,
-) -> Result<agent::Model, DbErr> {
+) -> Result<AgentRecord, DbErr> {
     let agent = agent::ActiveModel {
         organization_id: Set(new.organization_id),
         username: Set(new.username.as_str().to_owned()),
@@ -207,7 +238,7 @@ pub(super) async fn insert_agent(
     };
     let created = agent::Entity::insert(agent).exec_with_returning(db).await?;
     add_to_agent_count(db, new.organization_id, 1).await?;
-    Ok(created)
+    Ok(created.into())
 }
 
 /// Moves the organization's count of live agents by `change`, relative to what the row
@@ -232,7 +263,7 @@ pub(super) async fn update_agent(
     agent_id: i64,
     update: AgentUpdate,
     now: DateTime<Utc>,
-) -> Result<agent::Model, DbErr> {
+) -> Result<AgentRecord, DbErr> {
     let row = agent::ActiveModel {
         id: Unchanged(agent_id),
         display_name: update.display_name.map_or(NotSet, Set),
@@ -245,11 +276,12 @@ pub(super) async fn update_agent(
         updated_at: Set(now),
         ..Default::default()
     };
-    agent::Entity::update(row)
+    let updated = agent::Entity::update(row)
         .validate()?
         .filter(agent::Column::OrganizationId.eq(organization_id))
         .exec(db)
-        .await
+        .await?;
+    Ok(updated.into())
 }
 
 /// Sets `enabled` on those of the agents that differ; returns how many changed.
@@ -306,7 +338,7 @@ fn sort_expression(field: AgentSortField) -> SimpleExpr {
 }
 
 /// The cursor of an agent under an order.
-pub(super) fn agent_cursor(agent: &AgentRow, field: AgentSortField) -> Cursor {
+pub(super) fn agent_cursor(agent: &AgentRecord, field: AgentSortField) -> Cursor {
     let key = match field {
         AgentSortField::DisplayName => agent.display_name.to_lowercase(),
         AgentSortField::Username => agent.username.clone(),
@@ -377,9 +409,9 @@ pub(super) async fn list_agents(
     filter: &AgentFilter,
     order: AgentOrder,
     page: &PageRequest,
-) -> Result<Page<AgentRow>, DbErr> {
+) -> Result<Page<AgentRecord>, DbErr> {
     let rows = agents_page(organization_id, filter, order, page).into_model::<AgentRow>().all(db).await?;
-    Ok(page.page_of(rows))
+    Ok(page.page_of(records(rows)))
 }
 
 /// The statement `list_agents` runs, built for `backend`; exists so that tests can ask the

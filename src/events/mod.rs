@@ -40,6 +40,7 @@ use crate::{
         self,
         entities::{agent, conversation},
     },
+    directory::model::AgentRecord,
     presence::model::{Presence, PresenceReason},
 };
 
@@ -167,7 +168,7 @@ impl DirectoryChange {
 /// agents' rows are read at most once per instance and event.
 pub struct DirectoryNotice {
     pub change: DirectoryChange,
-    pub agents: OnceCell<Vec<agent::AgentRow>>,
+    pub agents: OnceCell<Vec<AgentRecord>>,
 }
 
 impl Routed for DirectoryNotice {

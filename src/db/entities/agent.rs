@@ -45,9 +45,9 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
 }
 
-/// An agent as it is shown: the row without the password hash and the bookkeeping only
-/// presence and routing read (`organization_id`, which the query already fixes, included).
-/// Every read for display selects exactly these columns.
+/// The row without the password hash and the bookkeeping only presence and routing read
+/// (`organization_id`, which the query already fixes, included): every read for display
+/// selects exactly these columns, and the stores map it to the directory's `AgentRecord`.
 #[derive(Clone, Debug, PartialEq, Eq, DerivePartialModel)]
 #[sea_orm(entity = "Entity")]
 pub struct AgentRow {

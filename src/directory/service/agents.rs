@@ -11,13 +11,13 @@ use crate::{
     },
     auth::{Password, PasswordHasher, service as auth},
     db::{
-        entities::{agent::AgentRow, queue},
+        entities::queue,
         page::{Cursor, Page, PageRequest},
     },
     directory::{
         error::{DirectoryError, Field, Problem, Rejection},
         model::{
-            AgentFilter, AgentOrder, AgentSortField, AgentToCreate, AgentUpdate, DisplayName,
+            AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate, AgentUpdate, DisplayName,
             DisplayNameProblem, Email, MaxConcurrentSessions, Username,
         },
         store,
@@ -94,7 +94,7 @@ pub async fn agent(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_id: i64,
-) -> Result<Option<AgentRow>, DbErr> {
+) -> Result<Option<AgentRecord>, DbErr> {
     store::find_agent(db, viewer.organization_id, agent_id).await
 }
 
@@ -106,7 +106,7 @@ pub async fn agents_in_history(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_ids: &[i64],
-) -> Result<Vec<AgentRow>, DbErr> {
+) -> Result<Vec<AgentRecord>, DbErr> {
     store::find_agents_including_deleted(db, viewer.organization_id, agent_ids).await
 }
 
@@ -115,7 +115,7 @@ pub async fn agents_in_given_order(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_ids: &[i64],
-) -> Result<Vec<AgentRow>, DbErr> {
+) -> Result<Vec<AgentRecord>, DbErr> {
     let agents = store::find_agents(db, viewer.organization_id, agent_ids).await?;
     Ok(in_given_order(agents, agent_ids.iter().copied()))
 }
@@ -126,7 +126,7 @@ pub async fn agents(
     filter: &AgentFilter,
     order: AgentOrder,
     page: &PageRequest,
-) -> Result<Page<AgentRow>, DbErr> {
+) -> Result<Page<AgentRecord>, DbErr> {
     store::list_agents(db, viewer.organization_id, filter, order, page).await
 }
 
@@ -151,7 +151,7 @@ pub fn agents_page_statement(
 }
 
 /// Where an agent stands in a listing sorted by `field`.
-pub fn agent_cursor(agent: &AgentRow, field: AgentSortField) -> Cursor {
+pub fn agent_cursor(agent: &AgentRecord, field: AgentSortField) -> Cursor {
     store::agent_cursor(agent, field)
 }
 
@@ -190,7 +190,7 @@ pub async fn create_agent(
     viewer: &Viewer,
     client_address: Option<IpAddr>,
     new: NewAgent,
-) -> Result<AgentRow, DirectoryError> {
+) -> Result<AgentRecord, DirectoryError> {
     let audited = new.given_fields();
     let mut rejections = Rejections::default();
     let display_name =
@@ -235,7 +235,7 @@ pub async fn create_agent(
     rejections.finish()?;
 
     let now = Utc::now();
-    let created: AgentRow = store::insert_agent(
+    let created = store::insert_agent(
         &*tx,
         AgentToCreate {
             organization_id: viewer.organization_id,
@@ -250,8 +250,7 @@ pub async fn create_agent(
         },
     )
     .await
-    .map_err(username_race)?
-    .into();
+    .map_err(username_race)?;
     if !queue_ids.is_empty() {
         store::add_memberships(&*tx, queue_ids.iter().map(|&queue_id| (queue_id, created.id)), now).await?;
     }
@@ -274,7 +273,7 @@ pub async fn update_agent(
     client_address: Option<IpAddr>,
     agent_id: GivenId,
     changes: AgentChanges,
-) -> Result<AgentRow, DirectoryError> {
+) -> Result<AgentRecord, DirectoryError> {
     let is_self = agent_id == Some(viewer.agent_id);
     if !(viewer.is_admin() || is_self && changes.only_self_service()) {
         return Err(DirectoryError::Forbidden);
@@ -306,8 +305,7 @@ pub async fn update_agent(
         role: changes.role,
         enabled: changes.enabled,
     };
-    let updated: AgentRow =
-        store::update_agent(&*tx, viewer.organization_id, target.id, update, now).await?.into();
+    let updated = store::update_agent(&*tx, viewer.organization_id, target.id, update, now).await?;
     if let Some(queue_ids) = queue_ids {
         store::remove_all_memberships_of(&*tx, viewer.organization_id, &[target.id]).await?;
         store::add_memberships(&*tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.id)), now)
@@ -393,7 +391,7 @@ impl ParsedChanges {
 async fn check_against_current(
     tx: &impl ConnectionTrait,
     viewer: &Viewer,
-    target: &AgentRow,
+    target: &AgentRecord,
     changes: &AgentChanges,
 ) -> Result<Option<Vec<i64>>, DirectoryError> {
     let mut rejections = Rejections::default();
@@ -426,8 +424,8 @@ async fn check_against_current(
 async fn end_what_the_update_ends(
     tx: &mut EventTx<'_>,
     viewer: &Viewer,
-    before: &AgentRow,
-    after: &AgentRow,
+    before: &AgentRecord,
+    after: &AgentRecord,
     changes: &AgentChanges,
     disabling: bool,
     new_password: bool,
@@ -452,7 +450,12 @@ async fn end_what_the_update_ends(
 /// The API names of the fields an update changed, for the audit log. A new password and new
 /// queues count as changes whenever given (neither is compared: a hash cannot be, and the
 /// queues would cost a read).
-fn changed_fields(before: &AgentRow, after: &AgentRow, password: bool, queues: bool) -> Vec<&'static str> {
+fn changed_fields(
+    before: &AgentRecord,
+    after: &AgentRecord,
+    password: bool,
+    queues: bool,
+) -> Vec<&'static str> {
     [
         ("displayName", before.display_name != after.display_name),
         ("password", password),
@@ -475,7 +478,7 @@ async fn check_removable(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     given: &[GivenId],
-    targets: &[AgentRow],
+    targets: &[AgentRecord],
     rejections: &mut Rejections,
 ) -> Result<(), DbErr> {
     let mut includes_self = false;
@@ -503,7 +506,7 @@ async fn bulk_targets(
     viewer: &Viewer,
     given: &[GivenId],
     rejections: &mut Rejections,
-) -> Result<Vec<AgentRow>, DbErr> {
+) -> Result<Vec<AgentRecord>, DbErr> {
     let wanted: Vec<i64> = given.iter().flatten().copied().collect();
     let targets = store::find_agents(db, viewer.organization_id, &wanted).await?;
     let found: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
@@ -517,7 +520,7 @@ pub struct RemovalPreview {
     /// Positions of the given ids that name no agent of the organization.
     pub not_found: Vec<usize>,
     /// The agents found, in the order given.
-    pub agents: Vec<AgentRow>,
+    pub agents: Vec<AgentRecord>,
     pub impact: RemovalImpact,
     /// The queues of `impact.stranded_queue_ids`, by name.
     pub stranded_queues: Vec<queue::Model>,
@@ -641,7 +644,7 @@ async fn sign_out_everywhere(
 }
 
 /// Orders agents by where the caller first named them.
-fn in_given_order(mut agents: Vec<AgentRow>, given: impl Iterator<Item = i64>) -> Vec<AgentRow> {
+fn in_given_order(mut agents: Vec<AgentRecord>, given: impl Iterator<Item = i64>) -> Vec<AgentRecord> {
     // A map, not a search per comparison: a bulk call may name 1,000 ids.
     let mut position = HashMap::new();
     for (index, id) in given.enumerate() {

@@ -3,7 +3,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use super::super::{
     error::DirectoryError,
-    model::{AgentToCreate, DisplayName, OrganizationToCreate, Slug, Username},
+    model::{AgentRecord, AgentToCreate, DisplayName, OrganizationToCreate, Slug, Username},
     store,
 };
 use crate::{
@@ -12,10 +12,7 @@ use crate::{
         service as audit,
     },
     auth::{Password, PasswordHasher},
-    db::{
-        self,
-        entities::{agent, organization},
-    },
+    db::{self, entities::organization},
     events::{DirectoryChange, DirectoryChangeKind, EventBus, publish_all},
     viewer::{Role, Viewer},
 };
@@ -67,7 +64,7 @@ pub async fn create_organization(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
     new: NewOrganization,
-) -> Result<(organization::Model, agent::Model), DirectoryError> {
+) -> Result<(organization::Model, AgentRecord), DirectoryError> {
     let slug = Slug::parse(&new.slug).ok_or(DirectoryError::InvalidSlug)?;
     let username = Username::parse(&new.admin_username).ok_or(DirectoryError::InvalidUsername)?;
     let password = Password::parse(new.admin_password).map_err(DirectoryError::InvalidPassword)?;

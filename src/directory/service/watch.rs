@@ -5,7 +5,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::{
-    db::entities::agent::AgentRow,
+    directory::model::AgentRecord,
     directory::store,
     events::{Delivery, DirectoryChangeKind, DirectoryNotice, EventBus, WatchError},
     viewer::Viewer,
@@ -16,7 +16,7 @@ pub struct DirectoryUpdate {
     pub kind: DirectoryChangeKind,
     pub agent_id: i64,
     /// The agent as it is now; None once deleted.
-    pub agent: Option<AgentRow>,
+    pub agent: Option<AgentRecord>,
 }
 
 /// The directory changes of the viewer's organization, one update per agent, as they commit.
