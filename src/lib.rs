@@ -20,6 +20,7 @@ mod jobs;
 pub mod phone;
 pub mod presence;
 pub mod routing;
+mod spelling;
 pub mod state;
 pub mod telemetry;
 pub mod viewer;

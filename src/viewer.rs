@@ -2,6 +2,8 @@
 //! decides what it may see. Below every capability: the audit log records a viewer, the
 //! GraphQL kit carries one per request, and `auth` only finds out who it is.
 
+use crate::spelling::spelled_enum;
+
 /// Who is asking: the signed-in agent of one organization. Every service call that reads or
 /// writes tenant data takes it, so there is no way to ask without saying for whom.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,25 +44,10 @@ pub struct Audience {
     agent_id: Option<i64>,
 }
 
-/// What an agent may do in its organization. The spelling is the database's, the API's and
-/// the wire's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    Admin,
-    Agent,
-}
-
-impl Role {
-    const ALL: [Self; 2] = [Self::Admin, Self::Agent];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "ADMIN",
-            Self::Agent => "AGENT",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|role| role.as_str() == text)
+spelled_enum! {
+    /// What an agent may do in its organization.
+    pub enum Role {
+        Admin = "ADMIN",
+        Agent = "AGENT",
     }
 }

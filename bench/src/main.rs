@@ -14,6 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use agentdesk::routing::model::Status;
 use agentdesk::{
     app::{self, RunningServer},
     config::Config,
@@ -702,7 +703,7 @@ async fn assignments(env: &Env) -> String {
     loop {
         let assigned = conversation::Entity::find()
             .filter(conversation::Column::QueueId.eq(queue_id))
-            .filter(conversation::Column::Status.eq(conversation::Status::Assigned))
+            .filter(conversation::Column::Status.eq(Status::Assigned))
             .all(db)
             .await
             .unwrap();
@@ -718,7 +719,7 @@ async fn assignments(env: &Env) -> String {
     let statements = state.statements.get() - statements_before;
     let waiting = conversation::Entity::find()
         .filter(conversation::Column::QueueId.eq(queue_id))
-        .filter(conversation::Column::Status.eq(conversation::Status::Waiting))
+        .filter(conversation::Column::Status.eq(Status::Waiting))
         .count(db)
         .await
         .unwrap();

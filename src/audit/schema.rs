@@ -28,7 +28,7 @@ use crate::{
 const SORT_TAG: &str = "AUDIT";
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::db::entities::audit_entry::Action")]
+#[graphql(remote = "crate::audit::model::Action")]
 pub enum AuditAction {
     AgentCreated,
     AgentUpdated,
@@ -53,7 +53,7 @@ pub enum AuditAction {
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::db::entities::audit_entry::TargetType")]
+#[graphql(remote = "crate::audit::model::TargetType")]
 pub enum AuditTargetType {
     Agent,
     Queue,

@@ -40,7 +40,8 @@ pub struct Credentials {
 
 pub struct SignedIn {
     pub token: String,
-    pub agent: agent::Model,
+    /// Without its password hash: the login's answer shows it.
+    pub agent: agent::AgentRow,
     /// Who the token stands for: the login's answer is read as this viewer.
     pub viewer: Viewer,
 }
@@ -154,7 +155,7 @@ async fn open_session(
         session_id,
         show_real_phone_numbers: agent.show_real_phone_numbers,
     };
-    Ok(SignedIn { token: token.secret, viewer, agent })
+    Ok(SignedIn { token: token.secret, viewer, agent: agent.into() })
 }
 
 /// Ends the viewer's session; its WebSocket connections, on any instance, close.

@@ -1,5 +1,5 @@
 //! Domain enums stored as their spelling in a text column. The capabilities own the enums and
-//! their spelling (`as_str`, `parse`); this is the one place that tells sea-orm how to bind
+//! their spelling (`crate::spelling`); this is the one place that tells sea-orm how to bind
 //! and read them, so an entity's column is typed with the domain enum and no twin of it.
 
 use sea_orm::{
@@ -50,4 +50,11 @@ macro_rules! text_column {
     )+};
 }
 
-text_column!(crate::viewer::Role, crate::presence::model::Presence, crate::presence::model::PresenceReason);
+text_column!(
+    crate::viewer::Role,
+    crate::presence::model::Presence,
+    crate::presence::model::PresenceReason,
+    crate::routing::model::Status,
+    crate::audit::model::Action,
+    crate::audit::model::TargetType,
+);

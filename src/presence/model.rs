@@ -5,7 +5,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::{config::Config, spelling::spelled_enum};
 
 /// An instance that misses this many sweeps is presumed gone: its sockets stop counting.
 const MISSED_SWEEPS_BEFORE_GONE: u32 = 10;
@@ -65,69 +65,30 @@ impl InstanceId {
     }
 }
 
-/// Whether an agent takes conversations. The spelling is the database's, the API's and the
-/// wire's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Presence {
-    Online,
-    Offline,
-}
-
-impl Presence {
-    const ALL: [Self; 2] = [Self::Online, Self::Offline];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Online => "ONLINE",
-            Self::Offline => "OFFLINE",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|presence| presence.as_str() == text)
+spelled_enum! {
+    /// Whether an agent takes conversations.
+    pub enum Presence {
+        Online = "ONLINE",
+        Offline = "OFFLINE",
     }
 }
 
-/// Why an agent's presence was last set. The spelling is the database's, the API's and the
-/// wire's (serde's is the same).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PresenceReason {
-    /// The agent's workspace said so (`reportPresence`).
-    Reported,
-    /// ONLINE was not renewed within the presence TTL.
-    TtlExpired,
-    /// The agent's last WebSocket closed and none opened within the grace.
-    Disconnected,
-    Disabled,
-    Deleted,
-    /// Left ONLINE by a cluster that stopped; reset when the first instance started again.
-    ServerRestart,
-}
-
-impl PresenceReason {
-    const ALL: [Self; 6] = [
-        Self::Reported,
-        Self::TtlExpired,
-        Self::Disconnected,
-        Self::Disabled,
-        Self::Deleted,
-        Self::ServerRestart,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Reported => "REPORTED",
-            Self::TtlExpired => "TTL_EXPIRED",
-            Self::Disconnected => "DISCONNECTED",
-            Self::Disabled => "DISABLED",
-            Self::Deleted => "DELETED",
-            Self::ServerRestart => "SERVER_RESTART",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|reason| reason.as_str() == text)
+spelled_enum! {
+    /// Why an agent's presence was last set. Serde spells it as the database does, for the
+    /// events that carry it.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum PresenceReason {
+        /// The agent's workspace said so (`reportPresence`).
+        Reported = "REPORTED",
+        /// ONLINE was not renewed within the presence TTL.
+        TtlExpired = "TTL_EXPIRED",
+        /// The agent's last WebSocket closed and none opened within the grace.
+        Disconnected = "DISCONNECTED",
+        Disabled = "DISABLED",
+        Deleted = "DELETED",
+        /// Left ONLINE by a cluster that stopped; reset when the first instance started again.
+        ServerRestart = "SERVER_RESTART",
     }
 }
 
@@ -165,7 +126,7 @@ mod tests {
 
     #[test]
     fn serde_spells_a_reason_as_the_database_does() {
-        for reason in PresenceReason::ALL {
+        for &reason in PresenceReason::ALL {
             assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
         }
     }

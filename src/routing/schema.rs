@@ -43,7 +43,7 @@ impl From<RoutingError> for ApiError {
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::db::entities::conversation::Status")]
+#[graphql(remote = "crate::routing::model::Status")]
 pub enum ConversationStatus {
     Waiting,
     Assigned,

@@ -12,13 +12,15 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
 
 use super::{
-    model::{ConversationFilter, Ineligible, MAX_CUSTOMER_NAME_CHARS, NewConversation, RemovalImpact},
+    model::{
+        ConversationFilter, Ineligible, MAX_CUSTOMER_NAME_CHARS, NewConversation, RemovalImpact, Status,
+    },
     store,
 };
 use crate::{
     db::{
         self,
-        entities::conversation::{self, Status},
+        entities::conversation,
         page::{Page, PageRequest},
     },
     events::{

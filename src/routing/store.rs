@@ -18,14 +18,10 @@ use sea_orm::{
 
 use std::collections::HashMap;
 
-use super::model::{ConversationFilter, Ineligible};
+use super::model::{ConversationFilter, Ineligible, Status};
 use crate::{
     db::{
-        entities::{
-            agent,
-            conversation::{self, Status},
-            organization, queue, queue_member,
-        },
+        entities::{agent, conversation, organization, queue, queue_member},
         page::{Page, PageRequest},
     },
     presence::model::Presence,
