@@ -1,7 +1,8 @@
 //! The direction of the arrows, enforced rather than remembered: reads every `crate::`,
 //! `super::` and `self::` path in `src/` (re-exports included), resolves each to the file it
-//! names, and fails on an import cycle between files, on a new cycle between top-level
-//! modules, and on the arrows `../shared/ARCHITECTURE.md` forbids.
+//! names, and fails on an import cycle between files, on a capability's model, service or
+//! store importing upwards in the written order, and on the arrows `../shared/ARCHITECTURE.md`
+//! forbids.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -9,18 +10,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// Cycles between capabilities that exist today and are to be taken apart (issue 25): each
-/// pair may import each other, no other pair may. Shrink this list; never grow it. (The
-/// layers below the capabilities, such as `graphql`, `state` or `db`, are held by the
-/// arrows of `the_forbidden_arrows_are_absent` and by the file-level check instead: a
-/// capability's GraphQL types import the kit, which names the viewer of `auth`'s model.)
-const KNOWN_MODULE_CYCLES: &[(&str, &str)] = &[
-    ("audit", "auth"),
-    ("auth", "directory"),
-    ("directory", "presence"),
-    ("directory", "routing"),
-    ("audit", "directory"),
-];
+/// Below the GraphQL tier (see [`is_graphql_tier`]) the capabilities' models, services and
+/// stores form a chain, highest first: each may import only those after it, so the graph is
+/// acyclic by construction. Where a lower one needs a higher one, it takes a callback or
+/// publishes an event. `viewer` is no capability, but sits at the bottom of the chain: every
+/// capability names who is asking.
+const SERVICE_ORDER: &[&str] = &["directory", "routing", "presence", "auth", "audit", "viewer"];
 
 /// Capabilities: folders of GraphQL types, rules and SQL for one part of the product.
 const CAPABILITIES: &[&str] = &["audit", "auth", "directory", "presence", "routing"];
@@ -43,37 +38,45 @@ fn no_file_imports_itself_through_others() {
     assert!(cycles.is_empty(), "import cycles between files: {cycles:#?}");
 }
 
+/// The GraphQL tier: each capability's GraphQL types and resolvers, and the DataLoaders,
+/// which are GraphQL-request machinery. The GraphQL graph is a graph (an agent lists its
+/// conversations, a conversation names its agent) and sits above every service, so this tier
+/// may name other capabilities' GraphQL types and call any capability's service.
+fn is_graphql_tier(file: &Path) -> bool {
+    let relative = file.strip_prefix(src()).unwrap();
+    relative.ends_with("schema.rs")
+        || relative.iter().any(|segment| segment == "schema")
+        || relative == Path::new("directory/loaders.rs")
+}
+
 #[test]
-fn top_level_modules_import_each_other_only_where_known() {
-    let mut modules: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+fn below_the_graphql_tier_capabilities_import_down_the_written_order() {
+    for capability in CAPABILITIES {
+        assert!(SERVICE_ORDER.contains(capability), "{capability} has no place in SERVICE_ORDER");
+    }
+    let place = |module: &str| SERVICE_ORDER.iter().position(|&listed| listed == module);
+    let mut broken = Vec::new();
     for (from, targets) in file_graph() {
+        let from_module = top_level(&from);
+        let Some(from_place) = place(&from_module) else { continue };
+        if is_graphql_tier(&from) {
+            continue;
+        }
+        let shown = |file: &Path| file.strip_prefix(src()).unwrap().display().to_string();
         for to in targets {
-            let (from, to) = (top_level(&from), top_level(&to));
-            let upper = |module: &str| {
-                CAPABILITIES.contains(&module) || ["api", "app", "http", "main"].contains(&module)
-            };
-            if from != to && upper(&from) && upper(&to) {
-                modules.entry(from.clone()).or_default().insert(to);
+            let to_module = top_level(&to);
+            if is_graphql_tier(&to) {
+                broken.push(format!("src/{} imports the GraphQL tier: src/{}", shown(&from), shown(&to)));
+            } else if place(&to_module).is_some_and(|to_place| to_place < from_place) {
+                broken.push(format!(
+                    "src/{} imports src/{}, but {to_module} sits above {from_module} in SERVICE_ORDER",
+                    shown(&from),
+                    shown(&to)
+                ));
             }
         }
     }
-    let mut unknown = Vec::new();
-    for (from, targets) in &modules {
-        for to in targets {
-            let back = modules.get(to).is_some_and(|theirs| theirs.contains(from));
-            let known =
-                KNOWN_MODULE_CYCLES.iter().any(|&(a, b)| (a, b) == (from, to) || (b, a) == (from, to));
-            if back && !known && from < to {
-                unknown.push((from.clone(), to.clone()));
-            }
-        }
-    }
-    assert!(unknown.is_empty(), "top-level modules that import each other: {unknown:?}");
-    for &(a, b) in KNOWN_MODULE_CYCLES {
-        let both =
-            modules.get(a).is_some_and(|m| m.contains(b)) && modules.get(b).is_some_and(|m| m.contains(a));
-        assert!(both, "{a} and {b} no longer import each other: take the pair off KNOWN_MODULE_CYCLES");
-    }
+    assert!(broken.is_empty(), "imports that go up, below the GraphQL tier:\n{}", broken.join("\n"));
 }
 
 #[test]
@@ -93,12 +96,8 @@ fn the_forbidden_arrows_are_absent() {
             if to_module == "api" && !["api", "app", "http", "main"].contains(&from_module.as_str()) {
                 broken.push(format!("{} imports the assembled schema ({file})", from.display()));
             }
-            // The kit knows no capability (the viewer aside).
-            if from_module == "graphql"
-                && CAPABILITIES.contains(&to_module.as_str())
-                && !file.ends_with("auth/model.rs")
-                && !file.ends_with("auth/mod.rs")
-            {
+            // The kit knows no capability: the viewer it carries lives below them.
+            if from_module == "graphql" && CAPABILITIES.contains(&to_module.as_str()) {
                 broken.push(format!("{} (the kit) imports {file}", from.display()));
             }
             // Stores and the database layer never call up into rules.

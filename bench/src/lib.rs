@@ -8,7 +8,6 @@ use agentdesk::{
     api::AppSchema,
     app,
     auth::{
-        Viewer,
         model::SessionLifetime,
         service::{self as auth, SessionUse},
     },
@@ -19,6 +18,7 @@ use agentdesk::{
         id::{self, NodeKind},
     },
     state::AppState,
+    viewer::Viewer,
 };
 use agentdesk_testkit::seed;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, prelude::Expr};

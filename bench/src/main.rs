@@ -14,16 +14,20 @@ use std::{
     time::{Duration, Instant},
 };
 
+use agentdesk::routing::model::Status;
 use agentdesk::{
     app::{self, RunningServer},
-    auth::Viewer,
     config::Config,
     db::entities::{agent, conversation, queue},
     directory::service::{self as directory, NewOrganization},
     graphql::id::{self, NodeKind},
-    presence::{model::Timings, service as presence},
+    presence::{
+        model::{Presence, Timings},
+        service as presence,
+    },
     routing::{model::NewConversation, service as routing},
     state::AppState,
+    viewer::{Role, Viewer},
 };
 use agentdesk_bench::{LOGIN, PAGE_QUERY, Seeded, login_variables, login_variables_in};
 use agentdesk_testkit::{
@@ -765,17 +769,18 @@ async fn assignments(env: &Env) -> String {
             agent_id: agent.id,
             username: agent.username.clone(),
             organization_id: agent.organization_id,
-            role: agent::Role::Agent,
+            role: Role::Agent,
             session_id: 0,
             show_real_phone_numbers: false,
         };
-        presence::report(db, bus, timings, &viewer, agent::Presence::Online).await.expect("online");
+        let take_waiting = || routing::agent_available(db, bus, agent.organization_id, agent.id);
+        presence::report(db, bus, timings, &viewer, Presence::Online, take_waiting).await.expect("online");
     }
     let mut closed = 0u64;
     loop {
         let assigned = conversation::Entity::find()
             .filter(conversation::Column::QueueId.eq(queue_id))
-            .filter(conversation::Column::Status.eq(conversation::Status::Assigned))
+            .filter(conversation::Column::Status.eq(Status::Assigned))
             .all(db)
             .await
             .unwrap();
@@ -791,7 +796,7 @@ async fn assignments(env: &Env) -> String {
     let statements = state.statements.get() - statements_before;
     let waiting = conversation::Entity::find()
         .filter(conversation::Column::QueueId.eq(queue_id))
-        .filter(conversation::Column::Status.eq(conversation::Status::Waiting))
+        .filter(conversation::Column::Status.eq(Status::Waiting))
         .count(db)
         .await
         .unwrap();

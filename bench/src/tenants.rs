@@ -19,7 +19,9 @@ use agentdesk::{
     app::{self, RunningServer},
     db::entities::agent,
     graphql::id::{self, NodeKind},
+    presence::model::Presence,
     state::AppState,
+    viewer::Role,
 };
 use agentdesk_testkit::seed::{self, Tenant};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, prelude::Expr};
@@ -246,10 +248,10 @@ async fn burst_elsewhere(
     for _ in 0..BURST_ROUNDS {
         // Set by SQL, without events: the burst is the disabling's.
         agent::Entity::update_many()
-            .col_expr(agent::Column::Presence, Expr::value(agent::Presence::Online))
+            .col_expr(agent::Column::Presence, Expr::value(Presence::Online))
             .col_expr(agent::Column::PresenceChangedAt, Expr::value(chrono::Utc::now()))
             .filter(agent::Column::OrganizationId.eq(burst.organization_id))
-            .filter(agent::Column::Role.eq(agent::Role::Agent))
+            .filter(agent::Column::Role.eq(Role::Agent))
             .exec(&env.state().db)
             .await
             .expect("the burst's agents ONLINE");

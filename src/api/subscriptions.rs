@@ -35,9 +35,9 @@ use tracing::Instrument;
 
 use super::schema::AppSchema;
 use crate::{
-    auth::model::Audience,
     graphql::{ApiError, RequestContext, operation_that_runs},
     telemetry::metrics::{GaugeGuard, Metrics},
+    viewer::Audience,
 };
 
 /// Root fields whose responses depend on the viewer only through its audience.

@@ -5,8 +5,44 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use crate::auth::Viewer;
-pub use crate::db::entities::audit_entry::{Action, TargetType};
+use crate::{spelling::spelled_enum, viewer::Viewer};
+
+spelled_enum! {
+    /// What an audit entry records.
+    pub enum Action {
+        AgentCreated = "AGENT_CREATED",
+        AgentUpdated = "AGENT_UPDATED",
+        AgentEnabled = "AGENT_ENABLED",
+        AgentDisabled = "AGENT_DISABLED",
+        AgentDeleted = "AGENT_DELETED",
+        QueueCreated = "QUEUE_CREATED",
+        QueueUpdated = "QUEUE_UPDATED",
+        QueueDeleted = "QUEUE_DELETED",
+        QueueAgentsAdded = "QUEUE_AGENTS_ADDED",
+        QueueAgentsRemoved = "QUEUE_AGENTS_REMOVED",
+        SignInSucceeded = "SIGN_IN_SUCCEEDED",
+        /// Unknown organization or username, or a wrong password.
+        SignInFailed = "SIGN_IN_FAILED",
+        /// The right password of a disabled agent.
+        SignInRefusedDisabled = "SIGN_IN_REFUSED_DISABLED",
+        /// One session ended by `endSession` (its own agent's, or by an ADMIN).
+        SessionEnded = "SESSION_ENDED",
+        /// `logoutEverywhere`: every session of the agent, but perhaps the caller's own.
+        SignedOutEverywhere = "SIGNED_OUT_EVERYWHERE",
+        /// An operator changed the organization (name, seats, human-agent service) with
+        /// `agentdesk org update`.
+        OrganizationUpdated = "ORGANIZATION_UPDATED",
+    }
+}
+
+spelled_enum! {
+    /// Which kind of row an audit entry's targets are.
+    pub enum TargetType {
+        Agent = "AGENT",
+        Queue = "QUEUE",
+        Organization = "ORGANIZATION",
+    }
+}
 
 /// Longest attempted username kept from a failed sign-in: longer input is no username
 /// (they are at most 64 characters) and must not grow the log at the caller's will.

@@ -14,7 +14,8 @@ use super::{
 };
 use crate::{
     auth::guard::RoleGuard,
-    db::entities::{agent::AgentRow, audit_entry},
+    db::entities::audit_entry,
+    directory::model::AgentRecord,
     directory::{schema::Agent, service as directory},
     graphql::{
         ContextExt, for_query,
@@ -27,7 +28,7 @@ use crate::{
 const SORT_TAG: &str = "AUDIT";
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::db::entities::audit_entry::Action")]
+#[graphql(remote = "crate::audit::model::Action")]
 pub enum AuditAction {
     AgentCreated,
     AgentUpdated,
@@ -52,7 +53,7 @@ pub enum AuditAction {
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::db::entities::audit_entry::TargetType")]
+#[graphql(remote = "crate::audit::model::TargetType")]
 pub enum AuditTargetType {
     Agent,
     Queue,
@@ -63,7 +64,7 @@ pub enum AuditTargetType {
 pub struct AuditEntry {
     row: audit_entry::Model,
     /// Read along with the whole page (deleted agents too); None when the actor is unknown.
-    actor: Option<AgentRow>,
+    actor: Option<AgentRecord>,
 }
 
 #[Object]
@@ -165,7 +166,7 @@ impl AuditQuery {
         let filter = filter.map(DomainFilter::from).unwrap_or_default();
         let page = for_query(service::entries(db, viewer, &filter, &request).await)?;
         // The page's actors in one read, rather than one per entry.
-        let actors: HashMap<i64, AgentRow> = if selects_actor(ctx) {
+        let actors: HashMap<i64, AgentRecord> = if selects_actor(ctx) {
             let ids: Vec<i64> = page.items.iter().filter_map(|entry| entry.actor_id).collect();
             let agents = for_query(directory::agents_in_history(db, viewer, &ids).await)?;
             agents.into_iter().map(|agent| (agent.id, agent)).collect()

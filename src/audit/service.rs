@@ -9,11 +9,11 @@ use super::{
     store,
 };
 use crate::{
-    auth::Viewer,
     db::{
         entities::audit_entry,
         page::{Cursor, Page, PageRequest},
     },
+    viewer::Viewer,
 };
 
 pub async fn record(db: &impl ConnectionTrait, entry: Entry) -> Result<(), DbErr> {

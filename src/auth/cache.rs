@@ -14,9 +14,8 @@ use std::{
 use chrono::{DateTime, Utc};
 use lru::LruCache;
 
-use super::Viewer;
 use super::events::{SessionEffect, SessionNotice};
-use crate::events::Observer;
+use crate::{events::Observer, viewer::Viewer};
 
 /// Sessions kept at most: about 300 bytes each, so a few MiB, and more signed-in devices
 /// than one instance serves at once.
@@ -129,7 +128,7 @@ mod tests {
     use super::*;
     use crate::{
         auth::events::{SessionsRevoked, ViewersChanged},
-        db::entities::agent::Role,
+        viewer::Role,
     };
 
     fn session(agent_id: i64, session_id: i64) -> CachedSession {

@@ -13,6 +13,6 @@ pub mod throttle;
 pub mod token;
 pub mod watch;
 
-pub use model::{Password, Viewer};
+pub use model::Password;
 pub use password::PasswordHasher;
 pub use throttle::LoginThrottle;

@@ -2,10 +2,7 @@ use std::{fmt, time::Duration};
 
 use chrono::{DateTime, Utc};
 
-use crate::{
-    config::Config,
-    db::entities::agent::{self, Role},
-};
+use crate::config::Config;
 
 /// How long a session lives: since its last use, and since its sign-in. None: no limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,58 +27,6 @@ impl SessionLifetime {
         };
         [after(created_at, self.max_age), after(last_seen_at, self.idle)].into_iter().flatten().min()
     }
-}
-
-/// Who is asking: the signed-in agent of one organization. Every service call that reads or
-/// writes tenant data takes it, so there is no way to ask without saying for whom.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Viewer {
-    pub agent_id: i64,
-    /// As the agent row says; the audit log keeps it with every action.
-    pub username: String,
-    pub organization_id: i64,
-    pub role: Role,
-    pub session_id: i64,
-    pub show_real_phone_numbers: bool,
-}
-
-impl Viewer {
-    /// The agent as the viewer of its session `session_id`.
-    pub fn of(agent: &agent::Model, session_id: i64) -> Self {
-        Self {
-            agent_id: agent.id,
-            username: agent.username.clone(),
-            organization_id: agent.organization_id,
-            role: agent.role,
-            session_id,
-            show_real_phone_numbers: agent.show_real_phone_numbers,
-        }
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-
-    pub fn audience(&self) -> Audience {
-        Audience {
-            organization_id: self.organization_id,
-            role: self.role,
-            show_real_phone_numbers: self.show_real_phone_numbers,
-            agent_id: (!self.is_admin()).then_some(self.agent_id),
-        }
-    }
-}
-
-/// What decides what a viewer may see: viewers of one audience get the same answer to the
-/// same question. ADMINs of an organization with the same phone-number permission are one
-/// audience; an AGENT is its own, since it may read its own presence history and nobody
-/// else's.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Audience {
-    organization_id: i64,
-    role: Role,
-    show_real_phone_numbers: bool,
-    agent_id: Option<i64>,
 }
 
 /// How a username or an organization slug is keyed, when stored and at sign-in: trimmed,

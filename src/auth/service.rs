@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::task::JoinHandle;
 
 use super::{
-    PasswordHasher, Viewer,
+    PasswordHasher,
     cache::{CachedSession, SessionCache},
     model::{SessionLifetime, login_key},
     password::HashingError,
@@ -27,6 +27,7 @@ use crate::{
     db::{self, entities::agent},
     events::EventBus,
     jobs::{self, FirstRun},
+    viewer::Viewer,
 };
 
 /// `last_seen_at` is refreshed at most this often, so reads do not turn into writes.
@@ -40,7 +41,8 @@ pub struct Credentials {
 
 pub struct SignedIn {
     pub token: String,
-    pub agent: agent::Model,
+    /// Without its password hash: the login's answer shows it.
+    pub agent: agent::AgentRow,
     /// Who the token stands for: the login's answer is read as this viewer.
     pub viewer: Viewer,
 }
@@ -146,7 +148,15 @@ async fn open_session(
     );
     audit::record(&tx, entry).await?;
     tx.commit().await?;
-    Ok(SignedIn { token: token.secret, viewer: Viewer::of(&agent, session_id), agent })
+    let viewer = Viewer {
+        agent_id: agent.id,
+        username: agent.username.clone(),
+        organization_id: agent.organization_id,
+        role: agent.role,
+        session_id,
+        show_real_phone_numbers: agent.show_real_phone_numbers,
+    };
+    Ok(SignedIn { token: token.secret, viewer, agent: agent.into() })
 }
 
 /// Ends the viewer's session; its WebSocket connections, on any instance, close.

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::task::JoinHandle;
 
-use super::{Viewer, model::SessionLifetime, store};
+use super::{model::SessionLifetime, store};
+use crate::viewer::Viewer;
 use crate::{
     audit::{
         model::{Action, Entry, TargetType},

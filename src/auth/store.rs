@@ -10,9 +10,9 @@ use sea_orm::{
 };
 
 use super::throttle::SharedQuota;
-use crate::db::entities::{
-    agent::{self, Role},
-    login_allowance, organization, session,
+use crate::{
+    db::entities::{agent, login_allowance, organization, session},
+    viewer::Role,
 };
 
 /// The live (not deleted) agent with this username in the organization with this slug.

@@ -11,11 +11,13 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::events::{SessionEffect, SessionNotice};
 use super::{
-    Viewer,
     model::SessionLifetime,
     service::{Authenticated, SessionUse, authenticate},
 };
-use crate::events::{Delivery, Subscription};
+use crate::{
+    events::{Delivery, Subscription},
+    viewer::Viewer,
+};
 
 /// How soon a session that could not be checked at its expiry is looked at again.
 const RECHECK_AFTER_ERROR: chrono::Duration = chrono::Duration::seconds(1);

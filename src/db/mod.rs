@@ -3,6 +3,7 @@
 
 pub mod entities;
 pub mod page;
+mod text_column;
 
 use std::{
     path::Path,

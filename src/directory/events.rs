@@ -6,10 +6,8 @@ use std::iter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use crate::{
-    db::entities::agent::AgentRow,
-    events::{AGENTS_PER_EVENT, Buffers, Event, Notice, Route, Routed},
-};
+use super::model::AgentRecord;
+use crate::events::{AGENTS_PER_EVENT, Buffers, Event, Notice, Route, Routed};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,7 +51,7 @@ impl Event for DirectoryChange {
 /// agents' rows are read at most once per instance and event.
 pub struct DirectoryNotice {
     pub change: DirectoryChange,
-    pub agents: OnceCell<Vec<AgentRow>>,
+    pub agents: OnceCell<Vec<AgentRecord>>,
 }
 
 /// Each event names up to 256 agents: this many hold a change of every agent of the largest

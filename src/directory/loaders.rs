@@ -9,11 +9,12 @@ use sea_orm::{DatabaseConnection, DbErr};
 
 use super::service;
 use crate::{
-    auth::Viewer,
-    db::entities::{agent::AgentRow, queue},
+    db::entities::queue,
+    directory::model::AgentRecord,
     graphql::RequestContext,
     routing::{model::Ineligible, service as routing},
     state::AppState,
+    viewer::Viewer,
 };
 
 pub struct DirectoryLoaders {
@@ -103,7 +104,7 @@ impl Loader<i64> for QueueInHistory {
 pub struct AgentInHistory(Scope);
 
 impl Loader<i64> for AgentInHistory {
-    type Value = AgentRow;
+    type Value = AgentRecord;
     type Error = Arc<DbErr>;
 
     async fn load(&self, agent_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {

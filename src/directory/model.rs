@@ -3,7 +3,13 @@
 
 use std::fmt;
 
-use crate::auth::model::login_key;
+use chrono::{DateTime, Utc};
+
+use crate::{
+    auth::model::login_key,
+    presence::model::{Presence, PresenceReason},
+    viewer::Role,
+};
 
 /// 3–64 characters of `[a-z0-9._-]`, stored lower-case; input is accepted in any case.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,9 +143,9 @@ pub struct AgentFilter {
     /// Case-insensitive substring of display name, username or e-mail.
     pub search: Option<String>,
     pub enabled: Option<bool>,
-    pub presence: Option<crate::db::entities::agent::Presence>,
+    pub presence: Option<crate::presence::model::Presence>,
     pub queue_id: Option<i64>,
-    pub role: Option<crate::db::entities::agent::Role>,
+    pub role: Option<Role>,
 }
 
 impl AgentFilter {
@@ -177,6 +183,56 @@ impl Default for AgentOrder {
     }
 }
 
+/// An agent as it is shown: no secret, and none of the bookkeeping only presence and routing
+/// read. The stores map rows to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentRecord {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub enabled: bool,
+    pub presence: Presence,
+    pub presence_changed_at: Option<DateTime<Utc>>,
+    pub presence_reason: Option<PresenceReason>,
+    pub show_real_phone_numbers: bool,
+    pub max_concurrent_sessions: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub active_sessions: i32,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// An agent the rules let in: its fields parsed, its password hashed. A new agent is enabled
+/// and OFFLINE, and takes one of its organization's seats.
+pub struct AgentToCreate {
+    pub organization_id: i64,
+    pub username: Username,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub password_hash: String,
+    pub show_real_phone_numbers: bool,
+    pub max_concurrent_sessions: Option<i32>,
+    pub at: DateTime<Utc>,
+}
+
+/// An organization the rules let in. It starts serving conversations, with no agent yet.
+pub struct OrganizationToCreate {
+    pub name: DisplayName,
+    pub slug: Slug,
+    pub seat_limit: i32,
+    pub at: DateTime<Utc>,
+}
+
+/// A queue the rules let in: its name free in its organization.
+pub struct QueueToCreate {
+    pub organization_id: i64,
+    pub name: QueueName,
+    pub at: DateTime<Utc>,
+}
+
 /// What an update writes to an agent's row; None leaves a field as it is.
 pub struct AgentUpdate {
     pub display_name: Option<String>,
@@ -186,7 +242,7 @@ pub struct AgentUpdate {
     /// `Some(None)` is unlimited.
     pub max_concurrent_sessions: Option<Option<i32>>,
     pub show_real_phone_numbers: Option<bool>,
-    pub role: Option<crate::db::entities::agent::Role>,
+    pub role: Option<Role>,
     pub enabled: Option<bool>,
 }
 

@@ -1,6 +1,10 @@
 //! SQL for organizations, agents, queues and memberships. Every query is scoped by
 //! organization and skips deleted rows, through `live_agents` and `live_queues`; bulk
 //! operations are one statement whatever the number of ids.
+//!
+//! The directory owns `organizations`, `queues`, `queue_members` and the `agents` row, but
+//! for the presence and capacity columns, which only presence's and routing's stores write
+//! (see `db::entities::agent`).
 
 use std::collections::HashMap;
 
@@ -13,12 +17,16 @@ use sea_orm::{
     sea_query::{ExprTrait, Func, Query, SelectStatement, SimpleExpr},
 };
 
-use super::model::{AgentFilter, AgentOrder, AgentSortField, AgentUpdate};
+use super::model::{
+    AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate, AgentUpdate, OrganizationToCreate,
+    QueueToCreate,
+};
 use crate::db::entities::{
     agent::{self, AgentRow},
     organization, queue, queue_member,
 };
 use crate::db::page::{Cursor, Page, PageRequest};
+use crate::{presence::model::Presence, viewer::Role};
 
 /// The one entry point for reading agents: this organization's, not deleted.
 fn live_agents(organization_id: i64) -> Select<agent::Entity> {
@@ -101,31 +109,72 @@ pub(super) async fn slug_exists(db: &impl ConnectionTrait, slug: &str) -> Result
 
 pub(super) async fn insert_organization(
     db: &impl ConnectionTrait,
-    organization: organization::ActiveModel,
+    new: OrganizationToCreate,
 ) -> Result<organization::Model, DbErr> {
+    let organization = organization::ActiveModel {
+        id: NotSet,
+        name: Set(new.name.into_inner()),
+        slug: Set(new.slug.to_string()),
+        seat_limit: Set(new.seat_limit),
+        human_agent_service_enabled: Set(true),
+        created_at: Set(new.at),
+        agent_count: Set(0),
+    };
     organization::Entity::insert(organization).exec_with_returning(db).await
 }
 
 // ---- agents ----
 
+/// An agent as shown, from the row read without its password hash.
+impl From<AgentRow> for AgentRecord {
+    fn from(row: AgentRow) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            display_name: row.display_name,
+            email: row.email,
+            role: row.role,
+            enabled: row.enabled,
+            presence: row.presence,
+            presence_changed_at: row.presence_changed_at,
+            presence_reason: row.presence_reason,
+            show_real_phone_numbers: row.show_real_phone_numbers,
+            max_concurrent_sessions: row.max_concurrent_sessions,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            active_sessions: row.active_sessions,
+            deleted_at: row.deleted_at,
+        }
+    }
+}
+
+/// An agent as shown, from a row a write (or sign-in) read whole: the hash goes no further.
+impl From<agent::Model> for AgentRecord {
+    fn from(row: agent::Model) -> Self {
+        AgentRow::from(row).into()
+    }
+}
+
+fn records(rows: Vec<AgentRow>) -> Vec<AgentRecord> {
+    rows.into_iter().map(AgentRecord::from).collect()
+}
+
 pub(super) async fn find_agent(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_id: i64,
-) -> Result<Option<AgentRow>, DbErr> {
-    live_agents(organization_id).filter(agent::Column::Id.eq(agent_id)).into_partial_model().one(db).await
+) -> Result<Option<AgentRecord>, DbErr> {
+    let query = live_agents(organization_id).filter(agent::Column::Id.eq(agent_id));
+    Ok(query.into_partial_model::<AgentRow>().one(db).await?.map(AgentRecord::from))
 }
 
 pub(super) async fn find_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_ids: &[i64],
-) -> Result<Vec<AgentRow>, DbErr> {
-    live_agents(organization_id)
-        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
-        .into_partial_model()
-        .all(db)
-        .await
+) -> Result<Vec<AgentRecord>, DbErr> {
+    let query = live_agents(organization_id).filter(agent::Column::Id.is_in(agent_ids.iter().copied()));
+    Ok(records(query.into_partial_model().all(db).await?))
 }
 
 /// These agents of the organization, deleted ones included: history names them.
@@ -133,13 +182,11 @@ pub(super) async fn find_agents_including_deleted(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_ids: &[i64],
-) -> Result<Vec<AgentRow>, DbErr> {
-    agent::Entity::find()
+) -> Result<Vec<AgentRecord>, DbErr> {
+    let query = agent::Entity::find()
         .filter(agent::Column::OrganizationId.eq(organization_id))
-        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
-        .into_partial_model()
-        .all(db)
-        .await
+        .filter(agent::Column::Id.is_in(agent_ids.iter().copied()));
+    Ok(records(query.into_partial_model().all(db).await?))
 }
 
 pub(super) async fn username_taken(
@@ -158,7 +205,7 @@ pub(super) async fn count_enabled_admins_except(
     excluding: &[i64],
 ) -> Result<u64, DbErr> {
     live_agents(organization_id)
-        .filter(agent::Column::Role.eq(agent::Role::Admin))
+        .filter(agent::Column::Role.eq(Role::Admin))
         .filter(agent::Column::Enabled.eq(true))
         .filter(agent::Column::Id.is_not_in(excluding.iter().copied()))
         .count(db)
@@ -170,13 +217,28 @@ pub(super) async fn count_enabled_admins_except(
 /// together).
 pub(super) async fn insert_agent(
     db: &impl ConnectionTrait,
-    mut agent: agent::ActiveModel,
-    organization_id: i64,
-) -> Result<agent::Model, DbErr> {
-    agent.organization_id = Set(organization_id);
+    new: AgentToCreate,
+) -> Result<AgentRecord, DbErr> {
+    let agent = agent::ActiveModel {
+        organization_id: Set(new.organization_id),
+        username: Set(new.username.as_str().to_owned()),
+        display_name: Set(new.display_name),
+        email: Set(new.email),
+        role: Set(new.role),
+        enabled: Set(true),
+        password_hash: Set(new.password_hash),
+        presence: Set(Presence::Offline),
+        presence_changed_at: Set(None),
+        show_real_phone_numbers: Set(new.show_real_phone_numbers),
+        max_concurrent_sessions: Set(new.max_concurrent_sessions),
+        created_at: Set(new.at),
+        updated_at: Set(new.at),
+        deleted_at: Set(None),
+        ..Default::default()
+    };
     let created = agent::Entity::insert(agent).exec_with_returning(db).await?;
-    add_to_agent_count(db, organization_id, 1).await?;
-    Ok(created)
+    add_to_agent_count(db, new.organization_id, 1).await?;
+    Ok(created.into())
 }
 
 /// Moves the organization's count of live agents by `change`, relative to what the row
@@ -201,7 +263,7 @@ pub(super) async fn update_agent(
     agent_id: i64,
     update: AgentUpdate,
     now: DateTime<Utc>,
-) -> Result<agent::Model, DbErr> {
+) -> Result<AgentRecord, DbErr> {
     let row = agent::ActiveModel {
         id: Unchanged(agent_id),
         display_name: update.display_name.map_or(NotSet, Set),
@@ -214,11 +276,12 @@ pub(super) async fn update_agent(
         updated_at: Set(now),
         ..Default::default()
     };
-    agent::Entity::update(row)
+    let updated = agent::Entity::update(row)
         .validate()?
         .filter(agent::Column::OrganizationId.eq(organization_id))
         .exec(db)
-        .await
+        .await?;
+    Ok(updated.into())
 }
 
 /// Sets `enabled` on those of the agents that differ; returns how many changed.
@@ -275,7 +338,7 @@ fn sort_expression(field: AgentSortField) -> SimpleExpr {
 }
 
 /// The cursor of an agent under an order.
-pub(super) fn agent_cursor(agent: &AgentRow, field: AgentSortField) -> Cursor {
+pub(super) fn agent_cursor(agent: &AgentRecord, field: AgentSortField) -> Cursor {
     let key = match field {
         AgentSortField::DisplayName => agent.display_name.to_lowercase(),
         AgentSortField::Username => agent.username.clone(),
@@ -346,9 +409,9 @@ pub(super) async fn list_agents(
     filter: &AgentFilter,
     order: AgentOrder,
     page: &PageRequest,
-) -> Result<Page<AgentRow>, DbErr> {
+) -> Result<Page<AgentRecord>, DbErr> {
     let rows = agents_page(organization_id, filter, order, page).into_model::<AgentRow>().all(db).await?;
-    Ok(page.page_of(rows))
+    Ok(page.page_of(records(rows)))
 }
 
 /// The statement `list_agents` runs, built for `backend`; exists so that tests can ask the
@@ -493,8 +556,17 @@ pub(super) async fn queue_name_taken(
 
 pub(super) async fn insert_queue(
     db: &impl ConnectionTrait,
-    queue: queue::ActiveModel,
+    new: QueueToCreate,
 ) -> Result<queue::Model, DbErr> {
+    let queue = queue::ActiveModel {
+        id: NotSet,
+        organization_id: Set(new.organization_id),
+        name: Set(new.name.as_str().to_owned()),
+        name_key: Set(new.name.key()),
+        created_at: Set(new.at),
+        updated_at: Set(new.at),
+        deleted_at: Set(None),
+    };
     queue::Entity::insert(queue).exec_with_returning(db).await
 }
 

@@ -12,7 +12,7 @@ use std::{
 use async_graphql::Context;
 
 use super::error::ApiError;
-use crate::{auth::Viewer, state::AppState};
+use crate::{state::AppState, viewer::Viewer};
 
 type Shared = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 

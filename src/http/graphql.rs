@@ -25,8 +25,9 @@ use super::{
     persisted::{NOT_FOUND_CODE, NOT_FOUND_MESSAGE, Outcome},
 };
 use crate::{
-    auth::{Viewer, model::SessionLifetime, service as auth},
+    auth::{model::SessionLifetime, service as auth},
     graphql::{ApiError, RequestContext, operation_name, refuse_unless_read_only},
+    viewer::Viewer,
 };
 
 /// The media types a GraphQL response is sent as.

@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
+use super::model::{Presence, PresenceReason};
 use crate::{
-    db::entities::agent::{self, AgentRow},
+    db::entities::agent::AgentRow,
     events::{Buffers, Event, Notice, Route, Routed},
 };
 
@@ -18,12 +19,12 @@ pub struct PresenceChange {
     pub organization_id: i64,
     pub agent_id: i64,
     #[serde(with = "presence_text")]
-    pub status: agent::Presence,
+    pub status: Presence,
     #[serde(with = "presence_text")]
-    pub previous: agent::Presence,
+    pub previous: Presence,
     /// Why it changed; absent from events of instances older than this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<agent::PresenceReason>,
+    pub reason: Option<PresenceReason>,
     pub at: DateTime<Utc>,
 }
 
@@ -59,18 +60,17 @@ impl Routed for PresenceNotice {
 
 /// Presence in its database spelling (`ONLINE`/`OFFLINE`), the same on the wire.
 mod presence_text {
-    use sea_orm::ActiveEnum;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    use crate::db::entities::agent::Presence;
+    use crate::presence::model::Presence;
 
     pub fn serialize<S: Serializer>(presence: &Presence, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&presence.to_value())
+        serializer.serialize_str(presence.as_str())
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Presence, D::Error> {
         let text = String::deserialize(deserializer)?;
-        Presence::try_from_value(&text).map_err(|_| D::Error::custom(format!("unknown presence {text}")))
+        Presence::parse(&text).ok_or_else(|| D::Error::custom(format!("unknown presence {text}")))
     }
 }
 
@@ -83,9 +83,9 @@ mod tests {
         let change = PresenceChange {
             organization_id: 1,
             agent_id: 2,
-            status: agent::Presence::Online,
-            previous: agent::Presence::Offline,
-            reason: Some(agent::PresenceReason::TtlExpired),
+            status: Presence::Online,
+            previous: Presence::Offline,
+            reason: Some(PresenceReason::TtlExpired),
             at: Utc::now(),
         };
         let text = serde_json::to_string(&change).unwrap();

@@ -3,7 +3,9 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use crate::{config::Config, db::entities::agent::Presence};
+use chrono::{DateTime, Utc};
+
+use crate::{config::Config, spelling::spelled_enum};
 
 /// An instance that misses this many sweeps is presumed gone: its sockets stop counting.
 const MISSED_SWEEPS_BEFORE_GONE: u32 = 10;
@@ -63,10 +65,69 @@ impl InstanceId {
     }
 }
 
+spelled_enum! {
+    /// Whether an agent takes conversations.
+    pub enum Presence {
+        Online = "ONLINE",
+        Offline = "OFFLINE",
+    }
+}
+
+spelled_enum! {
+    /// Why an agent's presence was last set. Serde spells it as the database does, for the
+    /// events that carry it.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum PresenceReason {
+        /// The agent's workspace said so (`reportPresence`).
+        Reported = "REPORTED",
+        /// ONLINE was not renewed within the presence TTL.
+        TtlExpired = "TTL_EXPIRED",
+        /// The agent's last WebSocket closed and none opened within the grace.
+        Disconnected = "DISCONNECTED",
+        Disabled = "DISABLED",
+        Deleted = "DELETED",
+        /// Left ONLINE by a cluster that stopped; reset when the first instance started again.
+        ServerRestart = "SERVER_RESTART",
+    }
+}
+
+/// An agent whose presence a flip just changed, as the flip left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flipped {
+    pub organization_id: i64,
+    pub agent_id: i64,
+    pub status: Presence,
+    /// Every flip sets it; None only in a row no flip has touched.
+    pub reason: Option<PresenceReason>,
+}
+
+/// One change of an agent's presence, as its history keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub organization_id: i64,
+    pub agent_id: i64,
+    pub status: Presence,
+    pub reason: PresenceReason,
+    pub at: DateTime<Utc>,
+}
+
 /// Presence has two states, so the state a change left is the other one.
 pub fn other(status: Presence) -> Presence {
     match status {
         Presence::Online => Presence::Offline,
         Presence::Offline => Presence::Online,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_spells_a_reason_as_the_database_does() {
+        for &reason in PresenceReason::ALL {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
     }
 }

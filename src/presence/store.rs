@@ -1,20 +1,22 @@
 //! Presence SQL. Every flip is a conditional UPDATE that names the state it leaves, so of
 //! two writers racing (two instances sweeping, a report against a lapse) exactly one
 //! changes the row, and only that one announces it.
+//!
+//! Presence writes its own tables (`agent_sockets`, `presence_instances`, `presence_history`)
+//! and, of `agents`, only the columns it owns: `presence`, `presence_changed_at`,
+//! `presence_reason`, `presence_expires_at`, `presence_grace_until` (the directory inserts a
+//! new agent OFFLINE and owns the rest of the row; see `db::entities::agent`).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveEnum,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 
+use super::model::{Flipped, HistoryEntry, Presence, PresenceReason};
 use crate::db::{
-    entities::{
-        agent::{self, Presence, PresenceReason},
-        agent_socket, presence_history, presence_instance, queue, queue_member,
-    },
+    entities::{agent, agent_socket, presence_history, presence_instance, queue, queue_member},
     page::{Page, PageRequest},
 };
 
@@ -49,7 +51,7 @@ pub(super) async fn go_online(
     agent_id: i64,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> Result<Option<agent::Model>, DbErr> {
+) -> Result<Option<Flipped>, DbErr> {
     let updated = agent::Entity::update_many()
         .set(agent::ActiveModel {
             presence: Set(Presence::Online),
@@ -65,7 +67,7 @@ pub(super) async fn go_online(
         .filter(may_be_online())
         .exec_with_returning(db)
         .await?;
-    Ok(updated.into_iter().next())
+    Ok(updated.into_iter().next().map(flipped))
 }
 
 /// Extends an ONLINE agent's TTL; false when it is not ONLINE (any more).
@@ -90,6 +92,15 @@ pub(super) async fn renew(
     Ok(result.rows_affected == 1)
 }
 
+fn flipped(row: agent::Model) -> Flipped {
+    Flipped {
+        organization_id: row.organization_id,
+        agent_id: row.id,
+        status: row.presence,
+        reason: row.presence_reason,
+    }
+}
+
 fn offline_at(now: DateTime<Utc>, reason: Option<PresenceReason>) -> agent::ActiveModel {
     agent::ActiveModel {
         presence: Set(Presence::Offline),
@@ -109,43 +120,43 @@ pub(super) async fn go_offline(
     agent_ids: &[i64],
     now: DateTime<Utc>,
     reason: PresenceReason,
-) -> Result<Vec<agent::Model>, DbErr> {
-    agent::Entity::update_many()
+) -> Result<Vec<Flipped>, DbErr> {
+    let updated = agent::Entity::update_many()
         .set(offline_at(now, Some(reason)))
         .filter(agent::Column::OrganizationId.eq(organization_id))
         .filter(agent::Column::Id.is_in(agent_ids.iter().copied()))
         .filter(agent::Column::Presence.ne(Presence::Offline))
         .exec_with_returning(db)
-        .await
+        .await?;
+    Ok(updated.into_iter().map(flipped).collect())
 }
 
 /// ONLINE agents whose TTL passed, or whose socket grace passed with no socket open again,
 /// become OFFLINE, with the reason that applies (the TTL when both do); returns them.
-pub(super) async fn lapse(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<agent::Model>, DbErr> {
+pub(super) async fn lapse(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<Flipped>, DbErr> {
     let expired = || agent::Column::PresenceExpiresAt.lt(now);
-    let reason = Expr::case(expired(), Expr::val(PresenceReason::TtlExpired.to_value()))
-        .finally(Expr::val(PresenceReason::Disconnected.to_value()));
-    agent::Entity::update_many()
+    let reason = Expr::case(expired(), Expr::val(PresenceReason::TtlExpired.as_str()))
+        .finally(Expr::val(PresenceReason::Disconnected.as_str()));
+    let updated = agent::Entity::update_many()
         .set(offline_at(now, None))
         .col_expr(agent::Column::PresenceReason, reason.into())
         .filter(agent::Column::Presence.eq(Presence::Online))
         .filter(expired().or(agent::Column::PresenceGraceUntil.lt(now).and(has_no_socket())))
         .exec_with_returning(db)
-        .await
+        .await?;
+    Ok(updated.into_iter().map(flipped).collect())
 }
 
 /// Every ONLINE agent of every organization becomes OFFLINE with `SERVER_RESTART`, and every
 /// socket is forgotten: the processes that held them are gone. Returns the agents.
-pub(super) async fn reset_all(
-    db: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-) -> Result<Vec<agent::Model>, DbErr> {
+pub(super) async fn reset_all(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<Flipped>, DbErr> {
     agent_socket::Entity::delete_many().exec(db).await?;
-    agent::Entity::update_many()
+    let updated = agent::Entity::update_many()
         .set(offline_at(now, Some(PresenceReason::ServerRestart)))
         .filter(agent::Column::Presence.eq(Presence::Online))
         .exec_with_returning(db)
-        .await
+        .await?;
+    Ok(updated.into_iter().map(flipped).collect())
 }
 
 /// Whether an instance other than `instance` heart-beat at or after `cutoff`.
@@ -164,12 +175,17 @@ pub(super) async fn another_instance_alive(
 
 /// Appends changes to the presence history: one statement per 1000 rows, whatever the
 /// number of agents a bulk change or a sweep flipped.
-pub(super) async fn record_history(
-    db: &impl ConnectionTrait,
-    rows: Vec<presence_history::ActiveModel>,
-) -> Result<(), DbErr> {
-    for chunk in rows.chunks(HISTORY_ROWS_PER_STATEMENT) {
-        presence_history::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
+pub(super) async fn record_history(db: &impl ConnectionTrait, entries: &[HistoryEntry]) -> Result<(), DbErr> {
+    for chunk in entries.chunks(HISTORY_ROWS_PER_STATEMENT) {
+        let rows = chunk.iter().map(|entry| presence_history::ActiveModel {
+            organization_id: Set(entry.organization_id),
+            agent_id: Set(entry.agent_id),
+            status: Set(entry.status),
+            reason: Set(entry.reason),
+            at: Set(entry.at),
+            ..Default::default()
+        });
+        presence_history::Entity::insert_many(rows).exec_without_returning(db).await?;
     }
     Ok(())
 }

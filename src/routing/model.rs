@@ -1,4 +1,13 @@
-use crate::db::entities::conversation::Status;
+use crate::spelling::spelled_enum;
+
+spelled_enum! {
+    /// Where a conversation stands: waiting for an agent, assigned to one, or closed.
+    pub enum Status {
+        Waiting = "WAITING",
+        Assigned = "ASSIGNED",
+        Closed = "CLOSED",
+    }
+}
 
 /// What a conversation listing may be narrowed to.
 #[derive(Clone, Copy, Debug, Default)]

@@ -12,7 +12,7 @@ use super::{
     service::{self, Audience, RoutingError},
 };
 use crate::{
-    auth::{Viewer, guard::RoleGuard},
+    auth::guard::RoleGuard,
     db::{entities::conversation, page::Cursor},
     directory::schema::{Agent, Queue},
     graphql::{
@@ -21,6 +21,7 @@ use crate::{
         pagination::{connection, connection_complexity, encode_cursor, page_request},
     },
     phone,
+    viewer::Viewer,
 };
 
 impl From<RoutingError> for ApiError {
@@ -42,7 +43,7 @@ impl From<RoutingError> for ApiError {
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::db::entities::conversation::Status")]
+#[graphql(remote = "crate::routing::model::Status")]
 pub enum ConversationStatus {
     Waiting,
     Assigned,

@@ -13,19 +13,21 @@ use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
 
 use super::{
     events::{ConversationChange, ConversationChangeKind, ConversationNotice},
-    model::{ConversationFilter, Ineligible, MAX_CUSTOMER_NAME_CHARS, NewConversation, RemovalImpact},
+    model::{
+        ConversationFilter, Ineligible, MAX_CUSTOMER_NAME_CHARS, NewConversation, RemovalImpact, Status,
+    },
     store,
 };
 use crate::{
-    auth::Viewer,
     db::{
         self,
-        entities::conversation::{self, Status},
+        entities::conversation,
         page::{Page, PageRequest},
     },
     events::{Delivery, EventBus, EventTx, Route, WatchError},
     jobs::{self, FirstRun},
     phone::PhoneNumber,
+    viewer::Viewer,
 };
 
 /// Candidates read per attempt; more are read if all of them were taken meanwhile.

@@ -3,6 +3,9 @@
 //! conversation is assigned with one conditional UPDATE of its row (`status = WAITING`):
 //! each is atomic on both back-ends, so concurrent requests and instances cannot overfill an
 //! agent or assign a conversation twice.
+//!
+//! Routing writes `conversations` and, of `agents`, only the capacity columns it owns:
+//! `active_sessions` and `idle_since` (see `db::entities::agent`).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -15,14 +18,13 @@ use sea_orm::{
 
 use std::collections::HashMap;
 
-use super::model::{ConversationFilter, Ineligible};
-use crate::db::{
-    entities::{
-        agent::{self, Presence},
-        conversation::{self, Status},
-        organization, queue, queue_member,
+use super::model::{ConversationFilter, Ineligible, Status};
+use crate::{
+    db::{
+        entities::{agent, conversation, organization, queue, queue_member},
+        page::{Page, PageRequest},
     },
-    page::{Page, PageRequest},
+    presence::model::Presence,
 };
 
 fn conversations_of(organization_id: i64) -> Select<conversation::Entity> {

@@ -4,6 +4,8 @@
 use agentdesk::{
     auth::{Password, PasswordHasher, token},
     db::entities::{agent, organization, queue, queue_member, session},
+    presence::model::Presence,
+    viewer::Role,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -30,10 +32,10 @@ pub async fn agents(
             username: Set(format!("{prefix}-{n:04}")),
             display_name: Set(format!("{prefix} {n:04}")),
             email: Set(Some(format!("{prefix}{n}@example.com"))),
-            role: Set(agent::Role::Agent),
+            role: Set(Role::Agent),
             enabled: Set(true),
             password_hash: Set(hash.clone()),
-            presence: Set(agent::Presence::Offline),
+            presence: Set(Presence::Offline),
             presence_changed_at: Set(None),
             show_real_phone_numbers: Set(false),
             max_concurrent_sessions: Set(None),
@@ -111,8 +113,7 @@ pub async fn organizations(
     let queues = insert_all(db, queues.collect()).await;
     let hash = seed_password_hash().await;
     let members = organizations.iter().flat_map(|organization| {
-        let roles = std::iter::repeat_n(agent::Role::Admin, admins)
-            .chain(std::iter::repeat_n(agent::Role::Agent, agents));
+        let roles = std::iter::repeat_n(Role::Admin, admins).chain(std::iter::repeat_n(Role::Agent, agents));
         roles.enumerate().map(|(n, role)| member(organization.id, n, role, &hash, now))
     });
     let members = insert_all(db, members.collect()).await;
@@ -159,14 +160,8 @@ pub async fn organizations(
 }
 
 /// The organization's `n`th member, named by role and place: `admin-0`, `agent-2`.
-fn member(
-    organization_id: i64,
-    n: usize,
-    role: agent::Role,
-    hash: &str,
-    now: DateTime<Utc>,
-) -> agent::ActiveModel {
-    let online = role == agent::Role::Agent;
+fn member(organization_id: i64, n: usize, role: Role, hash: &str, now: DateTime<Utc>) -> agent::ActiveModel {
+    let online = role == Role::Agent;
     let name = if online { format!("agent-{n}") } else { format!("admin-{n}") };
     agent::ActiveModel {
         organization_id: Set(organization_id),
@@ -176,7 +171,7 @@ fn member(
         role: Set(role),
         enabled: Set(true),
         password_hash: Set(hash.to_owned()),
-        presence: Set(if online { agent::Presence::Online } else { agent::Presence::Offline }),
+        presence: Set(if online { Presence::Online } else { Presence::Offline }),
         presence_changed_at: Set(online.then_some(now)),
         // Beyond any benchmark: no sweeper lapses them while it runs.
         presence_expires_at: Set(online.then_some(now + chrono::Duration::days(1))),

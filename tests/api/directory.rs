@@ -2,6 +2,7 @@
 //! seats, roles and tenancy.
 
 use agentdesk::db::entities::{agent, organization};
+use agentdesk::viewer::Role;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, prelude::Expr};
 use serde_json::{Value, json};
@@ -590,7 +591,7 @@ async fn two_admins_disabling_each_other_leave_one_enabled(backend: Backend) {
     // One wins; the other is refused (LAST_ADMIN) or was signed out by the winner first.
     assert!(outcomes == ["LAST_ADMIN", "OK"] || outcomes == ["OK", "UNAUTHENTICATED"], "{outcomes:?}");
     let enabled_admins = agent::Entity::find()
-        .filter(agent::Column::Role.eq(agent::Role::Admin))
+        .filter(agent::Column::Role.eq(Role::Admin))
         .filter(agent::Column::Enabled.eq(true))
         .count(server.db())
         .await

@@ -5,6 +5,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use agentdesk::db::entities::{agent, conversation};
+use agentdesk::routing::model::Status;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
@@ -150,15 +151,15 @@ async fn killed_during_a_burst_of_assignments_nothing_is_lost(backend: Backend) 
     let mut per_agent: HashMap<i64, usize> = HashMap::new();
     for row in &rows {
         match row.status {
-            conversation::Status::Waiting => {
+            Status::Waiting => {
                 assert_eq!(row.assigned_agent_id, None, "a WAITING conversation held by an agent: {row:?}")
             }
-            conversation::Status::Assigned => {
+            Status::Assigned => {
                 let agent = row.assigned_agent_id.expect("an ASSIGNED conversation names its agent");
                 assert!(row.assigned_at.is_some(), "{row:?}");
                 *per_agent.entry(agent).or_default() += 1;
             }
-            conversation::Status::Closed => panic!("nothing closed it: {row:?}"),
+            Status::Closed => panic!("nothing closed it: {row:?}"),
         }
     }
     for (agent, count) in per_agent {

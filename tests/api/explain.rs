@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use agentdesk::presence::model::PresenceReason;
 use agentdesk::{config::Config, db::entities::agent};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -231,7 +232,7 @@ async fn disabling_and_deleting_give_their_reasons(backend: Backend) {
         .await
         .unwrap()
         .expect("deleted agents keep their row");
-    assert_eq!(bob_row.presence_reason, Some(agent::PresenceReason::Deleted));
+    assert_eq!(bob_row.presence_reason, Some(PresenceReason::Deleted));
 }
 
 async fn a_restart_resets_presence_with_server_restart(backend: Backend) {

@@ -14,6 +14,7 @@ use agentdesk::{
     config::Config,
     db::entities::{agent, organization, queue, queue_member},
 };
+use agentdesk::{presence::model::Presence, viewer::Role};
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr,
@@ -96,10 +97,10 @@ async fn insert_agent(db: &DatabaseConnection, slug: &str, username: &str) -> St
         username: Set(username.into()),
         display_name: Set(username.into()),
         email: Set(None),
-        role: Set(agent::Role::Agent),
+        role: Set(Role::Agent),
         enabled: Set(true),
         password_hash: Set(PasswordHasher::new(1).hash(&password).await.unwrap()),
-        presence: Set(agent::Presence::Offline),
+        presence: Set(Presence::Offline),
         presence_changed_at: Set(None),
         show_real_phone_numbers: Set(false),
         max_concurrent_sessions: Set(None),

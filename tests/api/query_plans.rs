@@ -16,6 +16,7 @@ use agentdesk::{
         service::agents_page_statement,
     },
 };
+use agentdesk::{presence::model::Presence, viewer::Role};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
 use serde_json::{Value, json};
 
@@ -82,8 +83,8 @@ async fn every_order_and_filter_of_the_agents_page_walks_an_index(backend: Backe
     let filters = [
         ("no filter", AgentFilter::default()),
         ("enabled", AgentFilter { enabled: Some(true), ..Default::default() }),
-        ("presence", AgentFilter { presence: Some(agent::Presence::Online), ..Default::default() }),
-        ("role", AgentFilter { role: Some(agent::Role::Agent), ..Default::default() }),
+        ("presence", AgentFilter { presence: Some(Presence::Online), ..Default::default() }),
+        ("role", AgentFilter { role: Some(Role::Agent), ..Default::default() }),
         ("queue", AgentFilter { queue_id: Some(queue), ..Default::default() }),
     ];
     let mut failures = Vec::new();

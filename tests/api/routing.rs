@@ -3,6 +3,8 @@
 //! under a concurrent burst.
 
 use agentdesk::db::entities::{agent, conversation, organization, queue, queue_member};
+use agentdesk::presence::model::Presence;
+use agentdesk::routing::model::Status;
 use chrono::Utc;
 use futures_util::{StreamExt, stream};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, prelude::Expr};
@@ -120,7 +122,7 @@ impl Desk {
         let rows = (0..count).map(|_| conversation::ActiveModel {
             organization_id: Set(queue.organization_id),
             queue_id: Set(queue.id),
-            status: Set(conversation::Status::Waiting),
+            status: Set(Status::Waiting),
             created_at: Set(created_at),
             ..Default::default()
         });
@@ -344,11 +346,11 @@ async fn monthly_sessions_count_assignments_of_the_last_30_days(backend: Backend
     let month = chrono::Duration::days(30);
     let minute = chrono::Duration::minutes(1);
     for (assigned_at, status) in [
-        (Some(now - month + minute), conversation::Status::Closed),
-        (Some(now - month - minute), conversation::Status::Closed),
-        (Some(now), conversation::Status::Assigned),
-        (Some(now - chrono::Duration::days(2)), conversation::Status::Waiting),
-        (None, conversation::Status::Waiting),
+        (Some(now - month + minute), Status::Closed),
+        (Some(now - month - minute), Status::Closed),
+        (Some(now), Status::Assigned),
+        (Some(now - chrono::Duration::days(2)), Status::Waiting),
+        (None, Status::Waiting),
     ] {
         conversation::Entity::insert(conversation::ActiveModel {
             organization_id: Set(organization.id),
@@ -496,7 +498,7 @@ async fn no_agent_is_ever_over_its_limit_under_a_concurrent_burst(backend: Backe
         capacity += limit;
         agent::Entity::update_many()
             .col_expr(agent::Column::MaxConcurrentSessions, Expr::value(limit))
-            .col_expr(agent::Column::Presence, Expr::value(agent::Presence::Online))
+            .col_expr(agent::Column::Presence, Expr::value(Presence::Online))
             .col_expr(agent::Column::PresenceExpiresAt, Expr::value(Utc::now() + chrono::Duration::hours(1)))
             .filter(agent::Column::Id.eq(row.id))
             .exec(&db)
@@ -533,11 +535,9 @@ async fn no_agent_is_ever_over_its_limit_under_a_concurrent_burst(backend: Backe
 
     let rows = conversation::Entity::find().all(&db).await.unwrap();
     assert_eq!(rows.len(), 1000, "none lost");
-    let assigned = rows.iter().filter(|row| row.status == conversation::Status::Assigned).count();
-    let waiting = rows
-        .iter()
-        .filter(|row| row.status == conversation::Status::Waiting && row.assigned_agent_id.is_none())
-        .count();
+    let assigned = rows.iter().filter(|row| row.status == Status::Assigned).count();
+    let waiting =
+        rows.iter().filter(|row| row.status == Status::Waiting && row.assigned_agent_id.is_none()).count();
     assert_eq!(
         (assigned, waiting),
         (capacity as usize, 1000 - capacity as usize),
@@ -548,7 +548,7 @@ async fn no_agent_is_ever_over_its_limit_under_a_concurrent_burst(backend: Backe
     {
         let held = conversation::Entity::find()
             .filter(conversation::Column::AssignedAgentId.eq(row.id))
-            .filter(conversation::Column::Status.eq(conversation::Status::Assigned))
+            .filter(conversation::Column::Status.eq(Status::Assigned))
             .count(&db)
             .await
             .unwrap();

@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use agentdesk::db::entities::{agent, conversation, organization, queue};
+use agentdesk::presence::model::Presence;
+use agentdesk::routing::model::Status;
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, prelude::Expr};
 use serde_json::{Value, json};
@@ -187,7 +189,7 @@ async fn burst_in_crowd(server: &TestServer) {
         .unwrap()
         .unwrap();
     agent::Entity::update_many()
-        .col_expr(agent::Column::Presence, Expr::value(agent::Presence::Online))
+        .col_expr(agent::Column::Presence, Expr::value(Presence::Online))
         .col_expr(agent::Column::PresenceChangedAt, Expr::value(Utc::now()))
         .filter(agent::Column::OrganizationId.eq(crowd.id))
         .filter(agent::Column::Username.starts_with("c-"))
@@ -202,7 +204,7 @@ async fn burst_in_crowd(server: &TestServer) {
         .map(|n| conversation::ActiveModel {
             organization_id: Set(crowd.id),
             queue_id: Set(queue.id),
-            status: Set(conversation::Status::Assigned),
+            status: Set(Status::Assigned),
             assigned_agent_id: Set(Some(number_of(&ids[n % BURST_AGENTS]))),
             created_at: Set(now),
             assigned_at: Set(Some(now)),
@@ -219,7 +221,7 @@ async fn burst_in_crowd(server: &TestServer) {
     assert_eq!(disabled["setAgentsEnabled"]["userErrors"], json!([]), "{disabled}");
     let waiting = conversation::Entity::find()
         .filter(conversation::Column::OrganizationId.eq(crowd.id))
-        .filter(conversation::Column::Status.eq(conversation::Status::Waiting));
+        .filter(conversation::Column::Status.eq(Status::Waiting));
     assert_eq!(
         sea_orm::PaginatorTrait::count(waiting, db).await.unwrap(),
         BURST_CONVERSATIONS as u64,

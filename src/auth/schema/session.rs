@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     auth::{
-        Viewer,
         model::SessionLifetime,
         sessions::{self, SessionInfo},
     },
@@ -14,6 +13,7 @@ use crate::{
         id::{self, NodeKind},
     },
     state::AppState,
+    viewer::Viewer,
 };
 
 /// One signed-in session (a device or browser), never its token.

@@ -1,48 +1,16 @@
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-pub enum Role {
-    #[sea_orm(string_value = "ADMIN")]
-    Admin,
-    #[sea_orm(string_value = "AGENT")]
-    Agent,
-}
+use crate::{
+    presence::model::{Presence, PresenceReason},
+    viewer::Role,
+};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-pub enum Presence {
-    #[sea_orm(string_value = "ONLINE")]
-    Online,
-    #[sea_orm(string_value = "OFFLINE")]
-    Offline,
-}
-
-/// Why an agent's presence was last set. The database spelling is the API's and the wire's.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize, serde::Deserialize,
-)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PresenceReason {
-    /// The agent's workspace said so (`reportPresence`).
-    #[sea_orm(string_value = "REPORTED")]
-    Reported,
-    /// ONLINE was not renewed within the presence TTL.
-    #[sea_orm(string_value = "TTL_EXPIRED")]
-    TtlExpired,
-    /// The agent's last WebSocket closed and none opened within the grace.
-    #[sea_orm(string_value = "DISCONNECTED")]
-    Disconnected,
-    #[sea_orm(string_value = "DISABLED")]
-    Disabled,
-    #[sea_orm(string_value = "DELETED")]
-    Deleted,
-    /// Left ONLINE by a cluster that stopped; reset when the first instance started again.
-    #[sea_orm(string_value = "SERVER_RESTART")]
-    ServerRestart,
-}
-
+/// One row per agent, written by three capabilities, each only its own columns: presence
+/// owns `presence`, `presence_changed_at`, `presence_reason`, `presence_expires_at` and
+/// `presence_grace_until`; routing owns `active_sessions` and `idle_since`; the directory
+/// owns the rest, and inserts a new agent OFFLINE (the capacity columns start at their
+/// defaults). One row rather than three tables: the router's one conditional UPDATE reads
+/// the profile, the presence and the capacity together.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "agents")]
 pub struct Model {
@@ -77,9 +45,9 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
 }
 
-/// An agent as it is shown: the row without the password hash and the bookkeeping only
-/// presence and routing read (`organization_id`, which the query already fixes, included).
-/// Every read for display selects exactly these columns.
+/// The row without the password hash and the bookkeeping only presence and routing read
+/// (`organization_id`, which the query already fixes, included): every read for display
+/// selects exactly these columns, and the stores map it to the directory's `AgentRecord`.
 #[derive(Clone, Debug, PartialEq, Eq, DerivePartialModel)]
 #[sea_orm(entity = "Entity")]
 pub struct AgentRow {

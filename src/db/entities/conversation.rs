@@ -1,15 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-pub enum Status {
-    #[sea_orm(string_value = "WAITING")]
-    Waiting,
-    #[sea_orm(string_value = "ASSIGNED")]
-    Assigned,
-    #[sea_orm(string_value = "CLOSED")]
-    Closed,
-}
+use crate::routing::model::Status;
 
 /// An inbound contact on a queue, waiting for, assigned to, or closed by an agent.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

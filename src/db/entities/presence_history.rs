@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use super::agent::{Presence, PresenceReason};
+use crate::presence::model::{Presence, PresenceReason};
 
 /// One change of an agent's presence, kept for the configured retention.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

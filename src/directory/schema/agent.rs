@@ -10,11 +10,11 @@ use super::{
 };
 use crate::{
     auth::{
-        Viewer,
         guard::RoleGuard,
         schema::{Session, sessions_of},
     },
-    db::entities::{agent::AgentRow, queue},
+    db::entities::queue,
+    directory::model::AgentRecord,
     directory::{
         loaders::DirectoryLoaders,
         model::{AgentFilter as DomainFilter, AgentOrder as DomainOrder, AgentSortField, avatar_initial},
@@ -27,11 +27,12 @@ use crate::{
     },
     presence::schema::{PresenceHistoryConnection, presence_history},
     routing::model::{Ineligible, remaining_capacity},
+    viewer::Viewer,
 };
 
 /// A human agent of the organization.
 pub struct Agent {
-    row: AgentRow,
+    record: AgentRecord,
     /// Read along with a whole page of agents; otherwise loaded through the DataLoader.
     queues: Option<Vec<Queue>>,
     /// The request whose viewer reads this agent, when it is not the one being answered:
@@ -40,13 +41,14 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// The agent of a row read for display, or of one a write returned whole.
-    pub fn new(row: impl Into<AgentRow>) -> Self {
-        Self { row: row.into(), queues: None, seen_by: None }
+    /// The agent of a record, or of a row presence or sign-in read (they sit below the
+    /// directory, so the directory's store maps their rows here, dropping the hash).
+    pub fn new(record: impl Into<AgentRecord>) -> Self {
+        Self { record: record.into(), queues: None, seen_by: None }
     }
 
-    pub fn seen_by(row: impl Into<AgentRow>, request: RequestContext) -> Self {
-        Self { row: row.into(), queues: None, seen_by: Some(Arc::new(request)) }
+    pub fn seen_by(record: impl Into<AgentRecord>, request: RequestContext) -> Self {
+        Self { record: record.into(), queues: None, seen_by: Some(Arc::new(request)) }
     }
 
     fn request<'a>(&'a self, ctx: &'a Context<'_>) -> async_graphql::Result<&'a RequestContext> {
@@ -71,38 +73,38 @@ impl Agent {
 #[Object]
 impl Agent {
     pub async fn id(&self) -> ID {
-        id::encode(NodeKind::Agent, self.row.id)
+        id::encode(NodeKind::Agent, self.record.id)
     }
     async fn display_name(&self) -> &str {
-        &self.row.display_name
+        &self.record.display_name
     }
     /// First letter of the display name, upper-cased.
     async fn avatar_initial(&self) -> String {
-        avatar_initial(&self.row.display_name)
+        avatar_initial(&self.record.display_name)
     }
     /// Lower-case and never changes.
     async fn username(&self) -> &str {
-        &self.row.username
+        &self.record.username
     }
     async fn email(&self) -> Option<&str> {
-        self.row.email.as_deref()
+        self.record.email.as_deref()
     }
     async fn role(&self) -> AgentRole {
-        self.row.role.into()
+        self.record.role.into()
     }
     async fn enabled(&self) -> bool {
-        self.row.enabled
+        self.record.enabled
     }
     /// Reported by the agent's workspace; read-only here.
     async fn presence(&self) -> PresenceStatus {
-        self.row.presence.into()
+        self.record.presence.into()
     }
     async fn presence_changed_at(&self) -> Option<DateTime<Utc>> {
-        self.row.presence_changed_at
+        self.record.presence_changed_at
     }
     /// Why the current presence was set; null while it never changed.
     async fn presence_reason(&self) -> Option<PresenceReason> {
-        self.row.presence_reason.map(Into::into)
+        self.record.presence_reason.map(Into::into)
     }
     /// Every change of presence with its reason and time, newest first, 50 a page by default
     /// (at most 200); kept for the configured retention (90 days by default). ADMINs see
@@ -116,23 +118,23 @@ impl Agent {
         since: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<PresenceHistoryConnection> {
         let viewer = self.request(ctx)?.viewer()?;
-        presence_history(ctx.app(), viewer, self.row.id, first, after, since).await
+        presence_history(ctx.app(), viewer, self.record.id, first, after, since).await
     }
     /// Whether this agent sees customers' phone numbers unmasked.
     async fn show_real_phone_numbers(&self) -> bool {
-        self.row.show_real_phone_numbers
+        self.record.show_real_phone_numbers
     }
     /// Conversations this agent may hold at once; null means unlimited.
     async fn max_concurrent_sessions(&self) -> Option<i32> {
-        self.row.max_concurrent_sessions
+        self.record.max_concurrent_sessions
     }
     /// Conversations assigned to this agent and not closed.
     async fn active_sessions(&self) -> i32 {
-        self.row.active_sessions
+        self.record.active_sessions
     }
     /// Conversations this agent may still take under its limit; null means unlimited.
     async fn remaining_capacity(&self) -> Option<i32> {
-        remaining_capacity(self.row.max_concurrent_sessions, self.row.active_sessions)
+        remaining_capacity(self.record.max_concurrent_sessions, self.record.active_sessions)
     }
     /// Whether the router would give this agent a conversation of its queues now, and if
     /// not, every reason why: evaluated by the same rule the router selects agents by.
@@ -141,7 +143,7 @@ impl Agent {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<AssignmentEligibility> {
         let loaded =
-            DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?.eligibility.load_one(self.row.id).await;
+            DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?.eligibility.load_one(self.record.id).await;
         let reasons = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
         // A row the rule did not see (deleted meanwhile) cannot take anything.
         let reasons = reasons.unwrap_or_else(|| vec![Ineligible::Disabled]);
@@ -155,8 +157,10 @@ impl Agent {
         if let Some(queues) = &self.queues {
             return Ok(queues.clone());
         }
-        let loaded =
-            DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?.queues_of_agent.load_one(self.row.id).await;
+        let loaded = DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?
+            .queues_of_agent
+            .load_one(self.record.id)
+            .await;
         let queues = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
         Ok(queues.unwrap_or_default().into_iter().map(Queue::new).collect())
     }
@@ -164,18 +168,18 @@ impl Agent {
     /// reads its own; an ADMIN anyone's of the organization (FORBIDDEN otherwise).
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
         let viewer = self.request(ctx)?.viewer()?;
-        sessions_of(ctx.app(), viewer, self.row.id).await
+        sessions_of(ctx.app(), viewer, self.record.id).await
     }
     /// When the agent was deleted; only records of the past (a conversation it handled, an
     /// audit entry) still show a deleted agent.
     async fn deleted_at(&self) -> Option<DateTime<Utc>> {
-        self.row.deleted_at
+        self.record.deleted_at
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.row.created_at
+        self.record.created_at
     }
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.row.updated_at
+        self.record.updated_at
     }
 }
 
@@ -309,10 +313,10 @@ pub async fn agent_connection(
     let request = page_request(tag, args.after, args.before, args.first, args.last)?;
     let page = for_query(service::agents(&ctx.app().db, viewer, &filter, order, &request).await)?;
     let mut queues = page_queues(ctx, viewer, &page.items).await?;
-    Ok(connection(&request, page, AgentListing { filter }, |row| {
-        let cursor = encode_cursor(tag, &service::agent_cursor(&row, order.field));
-        let queues = queues.as_mut().map(|by_agent| by_agent.remove(&row.id).unwrap_or_default());
-        (cursor, Agent { row, queues, seen_by: None })
+    Ok(connection(&request, page, AgentListing { filter }, |record| {
+        let cursor = encode_cursor(tag, &service::agent_cursor(&record, order.field));
+        let queues = queues.as_mut().map(|by_agent| by_agent.remove(&record.id).unwrap_or_default());
+        (cursor, Agent { record, queues, seen_by: None })
     }))
 }
 
@@ -322,7 +326,7 @@ pub async fn agent_connection(
 async fn page_queues(
     ctx: &Context<'_>,
     viewer: &Viewer,
-    agents: &[AgentRow],
+    agents: &[AgentRecord],
 ) -> async_graphql::Result<Option<HashMap<i64, Vec<Queue>>>> {
     let look_ahead = ctx.look_ahead();
     let shown =

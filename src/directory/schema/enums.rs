@@ -3,14 +3,14 @@
 use async_graphql::Enum;
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::db::entities::agent::Role")]
+#[graphql(remote = "crate::viewer::Role")]
 pub enum AgentRole {
     Admin,
     Agent,
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::db::entities::agent::Presence")]
+#[graphql(remote = "crate::presence::model::Presence")]
 pub enum PresenceStatus {
     Online,
     Offline,
@@ -18,7 +18,7 @@ pub enum PresenceStatus {
 
 /// Why an agent's presence was last set.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::db::entities::agent::PresenceReason")]
+#[graphql(remote = "crate::presence::model::PresenceReason")]
 pub enum PresenceReason {
     /// The agent's workspace reported it.
     Reported,

@@ -128,7 +128,7 @@ fn queue_payload(outcome: Result<crate::db::entities::queue::Model, Vec<UserErro
     }
 }
 
-fn agent_payload(outcome: Result<crate::db::entities::agent::AgentRow, Vec<UserError>>) -> AgentPayload {
+fn agent_payload(outcome: Result<crate::directory::model::AgentRecord, Vec<UserError>>) -> AgentPayload {
     match outcome {
         Ok(agent) => AgentPayload { agent: Some(Agent::new(agent)), user_errors: vec![] },
         Err(user_errors) => AgentPayload { agent: None, user_errors },

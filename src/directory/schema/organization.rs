@@ -1,13 +1,14 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
 
 use crate::{
-    auth::{Viewer, guard::RoleGuard},
+    auth::guard::RoleGuard,
     db::entities::organization,
     directory::service::{self, SeatUsage},
     graphql::{
         ContextExt, for_query,
         id::{self, NodeKind},
     },
+    viewer::Viewer,
 };
 
 pub struct Organization(pub organization::Model);

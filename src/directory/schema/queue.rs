@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 
 use super::agent::{AgentConnection, AgentPageArgs, agent_connection};
 use crate::{
-    auth::{Viewer, guard::RoleGuard},
+    auth::guard::RoleGuard,
     db::entities::queue,
     directory::{
         loaders::DirectoryLoaders,
@@ -15,6 +15,7 @@ use crate::{
         id::{self, NodeKind},
         pagination::{connection, connection_complexity, encode_cursor, page_request},
     },
+    viewer::Viewer,
 };
 
 /// A queue of conversations and the agents who take them.

@@ -1,7 +1,7 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement};
 
 use super::common::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
 use crate::{
@@ -10,29 +10,27 @@ use crate::{
         service as audit,
     },
     auth::{
-        Password, PasswordHasher, Viewer,
+        Password, PasswordHasher,
         events::{SessionsRevoked, ViewersChanged},
         service as auth,
     },
     db::{
-        entities::{
-            agent::{self, AgentRow, Presence, PresenceReason, Role},
-            queue,
-        },
+        entities::queue,
         page::{Cursor, Page, PageRequest},
     },
     directory::{
         error::{DirectoryError, Field, Problem, Rejection},
         events::{DirectoryChange, DirectoryChangeKind},
         model::{
-            AgentFilter, AgentOrder, AgentSortField, AgentUpdate, DisplayName, DisplayNameProblem, Email,
-            MaxConcurrentSessions, Username,
+            AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate, AgentUpdate, DisplayName,
+            DisplayNameProblem, Email, MaxConcurrentSessions, Username,
         },
         store,
     },
     events::{EventBus, EventTx},
-    presence::service as presence,
+    presence::{model::PresenceReason, service as presence},
     routing::{model::RemovalImpact, service as routing},
+    viewer::{Role, Viewer},
 };
 
 pub struct NewAgent {
@@ -99,7 +97,7 @@ pub async fn agent(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_id: i64,
-) -> Result<Option<AgentRow>, DbErr> {
+) -> Result<Option<AgentRecord>, DbErr> {
     store::find_agent(db, viewer.organization_id, agent_id).await
 }
 
@@ -111,7 +109,7 @@ pub async fn agents_in_history(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_ids: &[i64],
-) -> Result<Vec<AgentRow>, DbErr> {
+) -> Result<Vec<AgentRecord>, DbErr> {
     store::find_agents_including_deleted(db, viewer.organization_id, agent_ids).await
 }
 
@@ -120,7 +118,7 @@ pub async fn agents_in_given_order(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_ids: &[i64],
-) -> Result<Vec<AgentRow>, DbErr> {
+) -> Result<Vec<AgentRecord>, DbErr> {
     let agents = store::find_agents(db, viewer.organization_id, agent_ids).await?;
     Ok(in_given_order(agents, agent_ids.iter().copied()))
 }
@@ -131,7 +129,7 @@ pub async fn agents(
     filter: &AgentFilter,
     order: AgentOrder,
     page: &PageRequest,
-) -> Result<Page<AgentRow>, DbErr> {
+) -> Result<Page<AgentRecord>, DbErr> {
     store::list_agents(db, viewer.organization_id, filter, order, page).await
 }
 
@@ -156,7 +154,7 @@ pub fn agents_page_statement(
 }
 
 /// Where an agent stands in a listing sorted by `field`.
-pub fn agent_cursor(agent: &AgentRow, field: AgentSortField) -> Cursor {
+pub fn agent_cursor(agent: &AgentRecord, field: AgentSortField) -> Cursor {
     store::agent_cursor(agent, field)
 }
 
@@ -195,7 +193,7 @@ pub async fn create_agent(
     viewer: &Viewer,
     client_address: Option<IpAddr>,
     new: NewAgent,
-) -> Result<AgentRow, DirectoryError> {
+) -> Result<AgentRecord, DirectoryError> {
     let audited = new.given_fields();
     let mut rejections = Rejections::default();
     let display_name =
@@ -240,29 +238,22 @@ pub async fn create_agent(
     rejections.finish()?;
 
     let now = Utc::now();
-    let created: AgentRow = store::insert_agent(
+    let created = store::insert_agent(
         &*tx,
-        agent::ActiveModel {
-            username: Set(username.as_str().to_owned()),
-            display_name: Set(display_name.into_inner()),
-            email: Set(email),
-            role: Set(new.role),
-            enabled: Set(true),
-            password_hash: Set(password_hash),
-            presence: Set(Presence::Offline),
-            presence_changed_at: Set(None),
-            show_real_phone_numbers: Set(new.show_real_phone_numbers),
-            max_concurrent_sessions: Set(limit.get()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            ..Default::default()
+        AgentToCreate {
+            organization_id: viewer.organization_id,
+            username,
+            display_name: display_name.into_inner(),
+            email,
+            role: new.role,
+            password_hash,
+            show_real_phone_numbers: new.show_real_phone_numbers,
+            max_concurrent_sessions: limit.get(),
+            at: now,
         },
-        viewer.organization_id,
     )
     .await
-    .map_err(username_race)?
-    .into();
+    .map_err(username_race)?;
     if !queue_ids.is_empty() {
         store::add_memberships(&*tx, queue_ids.iter().map(|&queue_id| (queue_id, created.id)), now).await?;
     }
@@ -286,7 +277,7 @@ pub async fn update_agent(
     client_address: Option<IpAddr>,
     agent_id: GivenId,
     changes: AgentChanges,
-) -> Result<AgentRow, DirectoryError> {
+) -> Result<AgentRecord, DirectoryError> {
     let is_self = agent_id == Some(viewer.agent_id);
     if !(viewer.is_admin() || is_self && changes.only_self_service()) {
         return Err(DirectoryError::Forbidden);
@@ -318,8 +309,7 @@ pub async fn update_agent(
         role: changes.role,
         enabled: changes.enabled,
     };
-    let updated: AgentRow =
-        store::update_agent(&*tx, viewer.organization_id, target.id, update, now).await?.into();
+    let updated = store::update_agent(&*tx, viewer.organization_id, target.id, update, now).await?;
     if let Some(queue_ids) = queue_ids {
         store::remove_all_memberships_of(&*tx, viewer.organization_id, &[target.id]).await?;
         store::add_memberships(&*tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.id)), now)
@@ -406,7 +396,7 @@ impl ParsedChanges {
 async fn check_against_current(
     tx: &impl ConnectionTrait,
     viewer: &Viewer,
-    target: &AgentRow,
+    target: &AgentRecord,
     changes: &AgentChanges,
 ) -> Result<Option<Vec<i64>>, DirectoryError> {
     let mut rejections = Rejections::default();
@@ -439,8 +429,8 @@ async fn check_against_current(
 async fn end_what_the_update_ends(
     tx: &mut EventTx<'_>,
     viewer: &Viewer,
-    before: &AgentRow,
-    after: &AgentRow,
+    before: &AgentRecord,
+    after: &AgentRecord,
     changes: &AgentChanges,
     disabling: bool,
     new_password: bool,
@@ -465,7 +455,12 @@ async fn end_what_the_update_ends(
 /// The API names of the fields an update changed, for the audit log. A new password and new
 /// queues count as changes whenever given (neither is compared: a hash cannot be, and the
 /// queues would cost a read).
-fn changed_fields(before: &AgentRow, after: &AgentRow, password: bool, queues: bool) -> Vec<&'static str> {
+fn changed_fields(
+    before: &AgentRecord,
+    after: &AgentRecord,
+    password: bool,
+    queues: bool,
+) -> Vec<&'static str> {
     [
         ("displayName", before.display_name != after.display_name),
         ("password", password),
@@ -488,7 +483,7 @@ async fn check_removable(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     given: &[GivenId],
-    targets: &[AgentRow],
+    targets: &[AgentRecord],
     rejections: &mut Rejections,
 ) -> Result<(), DbErr> {
     let mut includes_self = false;
@@ -516,7 +511,7 @@ async fn bulk_targets(
     viewer: &Viewer,
     given: &[GivenId],
     rejections: &mut Rejections,
-) -> Result<Vec<AgentRow>, DbErr> {
+) -> Result<Vec<AgentRecord>, DbErr> {
     let wanted: Vec<i64> = given.iter().flatten().copied().collect();
     let targets = store::find_agents(db, viewer.organization_id, &wanted).await?;
     let found: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
@@ -530,7 +525,7 @@ pub struct RemovalPreview {
     /// Positions of the given ids that name no agent of the organization.
     pub not_found: Vec<usize>,
     /// The agents found, in the order given.
-    pub agents: Vec<AgentRow>,
+    pub agents: Vec<AgentRecord>,
     pub impact: RemovalImpact,
     /// The queues of `impact.stranded_queue_ids`, by name.
     pub stranded_queues: Vec<queue::Model>,
@@ -652,7 +647,7 @@ async fn sign_out_everywhere(
 }
 
 /// Orders agents by where the caller first named them.
-fn in_given_order(mut agents: Vec<AgentRow>, given: impl Iterator<Item = i64>) -> Vec<AgentRow> {
+fn in_given_order(mut agents: Vec<AgentRecord>, given: impl Iterator<Item = i64>) -> Vec<AgentRecord> {
     // A map, not a search per comparison: a bulk call may name 1,000 ids.
     let mut position = HashMap::new();
     for (index, id) in given.enumerate() {

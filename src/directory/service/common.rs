@@ -9,7 +9,7 @@ use super::super::{
     error::{DirectoryError, Field, Problem, Rejection},
     store,
 };
-use crate::{auth::Viewer, db::entities::organization};
+use crate::{db::entities::organization, viewer::Viewer};
 
 /// Most ids one bulk call may name.
 pub const MAX_BULK_IDS: usize = 1000;

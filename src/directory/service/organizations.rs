@@ -1,9 +1,9 @@
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, NotSet};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use super::super::{
     error::DirectoryError,
-    model::{DisplayName, Slug, Username},
+    model::{AgentRecord, AgentToCreate, DisplayName, OrganizationToCreate, Slug, Username},
     store,
 };
 use crate::{
@@ -11,16 +11,11 @@ use crate::{
         model::{Action, Entry, TargetType},
         service as audit,
     },
-    auth::{Password, PasswordHasher, Viewer},
-    db::{
-        self,
-        entities::{
-            agent::{self, Presence, Role},
-            organization,
-        },
-    },
+    auth::{Password, PasswordHasher},
+    db::{self, entities::organization},
     directory::events::{DirectoryChange, DirectoryChangeKind},
     events::EventBus,
+    viewer::{Role, Viewer},
 };
 
 pub struct NewOrganization {
@@ -70,7 +65,7 @@ pub async fn create_organization(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
     new: NewOrganization,
-) -> Result<(organization::Model, agent::Model), DirectoryError> {
+) -> Result<(organization::Model, AgentRecord), DirectoryError> {
     let slug = Slug::parse(&new.slug).ok_or(DirectoryError::InvalidSlug)?;
     let username = Username::parse(&new.admin_username).ok_or(DirectoryError::InvalidUsername)?;
     let password = Password::parse(new.admin_password).map_err(DirectoryError::InvalidPassword)?;
@@ -87,36 +82,22 @@ pub async fn create_organization(
     let now = Utc::now();
     let organization = store::insert_organization(
         &tx,
-        organization::ActiveModel {
-            id: NotSet,
-            name: Set(name.into_inner()),
-            slug: Set(slug.to_string()),
-            seat_limit: Set(new.seat_limit as i32),
-            human_agent_service_enabled: Set(true),
-            created_at: Set(now),
-            agent_count: Set(0),
-        },
+        OrganizationToCreate { name, slug, seat_limit: new.seat_limit as i32, at: now },
     )
     .await?;
     let admin = store::insert_agent(
         &tx,
-        agent::ActiveModel {
-            username: Set(username.as_str().to_owned()),
-            display_name: Set("Administrator".to_owned()),
-            email: Set(None),
-            role: Set(Role::Admin),
-            enabled: Set(true),
-            password_hash: Set(password_hash),
-            presence: Set(Presence::Offline),
-            presence_changed_at: Set(None),
-            show_real_phone_numbers: Set(true),
-            max_concurrent_sessions: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            ..Default::default()
+        AgentToCreate {
+            organization_id: organization.id,
+            username,
+            display_name: "Administrator".to_owned(),
+            email: None,
+            role: Role::Admin,
+            password_hash,
+            show_real_phone_numbers: true,
+            max_concurrent_sessions: None,
+            at: now,
         },
-        organization.id,
     )
     .await?;
     tx.commit().await?;

@@ -1,7 +1,7 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, NotSet};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use super::common::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
 use crate::{
@@ -9,7 +9,6 @@ use crate::{
         model::{Action, Entry, TargetType},
         service as audit,
     },
-    auth::Viewer,
     db::{
         self,
         entities::queue,
@@ -18,11 +17,12 @@ use crate::{
     directory::events::{DirectoryChange, DirectoryChangeKind},
     directory::{
         error::{DirectoryError, Field, Problem, Rejection},
-        model::QueueName,
+        model::{QueueName, QueueToCreate},
         store,
     },
     events::{EventBus, EventTx},
     routing::service as routing,
+    viewer::Viewer,
 };
 
 // ---- reads ----
@@ -131,19 +131,9 @@ pub async fn create_queue(
     lock_serving_organization(&tx, viewer).await?;
     check_name_free(&tx, viewer, &name, None).await?;
     let now = Utc::now();
-    let created = store::insert_queue(
-        &tx,
-        queue::ActiveModel {
-            id: NotSet,
-            organization_id: Set(viewer.organization_id),
-            name: Set(name.as_str().to_owned()),
-            name_key: Set(name.key()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-        },
-    )
-    .await?;
+    let created =
+        store::insert_queue(&tx, QueueToCreate { organization_id: viewer.organization_id, name, at: now })
+            .await?;
     let entry = Entry::by(viewer, client_address, Action::QueueCreated).on(TargetType::Queue, [created.id]);
     audit::record(&tx, entry.fields(["name"])).await?;
     tx.commit().await?;

@@ -5,11 +5,11 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::{
-    auth::Viewer,
-    db::entities::agent::AgentRow,
     directory::events::{DirectoryChangeKind, DirectoryNotice},
+    directory::model::AgentRecord,
     directory::store,
     events::{Delivery, EventBus, Route, WatchError},
+    viewer::Viewer,
 };
 
 /// One agent's entry changed, as a subscriber sees it.
@@ -17,7 +17,7 @@ pub struct DirectoryUpdate {
     pub kind: DirectoryChangeKind,
     pub agent_id: i64,
     /// The agent as it is now; None once deleted.
-    pub agent: Option<AgentRow>,
+    pub agent: Option<AgentRecord>,
 }
 
 /// The directory changes of the viewer's organization, one update per agent, as they commit.

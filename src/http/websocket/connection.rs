@@ -23,7 +23,6 @@ use super::{
 use crate::{
     api::{Ending, Membership, Operation, Recipient, ResponseJson, Responses, SubscriptionExecutor},
     auth::{
-        Viewer,
         model::SessionLifetime,
         service::{self as auth, Authenticated},
     },
@@ -31,6 +30,7 @@ use crate::{
     http::bearer_token,
     presence::service::{self as presence, OpenSocket},
     state::AppState,
+    viewer::Viewer,
 };
 
 /// What the socket's loop does after a client message.

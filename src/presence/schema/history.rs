@@ -7,7 +7,6 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 
 use crate::{
-    auth::Viewer,
     db::{entities::presence_history, page::Cursor},
     directory::schema::{PresenceReason, PresenceStatus},
     graphql::{
@@ -16,6 +15,7 @@ use crate::{
     },
     presence::service,
     state::AppState,
+    viewer::Viewer,
 };
 
 /// One change of an agent's presence, as kept in its history.

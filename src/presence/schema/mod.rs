@@ -23,6 +23,7 @@ use crate::{
         ApiError, ContextExt, UserError, UserErrorCode, for_query,
         id::{self, NodeKind},
     },
+    routing::service as routing,
 };
 
 impl From<PresenceError> for ApiError {
@@ -55,7 +56,11 @@ impl PresenceMutation {
         let viewer = ctx.viewer()?;
         let app = ctx.app();
         let timings = Timings::from_config(&app.config);
-        for_query(service::report(&app.db, &app.bus, timings, viewer, status.into()).await).map(Agent::new)
+        // An agent coming online may take waiting conversations.
+        let take_waiting =
+            || routing::agent_available(&app.db, &app.bus, viewer.organization_id, viewer.agent_id);
+        let reported = service::report(&app.db, &app.bus, timings, viewer, status.into(), take_waiting).await;
+        for_query(reported).map(Agent::new)
     }
 }
 

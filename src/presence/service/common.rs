@@ -3,15 +3,15 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{ActiveValue::Set, DbErr};
+use sea_orm::DbErr;
 
 use crate::{
-    db::entities::{
-        agent::{self, Presence, PresenceReason},
-        presence_history,
-    },
     events::EventTx,
-    presence::{events::PresenceChange, model::other, store},
+    presence::{
+        events::PresenceChange,
+        model::{Flipped, HistoryEntry, Presence, PresenceReason, other},
+        store,
+    },
 };
 
 /// The most agents a `presenceChanged` filter may name, as for every bulk id list.
@@ -65,27 +65,21 @@ pub(super) fn changed(
 }
 
 /// Records and announces changes in the transaction that made them: one history row and one
-/// event each, written set-based whatever their number. `agents` are the rows as updated.
+/// event each, written set-based whatever their number.
 pub(super) async fn announce(
     tx: &mut EventTx<'_>,
-    agents: Vec<agent::Model>,
+    flips: Vec<Flipped>,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let mut history = Vec::with_capacity(agents.len());
-    let mut events = Vec::with_capacity(agents.len());
-    for agent in agents {
+    let mut history = Vec::with_capacity(flips.len());
+    let mut events = Vec::with_capacity(flips.len());
+    for flip in flips {
         // Every flip sets the reason in its own UPDATE, so the fallback is never taken.
-        let reason = agent.presence_reason.unwrap_or(PresenceReason::Reported);
-        history.push(presence_history::ActiveModel {
-            organization_id: Set(agent.organization_id),
-            agent_id: Set(agent.id),
-            status: Set(agent.presence),
-            reason: Set(reason),
-            at: Set(at),
-            ..Default::default()
-        });
-        events.push(changed(agent.organization_id, agent.id, agent.presence, Some(reason), at));
+        let reason = flip.reason.unwrap_or(PresenceReason::Reported);
+        let (organization_id, agent_id, status) = (flip.organization_id, flip.agent_id, flip.status);
+        history.push(HistoryEntry { organization_id, agent_id, status, reason, at });
+        events.push(changed(organization_id, agent_id, status, Some(reason), at));
     }
-    store::record_history(&**tx, history).await?;
+    store::record_history(&**tx, &history).await?;
     tx.publish_all(events).await
 }

@@ -5,12 +5,12 @@ use sea_orm::DatabaseConnection;
 
 use super::common::PresenceError;
 use crate::{
-    auth::Viewer,
     db::{
         entities::presence_history,
         page::{Page, PageRequest},
     },
     presence::store,
+    viewer::Viewer,
 };
 
 /// One page of an agent's presence history, newest first: ADMINs see anyone's, an AGENT

@@ -4,27 +4,31 @@ use sea_orm::{DatabaseConnection, DbErr};
 
 use super::common::{PresenceError, after, announce, now};
 use crate::{
-    auth::Viewer,
-    db::entities::agent::{self, Presence, PresenceReason},
+    db::entities::agent,
     events::{EventBus, EventTx},
-    presence::{model::Timings, store},
-    routing::service as routing,
+    presence::{
+        model::{Presence, PresenceReason, Timings},
+        store,
+    },
+    viewer::Viewer,
 };
 
 /// `reportPresence`: the viewer's workspace says ONLINE (which also renews the TTL) or
-/// OFFLINE. Returns the agent as it now is.
+/// OFFLINE. Returns the agent as it now is. `came_online` runs once the agent's coming ONLINE
+/// has committed and before the agent is read back: routing, which sits above presence, hands
+/// it waiting conversations there, so the answer shows them.
 pub async fn report(
     db: &DatabaseConnection,
     bus: &EventBus,
     timings: Timings,
     viewer: &Viewer,
     status: Presence,
+    came_online: impl AsyncFnOnce() -> Result<(), DbErr>,
 ) -> Result<agent::AgentRow, PresenceError> {
     let (organization_id, agent_id) = (viewer.organization_id, viewer.agent_id);
     let now = now();
     let mut tx = bus.begin(db).await?;
-    // An agent coming online may take waiting conversations, once this commits.
-    let mut came_online = false;
+    let mut online_now = false;
     match status {
         Presence::Online => {
             let expires_at = after(now, timings.ttl);
@@ -36,7 +40,7 @@ pub async fn report(
                 if let Some(agent) =
                     store::go_online(&*tx, organization_id, agent_id, now, expires_at).await?
                 {
-                    came_online = true;
+                    online_now = true;
                     announce(&mut tx, vec![agent], now).await?;
                     break;
                 }
@@ -56,8 +60,8 @@ pub async fn report(
         }
     }
     tx.commit().await?;
-    if came_online {
-        routing::agent_available(db, bus, organization_id, agent_id).await?;
+    if online_now {
+        came_online().await?;
     }
     let agent = store::find_agent(db, organization_id, agent_id).await?;
     agent.filter(|agent| agent.deleted_at.is_none()).ok_or(PresenceError::AgentUnavailable)

@@ -4,12 +4,12 @@ use sea_orm::{DatabaseConnection, DbErr};
 
 use super::common::{after, now};
 use crate::{
-    auth::Viewer,
     db,
     presence::{
         model::{InstanceId, Timings},
         store,
     },
+    viewer::Viewer,
 };
 
 /// A signed-in WebSocket connection, counted for the last-socket lapse.

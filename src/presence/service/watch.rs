@@ -13,10 +13,10 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::common::{MAX_FILTER_IDS, PresenceError, changed, now};
 use crate::{
-    auth::Viewer,
     db::entities::agent,
     events::{Delivery, Event, EventBus, Route, Subscription},
     presence::{events::PresenceNotice, model::Filter, store},
+    viewer::Viewer,
 };
 
 /// Checks a subscriber's filter: the queue must be one of the viewer's organization.
