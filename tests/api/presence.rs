@@ -469,6 +469,7 @@ async fn sockets_asking_the_same_share_one_execution_which_outlives_the_first(ba
 
     same.remove(0).close().await;
     settles_at(&server, "agentdesk_subscriptions_active", 3.0).await;
+    until_listening(&server, "presence", 2).await;
     report(&server, &ana, "ONLINE").await;
     for socket in same.iter_mut().chain([&mut only_ana]) {
         assert_eq!(changes(&socket.results_within("p", QUIET).await), [change("ana", "ONLINE", "OFFLINE")]);
@@ -571,6 +572,14 @@ impl LoudAgents {
         watcher.subscribe("p", &query, json!({})).await;
         settles_at(&server, "agentdesk_subscription_executions", 1.0).await;
         settles_at(&server, "agentdesk_subscriptions_active", 2.0).await;
+        // Counted as active before their streams are polled: only a bus receiver says that
+        // the first change cannot be missed (one for the shared execution, one more for a
+        // subscription run alone).
+        let receivers = match stalled_runs {
+            Runs::Shared => 1,
+            Runs::Alone => 2,
+        };
+        until_listening(&server, "presence", receivers).await;
         let expected = Self::AGENTS * changes_each;
         let seen = Arc::new(AtomicUsize::new(0));
         let counting = seen.clone();
