@@ -28,27 +28,18 @@ pub async fn agents(
     let now = chrono::Utc::now();
     let rows: Vec<_> = (0..count)
         .map(|n| agent::ActiveModel {
-            organization_id: Set(organization_id),
-            username: Set(format!("{prefix}-{n:04}")),
-            display_name: Set(format!("{prefix} {n:04}")),
             email: Set(Some(format!("{prefix}{n}@example.com"))),
-            role: Set(Role::Agent),
-            enabled: Set(true),
-            password_hash: Set(hash.clone()),
-            presence: Set(Presence::Offline),
-            presence_changed_at: Set(None),
-            show_real_phone_numbers: Set(false),
-            max_concurrent_sessions: Set(None),
-            created_at: Set(now + chrono::Duration::milliseconds(n as i64)),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            ..Default::default()
+            ..enabled_agent(
+                organization_id,
+                [format!("{prefix}-{n:04}"), format!("{prefix} {n:04}")],
+                Role::Agent,
+                &hash,
+                now,
+                n,
+            )
         })
         .collect();
-    let mut agents = Vec::with_capacity(count);
-    for chunk in rows.chunks(500) {
-        agents.extend(agent::Entity::insert_many(chunk.to_vec()).exec_with_returning(db).await.unwrap());
-    }
+    let agents = insert_all(db, rows).await;
     count_inserted_agents(db, organization_id, count).await;
     agents
 }
@@ -164,17 +155,35 @@ fn member(organization_id: i64, n: usize, role: Role, hash: &str, now: DateTime<
     let online = role == Role::Agent;
     let name = if online { format!("agent-{n}") } else { format!("admin-{n}") };
     agent::ActiveModel {
-        organization_id: Set(organization_id),
-        username: Set(name.clone()),
-        display_name: Set(name.clone()),
-        email: Set(None),
-        role: Set(role),
-        enabled: Set(true),
-        password_hash: Set(hash.to_owned()),
         presence: Set(if online { Presence::Online } else { Presence::Offline }),
         presence_changed_at: Set(online.then_some(now)),
         // Beyond any benchmark: no sweeper lapses them while it runs.
         presence_expires_at: Set(online.then_some(now + chrono::Duration::days(1))),
+        ..enabled_agent(organization_id, [name.clone(), name], role, hash, now, n)
+    }
+}
+
+/// An enabled, OFFLINE agent with these user and display names, created `n` milliseconds
+/// after `now` so that seeded agents keep their order.
+fn enabled_agent(
+    organization_id: i64,
+    [username, display_name]: [String; 2],
+    role: Role,
+    hash: &str,
+    now: DateTime<Utc>,
+    n: usize,
+) -> agent::ActiveModel {
+    agent::ActiveModel {
+        organization_id: Set(organization_id),
+        username: Set(username),
+        display_name: Set(display_name),
+        email: Set(None),
+        role: Set(role),
+        enabled: Set(true),
+        password_hash: Set(hash.to_owned()),
+        presence: Set(Presence::Offline),
+        presence_changed_at: Set(None),
+        presence_expires_at: Set(None),
         presence_grace_until: Set(None),
         show_real_phone_numbers: Set(false),
         max_concurrent_sessions: Set(None),
