@@ -9,8 +9,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 
 use super::service;
 use crate::{
-    db::entities::queue,
-    directory::model::AgentRecord,
+    directory::model::{AgentRecord, QueueRecord},
     graphql::RequestContext,
     routing::{model::Ineligible, service as routing},
     state::AppState,
@@ -55,7 +54,7 @@ struct Scope {
 pub struct QueuesOfAgent(Scope);
 
 impl Loader<i64> for QueuesOfAgent {
-    type Value = Vec<queue::Model>;
+    type Value = Vec<QueueRecord>;
     type Error = Arc<DbErr>;
 
     async fn load(&self, agent_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
@@ -91,7 +90,7 @@ impl Loader<i64> for Eligibility {
 pub struct QueueInHistory(Scope);
 
 impl Loader<i64> for QueueInHistory {
-    type Value = queue::Model;
+    type Value = QueueRecord;
     type Error = Arc<DbErr>;
 
     async fn load(&self, queue_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {

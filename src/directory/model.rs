@@ -204,6 +204,17 @@ pub struct AgentRecord {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+/// A queue as it is shown. The store maps rows to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueRecord {
+    pub id: i64,
+    pub name: String,
+    /// `name` lower-cased: what queues are ordered and kept unique by.
+    pub name_key: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// An agent the rules let in: its fields parsed, its password hashed. A new agent is enabled
 /// and OFFLINE, and takes one of its organization's seats.
 pub struct AgentToCreate {

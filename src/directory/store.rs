@@ -19,7 +19,7 @@ use sea_orm::{
 
 use super::model::{
     AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate, AgentUpdate, OrganizationToCreate,
-    QueueToCreate,
+    QueueRecord, QueueToCreate,
 };
 use crate::db::entities::{
     agent::{self, AgentRow},
@@ -483,12 +483,32 @@ pub(super) async fn count_agents(
 
 // ---- queues ----
 
+impl From<queue::Model> for QueueRecord {
+    fn from(row: queue::Model) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            name_key: row.name_key,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+fn queue_records(rows: Vec<queue::Model>) -> Vec<QueueRecord> {
+    rows.into_iter().map(QueueRecord::from).collect()
+}
+
 pub(super) async fn find_queue(
     db: &impl ConnectionTrait,
     organization_id: i64,
     queue_id: i64,
-) -> Result<Option<queue::Model>, DbErr> {
-    live_queues(organization_id).filter(queue::Column::Id.eq(queue_id)).one(db).await
+) -> Result<Option<QueueRecord>, DbErr> {
+    Ok(live_queues(organization_id)
+        .filter(queue::Column::Id.eq(queue_id))
+        .one(db)
+        .await?
+        .map(QueueRecord::from))
 }
 
 /// A queue of the organization even if deleted: conversations keep pointing at theirs.
@@ -496,20 +516,20 @@ pub(super) async fn find_queues_including_deleted(
     db: &impl ConnectionTrait,
     organization_id: i64,
     queue_ids: &[i64],
-) -> Result<Vec<queue::Model>, DbErr> {
-    queue::Entity::find()
+) -> Result<Vec<QueueRecord>, DbErr> {
+    let query = queue::Entity::find()
         .filter(queue::Column::OrganizationId.eq(organization_id))
-        .filter(queue::Column::Id.is_in(queue_ids.iter().copied()))
-        .all(db)
-        .await
+        .filter(queue::Column::Id.is_in(queue_ids.iter().copied()));
+    Ok(queue_records(query.all(db).await?))
 }
 
 pub(super) async fn find_queues(
     db: &impl ConnectionTrait,
     organization_id: i64,
     queue_ids: &[i64],
-) -> Result<Vec<queue::Model>, DbErr> {
-    live_queues(organization_id).filter(queue::Column::Id.is_in(queue_ids.iter().copied())).all(db).await
+) -> Result<Vec<QueueRecord>, DbErr> {
+    let query = live_queues(organization_id).filter(queue::Column::Id.is_in(queue_ids.iter().copied()));
+    Ok(queue_records(query.all(db).await?))
 }
 
 /// One page of queues ordered by name (case-insensitive), then id.
@@ -517,7 +537,7 @@ pub(super) async fn list_queues(
     db: &impl ConnectionTrait,
     organization_id: i64,
     page: &PageRequest,
-) -> Result<Page<queue::Model>, DbErr> {
+) -> Result<Page<QueueRecord>, DbErr> {
     let row = || Expr::tuple([Expr::col(queue::Column::NameKey), Expr::col(queue::Column::Id)]);
     let at = |cursor: &Cursor| Expr::tuple([Expr::value(cursor.key.clone()), Expr::value(cursor.id)]);
     let mut query = live_queues(organization_id);
@@ -534,7 +554,7 @@ pub(super) async fn list_queues(
         .limit(page.rows_to_read())
         .all(db)
         .await?;
-    Ok(page.page_of(rows))
+    Ok(page.page_of(queue_records(rows)))
 }
 
 pub(super) async fn count_queues(db: &impl ConnectionTrait, organization_id: i64) -> Result<u64, DbErr> {
@@ -557,7 +577,7 @@ pub(super) async fn queue_name_taken(
 pub(super) async fn insert_queue(
     db: &impl ConnectionTrait,
     new: QueueToCreate,
-) -> Result<queue::Model, DbErr> {
+) -> Result<QueueRecord, DbErr> {
     let queue = queue::ActiveModel {
         id: NotSet,
         organization_id: Set(new.organization_id),
@@ -567,7 +587,7 @@ pub(super) async fn insert_queue(
         updated_at: Set(new.at),
         deleted_at: Set(None),
     };
-    queue::Entity::insert(queue).exec_with_returning(db).await
+    Ok(queue::Entity::insert(queue).exec_with_returning(db).await?.into())
 }
 
 pub(super) async fn rename_queue(
@@ -678,7 +698,7 @@ pub(super) async fn queues_of_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_ids: &[i64],
-) -> Result<HashMap<i64, Vec<queue::Model>>, DbErr> {
+) -> Result<HashMap<i64, Vec<QueueRecord>>, DbErr> {
     let memberships = queue_member::Entity::find()
         .filter(queue_member::Column::AgentId.is_in(agent_ids.iter().copied()))
         .all(db)
@@ -686,9 +706,9 @@ pub(super) async fn queues_of_agents(
     let mut queue_ids: Vec<i64> = memberships.iter().map(|m| m.queue_id).collect();
     queue_ids.sort_unstable();
     queue_ids.dedup();
-    let queues: HashMap<i64, queue::Model> =
+    let queues: HashMap<i64, QueueRecord> =
         find_queues(db, organization_id, &queue_ids).await?.into_iter().map(|q| (q.id, q)).collect();
-    let mut by_agent: HashMap<i64, Vec<queue::Model>> = HashMap::new();
+    let mut by_agent: HashMap<i64, Vec<QueueRecord>> = HashMap::new();
     for membership in memberships {
         if let Some(queue) = queues.get(&membership.queue_id) {
             by_agent.entry(membership.agent_id).or_default().push(queue.clone());

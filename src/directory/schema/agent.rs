@@ -13,11 +13,12 @@ use crate::{
         guard::RoleGuard,
         schema::{Session, sessions_of},
     },
-    db::entities::queue,
-    directory::model::AgentRecord,
     directory::{
         loaders::DirectoryLoaders,
-        model::{AgentFilter as DomainFilter, AgentOrder as DomainOrder, AgentSortField, avatar_initial},
+        model::{
+            AgentFilter as DomainFilter, AgentOrder as DomainOrder, AgentRecord, AgentSortField, QueueRecord,
+            avatar_initial,
+        },
         service::{self, RemovalPreview},
     },
     graphql::{
@@ -345,7 +346,7 @@ async fn page_queues(
     } else {
         None
     };
-    let with_count = |queue: queue::Model| match &counts {
+    let with_count = |queue: QueueRecord| match &counts {
         Some(counts) => {
             let count = counts.get(&queue.id).copied().unwrap_or(0);
             Queue::with_count(queue, count)

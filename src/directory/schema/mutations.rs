@@ -8,7 +8,10 @@ use super::{
 };
 use crate::{
     auth::guard::RoleGuard,
-    directory::service::{self, AgentChanges, Membership, NewAgent},
+    directory::{
+        model::{AgentRecord, QueueRecord},
+        service::{self, AgentChanges, Membership, NewAgent},
+    },
     graphql::{
         ContextExt, UserError, for_payload, for_query,
         id::{self, NodeKind},
@@ -121,14 +124,14 @@ fn deleted_payload(outcome: Result<Vec<i64>, Vec<UserError>>) -> DeleteAgentsPay
     }
 }
 
-fn queue_payload(outcome: Result<crate::db::entities::queue::Model, Vec<UserError>>) -> QueuePayload {
+fn queue_payload(outcome: Result<QueueRecord, Vec<UserError>>) -> QueuePayload {
     match outcome {
         Ok(queue) => QueuePayload { queue: Some(Queue::new(queue)), user_errors: vec![] },
         Err(user_errors) => QueuePayload { queue: None, user_errors },
     }
 }
 
-fn agent_payload(outcome: Result<crate::directory::model::AgentRecord, Vec<UserError>>) -> AgentPayload {
+fn agent_payload(outcome: Result<AgentRecord, Vec<UserError>>) -> AgentPayload {
     match outcome {
         Ok(agent) => AgentPayload { agent: Some(Agent::new(agent)), user_errors: vec![] },
         Err(user_errors) => AgentPayload { agent: None, user_errors },

@@ -4,10 +4,9 @@ use chrono::{DateTime, Utc};
 use super::agent::{AgentConnection, AgentPageArgs, agent_connection};
 use crate::{
     auth::guard::RoleGuard,
-    db::entities::queue,
     directory::{
         loaders::DirectoryLoaders,
-        model::{AgentFilter, AgentOrder},
+        model::{AgentFilter, AgentOrder, QueueRecord},
         service,
     },
     graphql::{
@@ -21,18 +20,18 @@ use crate::{
 /// A queue of conversations and the agents who take them.
 #[derive(Clone)]
 pub struct Queue {
-    row: queue::Model,
+    record: QueueRecord,
     /// Known when it was read along with the queue; otherwise loaded on demand.
     agent_count: Option<i64>,
 }
 
 impl Queue {
-    pub fn new(row: queue::Model) -> Self {
-        Self { row, agent_count: None }
+    pub fn new(record: QueueRecord) -> Self {
+        Self { record, agent_count: None }
     }
 
-    pub fn with_count(row: queue::Model, agent_count: i64) -> Self {
-        Self { row, agent_count: Some(agent_count) }
+    pub fn with_count(record: QueueRecord, agent_count: i64) -> Self {
+        Self { record, agent_count: Some(agent_count) }
     }
 
     pub async fn load(ctx: &Context<'_>, viewer: &Viewer, id: i64) -> async_graphql::Result<Option<Self>> {
@@ -50,10 +49,10 @@ impl Queue {
 #[Object]
 impl Queue {
     pub async fn id(&self) -> ID {
-        id::encode(NodeKind::Queue, self.row.id)
+        id::encode(NodeKind::Queue, self.record.id)
     }
     async fn name(&self) -> &str {
-        &self.row.name
+        &self.record.name
     }
     /// The queue's agents, by display name.
     #[graphql(complexity = "connection_complexity(first, None, child_complexity)")]
@@ -63,7 +62,7 @@ impl Queue {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<AgentConnection> {
-        let filter = AgentFilter { queue_id: Some(self.row.id), ..AgentFilter::default() };
+        let filter = AgentFilter { queue_id: Some(self.record.id), ..AgentFilter::default() };
         let args = AgentPageArgs { after, before: None, first, last: None };
         agent_connection(ctx, filter, AgentOrder::default(), args).await
     }
@@ -71,21 +70,23 @@ impl Queue {
         if let Some(count) = self.agent_count {
             return Ok(count);
         }
-        let loaded =
-            DirectoryLoaders::of(ctx.app(), ctx.request()?)?.queue_member_count.load_one(self.row.id).await;
+        let loaded = DirectoryLoaders::of(ctx.app(), ctx.request()?)?
+            .queue_member_count
+            .load_one(self.record.id)
+            .await;
         Ok(loaded.map_err(|error| ApiError::from(error).into_graphql())?.unwrap_or(0))
     }
     /// Conversations of this queue waiting for an agent (a page of queues counts them at once).
     async fn waiting_conversations(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
         let loaded =
-            DirectoryLoaders::of(ctx.app(), ctx.request()?)?.waiting_in_queue.load_one(self.row.id).await;
+            DirectoryLoaders::of(ctx.app(), ctx.request()?)?.waiting_in_queue.load_one(self.record.id).await;
         Ok(loaded.map_err(|error| ApiError::from(error).into_graphql())?.unwrap_or(0))
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.row.created_at
+        self.record.created_at
     }
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.row.updated_at
+        self.record.updated_at
     }
 }
 

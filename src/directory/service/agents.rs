@@ -14,16 +14,13 @@ use crate::{
         events::{SessionsRevoked, ViewersChanged},
         service as auth,
     },
-    db::{
-        entities::queue,
-        page::{Cursor, Page, PageRequest},
-    },
+    db::page::{Cursor, Page, PageRequest},
     directory::{
         error::{DirectoryError, Field, Problem, Rejection},
         events::{DirectoryChange, DirectoryChangeKind},
         model::{
             AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate, AgentUpdate, DisplayName,
-            DisplayNameProblem, Email, MaxConcurrentSessions, Username,
+            DisplayNameProblem, Email, MaxConcurrentSessions, QueueRecord, Username,
         },
         store,
     },
@@ -528,7 +525,7 @@ pub struct RemovalPreview {
     pub agents: Vec<AgentRecord>,
     pub impact: RemovalImpact,
     /// The queues of `impact.stranded_queue_ids`, by name.
-    pub stranded_queues: Vec<queue::Model>,
+    pub stranded_queues: Vec<QueueRecord>,
 }
 
 /// `previewAgentRemoval`: the same id rules as the bulk calls (1–1000, else `TOO_MANY_IDS`),

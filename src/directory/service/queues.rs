@@ -11,13 +11,12 @@ use crate::{
     },
     db::{
         self,
-        entities::queue,
         page::{Cursor, Page, PageRequest},
     },
     directory::events::{DirectoryChange, DirectoryChangeKind},
     directory::{
         error::{DirectoryError, Field, Problem, Rejection},
-        model::{QueueName, QueueToCreate},
+        model::{QueueName, QueueRecord, QueueToCreate},
         store,
     },
     events::{EventBus, EventTx},
@@ -31,7 +30,7 @@ pub async fn queue(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     queue_id: i64,
-) -> Result<Option<queue::Model>, DbErr> {
+) -> Result<Option<QueueRecord>, DbErr> {
     store::find_queue(db, viewer.organization_id, queue_id).await
 }
 
@@ -41,7 +40,7 @@ pub async fn queues_including_deleted(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     queue_ids: &[i64],
-) -> Result<Vec<queue::Model>, DbErr> {
+) -> Result<Vec<QueueRecord>, DbErr> {
     store::find_queues_including_deleted(db, viewer.organization_id, queue_ids).await
 }
 
@@ -49,7 +48,7 @@ pub async fn queues(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     page: &PageRequest,
-) -> Result<Page<queue::Model>, DbErr> {
+) -> Result<Page<QueueRecord>, DbErr> {
     store::list_queues(db, viewer.organization_id, page).await
 }
 
@@ -58,7 +57,7 @@ pub async fn count_queues(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<
 }
 
 /// Where a queue stands in the listing by name.
-pub fn queue_cursor(queue: &queue::Model) -> Cursor {
+pub fn queue_cursor(queue: &QueueRecord) -> Cursor {
     Cursor { key: queue.name_key.clone(), id: queue.id }
 }
 
@@ -67,7 +66,7 @@ pub async fn queues_of_agents(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_ids: &[i64],
-) -> Result<HashMap<i64, Vec<queue::Model>>, DbErr> {
+) -> Result<HashMap<i64, Vec<QueueRecord>>, DbErr> {
     store::queues_of_agents(db, viewer.organization_id, agent_ids).await
 }
 
@@ -112,7 +111,7 @@ async fn find_live_queue(
     viewer: &Viewer,
     queue_id: GivenId,
     field: Field,
-) -> Result<queue::Model, DirectoryError> {
+) -> Result<QueueRecord, DirectoryError> {
     let found = match queue_id {
         Some(id) => store::find_queue(db, viewer.organization_id, id).await?,
         None => None,
@@ -125,7 +124,7 @@ pub async fn create_queue(
     viewer: &Viewer,
     client_address: Option<IpAddr>,
     name: &str,
-) -> Result<queue::Model, DirectoryError> {
+) -> Result<QueueRecord, DirectoryError> {
     let name = parse_name(name)?;
     let tx = db::begin_write(db).await?;
     lock_serving_organization(&tx, viewer).await?;
@@ -148,7 +147,7 @@ pub async fn rename_queue(
     client_address: Option<IpAddr>,
     queue_id: GivenId,
     name: Option<&str>,
-) -> Result<queue::Model, DirectoryError> {
+) -> Result<QueueRecord, DirectoryError> {
     let name = name.map(parse_name).transpose()?;
     let mut tx = bus.begin(db).await?;
     lock_serving_organization(&*tx, viewer).await?;
@@ -234,7 +233,7 @@ pub async fn change_membership(
     queue_id: GivenId,
     agent_ids: &[GivenId],
     change: Membership,
-) -> Result<queue::Model, DirectoryError> {
+) -> Result<QueueRecord, DirectoryError> {
     check_bulk_size(agent_ids, Field::AgentIdList)?;
     let mut tx = bus.begin(db).await?;
     lock_serving_organization(&*tx, viewer).await?;
