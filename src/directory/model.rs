@@ -204,6 +204,18 @@ pub struct AgentRecord {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+/// An organization as its rules and its operator read it. The store maps rows to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrganizationRecord {
+    pub id: i64,
+    pub name: String,
+    pub slug: String,
+    pub seat_limit: i32,
+    pub human_agent_service_enabled: bool,
+    /// Live agents, each holding a seat.
+    pub agent_count: i64,
+}
+
 /// A queue as it is shown. The store maps rows to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueRecord {

@@ -18,8 +18,8 @@ use sea_orm::{
 };
 
 use super::model::{
-    AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate, AgentUpdate, OrganizationToCreate,
-    QueueRecord, QueueToCreate,
+    AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate, AgentUpdate, OrganizationRecord,
+    OrganizationToCreate, QueueRecord, QueueToCreate,
 };
 use crate::db::entities::{
     agent::{self, AgentRow},
@@ -44,11 +44,24 @@ fn live_queues(organization_id: i64) -> Select<queue::Entity> {
 
 // ---- organizations ----
 
+impl From<organization::Model> for OrganizationRecord {
+    fn from(row: organization::Model) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            slug: row.slug,
+            seat_limit: row.seat_limit,
+            human_agent_service_enabled: row.human_agent_service_enabled,
+            agent_count: row.agent_count,
+        }
+    }
+}
+
 pub(super) async fn find_organization(
     db: &impl ConnectionTrait,
     organization_id: i64,
-) -> Result<Option<organization::Model>, DbErr> {
-    organization::Entity::find_by_id(organization_id).one(db).await
+) -> Result<Option<OrganizationRecord>, DbErr> {
+    Ok(organization::Entity::find_by_id(organization_id).one(db).await?.map(OrganizationRecord::from))
 }
 
 /// Reads the organization and, on PostgreSQL, locks its row until the transaction ends, so
@@ -57,21 +70,24 @@ pub(super) async fn find_organization(
 pub(super) async fn lock_organization(
     db: &impl ConnectionTrait,
     organization_id: i64,
-) -> Result<Option<organization::Model>, DbErr> {
-    organization::Entity::find_by_id(organization_id).lock_exclusive().one(db).await
+) -> Result<Option<OrganizationRecord>, DbErr> {
+    let row = organization::Entity::find_by_id(organization_id).lock_exclusive().one(db).await?;
+    Ok(row.map(OrganizationRecord::from))
 }
 
 /// Every organization, by slug.
-pub(super) async fn organizations(db: &impl ConnectionTrait) -> Result<Vec<organization::Model>, DbErr> {
-    organization::Entity::find().order_by_asc(organization::Column::Slug).all(db).await
+pub(super) async fn organizations(db: &impl ConnectionTrait) -> Result<Vec<OrganizationRecord>, DbErr> {
+    let rows = organization::Entity::find().order_by_asc(organization::Column::Slug).all(db).await?;
+    Ok(rows.into_iter().map(OrganizationRecord::from).collect())
 }
 
 /// The organization with this slug, its row locked until the transaction ends (PostgreSQL).
 pub(super) async fn lock_organization_by_slug(
     db: &impl ConnectionTrait,
     slug: &str,
-) -> Result<Option<organization::Model>, DbErr> {
-    organization::Entity::find().filter(organization::Column::Slug.eq(slug)).lock_exclusive().one(db).await
+) -> Result<Option<OrganizationRecord>, DbErr> {
+    let query = organization::Entity::find().filter(organization::Column::Slug.eq(slug));
+    Ok(query.lock_exclusive().one(db).await?.map(OrganizationRecord::from))
 }
 
 pub(super) async fn update_organization(
@@ -80,7 +96,7 @@ pub(super) async fn update_organization(
     name: Option<String>,
     seat_limit: Option<i32>,
     human_agent_service_enabled: Option<bool>,
-) -> Result<organization::Model, DbErr> {
+) -> Result<OrganizationRecord, DbErr> {
     let changes = organization::ActiveModel {
         id: sea_orm::ActiveValue::Unchanged(organization_id),
         name: name.map_or(NotSet, Set),
@@ -88,7 +104,7 @@ pub(super) async fn update_organization(
         human_agent_service_enabled: human_agent_service_enabled.map_or(NotSet, Set),
         ..Default::default()
     };
-    organization::Entity::update(changes).exec(db).await
+    Ok(organization::Entity::update(changes).exec(db).await?.into())
 }
 
 /// The ids of the organization's live agents.
@@ -110,7 +126,7 @@ pub(super) async fn slug_exists(db: &impl ConnectionTrait, slug: &str) -> Result
 pub(super) async fn insert_organization(
     db: &impl ConnectionTrait,
     new: OrganizationToCreate,
-) -> Result<organization::Model, DbErr> {
+) -> Result<OrganizationRecord, DbErr> {
     let organization = organization::ActiveModel {
         id: NotSet,
         name: Set(new.name.into_inner()),
@@ -120,7 +136,7 @@ pub(super) async fn insert_organization(
         created_at: Set(new.at),
         agent_count: Set(0),
     };
-    organization::Entity::insert(organization).exec_with_returning(db).await
+    Ok(organization::Entity::insert(organization).exec_with_returning(db).await?.into())
 }
 
 // ---- agents ----

@@ -2,8 +2,10 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 
 use crate::{
     auth::guard::RoleGuard,
-    db::entities::organization,
-    directory::service::{self, SeatUsage},
+    directory::{
+        model::OrganizationRecord,
+        service::{self, SeatUsage},
+    },
     graphql::{
         ContextExt, for_query,
         id::{self, NodeKind},
@@ -11,7 +13,7 @@ use crate::{
     viewer::Viewer,
 };
 
-pub struct Organization(pub organization::Model);
+pub struct Organization(pub OrganizationRecord);
 
 impl Organization {
     pub async fn load_by_id(

@@ -7,9 +7,10 @@ use sea_orm::ConnectionTrait;
 
 use super::super::{
     error::{DirectoryError, Field, Problem, Rejection},
+    model::OrganizationRecord,
     store,
 };
-use crate::{db::entities::organization, viewer::Viewer};
+use crate::viewer::Viewer;
 
 /// Most ids one bulk call may name.
 pub const MAX_BULK_IDS: usize = 1000;
@@ -23,7 +24,7 @@ pub type GivenId = Option<i64>;
 pub(super) async fn lock_serving_organization(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
-) -> Result<organization::Model, DirectoryError> {
+) -> Result<OrganizationRecord, DirectoryError> {
     let organization = store::lock_organization(db, viewer.organization_id)
         .await?
         .ok_or(Rejection::whole(Problem::NotFound))?;

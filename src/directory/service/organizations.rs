@@ -3,7 +3,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use super::super::{
     error::DirectoryError,
-    model::{AgentRecord, AgentToCreate, DisplayName, OrganizationToCreate, Slug, Username},
+    model::{
+        AgentRecord, AgentToCreate, DisplayName, OrganizationRecord, OrganizationToCreate, Slug, Username,
+    },
     store,
 };
 use crate::{
@@ -12,7 +14,7 @@ use crate::{
         service as audit,
     },
     auth::{Password, PasswordHasher},
-    db::{self, entities::organization},
+    db,
     directory::events::{DirectoryChange, DirectoryChangeKind},
     events::EventBus,
     viewer::{Role, Viewer},
@@ -45,11 +47,11 @@ impl SeatUsage {
 }
 
 /// Agent accounts that use a seat: every live one, enabled or not.
-pub fn seats_used(organization: &organization::Model) -> u64 {
+pub fn seats_used(organization: &OrganizationRecord) -> u64 {
     u64::try_from(organization.agent_count).unwrap_or(0)
 }
 
-pub async fn organization(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<organization::Model, DbErr> {
+pub async fn organization(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<OrganizationRecord, DbErr> {
     store::find_organization(db, viewer.organization_id).await?.ok_or_else(|| {
         DbErr::RecordNotFound(format!("organization {} of a signed-in viewer", viewer.organization_id))
     })
@@ -65,7 +67,7 @@ pub async fn create_organization(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
     new: NewOrganization,
-) -> Result<(organization::Model, AgentRecord), DirectoryError> {
+) -> Result<(OrganizationRecord, AgentRecord), DirectoryError> {
     let slug = Slug::parse(&new.slug).ok_or(DirectoryError::InvalidSlug)?;
     let username = Username::parse(&new.admin_username).ok_or(DirectoryError::InvalidUsername)?;
     let password = Password::parse(new.admin_password).map_err(DirectoryError::InvalidPassword)?;
@@ -106,7 +108,7 @@ pub async fn create_organization(
 
 /// An organization as its operator sees it.
 pub struct OrganizationOverview {
-    pub organization: organization::Model,
+    pub organization: OrganizationRecord,
     pub seats_used: u64,
 }
 
