@@ -6,10 +6,8 @@ use std::iter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use crate::{
-    db::entities::conversation,
-    events::{Buffers, Event, Notice, Route, Routed},
-};
+use super::model::ConversationRecord;
+use crate::events::{Buffers, Event, Notice, Route, Routed};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,7 +42,7 @@ impl Event for ConversationChange {
 /// once per instance and event.
 pub struct ConversationNotice {
     pub change: ConversationChange,
-    pub conversation: OnceCell<Option<conversation::Model>>,
+    pub conversation: OnceCell<Option<ConversationRecord>>,
 }
 
 /// An organization's changes, and per agent one agent's whole load changing at once.

@@ -1,3 +1,5 @@
+use chrono::{DateTime, Utc};
+
 use crate::spelling::spelled_enum;
 
 spelled_enum! {
@@ -7,6 +9,25 @@ spelled_enum! {
         Assigned = "ASSIGNED",
         Closed = "CLOSED",
     }
+}
+
+/// An inbound contact on a queue, waiting for, assigned to, or closed by an agent. The store
+/// maps rows to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub id: i64,
+    pub organization_id: i64,
+    pub queue_id: i64,
+    pub status: Status,
+    pub customer_name: Option<String>,
+    /// E.164 as stored, for `phone::for_viewer` to put in the form a viewer may see.
+    pub customer_phone: Option<String>,
+    /// The agent holding it (ASSIGNED) or who closed it (CLOSED); None while WAITING.
+    pub assigned_agent_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    /// When it was last assigned; kept when it goes back to WAITING.
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 /// What a conversation listing may be narrowed to.

@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use super::{
-    model::{ConversationFilter, NewConversation},
+    model::{ConversationFilter, ConversationRecord, NewConversation},
     service::{self, Audience, RoutingError},
 };
 use crate::{
     auth::guard::RoleGuard,
-    db::{entities::conversation, page::Cursor},
+    db::page::Cursor,
     directory::schema::{Agent, Queue},
     graphql::{
         ApiError, ContextExt, UserError, UserErrorCode, for_payload, for_query,
@@ -60,7 +60,7 @@ pub enum ConversationChangeKind {
 }
 
 /// An inbound contact on a queue.
-pub struct Conversation(conversation::Model);
+pub struct Conversation(ConversationRecord);
 
 #[Object]
 impl Conversation {
@@ -184,7 +184,7 @@ pub struct ConversationPayload {
     user_errors: Vec<UserError>,
 }
 
-fn payload(outcome: Result<conversation::Model, Vec<UserError>>) -> ConversationPayload {
+fn payload(outcome: Result<ConversationRecord, Vec<UserError>>) -> ConversationPayload {
     match outcome {
         Ok(row) => ConversationPayload { conversation: Some(Conversation(row)), user_errors: vec![] },
         Err(user_errors) => ConversationPayload { conversation: None, user_errors },

@@ -14,14 +14,14 @@ use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
 use super::{
     events::{ConversationChange, ConversationChangeKind, ConversationNotice},
     model::{
-        ConversationFilter, Ineligible, MAX_CUSTOMER_NAME_CHARS, NewConversation, RemovalImpact, Status,
+        ConversationFilter, ConversationRecord, Ineligible, MAX_CUSTOMER_NAME_CHARS, NewConversation,
+        RemovalImpact, Status,
     },
     store,
 };
 use crate::{
     db::{
         self,
-        entities::conversation,
         page::{Page, PageRequest},
     },
     events::{Delivery, EventBus, EventTx, Route, WatchError},
@@ -65,7 +65,7 @@ pub async fn conversation(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     conversation_id: i64,
-) -> Result<Option<conversation::Model>, DbErr> {
+) -> Result<Option<ConversationRecord>, DbErr> {
     let found = store::find_conversation(db, viewer.organization_id, conversation_id).await?;
     Ok(found
         .filter(|conversation| viewer.is_admin() || conversation.assigned_agent_id == Some(viewer.agent_id)))
@@ -84,7 +84,7 @@ pub async fn conversations(
     viewer: &Viewer,
     filter: ConversationFilter,
     page: &PageRequest,
-) -> Result<Page<conversation::Model>, DbErr> {
+) -> Result<Page<ConversationRecord>, DbErr> {
     store::list_conversations(db, viewer.organization_id, visible(viewer, filter), page).await
 }
 
@@ -188,7 +188,7 @@ pub async fn create_conversation(
     bus: &EventBus,
     viewer: &Viewer,
     new: NewConversation,
-) -> Result<conversation::Model, RoutingError> {
+) -> Result<ConversationRecord, RoutingError> {
     let phone = match new.customer_phone.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
         Some(raw) => Some(PhoneNumber::parse(raw).ok_or(RoutingError::InvalidPhone)?.into_inner()),
         None => None,
@@ -223,7 +223,7 @@ pub async fn close_conversation(
     bus: &EventBus,
     viewer: &Viewer,
     conversation_id: Option<i64>,
-) -> Result<conversation::Model, RoutingError> {
+) -> Result<ConversationRecord, RoutingError> {
     check_serving(db, viewer.organization_id).await?;
     let found = match conversation_id {
         Some(id) => store::find_conversation(db, viewer.organization_id, id).await?,
@@ -362,7 +362,7 @@ enum Attempt {
 async fn try_assign(
     db: &DatabaseConnection,
     bus: &EventBus,
-    waiting: &conversation::Model,
+    waiting: &ConversationRecord,
 ) -> Result<Attempt, DbErr> {
     loop {
         let candidates = store::candidates(db, waiting.organization_id, waiting.queue_id, CANDIDATES).await?;
@@ -426,7 +426,7 @@ pub fn watch(
     bus: &EventBus,
     viewer: Viewer,
     audience: Audience,
-) -> impl Stream<Item = Result<(ConversationChangeKind, conversation::Model), WatchError>> + Send + use<> {
+) -> impl Stream<Item = Result<(ConversationChangeKind, ConversationRecord), WatchError>> + Send + use<> {
     let organization_id = viewer.organization_id;
     let route = match audience {
         Audience::Mine => Route::Agent { organization_id, agent_id: viewer.agent_id },
@@ -469,7 +469,7 @@ pub fn watch(
 async fn notice_conversation(
     db: &DatabaseConnection,
     notice: &Arc<ConversationNotice>,
-) -> Result<Option<conversation::Model>, DbErr> {
+) -> Result<Option<ConversationRecord>, DbErr> {
     let change = &notice.change;
     let found = notice
         .conversation

@@ -18,7 +18,7 @@ use sea_orm::{
 
 use std::collections::HashMap;
 
-use super::model::{ConversationFilter, Ineligible, Status};
+use super::model::{ConversationFilter, ConversationRecord, Ineligible, Status};
 use crate::{
     db::{
         entities::{agent, conversation, organization, queue, queue_member},
@@ -26,6 +26,27 @@ use crate::{
     },
     presence::model::Presence,
 };
+
+impl From<conversation::Model> for ConversationRecord {
+    fn from(row: conversation::Model) -> Self {
+        Self {
+            id: row.id,
+            organization_id: row.organization_id,
+            queue_id: row.queue_id,
+            status: row.status,
+            customer_name: row.customer_name,
+            customer_phone: row.customer_phone,
+            assigned_agent_id: row.assigned_agent_id,
+            created_at: row.created_at,
+            assigned_at: row.assigned_at,
+            closed_at: row.closed_at,
+        }
+    }
+}
+
+fn records(rows: Vec<conversation::Model>) -> Vec<ConversationRecord> {
+    rows.into_iter().map(ConversationRecord::from).collect()
+}
 
 fn conversations_of(organization_id: i64) -> Select<conversation::Entity> {
     conversation::Entity::find().filter(conversation::Column::OrganizationId.eq(organization_id))
@@ -58,7 +79,7 @@ pub(super) async fn insert_conversation(
     customer_name: Option<String>,
     customer_phone: Option<String>,
     now: DateTime<Utc>,
-) -> Result<conversation::Model, DbErr> {
+) -> Result<ConversationRecord, DbErr> {
     conversation::Entity::insert(conversation::ActiveModel {
         id: NotSet,
         organization_id: Set(organization_id),
@@ -73,14 +94,16 @@ pub(super) async fn insert_conversation(
     })
     .exec_with_returning(db)
     .await
+    .map(ConversationRecord::from)
 }
 
 pub(super) async fn find_conversation(
     db: &impl ConnectionTrait,
     organization_id: i64,
     conversation_id: i64,
-) -> Result<Option<conversation::Model>, DbErr> {
-    conversations_of(organization_id).filter(conversation::Column::Id.eq(conversation_id)).one(db).await
+) -> Result<Option<ConversationRecord>, DbErr> {
+    let query = conversations_of(organization_id).filter(conversation::Column::Id.eq(conversation_id));
+    Ok(query.one(db).await?.map(ConversationRecord::from))
 }
 
 fn filtered(organization_id: i64, filter: ConversationFilter) -> Select<conversation::Entity> {
@@ -103,14 +126,14 @@ pub(super) async fn list_conversations(
     organization_id: i64,
     filter: ConversationFilter,
     page: &PageRequest,
-) -> Result<Page<conversation::Model>, DbErr> {
+) -> Result<Page<ConversationRecord>, DbErr> {
     let mut query = filtered(organization_id, filter);
     if let Some(after) = &page.after {
         query = query.filter(conversation::Column::Id.lt(after.id));
     }
     let rows =
         query.order_by(conversation::Column::Id, Order::Desc).limit(page.rows_to_read()).all(db).await?;
-    Ok(page.page_of(rows))
+    Ok(page.page_of(records(rows)))
 }
 
 pub(super) async fn count_conversations(
@@ -378,7 +401,7 @@ pub(super) async fn close(
     conversation_id: i64,
     from: Status,
     now: DateTime<Utc>,
-) -> Result<Option<conversation::Model>, DbErr> {
+) -> Result<Option<ConversationRecord>, DbErr> {
     let closed = conversation::Entity::update_many()
         .col_expr(conversation::Column::Status, Expr::value(Status::Closed))
         .col_expr(conversation::Column::ClosedAt, Expr::value(now))
@@ -387,7 +410,7 @@ pub(super) async fn close(
         .filter(conversation::Column::Status.eq(from))
         .exec_with_returning(db)
         .await?;
-    Ok(closed.into_iter().next())
+    Ok(closed.into_iter().next().map(ConversationRecord::from))
 }
 
 /// Puts every conversation these agents hold back to WAITING (their `assignedAt` stays, so
@@ -396,12 +419,13 @@ pub(super) async fn release_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_ids: &[i64],
-) -> Result<Vec<conversation::Model>, DbErr> {
+) -> Result<Vec<ConversationRecord>, DbErr> {
     let held = conversations_of(organization_id)
         .filter(conversation::Column::AssignedAgentId.is_in(agent_ids.iter().copied()))
         .filter(conversation::Column::Status.eq(Status::Assigned))
         .all(db)
         .await?;
+    let held = records(held);
     if held.is_empty() {
         return Ok(held);
     }
@@ -428,7 +452,7 @@ pub(super) async fn waiting(
     queue_ids: Option<&[i64]>,
     except: &[i64],
     limit: u64,
-) -> Result<Vec<conversation::Model>, DbErr> {
+) -> Result<Vec<ConversationRecord>, DbErr> {
     let mut query =
         conversations_of(organization_id).filter(conversation::Column::Status.eq(Status::Waiting));
     if let Some(queue_ids) = queue_ids {
@@ -437,12 +461,13 @@ pub(super) async fn waiting(
     if !except.is_empty() {
         query = query.filter(conversation::Column::QueueId.is_not_in(except.iter().copied()));
     }
-    query
+    let rows = query
         .order_by(conversation::Column::CreatedAt, Order::Asc)
         .order_by(conversation::Column::Id, Order::Asc)
         .limit(limit)
         .all(db)
-        .await
+        .await?;
+    Ok(records(rows))
 }
 
 /// The queues of an agent of the organization.
