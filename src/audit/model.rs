@@ -44,6 +44,21 @@ spelled_enum! {
     }
 }
 
+/// One recorded action on one target, as the log holds it. The store maps rows to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryRecord {
+    pub id: i64,
+    pub actor_id: Option<i64>,
+    pub actor_username: Option<String>,
+    pub action: Action,
+    pub target_type: Option<TargetType>,
+    pub target_id: Option<i64>,
+    /// API names of the fields the action set.
+    pub changed_fields: Vec<String>,
+    pub client_address: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
 /// Longest attempted username kept from a failed sign-in: longer input is no username
 /// (they are at most 64 characters) and must not grow the log at the caller's will.
 const MAX_ATTEMPTED_USERNAME_CHARS: usize = 64;

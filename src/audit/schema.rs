@@ -9,12 +9,11 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 
 use super::{
-    model::{AuditFilter as DomainFilter, TargetType},
+    model::{AuditFilter as DomainFilter, EntryRecord, TargetType},
     service,
 };
 use crate::{
     auth::guard::RoleGuard,
-    db::entities::audit_entry,
     directory::model::AgentRecord,
     directory::{schema::Agent, service as directory},
     graphql::{
@@ -62,7 +61,7 @@ pub enum AuditTargetType {
 
 /// One recorded action on one target.
 pub struct AuditEntry {
-    row: audit_entry::Model,
+    record: EntryRecord,
     /// Read along with the whole page (deleted agents too); None when the actor is unknown.
     actor: Option<AgentRecord>,
 }
@@ -70,10 +69,10 @@ pub struct AuditEntry {
 #[Object]
 impl AuditEntry {
     async fn id(&self) -> ID {
-        id::encode(NodeKind::AuditEntry, self.row.id)
+        id::encode(NodeKind::AuditEntry, self.record.id)
     }
     async fn action(&self) -> AuditAction {
-        self.row.action.into()
+        self.record.action.into()
     }
     /// Who acted (a deleted agent too, with `deletedAt` set); null for a sign-in attempt with
     /// an unknown username.
@@ -82,7 +81,7 @@ impl AuditEntry {
     }
     /// The actor's username at the time; for a sign-in attempt, the username as tried.
     async fn actor_username(&self) -> Option<&str> {
-        self.row.actor_username.as_deref()
+        self.record.actor_username.as_deref()
     }
     /// Global ID of the agent or queue acted on.
     async fn target_id(&self) -> Option<ID> {
@@ -91,21 +90,21 @@ impl AuditEntry {
             TargetType::Queue => NodeKind::Queue,
             TargetType::Organization => NodeKind::Organization,
         };
-        Some(id::encode(kind(self.row.target_type?), self.row.target_id?))
+        Some(id::encode(kind(self.record.target_type?), self.record.target_id?))
     }
     async fn target_type(&self) -> Option<AuditTargetType> {
-        self.row.target_type.map(Into::into)
+        self.record.target_type.map(Into::into)
     }
     /// API names of the fields the action set (never their values).
     async fn changed_fields(&self) -> Vec<&str> {
-        self.row.changed_fields.split(',').filter(|field| !field.is_empty()).collect()
+        self.record.changed_fields.iter().map(String::as_str).collect()
     }
     /// The IP address the request came from, as the server saw it.
     async fn client_address(&self) -> Option<&str> {
-        self.row.client_address.as_deref()
+        self.record.client_address.as_deref()
     }
     async fn at(&self) -> DateTime<Utc> {
-        self.row.at
+        self.record.at
     }
 }
 
@@ -173,9 +172,9 @@ impl AuditQuery {
         } else {
             HashMap::new()
         };
-        Ok(connection(&request, page, EmptyFields, |row| {
-            let actor = row.actor_id.and_then(|id| actors.get(&id).cloned());
-            (encode_cursor(SORT_TAG, &service::cursor(&row)), AuditEntry { row, actor })
+        Ok(connection(&request, page, EmptyFields, |record| {
+            let actor = record.actor_id.and_then(|id| actors.get(&id).cloned());
+            (encode_cursor(SORT_TAG, &service::cursor(&record)), AuditEntry { record, actor })
         }))
     }
 }

@@ -5,14 +5,11 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, DbErr};
 
 use super::{
-    model::{AuditFilter, Entry},
+    model::{AuditFilter, Entry, EntryRecord},
     store,
 };
 use crate::{
-    db::{
-        entities::audit_entry,
-        page::{Cursor, Page, PageRequest},
-    },
+    db::page::{Cursor, Page, PageRequest},
     viewer::Viewer,
 };
 
@@ -26,11 +23,11 @@ pub async fn entries(
     viewer: &Viewer,
     filter: &AuditFilter,
     page: &PageRequest,
-) -> Result<Page<audit_entry::Model>, DbErr> {
+) -> Result<Page<EntryRecord>, DbErr> {
     store::list(db, viewer.organization_id, filter, page).await
 }
 
 /// Where an entry stands in the listing: ids grow with time, so the id alone orders it.
-pub fn cursor(entry: &audit_entry::Model) -> Cursor {
+pub fn cursor(entry: &EntryRecord) -> Cursor {
     Cursor { key: String::new(), id: entry.id }
 }

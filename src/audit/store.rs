@@ -5,11 +5,35 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::model::{AuditFilter, Entry};
+use super::model::{AuditFilter, Entry, EntryRecord};
 use crate::db::{
     entities::audit_entry,
     page::{Page, PageRequest},
 };
+
+/// The fields an entry set are stored comma-separated.
+const FIELD_SEPARATOR: &str = ",";
+
+impl From<audit_entry::Model> for EntryRecord {
+    fn from(row: audit_entry::Model) -> Self {
+        Self {
+            id: row.id,
+            actor_id: row.actor_id,
+            actor_username: row.actor_username,
+            action: row.action,
+            target_type: row.target_type,
+            target_id: row.target_id,
+            changed_fields: row
+                .changed_fields
+                .split(FIELD_SEPARATOR)
+                .filter(|field| !field.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            client_address: row.client_address,
+            at: row.at,
+        }
+    }
+}
 
 /// One statement whatever the number of targets.
 pub(super) async fn insert(db: &impl ConnectionTrait, entry: Entry, at: DateTime<Utc>) -> Result<(), DbErr> {
@@ -20,7 +44,7 @@ pub(super) async fn insert(db: &impl ConnectionTrait, entry: Entry, at: DateTime
         action: Set(entry.action),
         target_type: Set(entry.target_type),
         target_id: Set(target_id),
-        changed_fields: Set(entry.changed_fields.join(",")),
+        changed_fields: Set(entry.changed_fields.join(FIELD_SEPARATOR)),
         client_address: Set(entry.client_address.map(|address| address.to_string())),
         at: Set(at),
         ..Default::default()
@@ -40,7 +64,7 @@ pub(super) async fn list(
     organization_id: i64,
     filter: &AuditFilter,
     page: &PageRequest,
-) -> Result<Page<audit_entry::Model>, DbErr> {
+) -> Result<Page<EntryRecord>, DbErr> {
     let mut query =
         audit_entry::Entity::find().filter(audit_entry::Column::OrganizationId.eq(organization_id));
     if let Some(actor_id) = filter.actor_id {
@@ -64,5 +88,5 @@ pub(super) async fn list(
         query = query.filter(audit_entry::Column::Id.lt(after.id));
     }
     let rows = query.order_by_desc(audit_entry::Column::Id).limit(page.rows_to_read()).all(db).await?;
-    Ok(page.page_of(rows))
+    Ok(page.page_of(rows.into_iter().map(EntryRecord::from).collect()))
 }

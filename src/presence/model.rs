@@ -112,6 +112,14 @@ pub struct HistoryEntry {
     pub at: DateTime<Utc>,
 }
 
+/// A change as the history holds it: its id orders it (ids grow with time). The store maps
+/// rows to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryRecord {
+    pub id: i64,
+    pub change: HistoryEntry,
+}
+
 /// Presence has two states, so the state a change left is the other one.
 pub fn other(status: Presence) -> Presence {
     match status {

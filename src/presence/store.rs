@@ -14,7 +14,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 
-use super::model::{Flipped, HistoryEntry, Presence, PresenceReason};
+use super::model::{Flipped, HistoryEntry, HistoryRecord, Presence, PresenceReason};
 use crate::db::{
     entities::{agent, agent_socket, presence_history, presence_instance, queue, queue_member},
     page::{Page, PageRequest},
@@ -173,6 +173,19 @@ pub(super) async fn another_instance_alive(
     Ok(alive.is_some())
 }
 
+impl From<presence_history::Model> for HistoryRecord {
+    fn from(row: presence_history::Model) -> Self {
+        let change = HistoryEntry {
+            organization_id: row.organization_id,
+            agent_id: row.agent_id,
+            status: row.status,
+            reason: row.reason,
+            at: row.at,
+        };
+        Self { id: row.id, change }
+    }
+}
+
 /// Appends changes to the presence history: one statement per 1000 rows, whatever the
 /// number of agents a bulk change or a sweep flipped.
 pub(super) async fn record_history(db: &impl ConnectionTrait, entries: &[HistoryEntry]) -> Result<(), DbErr> {
@@ -197,7 +210,7 @@ pub(super) async fn history(
     agent_id: i64,
     since: Option<DateTime<Utc>>,
     page: &PageRequest,
-) -> Result<Page<presence_history::Model>, DbErr> {
+) -> Result<Page<HistoryRecord>, DbErr> {
     let mut query = presence_history::Entity::find()
         .filter(presence_history::Column::OrganizationId.eq(organization_id))
         .filter(presence_history::Column::AgentId.eq(agent_id));
@@ -208,7 +221,7 @@ pub(super) async fn history(
         query = query.filter(presence_history::Column::Id.lt(after.id));
     }
     let rows = query.order_by_desc(presence_history::Column::Id).limit(page.rows_to_read()).all(db).await?;
-    Ok(page.page_of(rows))
+    Ok(page.page_of(rows.into_iter().map(HistoryRecord::from).collect()))
 }
 
 /// Forgets history older than `cutoff`.

@@ -7,31 +7,31 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 
 use crate::{
-    db::{entities::presence_history, page::Cursor},
+    db::page::Cursor,
     directory::schema::{PresenceReason, PresenceStatus},
     graphql::{
         for_query,
         pagination::{connection, encode_cursor, page_request},
     },
-    presence::service,
+    presence::{model::HistoryRecord, service},
     state::AppState,
     viewer::Viewer,
 };
 
 /// One change of an agent's presence, as kept in its history.
-pub struct PresenceHistoryEntry(presence_history::Model);
+pub struct PresenceHistoryEntry(HistoryRecord);
 
 #[Object]
 impl PresenceHistoryEntry {
     /// The presence it changed to.
     async fn status(&self) -> PresenceStatus {
-        self.0.status.into()
+        self.0.change.status.into()
     }
     async fn reason(&self) -> PresenceReason {
-        self.0.reason.into()
+        self.0.change.reason.into()
     }
     async fn at(&self) -> DateTime<Utc> {
-        self.0.at
+        self.0.change.at
     }
 }
 
@@ -51,10 +51,10 @@ pub async fn presence_history(
 ) -> async_graphql::Result<PresenceHistoryConnection> {
     let request = page_request(HISTORY_SORT_TAG, after, None, first, None)?;
     let page = for_query(service::history(&app.db, viewer, agent_id, since, &request).await)?;
-    Ok(connection(&request, page, EmptyFields, |row| {
+    Ok(connection(&request, page, EmptyFields, |record| {
         (
-            encode_cursor(HISTORY_SORT_TAG, &Cursor { key: String::new(), id: row.id }),
-            PresenceHistoryEntry(row),
+            encode_cursor(HISTORY_SORT_TAG, &Cursor { key: String::new(), id: record.id }),
+            PresenceHistoryEntry(record),
         )
     }))
 }

@@ -5,11 +5,8 @@ use sea_orm::DatabaseConnection;
 
 use super::common::PresenceError;
 use crate::{
-    db::{
-        entities::presence_history,
-        page::{Page, PageRequest},
-    },
-    presence::store,
+    db::page::{Page, PageRequest},
+    presence::{model::HistoryRecord, store},
     viewer::Viewer,
 };
 
@@ -21,7 +18,7 @@ pub async fn history(
     agent_id: i64,
     since: Option<DateTime<Utc>>,
     page: &PageRequest,
-) -> Result<Page<presence_history::Model>, PresenceError> {
+) -> Result<Page<HistoryRecord>, PresenceError> {
     if !viewer.is_admin() && viewer.agent_id != agent_id {
         return Err(PresenceError::Forbidden);
     }
