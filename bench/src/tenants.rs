@@ -44,6 +44,11 @@ pub const MEASURED_SUBSCRIBERS: usize = 1000;
 /// keeps at most `IN_FLIGHT` requests open), files, pipes.
 pub const DESCRIPTORS_BESIDES: usize = 600;
 const IN_FLIGHT: usize = 128;
+
+/// A close refused under overload is tried again, this many times at most, waiting longer
+/// each time: an open conversation would keep its agent at capacity for the rates after.
+const CLOSE_ATTEMPTS: u32 = 5;
+const CLOSE_RETRY: Duration = Duration::from_millis(500);
 /// The burst: this many rounds of disabling (and enabling again) this many ONLINE agents of
 /// one organization in one call, each disabling a presence change per agent.
 const BURST_ROUNDS: usize = 5;
@@ -440,18 +445,33 @@ fn drive(url: String, rounds: Vec<Round>, rate: f64, started: Instant) -> (Vec<S
                     tokio::time::sleep_until((started + step * (3 * round + 1) as u32).into()).await;
                     let input = json!({ "input": { "queueId": queue, "customerName": name } });
                     let (at, created) = post(CREATE, input).await;
-                    let conversation = created.map(|data| data["createConversation"]["conversation"].clone());
-                    let Some(conversation) = conversation.filter(|c| c["status"] == "ASSIGNED") else {
+                    let Some(conversation) =
+                        created.map(|data| data["createConversation"]["conversation"].clone())
+                    else {
                         return (sent, failures + 1);
                     };
-                    sent.push(Sent { key: format!("ASSIGNED:{name}"), at, expected: 1 });
+                    let assigned = conversation["status"] == "ASSIGNED";
+                    if assigned {
+                        sent.push(Sent { key: format!("ASSIGNED:{name}"), at, expected: 1 });
+                    } else {
+                        // Queued behind a conversation a refused close left open: counted as a
+                        // failure, and closed below all the same, so that one overloaded rate
+                        // does not leave the next one's agents at capacity.
+                        failures += 1;
+                    }
                     tokio::time::sleep_until((started + step * (3 * round + 2) as u32).into()).await;
-                    let (at, closed) = post(CLOSE, json!({ "id": conversation["id"] })).await;
-                    match closed {
-                        Some(data) if data["closeConversation"]["userErrors"] == json!([]) => {
-                            sent.push(Sent { key: format!("CLOSED:{name}"), at, expected: 1 });
+                    // Past the ceiling the server refuses what waits too long for a connection
+                    // (UNAVAILABLE, nothing written): the close is tried again until it is done.
+                    for attempt in 0..CLOSE_ATTEMPTS {
+                        let (at, closed) = post(CLOSE, json!({ "id": conversation["id"] })).await;
+                        if closed.is_some_and(|data| data["closeConversation"]["userErrors"] == json!([])) {
+                            if assigned {
+                                sent.push(Sent { key: format!("CLOSED:{name}"), at, expected: 1 });
+                            }
+                            break;
                         }
-                        _ => failures += 1,
+                        failures += 1;
+                        tokio::time::sleep(CLOSE_RETRY * (attempt + 1)).await;
                     }
                     (sent, failures)
                 })
