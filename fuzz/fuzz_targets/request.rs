@@ -30,7 +30,6 @@ use agentdesk::{
     api::AppSchema,
     app,
     auth::{
-        Viewer,
         model::SessionLifetime,
         service::{self as auth, SessionUse},
     },
@@ -40,6 +39,7 @@ use agentdesk::{
         id::{self, NodeKind},
     },
     state::AppState,
+    viewer::Viewer,
 };
 use async_graphql::{
     BatchRequest, BatchResponse, Request, Variables,
