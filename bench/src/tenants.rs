@@ -99,18 +99,16 @@ fn plan(tenants: &[Tenant], group: &'static str) -> Vec<PlannedSocket> {
 /// Waits until the server's subscriptions to each feed number as `expected` (from then on
 /// none of them can miss an event), or says what they were at the deadline.
 async fn until_listening(state: &AppState, expected: &[(&str, usize)]) -> Result<(), String> {
-    let deadline = Instant::now() + LIVE_WITHIN;
-    loop {
+    agentdesk_testkit::poll_until(LIVE_WITHIN, || async {
         let listeners = state.bus.listeners();
         let count = |feed: &str| listeners.iter().find(|(f, _)| *f == feed).map_or(0, |(_, n)| *n);
         if expected.iter().all(|&(feed, n)| count(feed) == n) {
-            return Ok(());
+            Ok(())
+        } else {
+            Err(format!("subscriptions {listeners:?}, expected {expected:?}"))
         }
-        if Instant::now() >= deadline {
-            return Err(format!("subscriptions {listeners:?}, expected {expected:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// The crowd's expected subscriptions, `extra_admins` ADMIN sockets of other organizations

@@ -35,7 +35,17 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// Looks at `check` until it holds (Ok), at most `within`; then panics with the last state
 /// it reported (Err). For a condition the test cannot be told of, only see.
-pub async fn eventually<T, F, Fut>(within: Duration, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(within: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    poll_until(within, check).await.unwrap_or_else(|state| panic!("not so within {within:?}: {state}"))
+}
+
+/// Looks at `check` until it holds (Ok), at most `within`; then returns the last state it
+/// reported (Err), for a caller that reports a miss rather than failing on it (the bench).
+pub async fn poll_until<T, F, Fut>(within: Duration, mut check: F) -> Result<T, String>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
@@ -43,10 +53,8 @@ where
     let deadline = tokio::time::Instant::now() + within;
     loop {
         match check().await {
-            Ok(value) => return value,
-            Err(state) if tokio::time::Instant::now() >= deadline => {
-                panic!("not so within {within:?}: {state}")
-            }
+            Ok(value) => return Ok(value),
+            Err(state) if tokio::time::Instant::now() >= deadline => return Err(state),
             Err(_) => tokio::time::sleep(POLL).await,
         }
     }
