@@ -94,6 +94,27 @@ const row = (page, name) => page.getByRole('row').filter({ hasText: name });
 const shot = (page, name) => page.screenshot({ path: new URL(`${name}.png`, ARTIFACTS).pathname, fullPage: true });
 const attribute = (locator, name) => locator.getAttribute(name);
 const visible = (locator) => locator.isVisible();
+/** The number under "Monthly Sessions" in the Usage Overview. */
+const monthlySessions = (page) => page.getByRole('complementary', { name: 'Usage Overview' })
+  .getByRole('heading', { name: 'Monthly Sessions' }).locator('xpath=following-sibling::p[1]/span[1]');
+
+/** Hue (0–360°) and HSL saturation (0–1) of a computed colour such as `rgb(23, 128, 61)`. */
+function hsl(css) {
+  const [r, g, b] = css.match(/[\d.]+/g).slice(0, 3).map((value) => Number(value) / 255);
+  const max = Math.max(r, g, b);
+  const min = Math.min(r, g, b);
+  const chroma = max - min;
+  const saturation = chroma === 0 ? 0 : chroma / (1 - Math.abs(max + min - 1));
+  let hue = 0;
+  if (chroma) hue = max === r ? ((g - b) / chroma) % 6 : max === g ? (b - r) / chroma + 2 : (r - g) / chroma + 4;
+  return { css, hue: (hue * 60 + 360) % 360, saturation };
+}
+const colourOf = (locator, property = 'color') => locator.evaluate((element, name) => getComputedStyle(element)[name], property).then(hsl);
+// What the guide's colour words mean here, loosely enough to survive a palette tweak but not
+// a swap (grey for green, the accent blue or the red of "full" for amber).
+const green = ({ hue, saturation }) => saturation > 0.3 && hue >= 90 && hue <= 170;
+const amber = ({ hue, saturation }) => saturation > 0.5 && hue >= 25 && hue <= 50;
+const grey = ({ saturation }) => saturation < 0.2;
 
 async function isLive(page) {
   return (await page.getByRole('status').filter({ hasText: 'Live' }).count()) > 0;
@@ -144,6 +165,11 @@ test('signing in: a wrong password is an alert; the admin sees the directory, ba
   assert.ok(await visible(page.getByRole('checkbox', { name: 'Select Ana Lima' })));
   assert.ok(await visible(page.getByRole('heading', { name: 'Usage Overview' })));
   assert.ok(await visible(page.getByText('4 / 25')));
+  // Each row's avatar is the agent's own initial (decorative: the name follows it).
+  assert.equal(await ana.locator('.avatar').textContent(), 'A');
+  assert.equal(await row(page, 'Ben Ross').locator('.avatar').textContent(), 'B');
+  // No conversation yet: Monthly Sessions counts none (the bulk test sees it count one).
+  assert.equal(await monthlySessions(page).textContent(), '0');
   await until(() => isLive(page), 'the live indicator');
   await page.evaluate(() => sessionStorage.getItem('agentdesk.token')).then((t) => assert.ok(t, 'token in sessionStorage'));
   await shot(page, 'agents-directory');
@@ -158,6 +184,10 @@ test('Status turns Online and rows change live, without a reload', async () => {
   const anaToken = await login(server.http, 'ana', PASSWORD);
   await graphql(server.http, 'mutation { reportPresence(status: ONLINE) { presence } }', {}, anaToken);
   await row(page, 'Ana Lima').getByText('Online', { exact: true }).waitFor();
+  const online = await colourOf(row(page, 'Ana Lima').getByText('Online', { exact: true }));
+  const offline = await colourOf(row(page, 'Ben Ross').getByText('Offline', { exact: true }));
+  assert.ok(green(online), `Online is green: ${online.css}`);
+  assert.ok(grey(offline), `Offline is grey: ${offline.css}`);
 
   // agentDirectoryChanged: an edit made elsewhere shows in place; a new agent appears.
   await graphql(server.http, 'mutation($input: UpdateAgentInput!) { updateAgent(input: $input) { userErrors { code } } }',
@@ -266,13 +296,15 @@ test('Edit Agent is prefilled and saves name, e-mail, phone numbers, limit and q
   await page.context().close();
 });
 
-test('row menu: Disable strikes the name with a Disabled badge, Enable restores it; keyboard works the menu', async () => {
+test('row menu: Disable strikes the name with a grey Disabled badge, Enable restores it; keyboard works the menu', async () => {
   const page = await newPage({ token: adminToken });
   const ben = row(page, 'Ben Ross');
   await page.getByRole('button', { name: 'Actions for Ben Ross' }).click();
   await page.getByRole('menuitem', { name: 'Disable' }).click();
   await ben.getByText('Disabled', { exact: true }).waitFor();
   assert.equal(await ben.getByText('Ben Ross', { exact: true }).evaluate((el) => getComputedStyle(el).textDecorationLine), 'line-through');
+  const disabled = await colourOf(ben.getByText('Disabled', { exact: true }));
+  assert.ok(grey(disabled), `the Disabled badge is grey: ${disabled.css}`);
 
   // Keyboard only: focus the button, ArrowDown opens on the first item, arrows move, Enter chooses.
   const actions = page.getByRole('button', { name: 'Actions for Ben Ross' });
@@ -356,6 +388,10 @@ test('bulk: header checkbox selects the page; Action > Delete confirms with the 
   assert.equal(created.createConversation.conversation.assignedAgent?.username, 'cai');
 
   const page = await newPage({ token: adminToken });
+  // Monthly Sessions counts conversations assigned in the last 30 days (API.md): this one.
+  const { usage } = await graphql(server.http, 'query { usage { monthlySessions } }', {}, adminToken);
+  assert.equal(usage.monthlySessions, 1);
+  await until(async () => (await monthlySessions(page).textContent()) === '1', 'Monthly Sessions 1');
   const all = page.getByRole('checkbox', { name: 'Select all agents on this page' });
   await all.check();
   await page.getByText('9 selected').waitFor();   // the page's 10 rows less the admin itself
@@ -406,13 +442,21 @@ test('bulk: header checkbox selects the page; Action > Delete confirms with the 
 test('Usage Overview: amber near the limit, full disables Add New Agent with a reason, service off', async () => {
   const { usage } = await graphql(server.http, 'query { usage { agentQuota { used } } }', {}, adminToken);
   const used = usage.agentQuota.used;
-  await server.cli(['org', 'update', '--slug', 'demo', '--seats', String(used + 1)]);
   let page = await newPage({ token: adminToken });
+  const bar = page.getByRole('meter', { name: 'Agent Quota' });
+  const fill = () => colourOf(bar.locator('.fill'), 'backgroundColor');
+  await page.getByText(`${used} / 25`).waitFor();
+  const normal = await fill();
+  assert.ok(!amber(normal), `far from the limit the bar is not amber: ${normal.css}`);
+
+  await server.cli(['org', 'update', '--slug', 'demo', '--seats', String(used + 1)]);
+  await page.reload();
   await page.getByText(`${used} / ${used + 1}`).waitFor();
   await page.getByText('Near the limit').waitFor();
-  const bar = page.getByRole('meter', { name: 'Agent Quota' });
   assert.match(await attribute(bar, 'class'), /\bnear\b/);
-  const amber = await bar.locator('.fill').evaluate((el) => getComputedStyle(el).backgroundColor);
+  const near = await fill();
+  assert.ok(amber(near), `near the limit the bar is amber: ${near.css}`);
+  assert.notEqual(near.css, normal.css);
   assert.ok(await page.getByRole('button', { name: 'Add New Agent' }).isEnabled());
   await shot(page, 'agents-quota-near');
 
@@ -420,7 +464,8 @@ test('Usage Overview: amber near the limit, full disables Add New Agent with a r
   await page.reload();
   await page.getByText('No seat left', { exact: true }).waitFor();
   assert.match(await attribute(bar, 'class'), /\bfull\b/);
-  assert.notEqual(await bar.locator('.fill').evaluate((el) => getComputedStyle(el).backgroundColor), amber);
+  const full = await fill();
+  assert.ok(!amber(full), `full, the bar is no longer amber: ${full.css}`);
   const add = page.getByRole('button', { name: 'Add New Agent' });
   assert.ok(await add.isDisabled());
   assert.match(await add.evaluate((b) => document.getElementById(b.getAttribute('aria-describedby')).textContent),
