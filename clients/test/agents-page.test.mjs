@@ -12,6 +12,7 @@ import { ADMIN_PASSWORD, graphql, login, startServer } from '../support/server.m
 
 const ARTIFACTS = new URL('../artifacts/', import.meta.url);
 const PASSWORD = 'agent-password-1';
+const CAI_PASSWORD = 'cai-password-2';   // Cai's since the Edit Agent test
 
 let server;
 let adminToken;
@@ -51,6 +52,19 @@ async function createAgent(input) {
   { input: { password: PASSWORD, ...input } }, adminToken);
   assert.deepEqual(data.createAgent.userErrors, []);
   return data.createAgent.agent.id;
+}
+
+/** An agent's `fields` as the admin reads them through the API (null once deleted). */
+async function readAgent(id, fields) {
+  return (await graphql(server.http, `query($id: ID!) { agent(id: $id) { ${fields} } }`, { id }, adminToken)).agent;
+}
+
+/** What signing in as `username` with `password` through the API gives: 'signed in' or the
+ *  userError's code (so a refused password is told apart from RATE_LIMITED). */
+async function signInResult(username, password) {
+  const { login: result } = await graphql(server.http, `mutation($input: LoginInput!) {
+    login(input: $input) { token userErrors { code } } }`, { input: { organization: 'demo', username, password } });
+  return result.token ? 'signed in' : result.userErrors.map(({ code }) => code).join(' ');
 }
 
 /** Polls `check` until it is truthy; fails with `what` after the deadline. */
@@ -94,6 +108,7 @@ const row = (page, name) => page.getByRole('row').filter({ hasText: name });
 const shot = (page, name) => page.screenshot({ path: new URL(`${name}.png`, ARTIFACTS).pathname, fullPage: true });
 const attribute = (locator, name) => locator.getAttribute(name);
 const visible = (locator) => locator.isVisible();
+const focused = (locator) => locator.evaluate((element) => element === document.activeElement);
 /** The number under "Monthly Sessions" in the Usage Overview. */
 const monthlySessions = (page) => page.getByRole('complementary', { name: 'Usage Overview' })
   .getByRole('heading', { name: 'Monthly Sessions' }).locator('xpath=following-sibling::p[1]/span[1]');
@@ -251,47 +266,72 @@ test('Add New Agent: success closes the dialog, a taken username stays open with
   await page.context().close();
 });
 
-test('Edit Agent is prefilled and saves name, e-mail, phone numbers, limit and queues', async () => {
+test('Edit Agent is prefilled and saves name, password, e-mail (add, change, clear), phone numbers, limit and queues', async () => {
   const page = await newPage({ token: adminToken });
   const actions = page.getByRole('button', { name: 'Actions for Cai Wu' });
-  await actions.click();
-  await page.getByRole('menuitem', { name: 'Edit Agent' }).click();
   const dialog = page.getByRole('dialog', { name: 'Edit Agent' });
-  await dialog.waitFor();
+  const phoneNumbers = dialog.getByRole('switch', { name: 'Show real customer phone numbers' });
+  const openEdit = async () => {
+    await actions.click();
+    await page.getByRole('menuitem', { name: 'Edit Agent' }).click();
+    await dialog.waitFor();
+  };
+  const save = async () => {
+    await dialog.getByRole('button', { name: 'Save Changes' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  };
+  await openEdit();
   assert.equal(await dialog.getByLabel('Display Name').inputValue(), 'Cai Wu');
   assert.equal(await dialog.getByLabel('New Password').inputValue(), '');
+  assert.equal(await dialog.getByLabel('Email Address').inputValue(), '');
+  assert.equal(await phoneNumbers.isChecked(), false);
   assert.equal(await dialog.getByLabel('Max Concurrent Sessions').inputValue(), '');
   assert.ok(await dialog.getByRole('checkbox', { name: 'Returns' }).isChecked());
   await dialog.getByLabel('Display Name').fill('Cai Wu Chen');
   await dialog.getByLabel('Email Address').fill('cai@example.com');
-  await dialog.getByRole('switch', { name: 'Show real customer phone numbers' }).check();
+  await phoneNumbers.check();
   await dialog.getByLabel('Max Concurrent Sessions').fill('3');
   await dialog.getByRole('checkbox', { name: 'VIP' }).check();
   await shot(page, 'agents-dialog-edit');
-  await dialog.getByRole('button', { name: 'Save Changes' }).click();
-  await dialog.waitFor({ state: 'hidden' });
+  await save();
   await row(page, 'Cai Wu Chen').getByRole('listitem').filter({ hasText: 'VIP' }).waitFor();
-  const { agent } = await graphql(server.http, `query($id: ID!) { agent(id: $id) {
-    displayName email showRealPhoneNumbers maxConcurrentSessions queues { name } } }`, { id: ids.cai }, adminToken);
-  assert.deepEqual(agent, { displayName: 'Cai Wu Chen', email: 'cai@example.com', showRealPhoneNumbers: true,
+  assert.deepEqual(await readAgent(ids.cai, 'displayName email showRealPhoneNumbers maxConcurrentSessions queues { name }'), {
+    displayName: 'Cai Wu Chen', email: 'cai@example.com', showRealPhoneNumbers: true,
     maxConcurrentSessions: 3, queues: [{ name: 'Returns' }, { name: 'VIP' }] });
-  assert.ok(await page.getByRole('button', { name: 'Actions for Cai Wu Chen' }).evaluate((b) => b === document.activeElement),
-    'focus back on the row\'s Actions button');
+  assert.equal(await signInResult('cai', PASSWORD), 'signed in', 'a blank New Password keeps the password');
+  assert.ok(await focused(page.getByRole('button', { name: 'Actions for Cai Wu Chen' })), 'focus back on the row\'s Actions button');
 
-  // Clearing: the e-mail goes, the limit becomes unlimited; an invalid limit is a field error.
-  await page.getByRole('button', { name: 'Actions for Cai Wu Chen' }).click();
-  await page.getByRole('menuitem', { name: 'Edit Agent' }).click();
+  // Opened again, it shows what was saved. An invalid limit is a field error; then the
+  // e-mail changes, the password changes, the phone numbers go, the limit becomes unlimited
+  // and VIP is left.
+  await openEdit();
+  assert.equal(await dialog.getByLabel('Display Name').inputValue(), 'Cai Wu Chen');
+  assert.equal(await dialog.getByLabel('Email Address').inputValue(), 'cai@example.com');
+  assert.equal(await phoneNumbers.isChecked(), true);
+  assert.equal(await dialog.getByLabel('Max Concurrent Sessions').inputValue(), '3');
+  assert.ok(await dialog.getByRole('checkbox', { name: 'VIP' }).isChecked());
   await dialog.getByLabel('Max Concurrent Sessions').fill('0');
   await dialog.getByRole('button', { name: 'Save Changes' }).click();
   await until(async () => (await attribute(dialog.getByLabel('Max Concurrent Sessions'), 'aria-invalid')) === 'true',
     'the limit marked invalid');
   await dialog.getByLabel('Max Concurrent Sessions').fill('');
+  await dialog.getByLabel('Email Address').fill('cai.chen@example.com');
+  await dialog.getByLabel('New Password').fill(CAI_PASSWORD);
+  await phoneNumbers.uncheck();
+  await dialog.getByRole('checkbox', { name: 'VIP' }).uncheck();
+  await save();
+  await row(page, 'Cai Wu Chen').getByRole('listitem').filter({ hasText: 'VIP' }).waitFor({ state: 'detached' });
+  assert.deepEqual(await readAgent(ids.cai, 'email showRealPhoneNumbers maxConcurrentSessions queues { name }'), {
+    email: 'cai.chen@example.com', showRealPhoneNumbers: false, maxConcurrentSessions: null, queues: [{ name: 'Returns' }] });
+  assert.equal(await signInResult('cai', CAI_PASSWORD), 'signed in', 'the new password works');
+  assert.equal(await signInResult('cai', PASSWORD), 'INVALID_CREDENTIALS', 'the old one no longer does');
+
+  // Cleared: no e-mail.
+  await openEdit();
+  assert.equal(await dialog.getByLabel('Email Address').inputValue(), 'cai.chen@example.com');
   await dialog.getByLabel('Email Address').fill('');
-  await dialog.getByRole('button', { name: 'Save Changes' }).click();
-  await dialog.waitFor({ state: 'hidden' });
-  const cleared = await graphql(server.http, 'query($id: ID!) { agent(id: $id) { email maxConcurrentSessions } }',
-    { id: ids.cai }, adminToken);
-  assert.deepEqual(cleared.agent, { email: null, maxConcurrentSessions: null });
+  await save();
+  assert.deepEqual(await readAgent(ids.cai, 'email'), { email: null });
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
@@ -380,7 +420,7 @@ test('search, filters and pages over the connection', async () => {
 
 test('bulk: header checkbox selects the page; Action > Delete confirms with the count and the preview', async () => {
   // Cai is ONLINE and holds a conversation of Returns, where nobody else could take it.
-  const caiToken = await login(server.http, 'cai', PASSWORD);
+  const caiToken = await login(server.http, 'cai', CAI_PASSWORD);
   await graphql(server.http, 'mutation { reportPresence(status: ONLINE) { presence } }', {}, caiToken);
   const created = await graphql(server.http, `mutation($input: CreateConversationInput!) {
     createConversation(input: $input) { conversation { status assignedAgent { username } } userErrors { code } } }`,
