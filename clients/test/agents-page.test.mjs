@@ -109,6 +109,7 @@ const shot = (page, name) => page.screenshot({ path: new URL(`${name}.png`, ARTI
 const attribute = (locator, name) => locator.getAttribute(name);
 const visible = (locator) => locator.isVisible();
 const focused = (locator) => locator.evaluate((element) => element === document.activeElement);
+const focusedText = (page) => page.evaluate(() => document.activeElement.textContent);
 /** The number under "Monthly Sessions" in the Usage Overview. */
 const monthlySessions = (page) => page.getByRole('complementary', { name: 'Usage Overview' })
   .getByRole('heading', { name: 'Monthly Sessions' }).locator('xpath=following-sibling::p[1]/span[1]');
@@ -130,6 +131,29 @@ const colourOf = (locator, property = 'color') => locator.evaluate((element, nam
 const green = ({ hue, saturation }) => saturation > 0.3 && hue >= 90 && hue <= 170;
 const amber = ({ hue, saturation }) => saturation > 0.5 && hue >= 25 && hue <= 50;
 const grey = ({ saturation }) => saturation < 0.2;
+
+/** The WAI-ARIA menu-button pattern on `button` by keyboard: ArrowDown opens the menu on its
+ *  first item, the arrows move the focus (wrapping), Escape closes it and gives the focus back
+ *  to the button. Leaves the menu closed and the button focused. */
+async function checkMenuByKeyboard(page, button, items) {
+  await button.focus();
+  await page.keyboard.press('ArrowDown');
+  const menu = page.getByRole('menu');
+  await menu.waitFor();
+  assert.equal(await attribute(button, 'aria-expanded'), 'true');
+  assert.equal(await attribute(button, 'aria-haspopup'), 'menu');
+  assert.deepEqual(await menu.getByRole('menuitem').allTextContents(), items);
+  assert.equal(await focusedText(page), items[0]);
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await focusedText(page), items[1]);
+  await page.keyboard.press('ArrowUp');
+  await page.keyboard.press('ArrowUp');
+  assert.equal(await focusedText(page), items.at(-1), 'wraps around');
+  await page.keyboard.press('Escape');
+  await menu.waitFor({ state: 'hidden' });
+  assert.equal(await attribute(button, 'aria-expanded'), 'false');
+  assert.ok(await focused(button), 'Escape returns focus to the button');
+}
 
 async function isLive(page) {
   return (await page.getByRole('status').filter({ hasText: 'Live' }).count()) > 0;
@@ -336,7 +360,8 @@ test('Edit Agent is prefilled and saves name, password, e-mail (add, change, cle
   await page.context().close();
 });
 
-test('row menu: Disable strikes the name with a grey Disabled badge, Enable restores it; keyboard works the menu', async () => {
+test('row menu: Disable strikes the name with a grey Disabled badge, Enable restores it, Delete Agent confirms; keyboard works the menu', async () => {
+  ids.tia = await createAgent({ displayName: 'Tia Temp', username: 'tia' });   // deleted below
   const page = await newPage({ token: adminToken });
   const ben = row(page, 'Ben Ross');
   await page.getByRole('button', { name: 'Actions for Ben Ross' }).click();
@@ -346,33 +371,16 @@ test('row menu: Disable strikes the name with a grey Disabled badge, Enable rest
   const disabled = await colourOf(ben.getByText('Disabled', { exact: true }));
   assert.ok(grey(disabled), `the Disabled badge is grey: ${disabled.css}`);
 
-  // Keyboard only: focus the button, ArrowDown opens on the first item, arrows move, Enter chooses.
+  // Keyboard only: the menu-button pattern, then Enter opens on the first item, ArrowDown, Enter chooses.
   const actions = page.getByRole('button', { name: 'Actions for Ben Ross' });
-  await actions.focus();
-  await page.keyboard.press('ArrowDown');
-  assert.equal(await attribute(actions, 'aria-expanded'), 'true');
-  assert.equal(await attribute(actions, 'aria-haspopup'), 'menu');
-  const menu = page.getByRole('menu');
-  await menu.waitFor();
-  assert.deepEqual(await menu.getByRole('menuitem').allTextContents(), ['Edit Agent', 'Enable', 'Delete Agent']);
-  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Edit Agent');
-  await page.keyboard.press('ArrowDown');
-  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Enable');
-  await page.keyboard.press('ArrowUp');
-  await page.keyboard.press('ArrowUp');
-  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Delete Agent', 'wraps around');
-  await page.keyboard.press('Escape');
-  await menu.waitFor({ state: 'hidden' });
-  assert.equal(await attribute(actions, 'aria-expanded'), 'false');
-  assert.ok(await actions.evaluate((b) => b === document.activeElement), 'Escape returns focus to the button');
+  await checkMenuByKeyboard(page, actions, ['Edit Agent', 'Enable', 'Delete Agent']);
   await shot(page, 'agents-disabled-row');
   await page.keyboard.press('Enter');
-  await menu.waitFor();
+  await page.getByRole('menu').waitFor();
   await page.keyboard.press('ArrowDown');
   await page.keyboard.press('Enter');
   await until(async () => (await ben.getByText('Disabled', { exact: true }).count()) === 0, 'Ben enabled again');
-  const { agent } = await graphql(server.http, 'query($id: ID!) { agent(id: $id) { enabled } }', { id: ids.ben }, adminToken);
-  assert.equal(agent.enabled, true);
+  assert.deepEqual(await readAgent(ids.ben, 'enabled'), { enabled: true });
 
   // The whole page is reachable by Tab: the Add button and a row's Actions button.
   await page.getByRole('searchbox', { name: 'Search' }).focus();
@@ -384,6 +392,18 @@ test('row menu: Disable strikes the name with a grey Disabled badge, Enable rest
   assert.ok(reached.has('+ Add New Agent'), [...reached].join(' | '));
   assert.ok(reached.has('Actions for Ana Lima'), [...reached].join(' | '));
   assert.ok(reached.has('Select Ana Lima'), [...reached].join(' | '));
+
+  // Delete Agent: an alertdialog named after the agent says 1 agent will be deleted; confirmed,
+  // the row goes and so does the agent.
+  await page.getByRole('button', { name: 'Actions for Tia Temp' }).click();
+  await page.getByRole('menuitem', { name: 'Delete Agent' }).click();
+  const confirm = page.getByRole('alertdialog', { name: 'Delete Tia Temp?' });
+  await confirm.waitFor();
+  assert.match(await confirm.textContent(), /1 agent will be deleted: Tia Temp\./);
+  await confirm.getByRole('button', { name: 'Delete 1 agent' }).click();
+  await confirm.waitFor({ state: 'hidden' });
+  await row(page, 'Tia Temp').waitFor({ state: 'detached' });
+  assert.equal(await readAgent(ids.tia, 'id'), null);
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
@@ -464,11 +484,15 @@ test('bulk: header checkbox selects the page; Action > Delete confirms with the 
   await page.getByText('0 selected').waitFor();
   await page.getByText('11 / 25').waitFor();
 
-  // Bulk Disable then Enable.
+  // Bulk Disable by keyboard (the menu-button pattern; Enter opens on the first item), then Enable.
   await page.getByRole('checkbox', { name: 'Select Zed 01' }).check();
   await page.getByRole('checkbox', { name: 'Select Zed 02' }).check();
-  await action.click();
-  await page.getByRole('menuitem', { name: 'Disable' }).click();
+  await checkMenuByKeyboard(page, action, ['Enable', 'Disable', 'Delete']);
+  await page.keyboard.press('Enter');
+  await page.getByRole('menu').waitFor();
+  assert.equal(await focusedText(page), 'Enable');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Enter');
   await row(page, 'Zed 02').getByText('Disabled', { exact: true }).waitFor();
   await row(page, 'Zed 01').getByText('Disabled', { exact: true }).waitFor();
   await action.click();
