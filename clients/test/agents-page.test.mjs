@@ -1,8 +1,10 @@
-// The Agents page (/agents) in headless Chromium against a real server: sign-in, the
-// directory with live presence and directory updates, the dialogs, row and bulk actions,
-// the usage panel (amber, full, service off), an AGENT's read-only view, the narrow layout,
-// keyboard menus and reconnecting. Every request that does not go to 127.0.0.1 is aborted:
-// the page needs nothing from elsewhere. Screenshots land in clients/artifacts/.
+// The Agents page (/agents) in headless Chromium against a real server: sign-in (also by
+// keyboard alone), the directory with its badges' colours and live presence and directory
+// updates, the dialogs (checked through the API afterwards), row and bulk actions, the usage
+// panel (Monthly Sessions; amber, full, service off), an AGENT's read-only live view, the
+// narrow layout, keyboard menus and Tab order, and reconnecting. Every request that does not
+// go to 127.0.0.1 is aborted: the page needs nothing from elsewhere. Screenshots land in
+// clients/artifacts/. The tests run in order and build on each other's agents.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -29,12 +31,12 @@ before(async () => {
       createQueue(input: $input) { queue { id } userErrors { code } } }`, { input: { name } }, adminToken);
     queueIds[name] = data.createQueue.queue.id;
   }
-  for (const [displayName, username, queues] of [
-    ['Ana Lima', 'ana', ['Billing', 'VIP']],
+  for (const [displayName, username, queues, email] of [
+    ['Ana Lima', 'ana', ['Billing', 'VIP'], 'ana.lima@example.com'],
     ['Ben Ross', 'ben', []],
     ['Cai Wu', 'cai', ['Returns']],
   ]) {
-    ids[username] = await createAgent({ displayName, username, queueIds: queues.map((q) => queueIds[q]) });
+    ids[username] = await createAgent({ displayName, username, email, queueIds: queues.map((q) => queueIds[q]) });
   }
   mkdirSync(ARTIFACTS, { recursive: true });
   browser = await launchBrowser();
@@ -596,7 +598,7 @@ test('Usage Overview: amber near the limit, full disables Add New Agent with a r
   await page.context().close();
 });
 
-test('an AGENT signs in by keyboard, sees the directory read-only and edits only its own name, password and e-mail', async () => {
+test('an AGENT signs in by keyboard, sees the directory read-only and live, and edits only its own name, password and e-mail', async () => {
   const page = await newPage();
   await signInByKeyboard(page, 'ana', PASSWORD);
   await page.getByRole('heading', { name: 'Agent Directory' }).waitFor();
@@ -606,6 +608,13 @@ test('an AGENT signs in by keyboard, sees the directory read-only and edits only
   assert.equal(await page.getByRole('checkbox', { name: /^Select / }).count(), 0);
   assert.equal(await page.getByRole('button', { name: 'Actions for Ben Ross' }).count(), 0);
   await until(() => isLive(page), 'the live indicator');
+  // Presence is live for an AGENT too: another agent comes online, the row says so.
+  await page.evaluate(() => { window.notReloaded = true; });
+  const benToken = await login(server.http, 'ben', PASSWORD);
+  await graphql(server.http, 'mutation { reportPresence(status: ONLINE) { presence } }', {}, benToken);
+  await row(page, 'Ben Ross').getByText('Online', { exact: true }).waitFor();
+  assert.equal(await page.evaluate(() => window.notReloaded), true);
+
   await page.getByRole('button', { name: 'Actions for Ana Lima' }).click();
   assert.deepEqual(await page.getByRole('menu').getByRole('menuitem').allTextContents(), ['Edit Agent']);
   await page.getByRole('menuitem', { name: 'Edit Agent' }).click();
@@ -614,12 +623,17 @@ test('an AGENT signs in by keyboard, sees the directory read-only and edits only
   for (const label of ['Display Name', 'New Password', 'Email Address']) assert.ok(await visible(dialog.getByLabel(label)), label);
   assert.equal(await dialog.getByRole('spinbutton', { name: 'Max Concurrent Sessions' }).count(), 0);
   assert.equal(await dialog.getByRole('switch').count(), 0);
+  assert.equal(await dialog.getByLabel('Email Address').inputValue(), 'ana.lima@example.com');
   await dialog.getByLabel('Display Name').fill('Ana L.');
   await dialog.getByLabel('Email Address').fill('ana@example.com');
+  await dialog.getByLabel('New Password').fill('ana-password-2');
   await shot(page, 'agents-agent-view-edit');
   await dialog.getByRole('button', { name: 'Save Changes' }).click();
   await dialog.waitFor({ state: 'hidden' });
-  await row(page, 'Ana L.').waitFor();
+  await row(page, 'Ana L.').waitFor();   // still signed in: changing one's password keeps one's own session
+  assert.deepEqual(await readAgent(ids.ana, 'displayName email'), { displayName: 'Ana L.', email: 'ana@example.com' });
+  assert.equal(await signInResult('ana', 'ana-password-2'), 'signed in', 'the new password works');
+  assert.equal(await signInResult('ana', PASSWORD), 'INVALID_CREDENTIALS', 'the old one no longer does');
   await shot(page, 'agents-agent-view');
 
   await page.getByRole('button', { name: 'Sign out' }).click();
