@@ -113,11 +113,11 @@ async fn until_listening(state: &AppState, expected: &[(&str, usize)]) -> Result
 
 /// The crowd's expected subscriptions, `extra_admins` ADMIN sockets of other organizations
 /// (watching presence and the directory) included. The two ADMINs of an organization share
-/// one presence execution, which holds one subscription.
+/// one presence execution and one directory execution, each holding one subscription.
 fn crowd_listeners(organizations: usize, extra_admins: usize) -> [(&'static str, usize); 4] {
     [
         ("presence", organizations + extra_admins),
-        ("directory", ADMINS * organizations + extra_admins),
+        ("directory", organizations + extra_admins),
         ("conversations", AGENTS * organizations),
         ("sessions", SOCKETS_PER_ORGANIZATION * organizations + extra_admins),
     ]

@@ -44,7 +44,10 @@ use crate::{
 /// - `presenceChanged`: the event's fields are the change's; `agent` is read for the
 ///   organization, and `Agent`'s fields depend on the viewer only through its organization,
 ///   its phone-number permission and, for an AGENT, which presence history is its own.
-const SHAREABLE: &[&str] = &["presenceChanged", "__typename"];
+/// - `agentDirectoryChanged`: ADMINs only, its events are the organization's, and its
+///   `agent` is an `Agent` as above. (Not `myConversations`: an ADMIN's audience does not
+///   say whose conversations are "mine".)
+const SHAREABLE: &[&str] = &["presenceChanged", "agentDirectoryChanged", "__typename"];
 
 /// Responses a socket may leave unread before its subscription is ended.
 pub const UNREAD_LIMIT: usize = 1024;

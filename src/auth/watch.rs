@@ -7,7 +7,6 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, future, stream};
 use sea_orm::DatabaseConnection;
-use tokio::sync::broadcast::error::RecvError;
 
 use super::events::{SessionEffect, SessionNotice};
 use super::{
@@ -15,7 +14,7 @@ use super::{
     service::{Authenticated, SessionUse, authenticate},
 };
 use crate::{
-    events::{Delivery, Subscription},
+    events::{Delivery, RecvError, Subscription},
     viewer::Viewer,
 };
 
@@ -90,8 +89,11 @@ impl SessionWatch {
                 SessionEffect::Unaffected => {}
                 SessionEffect::Ended => return SessionChange::Ended,
                 SessionEffect::ViewerChanged => {
-                    let checked =
-                        authenticate(&self.db, self.lifetime, &self.session.token, SessionUse::Recheck).await;
+                    // Boxed: a database read is far larger than the rest of the watch, which
+                    // every signed-in socket holds for its life.
+                    let checking =
+                        authenticate(&self.db, self.lifetime, &self.session.token, SessionUse::Recheck);
+                    let checked = Box::pin(checking).await;
                     match checked {
                         Ok(None) => return SessionChange::Ended,
                         Ok(Some(Authenticated { viewer, expires_at })) => {

@@ -12,13 +12,14 @@
 //!   in commit order; a dedicated listener connection receives every instance's events (this
 //!   one's included) and hands them to local subscribers.
 //!
-//! Local subscribers read bounded `broadcast` channels, one per feed and route (an
+//! Local subscribers read bounded broadcast channels (`channel`), one per feed and route (an
 //! organization, or one agent of it; see `routes`): an event wakes only the subscriptions of
 //! its organization, or of its agent, and a burst in one organization fills only its own
 //! buffers. A receiver that falls behind gets `RecvError::Lagged`; the listener sends
 //! `Delivery::Resync` to every route when notifications may have been lost. Both mean the
 //! same to a subscriber: re-read the state from the database.
 
+mod channel;
 mod event;
 mod hub;
 mod postgres;
@@ -34,6 +35,7 @@ use tokio::{
 
 use self::hub::Hub;
 pub use self::{
+    channel::{RecvError, TryRecvError},
     event::{Event, Notice, Observer},
     hub::Kinds,
     routes::{Buffers, Delivery, Mark, Route, Routed, Subscription},

@@ -1,6 +1,6 @@
-//! Local fan-out routed by who can want an event: one bounded `broadcast` channel per route
-//! (an organization, or one agent of it) that has a subscriber on this instance, created by
-//! its first subscriber and dropped with its last. An event wakes only the subscriptions of
+//! Local fan-out routed by who can want an event: one bounded broadcast channel (`channel`)
+//! per route (an organization, or one agent of it) that has a subscriber on this instance,
+//! created by its first subscriber and dropped with its last. An event wakes only the subscriptions of
 //! its routes, a burst fills only its routes' buffers, and a route nobody here listens to
 //! costs one lookup.
 
@@ -10,10 +10,7 @@ use std::{
     sync::{Arc, Mutex, MutexGuard, Weak},
 };
 
-use tokio::sync::broadcast::{
-    self, Receiver, Sender,
-    error::{RecvError, TryRecvError},
-};
+use super::channel::{self, Receiver, RecvError, Sender, TryRecvError};
 
 /// Where an event goes, and what a subscription listens to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,8 +43,8 @@ impl<T> Clone for Delivery<T> {
     }
 }
 
-/// Events waiting for a route's slowest subscriber. Allocated in full with the route's
-/// channel (about 40 bytes an event), so per-agent routes, one per signed-in agent, hold few.
+/// How far a route's slowest subscriber may fall behind before it misses events. Memory is
+/// taken only for events that wait (24 bytes each), not for the bound.
 #[derive(Clone, Copy)]
 pub struct Buffers {
     pub organization: usize,
@@ -90,8 +87,7 @@ impl<T: Routed> Feed<T> {
         channels.delivered += 1;
         for route in event.routes() {
             if let Some(sender) = channels.by_route.get(&route) {
-                // Fails only when nobody listens, which is fine.
-                let _ = sender.send(Delivery::Event(event.clone()));
+                sender.send(Delivery::Event(event.clone()));
             }
         }
     }
@@ -101,7 +97,7 @@ impl<T: Routed> Feed<T> {
         let mut channels = lock(&self.channels);
         channels.delivered += 1;
         for sender in channels.by_route.values() {
-            let _ = sender.send(Delivery::Resync);
+            sender.send(Delivery::Resync);
         }
     }
 }
@@ -123,8 +119,7 @@ impl<T> Feed<T> {
             Route::Organization(_) => self.buffers.organization,
             Route::Agent { .. } => self.buffers.agent,
         };
-        let receiver =
-            channels.by_route.entry(route).or_insert_with(|| broadcast::channel(buffer).0).subscribe();
+        let receiver = channels.by_route.entry(route).or_insert_with(|| channel::channel(buffer)).subscribe();
         let subscription = Subscription { receiver, route, channels: Arc::downgrade(&self.channels) };
         (subscription, channels.delivered != mark.0)
     }
@@ -145,8 +140,8 @@ pub struct Subscription<T> {
 
 impl<T> Subscription<T> {
     /// `Lagged` when the subscriber fell more than its route's buffer behind.
-    pub fn recv(&mut self) -> impl Future<Output = Result<Delivery<T>, RecvError>> + '_ {
-        self.receiver.recv()
+    pub async fn recv(&mut self) -> Result<Delivery<T>, RecvError> {
+        self.receiver.recv().await
     }
 
     pub fn try_recv(&mut self) -> Result<Delivery<T>, TryRecvError> {

@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use chrono::Utc;
 use futures_util::{Stream, stream};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
-use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
+use tokio::task::JoinHandle;
 
 use super::{
     events::{ConversationChange, ConversationChangeKind, ConversationNotice},
@@ -24,7 +24,7 @@ use crate::{
         self,
         page::{Page, PageRequest},
     },
-    events::{Delivery, EventBus, EventTx, Route, WatchError},
+    events::{Delivery, EventBus, EventTx, RecvError, Route, WatchError},
     jobs::{self, FirstRun},
     phone::PhoneNumber,
     viewer::Viewer,
@@ -455,7 +455,9 @@ pub fn watch(
                 if change.organization_id != viewer.organization_id || (audience == Audience::Mine && !mine) {
                     continue;
                 }
-                match notice_conversation(&db, &notice).await {
+                // Boxed: a database read is far larger than the rest of this stream, which
+                // every idle subscription holds for its life (BENCHMARKS.md, memory per socket).
+                match Box::pin(notice_conversation(&db, &notice)).await {
                     Ok(Some(conversation)) => return Some((Ok((change.kind, conversation)), Some(feed))),
                     Ok(None) => continue,
                     Err(error) => return Some((Err(error.into()), Some(feed))),

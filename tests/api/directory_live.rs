@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::common::{
     Backend, Session, TestServer,
-    metrics::until_listening,
+    metrics::{scrape, settles_at, until_listening, value},
     ws::{Ending, Protocol, WsClient},
 };
 
@@ -19,6 +19,7 @@ pub fn tests() -> Vec<crate::common::Test> {
             deleting_an_agent_closes_its_sockets_and_takes_it_offline,
             a_new_password_closes_the_other_sessions_sockets_only,
             directory_changes_reach_the_organizations_admins,
+            admins_of_one_organization_share_one_directory_execution,
             only_admins_may_watch_the_directory,
             changes_over_a_socket_are_audited_with_the_clients_address,
         ],
@@ -191,6 +192,48 @@ async fn directory_changes_reach_the_organizations_admins(backend: Backend) {
     assert_eq!((kind.as_str(), agent_id.as_str(), agent), ("DELETED", xan.as_str(), Value::Null));
     assert!(ours.results_within("d", QUIET).await.is_empty(), "one event per agent and change");
     assert!(theirs.results_within("d", QUIET).await.is_empty(), "another organization hears nothing");
+}
+
+/// ADMINs of one organization (and one phone-number permission: an organization's first
+/// ADMIN sees real numbers) asking the same thing get
+/// the same answers, so their sockets share one execution, one subscription to the feed:
+/// each hears every change once, and it goes on for the others when one leaves.
+async fn admins_of_one_organization_share_one_directory_execution(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let promote = "mutation($u: String!) { createAgent(input: { displayName: $u, username: $u,
+        password: \"secret-1\", role: ADMIN, showRealPhoneNumbers: true }) { userErrors { code } } }";
+    server.gql(Some(&admin), promote, json!({ "u": "ada" })).await.data();
+    let ada = server.login("demo", "ada", "secret-1").await;
+    let mut sockets = Vec::new();
+    for (session, protocol) in
+        [(&admin, Protocol::TransportWs), (&ada, Protocol::LegacyWs), (&admin, Protocol::LegacyWs)]
+    {
+        let mut socket = WsClient::connect(&server, protocol, Some(session)).await.expect("socket");
+        socket.subscribe("d", DIRECTORY, json!({})).await;
+        sockets.push(socket);
+    }
+    settles_at(&server, "agentdesk_subscription_executions", 1.0).await;
+    until_listening(&server, "directory", 1).await;
+
+    let (wes, _) = new_agent(&server, &admin, "wes").await;
+    for socket in &mut sockets {
+        let results = socket.results_within("d", QUIET).await;
+        assert_eq!(results.len(), 1, "once each: {results:?}");
+        assert_eq!(event(&results[0]).1, wes);
+    }
+
+    sockets.remove(0).close().await;
+    settles_at(&server, "agentdesk_subscriptions_active", 2.0).await;
+    let (yul, _) = new_agent(&server, &admin, "yul").await;
+    for socket in &mut sockets {
+        assert_eq!(event(&socket.next_result("d").await).1, yul);
+    }
+    assert_eq!(
+        value(&scrape(&server).await, "agentdesk_subscription_executions"),
+        1.0,
+        "the others still share it"
+    );
 }
 
 /// The directory and conversation feeds have no state to catch up from: when notifications

@@ -2,13 +2,12 @@ use std::sync::Arc;
 
 use futures_util::{Stream, stream};
 use sea_orm::{DatabaseConnection, DbErr};
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::{
     directory::events::{DirectoryChangeKind, DirectoryNotice},
     directory::model::AgentRecord,
     directory::store,
-    events::{Delivery, EventBus, Route, WatchError},
+    events::{Delivery, EventBus, RecvError, Route, WatchError},
     viewer::Viewer,
 };
 
@@ -57,7 +56,9 @@ pub fn watch(
                 if notice.change.organization_id != viewer.organization_id {
                     continue;
                 }
-                match updates(&db, &notice).await {
+                // Boxed: a database read is far larger than the rest of this stream, which
+                // every idle subscription holds for its life (BENCHMARKS.md, memory per socket).
+                match Box::pin(updates(&db, &notice)).await {
                     // Popped from the end: reversed so they come out in order.
                     Ok(updates) => ready = updates.into_iter().rev().collect(),
                     Err(error) => return Some((Err(error.into()), Some((feed, ready)))),

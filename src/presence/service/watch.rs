@@ -9,12 +9,11 @@ use std::{
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use sea_orm::{DatabaseConnection, DbErr};
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::common::{MAX_FILTER_IDS, PresenceError, changed, now};
 use crate::{
     db::entities::agent,
-    events::{Delivery, Event, EventBus, Route, Subscription},
+    events::{Delivery, Event, EventBus, RecvError, Route, Subscription, TryRecvError},
     presence::{events::PresenceNotice, model::Filter, store},
     viewer::Viewer,
 };
