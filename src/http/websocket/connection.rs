@@ -201,6 +201,9 @@ impl Connection {
         let delivery = Arc::new(Delivery::new(self.outbox.clone(), self.protocol, id.clone()));
         let running =
             Running::of(self.executor.execute(request, session.clone(), delivery.clone()), delivery);
+        // One place at a time: most sockets run one or two operations for hours, and a
+        // vector's first growth would reserve four.
+        self.operations.running.reserve_exact(1);
         self.operations.running.push(Started { id, running, replay });
         Reply::Nothing
     }

@@ -134,9 +134,20 @@ fn requested_protocol(headers: &HeaderMap) -> Option<Protocol> {
     headers.get(SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?.split(',').find_map(Protocol::named)
 }
 
-async fn serve(state: HttpState, socket: WebSocket, outbox: Arc<Outbox>, protocol: Protocol, peer: IpAddr) {
-    let _open = state.app.metrics.websocket_opened();
-    SocketLoop::new(state, socket, outbox, protocol, peer).run().await;
+/// Not an `async fn`: its arguments would stay in the future beside the loop made of them.
+fn serve(
+    state: HttpState,
+    socket: WebSocket,
+    outbox: Arc<Outbox>,
+    protocol: Protocol,
+    peer: IpAddr,
+) -> impl Future<Output = ()> {
+    let open = state.app.metrics.websocket_opened();
+    let socket_loop = SocketLoop::new(state, socket, outbox, protocol, peer);
+    async move {
+        let _open = open;
+        socket_loop.run().await;
+    }
 }
 
 /// One socket's life: what it waits for, and what it does with each. The operations are
@@ -192,7 +203,9 @@ impl SocketLoop {
     async fn run(mut self) {
         loop {
             let flow = match self.next_reply().await {
-                Some(reply) => self.act_on(reply).await,
+                // Boxed: what a reply may await (a send, a close and its linger) would
+                // otherwise be part of the loop's future, which every idle socket holds.
+                Some(reply) => Box::pin(self.act_on(reply)).await,
                 None => Flow::Stop,
             };
             if let Flow::Stop = flow {
