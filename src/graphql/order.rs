@@ -19,6 +19,10 @@ pub fn in_selection_order(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
 ) {
+    // A request that failed before execution has no data to order.
+    if !matches!(response.data, Value::Object(_)) {
+        return;
+    }
     if let Some(operation) = operation_that_runs(document, operation_name) {
         let mut plan = Plan::of(&[&operation.node.selection_set.node], document);
         plan.apply(&mut response.data, document);
@@ -40,15 +44,21 @@ impl<'a> Plan<'a> {
     fn of(sets: &[&'a SelectionSet], document: &'a ExecutableDocument) -> Self {
         let mut plan = Plan { keys: vec![], sets: vec![], children: vec![] };
         for set in sets {
-            plan.collect(set, document);
+            plan.collect(set, document, &mut vec![]);
         }
         plan.children.resize_with(plan.keys.len(), || None);
         plan
     }
 
-    /// Adds the keys of `set`, fragments expanded in place. (Validation has refused fragment
-    /// cycles before this runs.)
-    fn collect(&mut self, set: &'a SelectionSet, document: &'a ExecutableDocument) {
+    /// Adds the keys of `set`, fragments expanded in place. `expanding` holds the fragments
+    /// being expanded: a cycle (which validation refuses, so whose response has no data) is
+    /// not followed round.
+    fn collect(
+        &mut self,
+        set: &'a SelectionSet,
+        document: &'a ExecutableDocument,
+        expanding: &mut Vec<&'a Name>,
+    ) {
         for selection in &set.items {
             match &selection.node {
                 Selection::Field(field) => {
@@ -63,11 +73,18 @@ impl<'a> Plan<'a> {
                     }
                 }
                 Selection::FragmentSpread(spread) => {
-                    if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
-                        self.collect(&fragment.node.selection_set.node, document);
+                    let name = &spread.node.fragment_name.node;
+                    if let Some(fragment) = document.fragments.get(name)
+                        && !expanding.contains(&name)
+                    {
+                        expanding.push(name);
+                        self.collect(&fragment.node.selection_set.node, document, expanding);
+                        expanding.pop();
                     }
                 }
-                Selection::InlineFragment(inline) => self.collect(&inline.node.selection_set.node, document),
+                Selection::InlineFragment(inline) => {
+                    self.collect(&inline.node.selection_set.node, document, expanding)
+                }
             }
         }
     }
@@ -149,5 +166,15 @@ mod tests {
         let Value::Object(a) = &root["a"] else { panic!() };
         let Value::List(list) = &a["list"] else { panic!() };
         assert!(list.iter().all(|item| keys(item) == ["y", "x"]));
+    }
+
+    #[test]
+    fn a_fragment_cycle_is_not_followed_round() {
+        let document =
+            parse_query("{ a { ...F } } fragment F on T { b ...G } fragment G on T { ...F c }").unwrap();
+        let mut response = Response::new(Value::from_json(json!({ "a": { "c": 1, "b": 2 } })).unwrap());
+        in_selection_order(&mut response, &document, None);
+        let Value::Object(root) = &response.data else { panic!() };
+        assert_eq!(keys(&root["a"]), ["b", "c"]);
     }
 }
