@@ -331,9 +331,9 @@ async fn execute_one(
             return async_graphql::Response::from_errors(vec![server_error]);
         }
     };
-    let name = operation_name(&mut request);
     // Kept to put the response's keys back in selection order (see `in_selection_order`).
-    let document = request.parsed_query().ok().cloned();
+    let document = state.documents.parse(&mut request);
+    let name = operation_name(&mut request);
     let selected_operation = request.operation_name.clone();
     let mut response =
         state.app.metrics.observe_operation(name.as_deref(), state.schema.execute(request)).await;
