@@ -24,7 +24,7 @@ use crate::{
     graphql::{
         ApiError, ContextExt, RequestContext, for_query,
         id::{self, NodeKind},
-        pagination::{connection, connection_complexity, encode_cursor, page_request},
+        pagination::{connection, connection_complexity, cursors_selected, encode_cursor, page_request},
     },
     presence::schema::{PresenceHistoryConnection, presence_history},
     routing::model::{Ineligible, remaining_capacity},
@@ -315,8 +315,14 @@ pub async fn agent_connection(
     let request = page_request(tag, args.after, args.before, args.first, args.last)?;
     let page = for_query(service::agents(&ctx.app().db, viewer, &filter, order, &request).await)?;
     let mut queues = page_queues(ctx, viewer, &page.items).await?;
+    let cursors = cursors_selected(ctx);
     Ok(connection(&request, page, AgentListing { filter }, |record| {
-        let cursor = encode_cursor(tag, &service::agent_cursor(&record, order.field));
+        // A cursor no one selected is never seen: left empty rather than built.
+        let cursor = if cursors {
+            encode_cursor(tag, &service::agent_cursor(&record, order.field))
+        } else {
+            String::new()
+        };
         let queues = queues.as_mut().map(|by_agent| by_agent.remove(&record.id).unwrap_or_default());
         (cursor, Agent { record, queues, seen_by: None })
     }))
