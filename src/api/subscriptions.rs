@@ -35,7 +35,7 @@ use tracing::Instrument;
 
 use super::schema::AppSchema;
 use crate::{
-    graphql::{ApiError, RequestContext, operation_that_runs},
+    graphql::{ApiError, RequestContext, in_selection_order, operation_that_runs},
     telemetry::metrics::{GaugeGuard, Metrics},
     viewer::Audience,
 };
@@ -68,6 +68,21 @@ impl ResponseJson {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The document and operation responses come from, to serialise them with their keys in
+/// selection order (see `in_selection_order`).
+#[derive(Clone)]
+struct Ran {
+    document: Arc<ExecutableDocument>,
+    operation_name: Option<String>,
+}
+
+impl Ran {
+    fn json(&self, mut response: Response) -> ResponseJson {
+        in_selection_order(&mut response, &self.document, self.operation_name.as_deref());
+        ResponseJson::of(&response)
     }
 }
 
@@ -133,7 +148,7 @@ impl Membership {
     pub fn run_alone(mut self) -> Responses {
         let request = request_of(&self.execution.key, &self.execution.variables);
         let counted = self.counted.take().expect("counted until dropped");
-        run_alone(&self.schema, request, self.data.clone(), counted)
+        run_alone(&self.schema, request, self.data.clone(), counted, Some(self.execution.ran.clone()))
     }
 }
 
@@ -166,6 +181,7 @@ struct ShareKey {
 struct Execution {
     key: Arc<ShareKey>,
     variables: Variables,
+    ran: Ran,
     members: Arc<Members>,
     task: JoinHandle<()>,
     registry: Weak<Registry>,
@@ -249,15 +265,20 @@ impl SubscriptionExecutor {
     /// the socket's session (its viewer). A shareable one delivers to `recipient`.
     pub fn execute(&self, request: Request, data: Arc<Data>, recipient: Arc<dyn Recipient>) -> Operation {
         let counted = self.metrics.subscription_started();
-        let document = parse_query(&request.query).ok();
-        if document.as_ref().is_some_and(|document| subscribes_through_a_fragment(document, &request)) {
+        let ran = parse_query(&request.query).ok().map(|document| Ran {
+            document: Arc::new(document),
+            operation_name: request.operation_name.clone(),
+        });
+        if ran.as_ref().is_some_and(|ran| subscribes_through_a_fragment(&ran.document, &request)) {
             let refusal = ResponseJson::of(&subscription_through_a_fragment());
             let stream = futures_util::stream::iter([refusal]).boxed();
             return Operation::Alone(Responses { stream, _counted: counted });
         }
-        match document.and_then(|document| share_key(&request, &document, &data)) {
-            Some(key) => Operation::Shared(self.join(key, request.variables, data, recipient, counted)),
-            None => Operation::Alone(run_alone(&self.schema, request, data, counted)),
+        match ran.as_ref().and_then(|ran| Some((share_key(&request, &ran.document, &data)?, ran.clone()))) {
+            Some((key, ran)) => {
+                Operation::Shared(self.join(key, ran, request.variables, data, recipient, counted))
+            }
+            None => Operation::Alone(run_alone(&self.schema, request, data, counted, ran)),
         }
     }
 
@@ -265,6 +286,7 @@ impl SubscriptionExecutor {
     fn join(
         &self,
         key: ShareKey,
+        ran: Ran,
         variables: Variables,
         data: Arc<Data>,
         recipient: Arc<dyn Recipient>,
@@ -285,7 +307,7 @@ impl SubscriptionExecutor {
             None => None,
         };
         let (execution, id) = joined.unwrap_or_else(|| {
-            let started = self.start(key, variables, data.clone(), recipient);
+            let started = self.start(key, ran, variables, data.clone(), recipient);
             running.insert(started.0.key.clone(), Arc::downgrade(&started.0));
             started
         });
@@ -298,6 +320,7 @@ impl SubscriptionExecutor {
     fn start(
         &self,
         key: ShareKey,
+        ran: Ran,
         variables: Variables,
         data: Arc<Data>,
         first: Arc<dyn Recipient>,
@@ -309,10 +332,11 @@ impl SubscriptionExecutor {
         // Its own span: it outlives the socket that started it.
         let span = tracing::info_span!("shared_subscription", operation = key.operation_name.as_deref());
         let delivering = members.clone();
+        let ordering = ran.clone();
         let task = tokio::spawn(
             async move {
                 while let Some(response) = responses.next().await {
-                    deliver(&delivering, ResponseJson::of(&response)).await;
+                    deliver(&delivering, ordering.json(response)).await;
                 }
                 for member in delivering.end() {
                     let answered = member.answered.load(Ordering::Acquire);
@@ -324,6 +348,7 @@ impl SubscriptionExecutor {
         let execution = Execution {
             key,
             variables,
+            ran,
             members,
             task,
             registry: Arc::downgrade(&self.running),
@@ -375,9 +400,18 @@ fn deliver_to(members: &Members, recipients: &[Arc<Member>], response: &Response
     }
 }
 
-fn run_alone(schema: &AppSchema, request: Request, data: Arc<Data>, counted: GaugeGuard) -> Responses {
-    let stream =
-        schema.execute_stream_with_session_data(request, data).map(|response| ResponseJson::of(&response));
+/// `ran` is None for a document that does not parse (its one response is the error).
+fn run_alone(
+    schema: &AppSchema,
+    request: Request,
+    data: Arc<Data>,
+    counted: GaugeGuard,
+    ran: Option<Ran>,
+) -> Responses {
+    let stream = schema.execute_stream_with_session_data(request, data).map(move |response| match &ran {
+        Some(ran) => ran.json(response),
+        None => ResponseJson::of(&response),
+    });
     Responses { stream: stream.boxed(), _counted: counted }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod entities;
 pub mod page;
+mod sqlite_tuning;
 mod text_column;
 
 use std::{
@@ -35,6 +36,9 @@ impl StatementCounter {
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn connect(url: &str, pool_size: u32) -> Result<(DatabaseConnection, StatementCounter), DbErr> {
+    if url.starts_with("sqlite:") {
+        sqlite_tuning::before_first_connection();
+    }
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(pool_size.max(1))
@@ -66,7 +70,8 @@ pub async fn connect(url: &str, pool_size: u32) -> Result<(DatabaseConnection, S
                 tracing::warn!("closing a database connection left inside a failed transaction");
             }
             Box::pin(async move { Ok(clean) })
-        });
+        })
+        .map_sqlx_sqlite_pool_opts(|pool| pool.after_connect(sqlite_tuning::on_connect));
     let mut db = Database::connect(options).await?;
     let counter = StatementCounter::default();
     let count = counter.0.clone();

@@ -710,24 +710,30 @@ pub(super) async fn remove_all_memberships_of(
 }
 
 /// The live queues of each of these agents, by name: two statements however many agents.
+/// (One join costs more on SQLite: it repeats each queue's row, dates included, for every
+/// member, and sorts them all.) The memberships are read as (agent, queue) pairs decoded by
+/// position: the page never shows when an agent joined a queue.
 pub(super) async fn queues_of_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<QueueRecord>>, DbErr> {
-    let memberships = queue_member::Entity::find()
+    let memberships: Vec<(i64, i64)> = queue_member::Entity::find()
+        .select_only()
+        .columns([queue_member::Column::AgentId, queue_member::Column::QueueId])
         .filter(queue_member::Column::AgentId.is_in(agent_ids.iter().copied()))
+        .into_tuple()
         .all(db)
         .await?;
-    let mut queue_ids: Vec<i64> = memberships.iter().map(|m| m.queue_id).collect();
+    let mut queue_ids: Vec<i64> = memberships.iter().map(|&(_, queue_id)| queue_id).collect();
     queue_ids.sort_unstable();
     queue_ids.dedup();
     let queues: HashMap<i64, QueueRecord> =
         find_queues(db, organization_id, &queue_ids).await?.into_iter().map(|q| (q.id, q)).collect();
     let mut by_agent: HashMap<i64, Vec<QueueRecord>> = HashMap::new();
-    for membership in memberships {
-        if let Some(queue) = queues.get(&membership.queue_id) {
-            by_agent.entry(membership.agent_id).or_default().push(queue.clone());
+    for (agent_id, queue_id) in memberships {
+        if let Some(queue) = queues.get(&queue_id) {
+            by_agent.entry(agent_id).or_default().push(queue.clone());
         }
     }
     for queues in by_agent.values_mut() {

@@ -7,8 +7,10 @@ mod context;
 mod document;
 mod error;
 pub mod id;
+mod order;
 pub mod pagination;
 
 pub use context::{ContextExt, RequestContext};
 pub use document::{is_subscription, operation_name, operation_that_runs, refuse_unless_read_only};
 pub use error::{ApiError, UserError, UserErrorCode, for_payload, for_query};
+pub use order::in_selection_order;

@@ -4,7 +4,7 @@
 //! a listing in another order is refused rather than silently giving a wrong page.
 
 use async_graphql::{
-    ObjectType, OutputType,
+    Context, ObjectType, OutputType,
     connection::{Connection, Edge},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -66,6 +66,17 @@ pub fn page_request(
         })
     })();
     request.map_err(ApiError::into_graphql)
+}
+
+/// Whether the connection field `ctx` resolves shows any cursor (`edges { cursor }`,
+/// `pageInfo { startCursor endCursor }`). When none is shown the cursors need not be built:
+/// an agents page without them saved one key, one string and one base64 encoding per row.
+pub fn cursors_selected(ctx: &Context<'_>) -> bool {
+    let look_ahead = ctx.look_ahead();
+    let page_info = look_ahead.field("pageInfo");
+    look_ahead.field("edges").field("cursor").exists()
+        || page_info.field("startCursor").exists()
+        || page_info.field("endCursor").exists()
 }
 
 /// Complexity of a connection field: its children counted once per row it may return.

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     auth::{model::SessionLifetime, service as auth},
-    graphql::{ApiError, RequestContext, operation_name, refuse_unless_read_only},
+    graphql::{ApiError, RequestContext, in_selection_order, operation_name, refuse_unless_read_only},
     viewer::Viewer,
 };
 
@@ -331,8 +331,16 @@ async fn execute_one(
             return async_graphql::Response::from_errors(vec![server_error]);
         }
     };
+    // Kept to put the response's keys back in selection order (see `in_selection_order`).
+    let document = state.documents.parse(&mut request);
     let name = operation_name(&mut request);
-    state.app.metrics.observe_operation(name.as_deref(), state.schema.execute(request)).await
+    let selected_operation = request.operation_name.clone();
+    let mut response =
+        state.app.metrics.observe_operation(name.as_deref(), state.schema.execute(request)).await;
+    if let Some(document) = &document {
+        in_selection_order(&mut response, document, selected_operation.as_deref());
+    }
+    response
 }
 
 /// Whether the request failed before it executed (it did not parse or validate, its

@@ -3,6 +3,8 @@
 //! SQL and no rules here.
 
 mod agents_page;
+mod bounded;
+mod documents;
 mod embedded;
 mod graphiql;
 mod graphql;
@@ -51,6 +53,7 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
             app: state,
             schema,
             persisted: std::sync::Arc::new(persisted::PersistedQueries::new()),
+            documents: std::sync::Arc::new(documents::ParsedDocuments::new()),
         })
 }
 
@@ -62,6 +65,8 @@ pub(crate) struct HttpState {
     subscriptions: SubscriptionExecutor,
     /// Automatic persisted queries of `/graphql`, shared by every request.
     persisted: std::sync::Arc<persisted::PersistedQueries>,
+    /// Parsed documents of `/graphql`, shared by every request.
+    documents: std::sync::Arc<documents::ParsedDocuments>,
 }
 
 /// Prometheus scrapes this; the text format is OpenMetrics, which Prometheus reads natively.

@@ -10,14 +10,12 @@
 //! Not async-graphql's `ApolloPersistedQueries` extension: it trusts the hash it is given, and
 //! any extension sends every field through the extension chain (see `graphql::document`).
 
-use std::{
-    num::NonZeroUsize,
-    sync::{Arc, Mutex, PoisonError},
-};
+use std::{num::NonZeroUsize, sync::Arc};
 
 use async_graphql::{Request, Value};
-use lru::LruCache;
 use sha2::{Digest, Sha256};
+
+use super::bounded::BoundedLru;
 
 /// At most this many queries are kept…
 const MAX_ENTRIES: NonZeroUsize = NonZeroUsize::new(4096).expect("not zero");
@@ -31,16 +29,8 @@ const EXTENSION: &str = "persistedQuery";
 pub(crate) const NOT_FOUND_MESSAGE: &str = "PersistedQueryNotFound";
 pub(crate) const NOT_FOUND_CODE: &str = "PERSISTED_QUERY_NOT_FOUND";
 
-pub(crate) struct PersistedQueries {
-    store: Mutex<Store>,
-    max_bytes: usize,
-}
-
-struct Store {
-    queries: LruCache<[u8; 32], Arc<str>>,
-    /// The length of every query in `queries`, summed.
-    bytes: usize,
-}
+/// Queries by their SHA-256, counted by their length.
+pub(crate) struct PersistedQueries(BoundedLru<[u8; 32], Arc<str>>);
 
 /// What became of a request's persisted query.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,7 +48,7 @@ impl PersistedQueries {
     }
 
     fn with_bounds(max_entries: NonZeroUsize, max_bytes: usize) -> Self {
-        Self { store: Mutex::new(Store { queries: LruCache::new(max_entries), bytes: 0 }), max_bytes }
+        Self(BoundedLru::new(max_entries, max_bytes))
     }
 
     /// Fills in the query of a request that names it by hash, or registers the query a request
@@ -68,7 +58,7 @@ impl PersistedQueries {
         let Some(extension) = request.extensions.get(EXTENSION) else { return Ok(Outcome::Ready) };
         let hash = read_extension(extension)?;
         if request.query.is_empty() {
-            return Ok(match self.get(&hash) {
+            return Ok(match self.0.get(&hash) {
                 Some(query) => {
                     request.query = query.to_string();
                     Outcome::Ready
@@ -79,38 +69,8 @@ impl PersistedQueries {
         if <[u8; 32]>::from(Sha256::digest(request.query.as_bytes())) != hash {
             return Err("The persistedQuery's sha256Hash is not the SHA-256 of the query.".to_owned());
         }
-        self.insert(hash, &request.query);
+        self.0.insert(hash, Arc::from(request.query.as_str()), request.query.len());
         Ok(Outcome::Ready)
-    }
-
-    fn get(&self, hash: &[u8; 32]) -> Option<Arc<str>> {
-        self.lock().queries.get(hash).cloned()
-    }
-
-    fn insert(&self, hash: [u8; 32], query: &str) {
-        if query.len() > self.max_bytes {
-            return;
-        }
-        let mut store = self.lock();
-        if store.queries.contains(&hash) {
-            store.queries.promote(&hash);
-            return;
-        }
-        while store.bytes + query.len() > self.max_bytes
-            && let Some((_, evicted)) = store.queries.pop_lru()
-        {
-            store.bytes -= evicted.len();
-        }
-        store.bytes += query.len();
-        if let Some((_, evicted)) = store.queries.push(hash, Arc::from(query)) {
-            store.bytes -= evicted.len();
-        }
-    }
-
-    /// The store is consistent after every statement that holds the lock, so a panic
-    /// elsewhere while it was held leaves nothing to repair.
-    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -194,7 +154,7 @@ mod tests {
         let long = format!("{{ viewer {{ id }} }}{}", " ".repeat(70));
         store.resolve(&mut persisted(&long, &hash(&long))).unwrap();
         assert!(known(&long));
-        assert!(store.lock().bytes <= 100, "{}", store.lock().bytes);
+        assert!(store.0.bytes() <= 100, "{}", store.0.bytes());
         let too_long = format!("{{ viewer {{ id }} }}{}", " ".repeat(100));
         assert_eq!(store.resolve(&mut persisted(&too_long, &hash(&too_long))), Ok(Outcome::Ready));
         assert!(!known(&too_long), "larger than the whole store: run, not kept");

@@ -103,3 +103,84 @@ impl Gql {
             .collect()
     }
 }
+
+/// A JSON document as its text orders it: `serde_json::Value` sorts object keys, and the
+/// order of a response's keys is part of what GraphQL promises (selection order).
+#[derive(Debug, PartialEq)]
+pub enum Ordered {
+    Object(Vec<(String, Ordered)>),
+    List(Vec<Ordered>),
+    Scalar,
+}
+
+impl Ordered {
+    pub fn parse(text: &str) -> Self {
+        serde_json::from_str(text).unwrap_or_else(|error| panic!("not JSON ({error}): {text}"))
+    }
+
+    /// The value under `key` of an object.
+    pub fn get(&self, key: &str) -> &Ordered {
+        let Ordered::Object(fields) = self else { panic!("not an object: {self:?}") };
+        fields
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value)
+            .unwrap_or_else(|| panic!("no {key}"))
+    }
+
+    /// An object's keys, in order.
+    pub fn keys(&self) -> Vec<&str> {
+        let Ordered::Object(fields) = self else { panic!("not an object: {self:?}") };
+        fields.iter().map(|(name, _)| name.as_str()).collect()
+    }
+
+    pub fn items(&self) -> &[Ordered] {
+        let Ordered::List(items) = self else { panic!("not a list: {self:?}") };
+        items
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Ordered;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+                let mut fields = vec![];
+                while let Some(entry) = map.next_entry()? {
+                    fields.push(entry);
+                }
+                Ok(Ordered::Object(fields))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Ordered, A::Error> {
+                let mut items = vec![];
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Ordered::List(items))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar)
+            }
+            fn visit_unit<E>(self) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}

@@ -15,7 +15,7 @@ pub mod ws;
 
 use std::{future::Future, time::Duration};
 
-pub use client::{Gql, Session};
+pub use client::{Gql, Ordered, Session};
 pub use server::TestServer;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{
-    Backend, Gql, TestServer,
+    Backend, Gql, Ordered, TestServer,
     ws::{Ending, Protocol, WsClient},
 };
 
@@ -21,6 +21,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         oversized_batch_is_refused,
         get_runs_queries_but_not_mutations,
         the_answer_takes_the_media_type_the_client_accepts,
+        response_keys_come_in_selection_order_every_time,
         request_errors_have_no_data_and_are_400_as_graphql_response_json,
         post_needs_a_json_content_type,
         persisted_queries_stand_for_their_query_over_post_and_get,
@@ -151,6 +152,56 @@ async fn the_answer_takes_the_media_type_the_client_accepts(backend: Backend) {
         assert_eq!(status, 200, "{accept}");
         assert_eq!(content_type.split(';').next(), Some(expected), "{accept}");
         assert_eq!(body, json!({ "data": { "__typename": "Query" } }), "{accept}");
+    }
+}
+
+/// GraphQL orders a response's keys as the query selects them. A field that waits on the
+/// database (`totalCount`) finishes after its siblings, and async-graphql would insert it
+/// when it finished: the order must not depend on that timing, in either selection order.
+async fn response_keys_come_in_selection_order_every_time(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let ids = server.seed_agents("demo", "order", 5).await;
+    let queue = server.create_queue(&admin, "Orders").await;
+    server.gql(Some(&admin), "mutation($q: ID!, $ids: [ID!]!) { addAgentsToQueue(queueId: $q, agentIds: $ids) { userErrors { code } } }", json!({ "q": queue, "ids": ids })).await.data();
+    let node = "id displayName username email role enabled presence queues { name id }";
+    let node_keys = ["id", "displayName", "username", "email", "role", "enabled", "presence", "queues"];
+    for (query, agents_keys) in [
+        (format!("{{ agents(first: 50) {{ totalCount nodes {{ {node} }} }} }}"), vec!["totalCount", "nodes"]),
+        (
+            format!("{{ agents(first: 50) {{ nodes {{ {node} }} pageInfo {{ hasNextPage }} totalCount }} }}"),
+            vec!["nodes", "pageInfo", "totalCount"],
+        ),
+        (
+            format!(
+                "{{ agents(first: 50) {{ ...Count nodes {{ {node} }} }} }} fragment Count on AgentConnection {{ n: totalCount }}"
+            ),
+            vec!["n", "nodes"],
+        ),
+    ] {
+        for _ in 0..20 {
+            let response = server
+                .http
+                .post(server.url("/graphql"))
+                .bearer_auth(&admin.token)
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .unwrap();
+            let text = response.text().await.unwrap();
+            let body = Ordered::parse(&text);
+            assert_eq!(body.keys(), ["data"], "{text}");
+            let agents = body.get("data").get("agents");
+            assert_eq!(agents.keys(), agents_keys, "{query}: {text}");
+            let nodes = agents.get("nodes").items();
+            assert_eq!(nodes.len(), 6, "{text}");
+            for node in nodes {
+                assert_eq!(node.keys(), node_keys, "{text}");
+                for queue in node.get("queues").items() {
+                    assert_eq!(queue.keys(), ["name", "id"], "{text}");
+                }
+            }
+        }
     }
 }
 

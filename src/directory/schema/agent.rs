@@ -24,7 +24,7 @@ use crate::{
     graphql::{
         ApiError, ContextExt, RequestContext, for_query,
         id::{self, NodeKind},
-        pagination::{connection, connection_complexity, encode_cursor, page_request},
+        pagination::{connection, connection_complexity, cursors_selected, encode_cursor, page_request},
     },
     presence::schema::{PresenceHistoryConnection, presence_history},
     routing::model::{Ineligible, remaining_capacity},
@@ -71,6 +71,9 @@ impl Agent {
     }
 }
 
+// The fields that wait on the database or a DataLoader run boxed (`Box::pin(…).await`):
+// async-graphql resolves every field of an object in a future the size of the largest
+// field's (3 KB here), and a page resolves hundreds of scalar fields that would each carry it.
 #[Object]
 impl Agent {
     pub async fn id(&self) -> ID {
@@ -119,7 +122,7 @@ impl Agent {
         since: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<PresenceHistoryConnection> {
         let viewer = self.request(ctx)?.viewer()?;
-        presence_history(ctx.app(), viewer, self.record.id, first, after, since).await
+        Box::pin(presence_history(ctx.app(), viewer, self.record.id, first, after, since)).await
     }
     /// Whether this agent sees customers' phone numbers unmasked.
     async fn show_real_phone_numbers(&self) -> bool {
@@ -143,8 +146,8 @@ impl Agent {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<AssignmentEligibility> {
-        let loaded =
-            DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?.eligibility.load_one(self.record.id).await;
+        let loaders = DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?;
+        let loaded = Box::pin(loaders.eligibility.load_one(self.record.id)).await;
         let reasons = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
         // A row the rule did not see (deleted meanwhile) cannot take anything.
         let reasons = reasons.unwrap_or_else(|| vec![Ineligible::Disabled]);
@@ -158,10 +161,8 @@ impl Agent {
         if let Some(queues) = &self.queues {
             return Ok(queues.clone());
         }
-        let loaded = DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?
-            .queues_of_agent
-            .load_one(self.record.id)
-            .await;
+        let loaders = DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?;
+        let loaded = Box::pin(loaders.queues_of_agent.load_one(self.record.id)).await;
         let queues = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
         Ok(queues.unwrap_or_default().into_iter().map(Queue::new).collect())
     }
@@ -169,7 +170,7 @@ impl Agent {
     /// reads its own; an ADMIN anyone's of the organization (FORBIDDEN otherwise).
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
         let viewer = self.request(ctx)?.viewer()?;
-        sessions_of(ctx.app(), viewer, self.record.id).await
+        Box::pin(sessions_of(ctx.app(), viewer, self.record.id)).await
     }
     /// When the agent was deleted; only records of the past (a conversation it handled, an
     /// audit entry) still show a deleted agent.
@@ -314,8 +315,14 @@ pub async fn agent_connection(
     let request = page_request(tag, args.after, args.before, args.first, args.last)?;
     let page = for_query(service::agents(&ctx.app().db, viewer, &filter, order, &request).await)?;
     let mut queues = page_queues(ctx, viewer, &page.items).await?;
+    let cursors = cursors_selected(ctx);
     Ok(connection(&request, page, AgentListing { filter }, |record| {
-        let cursor = encode_cursor(tag, &service::agent_cursor(&record, order.field));
+        // A cursor no one selected is never seen: left empty rather than built.
+        let cursor = if cursors {
+            encode_cursor(tag, &service::agent_cursor(&record, order.field))
+        } else {
+            String::new()
+        };
         let queues = queues.as_mut().map(|by_agent| by_agent.remove(&record.id).unwrap_or_default());
         (cursor, Agent { record, queues, seen_by: None })
     }))

@@ -64,7 +64,9 @@ impl Queue {
     ) -> async_graphql::Result<AgentConnection> {
         let filter = AgentFilter { queue_id: Some(self.record.id), ..AgentFilter::default() };
         let args = AgentPageArgs { after, before: None, first, last: None };
-        agent_connection(ctx, filter, AgentOrder::default(), args).await
+        // Boxed, as `Agent`'s larger fields are: every field of a Queue runs in a future the
+        // size of its largest, and this one holds a whole page's.
+        Box::pin(agent_connection(ctx, filter, AgentOrder::default(), args)).await
     }
     async fn agent_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         if let Some(count) = self.agent_count {
