@@ -24,10 +24,7 @@ use std::{
 
 use async_graphql::{
     Data, Request, Response, Variables,
-    parser::{
-        parse_query,
-        types::{ExecutableDocument, OperationType, Selection},
-    },
+    parser::types::{ExecutableDocument, OperationType, Selection},
 };
 use futures_util::{Stream, StreamExt, stream::BoxStream};
 use tokio::task::JoinHandle;
@@ -35,7 +32,7 @@ use tracing::Instrument;
 
 use super::schema::AppSchema;
 use crate::{
-    graphql::{ApiError, RequestContext, in_selection_order, operation_that_runs},
+    graphql::{ApiError, ParsedDocuments, RequestContext, in_selection_order, operation_that_runs},
     telemetry::metrics::{GaugeGuard, Metrics},
     viewer::Audience,
 };
@@ -163,6 +160,7 @@ impl Drop for Membership {
 pub struct SubscriptionExecutor {
     schema: AppSchema,
     metrics: Arc<Metrics>,
+    documents: Arc<ParsedDocuments>,
     running: Arc<Registry>,
 }
 
@@ -257,18 +255,20 @@ impl Members {
 }
 
 impl SubscriptionExecutor {
-    pub fn new(schema: AppSchema, metrics: Arc<Metrics>) -> Self {
-        Self { schema, metrics, running: Arc::default() }
+    pub fn new(schema: AppSchema, metrics: Arc<Metrics>, documents: Arc<ParsedDocuments>) -> Self {
+        Self { schema, metrics, documents, running: Arc::default() }
     }
 
     /// Starts one operation a socket asked for (query, mutation or subscription); `data` is
     /// the socket's session (its viewer). A shareable one delivers to `recipient`.
-    pub fn execute(&self, request: Request, data: Arc<Data>, recipient: Arc<dyn Recipient>) -> Operation {
+    pub fn execute(&self, mut request: Request, data: Arc<Data>, recipient: Arc<dyn Recipient>) -> Operation {
         let counted = self.metrics.subscription_started();
-        let ran = parse_query(&request.query).ok().map(|document| Ran {
-            document: Arc::new(document),
-            operation_name: request.operation_name.clone(),
-        });
+        // From the shared store: a subscription keeps its document for as long as it runs,
+        // and thousands of sockets send the same one.
+        let ran = self
+            .documents
+            .parse(&mut request)
+            .map(|document| Ran { document, operation_name: request.operation_name.clone() });
         if ran.as_ref().is_some_and(|ran| subscribes_through_a_fragment(&ran.document, &request)) {
             let refusal = ResponseJson::of(&subscription_through_a_fragment());
             let stream = futures_util::stream::iter([refusal]).boxed();
@@ -484,6 +484,7 @@ fn fell_behind() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use async_graphql::parser::parse_query;
 
     /// Takes everything, or nothing (as a client that left too much unread).
     #[derive(Default)]

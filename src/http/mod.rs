@@ -3,8 +3,6 @@
 //! SQL and no rules here.
 
 mod agents_page;
-mod bounded;
-mod documents;
 mod embedded;
 mod graphiql;
 mod graphql;
@@ -31,11 +29,13 @@ pub use serve::serve;
 use crate::{
     api::{AppSchema, SubscriptionExecutor},
     auth::token,
+    graphql::ParsedDocuments,
     state::AppState,
 };
 
 pub fn router(state: AppState, schema: AppSchema) -> Router {
     let body_limit = state.config.max_body_bytes;
+    let documents = std::sync::Arc::new(ParsedDocuments::default());
     Router::new()
         .route("/", get(graphiql::page))
         .route(graphiql::ASSETS, get(graphiql::asset))
@@ -49,11 +49,15 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(HttpState {
-            subscriptions: SubscriptionExecutor::new(schema.clone(), state.metrics.clone()),
+            subscriptions: SubscriptionExecutor::new(
+                schema.clone(),
+                state.metrics.clone(),
+                documents.clone(),
+            ),
             app: state,
             schema,
             persisted: std::sync::Arc::new(persisted::PersistedQueries::new()),
-            documents: std::sync::Arc::new(documents::ParsedDocuments::new()),
+            documents,
         })
 }
 
@@ -65,8 +69,8 @@ pub(crate) struct HttpState {
     subscriptions: SubscriptionExecutor,
     /// Automatic persisted queries of `/graphql`, shared by every request.
     persisted: std::sync::Arc<persisted::PersistedQueries>,
-    /// Parsed documents of `/graphql`, shared by every request.
-    documents: std::sync::Arc<documents::ParsedDocuments>,
+    /// Parsed documents of `/graphql` and `/graphql/ws`, shared by every request.
+    documents: std::sync::Arc<ParsedDocuments>,
 }
 
 /// Prometheus scrapes this; the text format is OpenMetrics, which Prometheus reads natively.

@@ -15,7 +15,7 @@ use std::{num::NonZeroUsize, sync::Arc};
 use async_graphql::{Request, Value};
 use sha2::{Digest, Sha256};
 
-use super::bounded::BoundedLru;
+use crate::graphql::bounded::BoundedLru;
 
 /// At most this many queries are kept…
 const MAX_ENTRIES: NonZeroUsize = NonZeroUsize::new(4096).expect("not zero");
