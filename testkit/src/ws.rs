@@ -182,18 +182,29 @@ impl WsClient {
 
     /// The next protocol message other than keep-alives, or how the socket ended.
     pub async fn next_message(&mut self, within: Duration) -> Result<Value, Ending> {
+        Ok(serde_json::from_str(&self.next_text(within).await?).expect("JSON message"))
+    }
+
+    /// The next protocol message other than keep-alives as its text, which keeps what a
+    /// `Value` loses: the order of an object's keys.
+    pub async fn next_text(&mut self, within: Duration) -> Result<String, Ending> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let message = self.next_message_or_keepalive(left).await?;
+            let text = self.next_text_or_keepalive(left).await?;
+            let message: Value = serde_json::from_str(&text).expect("JSON message");
             if !matches!(message["type"].as_str(), Some("ka" | "ping" | "pong")) {
-                return Ok(message);
+                return Ok(text);
             }
         }
     }
 
     /// The next protocol message of any kind, or how the socket ended.
     pub async fn next_message_or_keepalive(&mut self, within: Duration) -> Result<Value, Ending> {
+        Ok(serde_json::from_str(&self.next_text_or_keepalive(within).await?).expect("JSON message"))
+    }
+
+    async fn next_text_or_keepalive(&mut self, within: Duration) -> Result<String, Ending> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -203,7 +214,7 @@ impl WsClient {
                 Ok(Some(Ok(frame))) => frame,
             };
             match frame {
-                Message::Text(text) => return Ok(serde_json::from_str(&text).expect("JSON message")),
+                Message::Text(text) => return Ok(text.to_string()),
                 Message::Close(frame) => {
                     return Err(Ending::Closed(frame.map(|f| u16::from(f.code))));
                 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{
-    Backend, Gql, Ordered, TestServer,
+    Backend, Gql, Ordered, Session, TestServer,
     ws::{Ending, Protocol, WsClient},
 };
 
@@ -22,6 +22,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         get_runs_queries_but_not_mutations,
         the_answer_takes_the_media_type_the_client_accepts,
         response_keys_come_in_selection_order_every_time,
+        response_keys_come_in_selection_order_over_websocket_too,
         request_errors_have_no_data_and_are_400_as_graphql_response_json,
         post_needs_a_json_content_type,
         persisted_queries_stand_for_their_query_over_post_and_get,
@@ -160,25 +161,8 @@ async fn the_answer_takes_the_media_type_the_client_accepts(backend: Backend) {
 /// when it finished: the order must not depend on that timing, in either selection order.
 async fn response_keys_come_in_selection_order_every_time(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let admin = server.admin().await;
-    let ids = server.seed_agents("demo", "order", 5).await;
-    let queue = server.create_queue(&admin, "Orders").await;
-    server.gql(Some(&admin), "mutation($q: ID!, $ids: [ID!]!) { addAgentsToQueue(queueId: $q, agentIds: $ids) { userErrors { code } } }", json!({ "q": queue, "ids": ids })).await.data();
-    let node = "id displayName username email role enabled presence queues { name id }";
-    let node_keys = ["id", "displayName", "username", "email", "role", "enabled", "presence", "queues"];
-    for (query, agents_keys) in [
-        (format!("{{ agents(first: 50) {{ totalCount nodes {{ {node} }} }} }}"), vec!["totalCount", "nodes"]),
-        (
-            format!("{{ agents(first: 50) {{ nodes {{ {node} }} pageInfo {{ hasNextPage }} totalCount }} }}"),
-            vec!["nodes", "pageInfo", "totalCount"],
-        ),
-        (
-            format!(
-                "{{ agents(first: 50) {{ ...Count nodes {{ {node} }} }} }} fragment Count on AgentConnection {{ n: totalCount }}"
-            ),
-            vec!["n", "nodes"],
-        ),
-    ] {
+    let admin = seeded_for_order(&server).await;
+    for (query, agents_keys) in selection_orders() {
         for _ in 0..20 {
             let response = server
                 .http
@@ -191,16 +175,86 @@ async fn response_keys_come_in_selection_order_every_time(backend: Backend) {
             let text = response.text().await.unwrap();
             let body = Ordered::parse(&text);
             assert_eq!(body.keys(), ["data"], "{text}");
-            let agents = body.get("data").get("agents");
-            assert_eq!(agents.keys(), agents_keys, "{query}: {text}");
-            let nodes = agents.get("nodes").items();
-            assert_eq!(nodes.len(), 6, "{text}");
-            for node in nodes {
-                assert_eq!(node.keys(), node_keys, "{text}");
-                for queue in node.get("queues").items() {
-                    assert_eq!(queue.keys(), ["name", "id"], "{text}");
-                }
-            }
+            assert_in_selection_order(body.get("data"), &agents_keys, &text);
+        }
+    }
+}
+
+/// The same over `/graphql/ws`: operations run alone, and a subscription's events, which a
+/// shared execution serialises once for all its sockets.
+async fn response_keys_come_in_selection_order_over_websocket_too(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = seeded_for_order(&server).await;
+    let mut socket = WsClient::connect(&server, Protocol::TransportWs, Some(&admin)).await.expect("socket");
+    for (round, (query, agents_keys)) in selection_orders().into_iter().cycle().take(30).enumerate() {
+        let id = format!("q{round}");
+        socket.subscribe(&id, &query, json!({})).await;
+        let text = socket.next_text(WAIT).await.expect("the answer");
+        let message = Ordered::parse(&text);
+        assert_in_selection_order(message.get("payload").get("data"), &agents_keys, &text);
+        assert_eq!(socket.next_message(WAIT).await.expect("its end")["type"], "complete");
+    }
+
+    let watch =
+        "subscription { agentDirectoryChanged { agent { queues { name id } displayName } kind agentId } }";
+    socket.subscribe("d", watch, json!({})).await;
+    crate::directory_live::wait_until_live(&server, &admin, &mut socket).await;
+    let rename = "mutation($id: ID!) { updateAgent(input: { id: $id, displayName: \"Ordered\" }) { userErrors { code } } }";
+    server.gql(Some(&admin), rename, json!({ "id": admin.agent_id })).await.data();
+    let text = socket.next_text(WAIT).await.expect("the event");
+    let message = Ordered::parse(&text);
+    let event = message.get("payload").get("data").get("agentDirectoryChanged");
+    assert_eq!(event.keys(), ["agent", "kind", "agentId"], "{text}");
+    assert_eq!(event.get("agent").keys(), ["queues", "displayName"], "{text}");
+}
+
+const ORDER_NODE: &str = "id displayName username email role enabled presence queues { name id }";
+const ORDER_NODE_KEYS: [&str; 8] =
+    ["id", "displayName", "username", "email", "role", "enabled", "presence", "queues"];
+
+/// The ADMIN of an organization of six agents, five of them in a queue.
+async fn seeded_for_order(server: &TestServer) -> Session {
+    let admin = server.admin().await;
+    let ids = server.seed_agents("demo", "order", 5).await;
+    let queue = server.create_queue(&admin, "Orders").await;
+    let join = "mutation($q: ID!, $ids: [ID!]!) { addAgentsToQueue(queueId: $q, agentIds: $ids) { userErrors { code } } }";
+    server.gql(Some(&admin), join, json!({ "q": queue, "ids": ids })).await.data();
+    admin
+}
+
+/// Page queries in three selection orders (fields, a fragment, an alias), each with the keys
+/// its `agents` must show, in order.
+fn selection_orders() -> Vec<(String, Vec<&'static str>)> {
+    vec![
+        (
+            format!("{{ agents(first: 50) {{ totalCount nodes {{ {ORDER_NODE} }} }} }}"),
+            vec!["totalCount", "nodes"],
+        ),
+        (
+            format!(
+                "{{ agents(first: 50) {{ nodes {{ {ORDER_NODE} }} pageInfo {{ hasNextPage }} totalCount }} }}"
+            ),
+            vec!["nodes", "pageInfo", "totalCount"],
+        ),
+        (
+            format!(
+                "{{ agents(first: 50) {{ ...Count nodes {{ {ORDER_NODE} }} }} }} fragment Count on AgentConnection {{ n: totalCount }}"
+            ),
+            vec!["n", "nodes"],
+        ),
+    ]
+}
+
+/// Every object of a page's `data` has its keys in selection order.
+fn assert_in_selection_order(data: &Ordered, agents_keys: &[&str], text: &str) {
+    let agents = data.get("agents");
+    assert_eq!(agents.keys(), agents_keys, "{text}");
+    let nodes = agents.get("nodes").items();
+    assert_eq!(nodes.len(), 6, "{text}");
+    for node in nodes {
+        assert_eq!(node.keys(), ORDER_NODE_KEYS, "{text}");
+        for queue in node.get("queues").items() {
+            assert_eq!(queue.keys(), ["name", "id"], "{text}");
         }
     }
 }
@@ -416,7 +470,7 @@ async fn websocket_runs_operations_with_the_token_from_connection_init(backend: 
 
 async fn websocket_with_a_bad_token_is_closed(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let forged = crate::common::Session { token: "adk_forged".into(), agent_id: String::new() };
+    let forged = Session { token: "adk_forged".into(), agent_id: String::new() };
     for protocol in Protocol::BOTH {
         let outcome = WsClient::connect(&server, protocol, Some(&forged)).await;
         let Err(ending) = outcome else { panic!("{protocol:?}: a forged token was acknowledged") };
