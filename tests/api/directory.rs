@@ -713,13 +713,19 @@ async fn bulk_of_1000_costs_the_same_statements_as_bulk_of_10(backend: Backend) 
     let ids = server.seed_agents("demo", "bulk", 1000).await;
     // Checked once, the admin's token costs no statement in either (see the session cache).
     server.gql(Some(&admin), "{ __typename }", json!({})).await.data();
+    // The least of three tries per size: the counter is the server's, and a statement of
+    // something else (a start-up job, late on a loaded machine) can land in one window.
     let mut costs = vec![];
     for size in [10, 1000] {
-        let before = server.statements();
-        let response = set_enabled(&server, &admin, json!(ids[..size]), false).await.data();
-        costs.push(server.statements() - before);
-        assert_eq!(response["setAgentsEnabled"]["affectedCount"], size);
-        set_enabled(&server, &admin, json!(ids[..size]), true).await.data();
+        let mut least = u64::MAX;
+        for _ in 0..3 {
+            let before = server.statements();
+            let response = set_enabled(&server, &admin, json!(ids[..size]), false).await.data();
+            least = least.min(server.statements() - before);
+            assert_eq!(response["setAgentsEnabled"]["affectedCount"], size);
+            set_enabled(&server, &admin, json!(ids[..size]), true).await.data();
+        }
+        costs.push(least);
     }
     assert_eq!(costs[0], costs[1], "statements for 10 and 1000 ids: {costs:?}");
     let before = server.statements();
