@@ -38,6 +38,10 @@ async fn viewer(server: &TestServer, session: &Session) -> Value {
     body["viewer"].clone()
 }
 
+/// Tries of a statement count. The counter is the server's: a statement of something else
+/// (a start-up job running late on a loaded machine) can land in one window, not in all.
+const TRIES: usize = 3;
+
 /// Statements a request costs whose resolvers read nothing: its token's check alone.
 async fn statements_to_check(server: &TestServer, session: &Session) -> u64 {
     let before = server.statements();
@@ -50,7 +54,11 @@ async fn statements_to_check(server: &TestServer, session: &Session) -> u64 {
 async fn assert_warm(server: &TestServer, session: &Session) {
     let seen = viewer(server, session).await;
     assert!(seen.is_object(), "signed in: {seen}");
-    assert_eq!(statements_to_check(server, session).await, 0, "a warm token's request sent SQL");
+    let mut least = u64::MAX;
+    for _ in 0..TRIES {
+        least = least.min(statements_to_check(server, session).await);
+    }
+    assert_eq!(least, 0, "a warm token's request sent SQL");
 }
 
 async fn update(server: &TestServer, admin: &Session, input: Value) {
@@ -62,10 +70,18 @@ async fn a_warm_token_costs_no_statement(backend: Backend) {
     let server = TestServer::start_with(backend, without_background_sweeps).await;
     let admin = server.admin().await;
     // A token this instance has not seen yet is one statement (its session, with the agent).
-    let fresh = server.admin().await;
-    assert_eq!(statements_to_check(&server, &fresh).await, 1, "a cold token");
+    let mut least = u64::MAX;
+    let mut fresh = Vec::new();
+    for _ in 0..TRIES {
+        let session = server.admin().await;
+        least = least.min(statements_to_check(&server, &session).await);
+        fresh.push(session);
+    }
+    assert_eq!(least, 1, "a cold token");
     assert_warm(&server, &admin).await;
-    assert_warm(&server, &fresh).await;
+    for session in &fresh {
+        assert_warm(&server, session).await;
+    }
 }
 
 async fn revocations_hold_from_the_next_request(backend: Backend) {
