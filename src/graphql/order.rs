@@ -63,7 +63,7 @@ impl<'a> Plan<'a> {
             match &selection.node {
                 Selection::Field(field) => {
                     let key = &field.node.response_key().node;
-                    let index = self.keys.iter().position(|known| *known == key).unwrap_or_else(|| {
+                    let index = self.position(key).unwrap_or_else(|| {
                         self.keys.push(key);
                         self.sets.push(vec![]);
                         self.keys.len() - 1
