@@ -103,6 +103,10 @@ struct Args {
     /// Internal: run as the crowd of idle tenants against this WebSocket URL.
     #[arg(long, hide = true)]
     crowd_client: Option<String>,
+    /// Serve only the same-driver floor on this database (seeded and signed in by agentdesk)
+    /// until killed, to profile it alone, as BENCHMARKS.md profiles agentdesk's page.
+    #[arg(long)]
+    serve_floor: Option<String>,
 }
 
 /// One row of the report: a metric, its target, and one cell per back-end.
@@ -137,6 +141,14 @@ fn main() {
         return runtime.expect("a runtime").block_on(subscribers::client(ws_url, args.subscriber_count));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    if let Some(database_url) = &args.serve_floor {
+        return runtime.expect("a runtime").block_on(async {
+            let address =
+                page_floor::start_same_driver(database_url, Config::defaults().database_pool_size).await;
+            println!("same-driver floor at http://{address}/graphql");
+            std::future::pending::<()>().await;
+        });
+    }
     runtime.expect("a runtime").block_on(measure_all(args));
 }
 
