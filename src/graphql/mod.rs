@@ -7,6 +7,7 @@ pub mod bounded;
 mod context;
 mod document;
 mod documents;
+pub mod eager;
 mod error;
 pub mod id;
 mod order;

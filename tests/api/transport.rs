@@ -23,6 +23,7 @@ pub fn tests() -> Vec<crate::common::Test> {
         the_answer_takes_the_media_type_the_client_accepts,
         response_keys_come_in_selection_order_every_time,
         response_keys_come_in_selection_order_over_websocket_too,
+        objects_answered_in_place_answer_as_the_executor_does,
         request_errors_have_no_data_and_are_400_as_graphql_response_json,
         post_needs_a_json_content_type,
         persisted_queries_stand_for_their_query_over_post_and_get,
@@ -206,6 +207,55 @@ async fn response_keys_come_in_selection_order_over_websocket_too(backend: Backe
     let event = message.get("payload").get("data").get("agentDirectoryChanged");
     assert_eq!(event.keys(), ["agent", "kind", "agentId"], "{text}");
     assert_eq!(event.get("agent").keys(), ["queues", "displayName"], "{text}");
+}
+
+/// A page's agents and their queues are answered in place when every field selected of them
+/// only reads what they hold (`graphql/eager.rs`), and by async-graphql's own resolution
+/// otherwise: the two give the same answer, whatever the selection's shape. Each shape runs
+/// as is, then with a field that waits on the database added at both levels (which sends
+/// every agent and queue the usual way), and the added keys taken out again.
+async fn objects_answered_in_place_answer_as_the_executor_does(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = seeded_for_order(&server).await;
+    let fragments = [
+        ("...Card", "fragment Card on Agent { displayName email }"),
+        ("...Q", "fragment Q on Queue { name }"),
+    ];
+    let shapes = [
+        "id displayName avatarInitial username email role enabled presence presenceChangedAt presenceReason \
+         showRealPhoneNumbers maxConcurrentSessions activeSessions remainingCapacity deletedAt createdAt updatedAt \
+         queues { id name agentCount createdAt updatedAt @Q } @A",
+        "__typename who: username ...Card ... on Agent { role } ... { enabled } @A \
+         queues { __typename key: id ...Q @Q }",
+        // Repeated keys, whose selections execution merges, and a fragment on an interface.
+        "id id: id queues { name @Q } @A queues { id } ... on Node { id }",
+    ];
+    for shape in shapes {
+        let used: Vec<&str> = fragments
+            .iter()
+            .filter(|(spread, _)| shape.contains(spread))
+            .map(|(_, fragment)| *fragment)
+            .collect();
+        let page = |agent_extra: &str, queue_extra: &str| {
+            let selection = shape.replace("@A", agent_extra).replace("@Q", queue_extra);
+            format!("{{ agents(first: 50) {{ nodes {{ {selection} }} }} }} {}", used.join(" "))
+        };
+        let in_place = server.gql(Some(&admin), &page("", ""), json!({})).await.data();
+        let mut usual = server
+            .gql(Some(&admin), &page("sessions { id }", "waitingConversations"), json!({}))
+            .await
+            .data();
+        let nodes = usual["agents"]["nodes"].as_array_mut().expect("nodes");
+        assert_eq!(nodes.len(), 6, "{shape}");
+        for node in nodes {
+            let node = node.as_object_mut().expect("an agent");
+            assert!(node.remove("sessions").is_some(), "{shape}");
+            for queue in node["queues"].as_array_mut().expect("queues") {
+                assert!(queue.as_object_mut().expect("a queue").remove("waitingConversations").is_some());
+            }
+        }
+        assert_eq!(in_place, usual, "{shape}");
+    }
 }
 
 const ORDER_NODE: &str = "id displayName username email role enabled presence queues { name id }";

@@ -22,7 +22,9 @@ use crate::{
         service::{self, RemovalPreview},
     },
     graphql::{
-        ApiError, ContextExt, RequestContext, for_query,
+        ApiError, ContextExt, RequestContext,
+        eager::{Eager, ReadyFields},
+        for_query,
         id::{self, NodeKind},
         pagination::{connection, connection_complexity, cursors_selected, encode_cursor, page_request},
     },
@@ -35,7 +37,7 @@ use crate::{
 pub struct Agent {
     record: AgentRecord,
     /// Read along with a whole page of agents; otherwise loaded through the DataLoader.
-    queues: Option<Vec<Queue>>,
+    queues: Option<Vec<Eager<Queue>>>,
     /// The request whose viewer reads this agent, when it is not the one being answered:
     /// `login { agent { … } }` is asked anonymously and answered for the viewer it created.
     seen_by: Option<Arc<RequestContext>>,
@@ -157,14 +159,14 @@ impl Agent {
         })
     }
     /// The queues whose conversations this agent is offered, by name.
-    async fn queues(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Queue>> {
+    async fn queues(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Eager<Queue>>> {
         if let Some(queues) = &self.queues {
-            return Ok(queues.clone());
+            return Ok(queues.iter().map(|queue| Eager(queue.0.clone())).collect());
         }
         let loaders = DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?;
         let loaded = Box::pin(loaders.queues_of_agent.load_one(self.record.id)).await;
         let queues = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
-        Ok(queues.unwrap_or_default().into_iter().map(Queue::new).collect())
+        Ok(queues.unwrap_or_default().into_iter().map(|queue| Eager(Queue::new(queue))).collect())
     }
     /// Where this agent is signed in: its live sessions, most recently used first. An agent
     /// reads its own; an ADMIN anyone's of the organization (FORBIDDEN otherwise).
@@ -182,6 +184,33 @@ impl Agent {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.record.updated_at
+    }
+}
+
+/// The fields above that only read the record (and `queues` when the page read them).
+impl ReadyFields for Agent {
+    fn is_ready(&self, field: &str) -> bool {
+        match field {
+            "queues" => self.queues.is_some(),
+            "id"
+            | "displayName"
+            | "avatarInitial"
+            | "username"
+            | "email"
+            | "role"
+            | "enabled"
+            | "presence"
+            | "presenceChangedAt"
+            | "presenceReason"
+            | "showRealPhoneNumbers"
+            | "maxConcurrentSessions"
+            | "activeSessions"
+            | "remainingCapacity"
+            | "deletedAt"
+            | "createdAt"
+            | "updatedAt" => true,
+            _ => false,
+        }
     }
 }
 
@@ -285,7 +314,7 @@ impl AgentListing {
     }
 }
 
-pub type AgentConnection = Connection<String, Agent, AgentListing>;
+pub type AgentConnection = Connection<String, Eager<Agent>, AgentListing>;
 
 /// Arguments of an agent listing, as the client gave them.
 pub struct AgentPageArgs {
@@ -324,7 +353,7 @@ pub async fn agent_connection(
             String::new()
         };
         let queues = queues.as_mut().map(|by_agent| by_agent.remove(&record.id).unwrap_or_default());
-        (cursor, Agent { record, queues, seen_by: None })
+        (cursor, Eager(Agent { record, queues, seen_by: None }))
     }))
 }
 
@@ -335,7 +364,7 @@ async fn page_queues(
     ctx: &Context<'_>,
     viewer: &Viewer,
     agents: &[AgentRecord],
-) -> async_graphql::Result<Option<HashMap<i64, Vec<Queue>>>> {
+) -> async_graphql::Result<Option<HashMap<i64, Vec<Eager<Queue>>>>> {
     let look_ahead = ctx.look_ahead();
     let shown =
         [look_ahead.field("nodes").field("queues"), look_ahead.field("edges").field("node").field("queues")];
@@ -356,9 +385,9 @@ async fn page_queues(
     let with_count = |queue: QueueRecord| match &counts {
         Some(counts) => {
             let count = counts.get(&queue.id).copied().unwrap_or(0);
-            Queue::with_count(queue, count)
+            Eager(Queue::with_count(queue, count))
         }
-        None => Queue::new(queue),
+        None => Eager(Queue::new(queue)),
     };
     Ok(Some(
         by_agent

@@ -10,7 +10,9 @@ use crate::{
         service,
     },
     graphql::{
-        ApiError, ContextExt, for_query,
+        ApiError, ContextExt,
+        eager::{Eager, ReadyFields},
+        for_query,
         id::{self, NodeKind},
         pagination::{connection, connection_complexity, encode_cursor, page_request},
     },
@@ -92,6 +94,17 @@ impl Queue {
     }
 }
 
+/// The fields above that only read the record (and `agentCount` when it was read along).
+impl ReadyFields for Queue {
+    fn is_ready(&self, field: &str) -> bool {
+        match field {
+            "agentCount" => self.agent_count.is_some(),
+            "id" | "name" | "createdAt" | "updatedAt" => true,
+            _ => false,
+        }
+    }
+}
+
 /// Fields of a queue listing beyond its page.
 pub struct QueueListing;
 
@@ -104,7 +117,7 @@ impl QueueListing {
     }
 }
 
-pub type QueueConnection = Connection<String, Queue, QueueListing>;
+pub type QueueConnection = Connection<String, Eager<Queue>, QueueListing>;
 
 const BY_NAME: &str = "NAME";
 
@@ -138,7 +151,7 @@ impl QueueQuery {
         let request = page_request(BY_NAME, after, None, first, None)?;
         let page = for_query(service::queues(&ctx.app().db, viewer, &request).await)?;
         Ok(connection(&request, page, QueueListing, |queue| {
-            (encode_cursor(BY_NAME, &service::queue_cursor(&queue)), Queue::new(queue))
+            (encode_cursor(BY_NAME, &service::queue_cursor(&queue)), Eager(Queue::new(queue)))
         }))
     }
 }

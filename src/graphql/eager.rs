@@ -1,0 +1,142 @@
+//! Objects answered in place. async-graphql resolves every field of an object as a boxed
+//! future in a `FuturesUnordered`, which is what a field that waits on the database needs, and
+//! a waste for the many that only read what the object holds: a page of 50 agents has
+//! hundreds of those, and their futures, boxes and wake-ups were a third of the agents page's
+//! instructions (BENCHMARKS.md). `Eager<T>` answers an object whose selected fields are all
+//! ready (`ReadyFields`) by running T's own field resolvers one after the other, each polled
+//! once: the same resolvers, guards and values, without the machinery. Any other selection
+//! goes to async-graphql's own resolution of T, unchanged.
+//!
+//! What it does not do: run async-graphql extensions' per-field hooks (agentdesk registers
+//! no extension: metrics and request rules sit outside the executor, see `http`), or custom
+//! directives (a selection with any directive left after `@skip`/`@include` goes the usual
+//! way).
+
+use std::borrow::Cow;
+
+use async_graphql::{
+    ContainerType, ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value,
+    indexmap::IndexMap,
+    parser::types::{Field, Selection, SelectionSet},
+    registry::Registry,
+};
+use futures_util::FutureExt;
+
+/// Which fields of an object resolve without waiting.
+pub trait ReadyFields {
+    /// Whether the field of this GraphQL name resolves from what `self` holds, with nothing
+    /// to wait on (no database, DataLoader or lock). A field wrongly called ready is still
+    /// answered right, only slower (and a debug build panics to say so).
+    fn is_ready(&self, field: &str) -> bool;
+}
+
+/// `T` as GraphQL output, answered in place when it can be: the same type in the schema.
+pub struct Eager<T>(pub T);
+
+impl<T: OutputType + ContainerType + ReadyFields> OutputType for Eager<T> {
+    fn type_name() -> Cow<'static, str> {
+        T::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        T::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        T::create_type_info(registry)
+    }
+
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
+        let mut fields = Vec::new();
+        if collect_ready(ctx, &ctx.item.node, &self.0, &mut fields) && keys_are_distinct(&fields) {
+            return Ok(resolve_in_place(ctx, &self.0, &fields).await);
+        }
+        // Boxed so that this future stays small: lists of these are joined.
+        Box::pin(self.0.resolve(ctx, field)).await
+    }
+}
+
+/// The fields `selection` asks of `root`, fragments flattened, into `fields`; false when one
+/// is not ready, or the selection needs more than a flat walk (a fragment on another type, a
+/// directive): async-graphql's resolution handles those.
+fn collect_ready<'a, T: OutputType + ReadyFields>(
+    ctx: &ContextSelectionSet<'a>,
+    selection: &'a SelectionSet,
+    root: &T,
+    fields: &mut Vec<&'a Positioned<Field>>,
+) -> bool {
+    let on_this_type = |condition: &Name| condition.as_str() == T::type_name();
+    selection.items.iter().all(|item| match &item.node {
+        Selection::Field(field) => {
+            let name = field.node.name.node.as_str();
+            let ready = field.node.directives.is_empty() && (name == "__typename" || root.is_ready(name));
+            fields.push(field);
+            ready
+        }
+        Selection::FragmentSpread(spread) => {
+            let fragment = ctx.query_env.fragments.get(&spread.node.fragment_name.node);
+            fragment.is_some_and(|fragment| {
+                spread.node.directives.is_empty()
+                    && fragment.node.directives.is_empty()
+                    && on_this_type(&fragment.node.type_condition.node.on.node)
+                    && collect_ready(ctx, &fragment.node.selection_set.node, root, fields)
+            })
+        }
+        Selection::InlineFragment(fragment) => {
+            fragment.node.directives.is_empty()
+                && fragment
+                    .node
+                    .type_condition
+                    .as_ref()
+                    .is_none_or(|condition| on_this_type(&condition.node.on.node))
+                && collect_ready(ctx, &fragment.node.selection_set.node, root, fields)
+        }
+    })
+}
+
+/// Whether no response key repeats: async-graphql merges repeated keys' selections, which a
+/// flat walk does not.
+fn keys_are_distinct(fields: &[&Positioned<Field>]) -> bool {
+    fields.iter().enumerate().all(|(n, field)| {
+        let key = field.node.response_key();
+        fields[..n].iter().all(|earlier| earlier.node.response_key().node != key.node)
+    })
+}
+
+/// The object's value, as async-graphql's container resolution builds it: a field that fails
+/// is left out and its error recorded, and an object with no field left is null.
+async fn resolve_in_place<T: OutputType + ContainerType>(
+    ctx: &ContextSelectionSet<'_>,
+    root: &T,
+    fields: &[&Positioned<Field>],
+) -> Value {
+    let mut values = IndexMap::with_capacity(fields.len());
+    for field in fields {
+        let key = field.node.response_key().node.clone();
+        if field.node.name.node == "__typename" {
+            values.insert(key, Value::String(root.introspection_type_name().into_owned()));
+            continue;
+        }
+        let ctx_field = ctx.with_field(field);
+        let resolved = match root.resolve_field(&ctx_field).now_or_never() {
+            Some(resolved) => resolved,
+            None => {
+                debug_assert!(
+                    false,
+                    "{}.{} is declared ready but waited",
+                    T::type_name(),
+                    field.node.name.node
+                );
+                // Its first run did nothing but read; run it again to the end.
+                Box::pin(root.resolve_field(&ctx_field)).await
+            }
+        };
+        match resolved {
+            Ok(value) => {
+                values.insert(key, value.unwrap_or_default());
+            }
+            Err(error) => ctx.add_error(error),
+        }
+    }
+    if values.is_empty() { Value::Null } else { Value::Object(values) }
+}
