@@ -18,11 +18,11 @@ use sea_orm::{
 };
 
 use super::model::{
-    AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate, AgentUpdate, OrganizationRecord,
-    OrganizationToCreate, QueueRecord, QueueToCreate,
+    AgentCard, AgentDetails, AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate,
+    AgentUpdate, OrganizationRecord, OrganizationToCreate, QueueRecord, QueueToCreate,
 };
 use crate::db::entities::{
-    agent::{self, AgentRow},
+    agent::{self, AgentCardRow, AgentRow},
     organization, queue, queue_member,
 };
 use crate::db::page::{Cursor, Page, PageRequest};
@@ -168,6 +168,22 @@ impl From<AgentRow> for AgentRecord {
 impl From<agent::Model> for AgentRecord {
     fn from(row: agent::Model) -> Self {
         AgentRow::from(row).into()
+    }
+}
+
+/// An agent as a page of the directory shows it.
+impl From<AgentCardRow> for AgentCard {
+    fn from(row: AgentCardRow) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            display_name: row.display_name,
+            email: row.email,
+            role: row.role,
+            enabled: row.enabled,
+            presence: row.presence,
+            created_at: row.created_at,
+        }
     }
 }
 
@@ -354,7 +370,7 @@ fn sort_expression(field: AgentSortField) -> SimpleExpr {
 }
 
 /// The cursor of an agent under an order.
-pub(super) fn agent_cursor(agent: &AgentRecord, field: AgentSortField) -> Cursor {
+pub(super) fn agent_cursor(agent: &AgentCard, field: AgentSortField) -> Cursor {
     let key = match field {
         AgentSortField::DisplayName => agent.display_name.to_lowercase(),
         AgentSortField::Username => agent.username.clone(),
@@ -418,16 +434,30 @@ fn escape_like(raw: &str) -> String {
 
 /// One page of agents in keyset order: (sort key, id), so pages stay stable while agents
 /// are added or removed. Each order has an index on exactly its key (see migration
-/// `m0009_agent_order_indexes`), so a page reads `limit + 1` entries from its cursor on.
+/// `m0009_agent_order_indexes`), so a page reads `limit + 1` entries from its cursor on, and
+/// of each the card's columns, and the details' only `with_details`.
 pub(super) async fn list_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
     filter: &AgentFilter,
     order: AgentOrder,
     page: &PageRequest,
-) -> Result<Page<AgentRecord>, DbErr> {
-    let rows = agents_page(organization_id, filter, order, page).into_model::<AgentRow>().all(db).await?;
-    Ok(page.page_of(records(rows)))
+    with_details: bool,
+) -> Result<Page<(AgentCard, Option<AgentDetails>)>, DbErr> {
+    let query = agents_page(organization_id, filter, order, page);
+    let agents = if with_details {
+        let rows = AgentRow::select_cols(query).into_model::<AgentRow>().all(db).await?;
+        rows.into_iter()
+            .map(|row| {
+                let (card, details) = AgentRecord::from(row).into_parts();
+                (card, Some(details))
+            })
+            .collect()
+    } else {
+        let rows = AgentCardRow::select_cols(query).into_model::<AgentCardRow>().all(db).await?;
+        rows.into_iter().map(|row| (AgentCard::from(row), None)).collect()
+    };
+    Ok(page.page_of(agents))
 }
 
 /// The statement `list_agents` runs, built for `backend`; exists so that tests can ask the
@@ -439,7 +469,7 @@ pub(super) fn agents_page_statement(
     order: AgentOrder,
     page: &PageRequest,
 ) -> Statement {
-    agents_page(organization_id, filter, order, page).build(backend)
+    AgentCardRow::select_cols(agents_page(organization_id, filter, order, page)).build(backend)
 }
 
 fn agents_page(
@@ -472,7 +502,8 @@ fn agents_page(
     }
     let ascending = order.descending == page.from_end;
     let direction = if ascending { Order::Asc } else { Order::Desc };
-    AgentRow::select_cols(query.select_only())
+    query
+        .select_only()
         .order_by(key, direction.clone())
         .order_by(agent::Column::Id, direction)
         .limit(page.rows_to_read())

@@ -861,6 +861,26 @@ async fn pages_cost_the_same_statements_at_5_and_200(backend: Backend) {
         .data();
     assert_eq!(server.statements() - before, costs[1] - 1, "a page without agentCount");
     assert_eq!(data["agents"]["nodes"][0]["queues"], json!([{ "name": "One" }, { "name": "Two" }]));
+    // A page reads its agents' cards (the columns a listing shows) and, only when it shows a
+    // field beyond them, their other columns too: in the same statement, at any size.
+    let cards = |size: usize| {
+        format!("{{ agents(first: {size}, filter: {{ role: AGENT }}) {{ nodes {{ username }} }} }}")
+    };
+    let details = |size: usize| {
+        format!(
+            "{{ agents(first: {size}, filter: {{ role: AGENT }}) {{ nodes {{ username updatedAt remainingCapacity presenceReason }} }} }}"
+        )
+    };
+    let mut costs = vec![];
+    for (query, shows_details) in [(cards(200), false), (details(5), true), (details(200), true)] {
+        let before = server.statements();
+        let data = server.gql(Some(&admin), &query, json!({})).await.data();
+        costs.push(server.statements() - before);
+        let first = &data["agents"]["nodes"][0];
+        assert!(first["username"].is_string(), "{data}");
+        assert_eq!(first["updatedAt"].is_string(), shows_details, "{data}");
+    }
+    assert!(costs.iter().all(|&cost| cost == costs[0]), "cards, details of 5, details of 200: {costs:?}");
     // One agent's queues, outside a page, count through the DataLoader.
     let one = server
         .gql(

@@ -72,7 +72,7 @@ pub struct AgentRow {
 }
 
 impl AgentRow {
-    /// Its columns, in the order `from_query_result` reads them.
+    /// Its columns, in the order `from_query_result` reads them: the card's first.
     const COLUMNS: [Column; 15] = [
         Column::Id,
         Column::Username,
@@ -81,11 +81,11 @@ impl AgentRow {
         Column::Role,
         Column::Enabled,
         Column::Presence,
+        Column::CreatedAt,
         Column::PresenceChangedAt,
         Column::PresenceReason,
         Column::ShowRealPhoneNumbers,
         Column::MaxConcurrentSessions,
-        Column::CreatedAt,
         Column::UpdatedAt,
         Column::ActiveSessions,
         Column::DeletedAt,
@@ -113,9 +113,59 @@ impl PartialModelTrait for AgentRow {
 /// (`into_partial_model`), which puts `COLUMNS` first and in this order.
 impl FromQueryResult for AgentRow {
     fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
+        let card = AgentCardRow::from_query_result(row, prefix)?;
+        Ok(Self {
+            id: card.id,
+            username: card.username,
+            display_name: card.display_name,
+            email: card.email,
+            role: card.role,
+            enabled: card.enabled,
+            presence: card.presence,
+            created_at: card.created_at,
+            presence_changed_at: nullable(row, 8)?,
+            presence_reason: nullable(row, 9)?,
+            show_real_phone_numbers: row.try_get_by_index(10)?,
+            max_concurrent_sessions: nullable(row, 11)?,
+            updated_at: row.try_get_by_index(12)?,
+            active_sessions: row.try_get_by_index(13)?,
+            deleted_at: nullable(row, 14)?,
+        })
+    }
+}
+
+/// What a page of the directory reads of an agent (the directory's `AgentCard`): the first
+/// columns of `AgentRow`, in the same order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentCardRow {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub enabled: bool,
+    pub presence: Presence,
+    pub created_at: DateTimeUtc,
+}
+
+impl PartialModelTrait for AgentCardRow {
+    fn select_cols_nested<S: QuerySelect>(
+        mut select: S,
+        _prefix: Option<&str>,
+        _alias: Option<&'static str>,
+    ) -> S {
+        for column in &AgentRow::COLUMNS[..8] {
+            select = select.column(*column);
+        }
+        select
+    }
+}
+
+impl FromQueryResult for AgentCardRow {
+    fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
         if !prefix.is_empty() {
             return Err(DbErr::Type(format!(
-                "AgentRow is read by position and cannot be nested (prefix `{prefix}`)"
+                "agent rows are read by position and cannot be nested (prefix `{prefix}`)"
             )));
         }
         Ok(Self {
@@ -126,14 +176,7 @@ impl FromQueryResult for AgentRow {
             role: row.try_get_by_index(4)?,
             enabled: row.try_get_by_index(5)?,
             presence: row.try_get_by_index(6)?,
-            presence_changed_at: nullable(row, 7)?,
-            presence_reason: nullable(row, 8)?,
-            show_real_phone_numbers: row.try_get_by_index(9)?,
-            max_concurrent_sessions: nullable(row, 10)?,
-            created_at: row.try_get_by_index(11)?,
-            updated_at: row.try_get_by_index(12)?,
-            active_sessions: row.try_get_by_index(13)?,
-            deleted_at: nullable(row, 14)?,
+            created_at: row.try_get_by_index(7)?,
         })
     }
 }

@@ -1,4 +1,4 @@
-use std::{collections::HashMap, sync::Arc};
+use std::{borrow::Cow, collections::HashMap, sync::Arc};
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, connection::Connection};
 use chrono::{DateTime, Utc};
@@ -16,8 +16,8 @@ use crate::{
     directory::{
         loaders::DirectoryLoaders,
         model::{
-            AgentFilter as DomainFilter, AgentOrder as DomainOrder, AgentRecord, AgentSortField, QueueRecord,
-            avatar_initial,
+            AgentCard, AgentDetails, AgentFilter as DomainFilter, AgentOrder as DomainOrder, AgentRecord,
+            AgentSortField, QueueRecord, avatar_initial,
         },
         service::{self, RemovalPreview},
     },
@@ -35,7 +35,10 @@ use crate::{
 
 /// A human agent of the organization.
 pub struct Agent {
-    record: AgentRecord,
+    card: AgentCard,
+    /// Read along with the card, except by a page of the directory that shows none of them
+    /// (`page_shows_details`); loaded through the DataLoader should a field ask all the same.
+    details: Option<AgentDetails>,
     /// Read along with a whole page of agents; otherwise loaded through the DataLoader.
     queues: Option<Vec<Eager<Queue>>>,
     /// The request whose viewer reads this agent, when it is not the one being answered:
@@ -47,11 +50,27 @@ impl Agent {
     /// The agent of a record, or of a row presence or sign-in read (they sit below the
     /// directory, so the directory's store maps their rows here, dropping the hash).
     pub fn new(record: impl Into<AgentRecord>) -> Self {
-        Self { record: record.into(), queues: None, seen_by: None }
+        let (card, details) = record.into().into_parts();
+        Self { card, details: Some(details), queues: None, seen_by: None }
     }
 
     pub fn seen_by(record: impl Into<AgentRecord>, request: RequestContext) -> Self {
-        Self { record: record.into(), queues: None, seen_by: Some(Arc::new(request)) }
+        Self { seen_by: Some(Arc::new(request)), ..Self::new(record) }
+    }
+
+    /// The columns beyond the card, loaded if they were not read.
+    async fn details(&self, ctx: &Context<'_>) -> async_graphql::Result<Cow<'_, AgentDetails>> {
+        if let Some(details) = &self.details {
+            return Ok(Cow::Borrowed(details));
+        }
+        let loaders = DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?;
+        let loaded = Box::pin(loaders.agent_in_history.load_one(self.card.id)).await;
+        let record = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
+        // History keeps deleted agents: only the deletion of the whole organization, while
+        // this request ran, removes the row.
+        let record =
+            record.ok_or_else(|| ApiError::Internal("the agent's row is gone".into()).into_graphql())?;
+        Ok(Cow::Owned(record.into_parts().1))
     }
 
     fn request<'a>(&'a self, ctx: &'a Context<'_>) -> async_graphql::Result<&'a RequestContext> {
@@ -79,38 +98,38 @@ impl Agent {
 #[Object]
 impl Agent {
     pub async fn id(&self) -> ID {
-        id::encode(NodeKind::Agent, self.record.id)
+        id::encode(NodeKind::Agent, self.card.id)
     }
     async fn display_name(&self) -> &str {
-        &self.record.display_name
+        &self.card.display_name
     }
     /// First letter of the display name, upper-cased.
     async fn avatar_initial(&self) -> String {
-        avatar_initial(&self.record.display_name)
+        avatar_initial(&self.card.display_name)
     }
     /// Lower-case and never changes.
     async fn username(&self) -> &str {
-        &self.record.username
+        &self.card.username
     }
     async fn email(&self) -> Option<&str> {
-        self.record.email.as_deref()
+        self.card.email.as_deref()
     }
     async fn role(&self) -> AgentRole {
-        self.record.role.into()
+        self.card.role.into()
     }
     async fn enabled(&self) -> bool {
-        self.record.enabled
+        self.card.enabled
     }
     /// Reported by the agent's workspace; read-only here.
     async fn presence(&self) -> PresenceStatus {
-        self.record.presence.into()
+        self.card.presence.into()
     }
-    async fn presence_changed_at(&self) -> Option<DateTime<Utc>> {
-        self.record.presence_changed_at
+    async fn presence_changed_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        Ok(self.details(ctx).await?.presence_changed_at)
     }
     /// Why the current presence was set; null while it never changed.
-    async fn presence_reason(&self) -> Option<PresenceReason> {
-        self.record.presence_reason.map(Into::into)
+    async fn presence_reason(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PresenceReason>> {
+        Ok(self.details(ctx).await?.presence_reason.map(Into::into))
     }
     /// Every change of presence with its reason and time, newest first, 50 a page by default
     /// (at most 200); kept for the configured retention (90 days by default). ADMINs see
@@ -124,23 +143,24 @@ impl Agent {
         since: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<PresenceHistoryConnection> {
         let viewer = self.request(ctx)?.viewer()?;
-        Box::pin(presence_history(ctx.app(), viewer, self.record.id, first, after, since)).await
+        Box::pin(presence_history(ctx.app(), viewer, self.card.id, first, after, since)).await
     }
     /// Whether this agent sees customers' phone numbers unmasked.
-    async fn show_real_phone_numbers(&self) -> bool {
-        self.record.show_real_phone_numbers
+    async fn show_real_phone_numbers(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(self.details(ctx).await?.show_real_phone_numbers)
     }
     /// Conversations this agent may hold at once; null means unlimited.
-    async fn max_concurrent_sessions(&self) -> Option<i32> {
-        self.record.max_concurrent_sessions
+    async fn max_concurrent_sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
+        Ok(self.details(ctx).await?.max_concurrent_sessions)
     }
     /// Conversations assigned to this agent and not closed.
-    async fn active_sessions(&self) -> i32 {
-        self.record.active_sessions
+    async fn active_sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        Ok(self.details(ctx).await?.active_sessions)
     }
     /// Conversations this agent may still take under its limit; null means unlimited.
-    async fn remaining_capacity(&self) -> Option<i32> {
-        remaining_capacity(self.record.max_concurrent_sessions, self.record.active_sessions)
+    async fn remaining_capacity(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
+        let details = self.details(ctx).await?;
+        Ok(remaining_capacity(details.max_concurrent_sessions, details.active_sessions))
     }
     /// Whether the router would give this agent a conversation of its queues now, and if
     /// not, every reason why: evaluated by the same rule the router selects agents by.
@@ -149,7 +169,7 @@ impl Agent {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<AssignmentEligibility> {
         let loaders = DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?;
-        let loaded = Box::pin(loaders.eligibility.load_one(self.record.id)).await;
+        let loaded = Box::pin(loaders.eligibility.load_one(self.card.id)).await;
         let reasons = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
         // A row the rule did not see (deleted meanwhile) cannot take anything.
         let reasons = reasons.unwrap_or_else(|| vec![Ineligible::Disabled]);
@@ -164,7 +184,7 @@ impl Agent {
             return Ok(queues.iter().map(|queue| Eager(queue.0.clone())).collect());
         }
         let loaders = DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?;
-        let loaded = Box::pin(loaders.queues_of_agent.load_one(self.record.id)).await;
+        let loaded = Box::pin(loaders.queues_of_agent.load_one(self.card.id)).await;
         let queues = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
         Ok(queues.unwrap_or_default().into_iter().map(|queue| Eager(Queue::new(queue))).collect())
     }
@@ -172,43 +192,49 @@ impl Agent {
     /// reads its own; an ADMIN anyone's of the organization (FORBIDDEN otherwise).
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
         let viewer = self.request(ctx)?.viewer()?;
-        Box::pin(sessions_of(ctx.app(), viewer, self.record.id)).await
+        Box::pin(sessions_of(ctx.app(), viewer, self.card.id)).await
     }
     /// When the agent was deleted; only records of the past (a conversation it handled, an
     /// audit entry) still show a deleted agent.
-    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
-        self.record.deleted_at
+    async fn deleted_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        Ok(self.details(ctx).await?.deleted_at)
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.record.created_at
+        self.card.created_at
     }
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.record.updated_at
+    async fn updated_at(&self, ctx: &Context<'_>) -> async_graphql::Result<DateTime<Utc>> {
+        Ok(self.details(ctx).await?.updated_at)
     }
 }
 
-/// The fields above that only read the record (and `queues` when the page read them).
+/// The fields that read `AgentDetails`, which a page reads only when it shows one of them.
+const DETAIL_FIELDS: [&str; 8] = [
+    "presenceChangedAt",
+    "presenceReason",
+    "showRealPhoneNumbers",
+    "maxConcurrentSessions",
+    "activeSessions",
+    "remainingCapacity",
+    "deletedAt",
+    "updatedAt",
+];
+
+/// Whether the page being resolved shows a field of `DETAIL_FIELDS` for its agents.
+fn page_shows_details(ctx: &Context<'_>) -> bool {
+    let look_ahead = ctx.look_ahead();
+    let agents = [look_ahead.field("nodes"), look_ahead.field("edges").field("node")];
+    agents.iter().any(|agent| DETAIL_FIELDS.iter().any(|field| agent.field(field).exists()))
+}
+
+/// The fields above that only read what the agent holds: its card, its details and its
+/// queues when they were read along.
 impl ReadyFields for Agent {
     fn is_ready(&self, field: &str) -> bool {
         match field {
             "queues" => self.queues.is_some(),
-            "id"
-            | "displayName"
-            | "avatarInitial"
-            | "username"
-            | "email"
-            | "role"
-            | "enabled"
-            | "presence"
-            | "presenceChangedAt"
-            | "presenceReason"
-            | "showRealPhoneNumbers"
-            | "maxConcurrentSessions"
-            | "activeSessions"
-            | "remainingCapacity"
-            | "deletedAt"
-            | "createdAt"
-            | "updatedAt" => true,
+            "id" | "displayName" | "avatarInitial" | "username" | "email" | "role" | "enabled"
+            | "presence" | "createdAt" => true,
+            field if DETAIL_FIELDS.contains(&field) => self.details.is_some(),
             _ => false,
         }
     }
@@ -342,18 +368,21 @@ pub async fn agent_connection(
     let viewer = ctx.viewer()?;
     let tag = sort_tag(order.field);
     let request = page_request(tag, args.after, args.before, args.first, args.last)?;
-    let page = for_query(service::agents(&ctx.app().db, viewer, &filter, order, &request).await)?;
-    let mut queues = page_queues(ctx, viewer, &page.items).await?;
+    let with_details = page_shows_details(ctx);
+    let page =
+        for_query(service::agents(&ctx.app().db, viewer, &filter, order, &request, with_details).await)?;
+    let cards: Vec<&AgentCard> = page.items.iter().map(|(card, _)| card).collect();
+    let mut queues = page_queues(ctx, viewer, &cards).await?;
     let cursors = cursors_selected(ctx);
-    Ok(connection(&request, page, AgentListing { filter }, |record| {
+    Ok(connection(&request, page, AgentListing { filter }, |(card, details)| {
         // A cursor no one selected is never seen: left empty rather than built.
         let cursor = if cursors {
-            encode_cursor(tag, &service::agent_cursor(&record, order.field))
+            encode_cursor(tag, &service::agent_cursor(&card, order.field))
         } else {
             String::new()
         };
-        let queues = queues.as_mut().map(|by_agent| by_agent.remove(&record.id).unwrap_or_default());
-        (cursor, Eager(Agent { record, queues, seen_by: None }))
+        let queues = queues.as_mut().map(|by_agent| by_agent.remove(&card.id).unwrap_or_default());
+        (cursor, Eager(Agent { card, details, queues, seen_by: None }))
     }))
 }
 
@@ -363,7 +392,7 @@ pub async fn agent_connection(
 async fn page_queues(
     ctx: &Context<'_>,
     viewer: &Viewer,
-    agents: &[AgentRecord],
+    agents: &[&AgentCard],
 ) -> async_graphql::Result<Option<HashMap<i64, Vec<Eager<Queue>>>>> {
     let look_ahead = ctx.look_ahead();
     let shown =

@@ -19,8 +19,9 @@ use crate::{
         error::{DirectoryError, Field, Problem, Rejection},
         events::{DirectoryChange, DirectoryChangeKind},
         model::{
-            AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate, AgentUpdate, DisplayName,
-            DisplayNameProblem, Email, MaxConcurrentSessions, QueueRecord, Username,
+            AgentCard, AgentDetails, AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate,
+            AgentUpdate, DisplayName, DisplayNameProblem, Email, MaxConcurrentSessions, QueueRecord,
+            Username,
         },
         store,
     },
@@ -120,14 +121,16 @@ pub async fn agents_in_given_order(
     Ok(in_given_order(agents, agent_ids.iter().copied()))
 }
 
+/// A page of agents: their cards, and their details too when the page shows any.
 pub async fn agents(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     filter: &AgentFilter,
     order: AgentOrder,
     page: &PageRequest,
-) -> Result<Page<AgentRecord>, DbErr> {
-    store::list_agents(db, viewer.organization_id, filter, order, page).await
+    with_details: bool,
+) -> Result<Page<(AgentCard, Option<AgentDetails>)>, DbErr> {
+    store::list_agents(db, viewer.organization_id, filter, order, page, with_details).await
 }
 
 pub async fn count_agents(
@@ -151,7 +154,7 @@ pub fn agents_page_statement(
 }
 
 /// Where an agent stands in a listing sorted by `field`.
-pub fn agent_cursor(agent: &AgentRecord, field: AgentSortField) -> Cursor {
+pub fn agent_cursor(agent: &AgentCard, field: AgentSortField) -> Cursor {
     store::agent_cursor(agent, field)
 }
 
