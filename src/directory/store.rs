@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set, Unchanged},
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Order,
-    PaginatorTrait, PartialModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
+    PaginatorTrait, PartialModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+    SelectGetableTuple, Selector, Statement,
     prelude::Expr,
     sea_query::{ExprTrait, Func, Query, SelectStatement, SimpleExpr},
 };
@@ -530,6 +531,7 @@ pub(super) async fn count_agents(
 
 // ---- queues ----
 
+/// A queue a write returned whole.
 impl From<queue::Model> for QueueRecord {
     fn from(row: queue::Model) -> Self {
         Self {
@@ -542,8 +544,30 @@ impl From<queue::Model> for QueueRecord {
     }
 }
 
-fn queue_records(rows: Vec<queue::Model>) -> Vec<QueueRecord> {
-    rows.into_iter().map(QueueRecord::from).collect()
+/// A `QueueRecord`'s columns, in order: reads decode them by position (sea-orm reads a model
+/// by name, formatting and hashing each column's name for each value).
+type QueueColumns = (i64, String, String, DateTime<Utc>, DateTime<Utc>);
+
+fn queue_columns(query: Select<queue::Entity>) -> Selector<SelectGetableTuple<QueueColumns>> {
+    let columns = [
+        queue::Column::Id,
+        queue::Column::Name,
+        queue::Column::NameKey,
+        queue::Column::CreatedAt,
+        queue::Column::UpdatedAt,
+    ];
+    query.select_only().columns(columns).into_tuple()
+}
+
+fn queue_record((id, name, name_key, created_at, updated_at): QueueColumns) -> QueueRecord {
+    QueueRecord { id, name, name_key, created_at, updated_at }
+}
+
+async fn read_queues(
+    db: &impl ConnectionTrait,
+    query: Select<queue::Entity>,
+) -> Result<Vec<QueueRecord>, DbErr> {
+    Ok(queue_columns(query).all(db).await?.into_iter().map(queue_record).collect())
 }
 
 pub(super) async fn find_queue(
@@ -551,11 +575,8 @@ pub(super) async fn find_queue(
     organization_id: i64,
     queue_id: i64,
 ) -> Result<Option<QueueRecord>, DbErr> {
-    Ok(live_queues(organization_id)
-        .filter(queue::Column::Id.eq(queue_id))
-        .one(db)
-        .await?
-        .map(QueueRecord::from))
+    let query = live_queues(organization_id).filter(queue::Column::Id.eq(queue_id));
+    Ok(queue_columns(query).one(db).await?.map(queue_record))
 }
 
 /// A queue of the organization even if deleted: conversations keep pointing at theirs.
@@ -567,7 +588,7 @@ pub(super) async fn find_queues_including_deleted(
     let query = queue::Entity::find()
         .filter(queue::Column::OrganizationId.eq(organization_id))
         .filter(queue::Column::Id.is_in(queue_ids.iter().copied()));
-    Ok(queue_records(query.all(db).await?))
+    read_queues(db, query).await
 }
 
 pub(super) async fn find_queues(
@@ -576,7 +597,7 @@ pub(super) async fn find_queues(
     queue_ids: &[i64],
 ) -> Result<Vec<QueueRecord>, DbErr> {
     let query = live_queues(organization_id).filter(queue::Column::Id.is_in(queue_ids.iter().copied()));
-    Ok(queue_records(query.all(db).await?))
+    read_queues(db, query).await
 }
 
 /// One page of queues ordered by name (case-insensitive), then id.
@@ -595,13 +616,11 @@ pub(super) async fn list_queues(
         query = query.filter(row().lt(at(before)));
     }
     let direction = if page.from_end { Order::Desc } else { Order::Asc };
-    let rows = query
+    let query = query
         .order_by(queue::Column::NameKey, direction.clone())
         .order_by(queue::Column::Id, direction)
-        .limit(page.rows_to_read())
-        .all(db)
-        .await?;
-    Ok(page.page_of(queue_records(rows)))
+        .limit(page.rows_to_read());
+    Ok(page.page_of(read_queues(db, query).await?))
 }
 
 pub(super) async fn count_queues(db: &impl ConnectionTrait, organization_id: i64) -> Result<u64, DbErr> {
