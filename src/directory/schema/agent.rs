@@ -1,4 +1,8 @@
-use std::{borrow::Cow, collections::HashMap, sync::Arc};
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+};
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, connection::Connection};
 use chrono::{DateTime, Utc};
@@ -39,8 +43,9 @@ pub struct Agent {
     /// Read along with the card, except by a page of the directory that shows none of them
     /// (`page_shows_details`); loaded through the DataLoader should a field ask all the same.
     details: Option<AgentDetails>,
-    /// Read along with a whole page of agents; otherwise loaded through the DataLoader.
-    queues: Option<Vec<Eager<Queue>>>,
+    /// Read along with a whole page of agents; otherwise loaded through the DataLoader, and
+    /// kept, so that the field answers with references rather than copies.
+    queues: OnceLock<Vec<Eager<Queue>>>,
     /// The request whose viewer reads this agent, when it is not the one being answered:
     /// `login { agent { … } }` is asked anonymously and answered for the viewer it created.
     seen_by: Option<Arc<RequestContext>>,
@@ -51,7 +56,7 @@ impl Agent {
     /// directory, so the directory's store maps their rows here, dropping the hash).
     pub fn new(record: impl Into<AgentRecord>) -> Self {
         let (card, details) = record.into().into_parts();
-        Self { card, details: Some(details), queues: None, seen_by: None }
+        Self { card, details: Some(details), queues: OnceLock::new(), seen_by: None }
     }
 
     pub fn seen_by(record: impl Into<AgentRecord>, request: RequestContext) -> Self {
@@ -179,14 +184,15 @@ impl Agent {
         })
     }
     /// The queues whose conversations this agent is offered, by name.
-    async fn queues(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Eager<Queue>>> {
-        if let Some(queues) = &self.queues {
-            return Ok(queues.iter().map(|queue| Eager(queue.0.clone())).collect());
+    async fn queues(&self, ctx: &Context<'_>) -> async_graphql::Result<&[Eager<Queue>]> {
+        if let Some(queues) = self.queues.get() {
+            return Ok(queues);
         }
         let loaders = DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?;
         let loaded = Box::pin(loaders.queues_of_agent.load_one(self.card.id)).await;
         let queues = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
-        Ok(queues.unwrap_or_default().into_iter().map(|queue| Eager(Queue::new(queue))).collect())
+        let queues = queues.unwrap_or_default().into_iter().map(|queue| Eager(Queue::new(queue))).collect();
+        Ok(self.queues.get_or_init(|| queues))
     }
     /// Where this agent is signed in: its live sessions, most recently used first. An agent
     /// reads its own; an ADMIN anyone's of the organization (FORBIDDEN otherwise).
@@ -231,7 +237,7 @@ fn page_shows_details(ctx: &Context<'_>) -> bool {
 impl ReadyFields for Agent {
     fn is_ready(&self, field: &str) -> bool {
         match field {
-            "queues" => self.queues.is_some(),
+            "queues" => self.queues.get().is_some(),
             "id" | "displayName" | "avatarInitial" | "username" | "email" | "role" | "enabled"
             | "presence" | "createdAt" => true,
             field if DETAIL_FIELDS.contains(&field) => self.details.is_some(),
@@ -381,7 +387,10 @@ pub async fn agent_connection(
         } else {
             String::new()
         };
-        let queues = queues.as_mut().map(|by_agent| by_agent.remove(&card.id).unwrap_or_default());
+        let queues = match queues.as_mut() {
+            Some(by_agent) => OnceLock::from(by_agent.remove(&card.id).unwrap_or_default()),
+            None => OnceLock::new(),
+        };
         (cursor, Eager(Agent { card, details, queues, seen_by: None }))
     }))
 }
