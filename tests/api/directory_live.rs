@@ -52,9 +52,12 @@ async fn new_agent(server: &TestServer, admin: &Session, username: &str) -> (Str
 
 /// Waits until the directory subscription `d` on `socket` is live: touches the admin's own
 /// entry until an event comes back (events before the subscription exist are not replayed).
+/// The deadline is generous: after a lost LISTEN connection, the listener reconnects with a
+/// back-off, which a loaded machine (CI beside other work) stretches.
 pub(crate) async fn wait_until_live(server: &TestServer, admin: &Session, socket: &mut WsClient) {
     let touch = "mutation($id: ID!) { updateAgent(input: { id: $id, displayName: \"Administrator\" }) { userErrors { code } } }";
-    for _ in 0..50 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         server.gql(Some(admin), touch, json!({ "id": admin.agent_id })).await.data();
         if socket.try_next_result("d", Duration::from_millis(200)).await.is_some() {
             // Let any copies of the probe arrive, then start clean.
