@@ -96,14 +96,11 @@ impl AgentRow {
 /// decoded by position.
 impl PartialModelTrait for AgentRow {
     fn select_cols_nested<S: QuerySelect>(
-        mut select: S,
+        select: S,
         _prefix: Option<&str>,
         _alias: Option<&'static str>,
     ) -> S {
-        for column in Self::COLUMNS {
-            select = select.column(column);
-        }
-        select
+        select_in_order(select, &Self::COLUMNS)
     }
 }
 
@@ -150,15 +147,18 @@ pub struct AgentCardRow {
 
 impl PartialModelTrait for AgentCardRow {
     fn select_cols_nested<S: QuerySelect>(
-        mut select: S,
+        select: S,
         _prefix: Option<&str>,
         _alias: Option<&'static str>,
     ) -> S {
-        for column in &AgentRow::COLUMNS[..8] {
-            select = select.column(*column);
-        }
-        select
+        select_in_order(select, &AgentRow::COLUMNS[..8])
     }
+}
+
+/// Appends `columns` to the projection in this order, which the rows' decoding by position
+/// relies on.
+fn select_in_order<S: QuerySelect>(select: S, columns: &[Column]) -> S {
+    columns.iter().fold(select, |select, column| select.column(*column))
 }
 
 impl FromQueryResult for AgentCardRow {

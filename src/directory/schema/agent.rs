@@ -4,7 +4,9 @@ use std::{
     sync::{Arc, OnceLock},
 };
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, connection::Connection};
+use async_graphql::{
+    Context, Enum, ID, InputObject, Lookahead, Object, SimpleObject, connection::Connection,
+};
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -225,11 +227,15 @@ const DETAIL_FIELDS: [&str; 8] = [
     "updatedAt",
 ];
 
+/// The selections of the page being resolved that its agents answer: `nodes` and `edges { node }`.
+fn page_agents<'a>(ctx: &'a Context<'a>) -> [Lookahead<'a>; 2] {
+    let look_ahead = ctx.look_ahead();
+    [look_ahead.field("nodes"), look_ahead.field("edges").field("node")]
+}
+
 /// Whether the page being resolved shows a field of `DETAIL_FIELDS` for its agents.
 fn page_shows_details(ctx: &Context<'_>) -> bool {
-    let look_ahead = ctx.look_ahead();
-    let agents = [look_ahead.field("nodes"), look_ahead.field("edges").field("node")];
-    agents.iter().any(|agent| DETAIL_FIELDS.iter().any(|field| agent.field(field).exists()))
+    page_agents(ctx).iter().any(|agent| DETAIL_FIELDS.iter().any(|field| agent.field(field).exists()))
 }
 
 /// The fields above that only read what the agent holds: its card, its details and its
@@ -377,8 +383,8 @@ pub async fn agent_connection(
     let with_details = page_shows_details(ctx);
     let page =
         for_query(service::agents(&ctx.app().db, viewer, &filter, order, &request, with_details).await)?;
-    let cards: Vec<&AgentCard> = page.items.iter().map(|(card, _)| card).collect();
-    let mut queues = page_queues(ctx, viewer, &cards).await?;
+    let ids: Vec<i64> = page.items.iter().map(|(card, _)| card.id).collect();
+    let mut queues = page_queues(ctx, viewer, &ids).await?;
     let cursors = cursors_selected(ctx);
     Ok(connection(&request, page, AgentListing { filter }, |(card, details)| {
         // A cursor no one selected is never seen: left empty rather than built.
@@ -401,17 +407,14 @@ pub async fn agent_connection(
 async fn page_queues(
     ctx: &Context<'_>,
     viewer: &Viewer,
-    agents: &[&AgentCard],
+    agent_ids: &[i64],
 ) -> async_graphql::Result<Option<HashMap<i64, Vec<Eager<Queue>>>>> {
-    let look_ahead = ctx.look_ahead();
-    let shown =
-        [look_ahead.field("nodes").field("queues"), look_ahead.field("edges").field("node").field("queues")];
+    let shown = page_agents(ctx).map(|agent| agent.field("queues"));
     if !shown.iter().any(|queues| queues.exists()) {
         return Ok(None);
     }
     let db = &ctx.app().db;
-    let ids: Vec<i64> = agents.iter().map(|agent| agent.id).collect();
-    let by_agent = for_query(service::queues_of_agents(db, viewer, &ids).await)?;
+    let by_agent = for_query(service::queues_of_agents(db, viewer, agent_ids).await)?;
     let counts = if shown.iter().any(|queues| queues.field("agentCount").exists()) {
         let mut queue_ids: Vec<i64> = by_agent.values().flatten().map(|queue| queue.id).collect();
         queue_ids.sort_unstable();
