@@ -29,7 +29,7 @@ use crate::{
     },
     graphql::{
         ApiError, ContextExt, RequestContext,
-        eager::{Eager, ReadyFields},
+        eager::{Eager, EagerList, ReadyFields},
         for_query,
         id::{self, NodeKind},
         pagination::{connection, connection_complexity, cursors_selected, encode_cursor, page_request},
@@ -186,15 +186,15 @@ impl Agent {
         })
     }
     /// The queues whose conversations this agent is offered, by name.
-    async fn queues(&self, ctx: &Context<'_>) -> async_graphql::Result<&[Eager<Queue>]> {
+    async fn queues(&self, ctx: &Context<'_>) -> async_graphql::Result<EagerList<'_, Queue>> {
         if let Some(queues) = self.queues.get() {
-            return Ok(queues);
+            return Ok(EagerList(queues));
         }
         let loaders = DirectoryLoaders::of(ctx.app(), self.request(ctx)?)?;
         let loaded = Box::pin(loaders.queues_of_agent.load_one(self.card.id)).await;
         let queues = loaded.map_err(|error| ApiError::from(error).into_graphql())?;
         let queues = queues.unwrap_or_default().into_iter().map(|queue| Eager(Queue::new(queue))).collect();
-        Ok(self.queues.get_or_init(|| queues))
+        Ok(EagerList(self.queues.get_or_init(|| queues)))
     }
     /// Where this agent is signed in: its live sessions, most recently used first. An agent
     /// reads its own; an ADMIN anyone's of the organization (FORBIDDEN otherwise).
