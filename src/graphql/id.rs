@@ -1,8 +1,6 @@
 //! Opaque global IDs (`node(id:)` resolves any of them): base64url of `Kind:number`.
 //! Clients must not parse them; we only promise they are stable.
 
-use std::io::Write as _;
-
 use async_graphql::ID;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
@@ -44,11 +42,14 @@ pub const NO_ROW: i64 = 0;
 pub fn encode(kind: NodeKind, id: i64) -> ID {
     // `Kind:number` written on the stack, then encoded into one allocation: a page makes an
     // ID for each of its nodes and their queues. 40 bytes hold the longest kind and any i64.
-    const CAPACITY: usize = 40;
-    let mut raw = [0u8; CAPACITY];
-    let mut unwritten = &mut raw[..];
-    write!(unwritten, "{}:{id}", kind.name()).expect("an ID's text fits in 40 bytes");
-    let written = CAPACITY - unwritten.len();
+    let mut raw = [0u8; 40];
+    let name = kind.name().as_bytes();
+    let mut number = itoa::Buffer::new();
+    let number = number.format(id).as_bytes();
+    let written = name.len() + 1 + number.len();
+    raw[..name.len()].copy_from_slice(name);
+    raw[name.len()] = b':';
+    raw[name.len() + 1..written].copy_from_slice(number);
     ID(URL_SAFE_NO_PAD.encode(&raw[..written]))
 }
 
