@@ -143,8 +143,11 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
     if let Some(database_url) = &args.serve_floor {
         return runtime.expect("a runtime").block_on(async {
-            let address =
-                page_floor::start_same_driver(database_url, Config::defaults().database_pool_size).await;
+            // Served as the benchmark measures it: in a process where agentdesk opened SQLite
+            // first, which configures it process-wide (memory statistics off).
+            let pool_size = Config::defaults().database_pool_size;
+            let _agentdesk = agentdesk::db::connect(database_url, pool_size).await.expect("agentdesk's pool");
+            let address = page_floor::start_same_driver(database_url, pool_size).await;
             println!("same-driver floor at http://{address}/graphql");
             std::future::pending::<()>().await;
         });
