@@ -54,7 +54,7 @@ struct Scope {
 pub struct QueuesOfAgent(Scope);
 
 impl Loader<i64> for QueuesOfAgent {
-    type Value = Vec<QueueRecord>;
+    type Value = Vec<Arc<QueueRecord>>;
     type Error = Arc<DbErr>;
 
     async fn load(&self, agent_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {

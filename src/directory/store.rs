@@ -6,7 +6,7 @@
 //! for the presence and capacity columns, which only presence's and routing's stores write
 //! (see `db::entities::agent`).
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -767,7 +767,7 @@ pub(super) async fn queues_of_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_ids: &[i64],
-) -> Result<HashMap<i64, Vec<QueueRecord>>, DbErr> {
+) -> Result<HashMap<i64, Vec<Arc<QueueRecord>>>, DbErr> {
     let memberships: Vec<(i64, i64)> = queue_member::Entity::find()
         .select_only()
         .columns([queue_member::Column::AgentId, queue_member::Column::QueueId])
@@ -778,12 +778,17 @@ pub(super) async fn queues_of_agents(
     let mut queue_ids: Vec<i64> = memberships.iter().map(|&(_, queue_id)| queue_id).collect();
     queue_ids.sort_unstable();
     queue_ids.dedup();
-    let queues: HashMap<i64, QueueRecord> =
-        find_queues(db, organization_id, &queue_ids).await?.into_iter().map(|q| (q.id, q)).collect();
-    let mut by_agent: HashMap<i64, Vec<QueueRecord>> = HashMap::new();
+    // Each queue read once and shared by its members (a page of 50 agents lists 20 queues
+    // 100 times).
+    let queues: HashMap<i64, Arc<QueueRecord>> = find_queues(db, organization_id, &queue_ids)
+        .await?
+        .into_iter()
+        .map(|queue| (queue.id, Arc::new(queue)))
+        .collect();
+    let mut by_agent: HashMap<i64, Vec<Arc<QueueRecord>>> = HashMap::new();
     for (agent_id, queue_id) in memberships {
         if let Some(queue) = queues.get(&queue_id) {
-            by_agent.entry(agent_id).or_default().push(queue.clone());
+            by_agent.entry(agent_id).or_default().push(Arc::clone(queue));
         }
     }
     for queues in by_agent.values_mut() {

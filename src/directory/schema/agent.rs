@@ -423,7 +423,7 @@ async fn page_queues(
     } else {
         None
     };
-    let with_count = |queue: QueueRecord| match &counts {
+    let with_count = |queue: Arc<QueueRecord>| match &counts {
         Some(counts) => {
             let count = counts.get(&queue.id).copied().unwrap_or(0);
             Eager(Queue::with_count(queue, count))

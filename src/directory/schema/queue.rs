@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object, connection::Connection};
 use chrono::{DateTime, Utc};
 
@@ -22,18 +24,19 @@ use crate::{
 /// A queue of conversations and the agents who take them.
 #[derive(Clone)]
 pub struct Queue {
-    record: QueueRecord,
+    /// Shared by the agents of a page that list it.
+    record: Arc<QueueRecord>,
     /// Known when it was read along with the queue; otherwise loaded on demand.
     agent_count: Option<i64>,
 }
 
 impl Queue {
-    pub fn new(record: QueueRecord) -> Self {
-        Self { record, agent_count: None }
+    pub fn new(record: impl Into<Arc<QueueRecord>>) -> Self {
+        Self { record: record.into(), agent_count: None }
     }
 
-    pub fn with_count(record: QueueRecord, agent_count: i64) -> Self {
-        Self { record, agent_count: Some(agent_count) }
+    pub fn with_count(record: impl Into<Arc<QueueRecord>>, agent_count: i64) -> Self {
+        Self { record: record.into(), agent_count: Some(agent_count) }
     }
 
     pub async fn load(ctx: &Context<'_>, viewer: &Viewer, id: i64) -> async_graphql::Result<Option<Self>> {

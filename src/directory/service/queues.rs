@@ -1,4 +1,4 @@
-use std::{collections::HashMap, net::IpAddr};
+use std::{collections::HashMap, net::IpAddr, sync::Arc};
 
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
@@ -66,7 +66,7 @@ pub async fn queues_of_agents(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     agent_ids: &[i64],
-) -> Result<HashMap<i64, Vec<QueueRecord>>, DbErr> {
+) -> Result<HashMap<i64, Vec<Arc<QueueRecord>>>, DbErr> {
     store::queues_of_agents(db, viewer.organization_id, agent_ids).await
 }
 
