@@ -35,6 +35,9 @@ impl StatementCounter {
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Rows a SQLite connection's thread may send ahead of the task reading them (see `connect`).
+pub const SQLITE_ROWS_BUFFERED: usize = 4096;
+
 pub async fn connect(url: &str, pool_size: u32) -> Result<(DatabaseConnection, StatementCounter), DbErr> {
     if url.starts_with("sqlite:") {
         sqlite_tuning::before_first_connection();
@@ -51,11 +54,18 @@ pub async fn connect(url: &str, pool_size: u32) -> Result<(DatabaseConnection, S
         // Several pooled SQLite connections need WAL (readers do not block the writer), a busy
         // timeout (a second writer waits instead of failing) and foreign keys, which SQLite
         // leaves off unless asked. synchronous=NORMAL under WAL survives a process crash.
+        //
+        // The connection's thread sends a statement's rows through a channel of 50 by default
+        // and blocks when it is full until the request's task takes some: every page of 51
+        // rows or more cost a sleep and a wake-up of that thread while the runtime was busy.
+        // Every read collects its rows whole, so a bound above the largest page only keeps
+        // the thread from waiting (the channel grows as rows come, not to its bound).
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                .row_buffer_size(SQLITE_ROWS_BUFFERED)
         })
         // A transaction that failed is rolled back as it is dropped, but on SQLite the
         // rollback itself can fail (after a full disk, say), leaving the connection inside a
