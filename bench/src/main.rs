@@ -147,7 +147,7 @@ fn main() {
             // first, which configures it process-wide (memory statistics off).
             let pool_size = Config::defaults().database_pool_size;
             let _agentdesk = agentdesk::db::connect(database_url, pool_size).await.expect("agentdesk's pool");
-            let address = page_floor::start_same_driver(database_url, pool_size).await;
+            let address = page_floor::start_same_driver(database_url, pool_size, None).await;
             println!("same-driver floor at http://{address}/graphql");
             std::future::pending::<()>().await;
         });
@@ -358,6 +358,9 @@ fn ms(d: Duration) -> String {
 // Sections
 // ---------------------------------------------------------------------------------------
 
+/// The floor of row 1's target: sqlx with its defaults (see `page_floor`).
+const SAME_DRIVER: &str = "same-driver floor (sqlx)";
+
 async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut Report) {
     println!("== {backend}: setting up (1,000 agents, 20 queues)");
     let (storage, database_url) = Storage::create(backend, &args.postgres_admin_url).await;
@@ -370,8 +373,13 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
     if !skipped(args, "read") {
         let pool_size = Config::defaults().database_pool_size;
         let mut floors =
-            vec![("same-driver floor (sqlx)", page_floor::start_same_driver(&database_url, pool_size).await)];
+            vec![(SAME_DRIVER, page_floor::start_same_driver(&database_url, pool_size, None).await)];
         if let Storage::Sqlite(dir) = &storage {
+            let rows = Some(agentdesk::db::SQLITE_ROWS_BUFFERED);
+            floors.push((
+                "same-driver floor, rows buffered as agentdesk's (sqlx)",
+                page_floor::start_same_driver(&database_url, pool_size, rows).await,
+            ));
             floors.push((
                 "hardware line (rusqlite)",
                 page_floor::start_hardware(dir.join("agentdesk.db")).await,
@@ -396,7 +404,7 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
         for (name, floor) in floors {
             let stats =
                 http_load(&format!("http://{floor}/graphql"), &env.admin_token, &body, CLIENTS, phase).await;
-            let target = if name.starts_with("same") { "agentdesk ≥ 1.0x" } else { "reported" };
+            let target = if name == SAME_DRIVER { "agentdesk ≥ 1.0x" } else { "reported" };
             report.set(backend, &format!("1. {name}"), target, stats.summary());
             report.set(
                 backend,

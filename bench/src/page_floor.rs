@@ -7,15 +7,21 @@
 //! bearer token (one indexed lookup joined to its agent), the organization's agent count,
 //! the page, and the page's queues.
 //!
-//! - `SameDriver`: axum and sqlx, the driver agentdesk uses, on a pool of the same size.
+//! - `SameDriver`: axum and sqlx, the driver agentdesk uses, on a pool of the same size, with
+//!   sqlx's defaults; on SQLite also with the one driver setting agentdesk changes (the rows a
+//!   connection's thread sends ahead, `rows_buffered`), to show what that setting is worth.
 //! - `Hardware` (SQLite only): the same statements through rusqlite, synchronously on the
 //!   runtime's worker threads, one connection per thread with its statements cached.
 
-use std::{cell::RefCell, fmt::Write as _, net::SocketAddr, path::PathBuf};
+use std::{cell::RefCell, fmt::Write as _, net::SocketAddr, path::PathBuf, str::FromStr};
 
 use axum::{Router, extract::State, http::HeaderMap, http::StatusCode, routing::post};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use sea_orm::sqlx::{self, Row, postgres::PgPoolOptions, sqlite::SqlitePoolOptions};
+use sea_orm::sqlx::{
+    self, Row,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqlitePoolOptions},
+};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
@@ -165,10 +171,18 @@ async fn same_driver(State(pool): State<Pool>, headers: HeaderMap) -> (StatusCod
 }
 
 /// The same-driver floor on `database_url`, with `connections` pooled; its address.
-pub async fn start_same_driver(database_url: &str, connections: u32) -> SocketAddr {
+pub async fn start_same_driver(
+    database_url: &str,
+    connections: u32,
+    rows_buffered: Option<usize>,
+) -> SocketAddr {
     let pool = if database_url.starts_with("sqlite:") {
+        let mut options = SqliteConnectOptions::from_str(database_url).unwrap();
+        if let Some(rows) = rows_buffered {
+            options = options.row_buffer_size(rows);
+        }
         Pool::Sqlite(
-            SqlitePoolOptions::new().max_connections(connections).connect(database_url).await.unwrap(),
+            SqlitePoolOptions::new().max_connections(connections).connect_with(options).await.unwrap(),
         )
     } else {
         Pool::Postgres(PgPoolOptions::new().max_connections(connections).connect(database_url).await.unwrap())
