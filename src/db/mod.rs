@@ -39,7 +39,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 pub const SQLITE_ROWS_BUFFERED: usize = 4096;
 
 pub async fn connect(url: &str, pool_size: u32) -> Result<(DatabaseConnection, StatementCounter), DbErr> {
-    if url.starts_with("sqlite:") {
+    let sqlite = url.starts_with("sqlite:");
+    if sqlite {
         sqlite_tuning::before_first_connection();
     }
     let mut options = ConnectOptions::new(url);
@@ -50,6 +51,11 @@ pub async fn connect(url: &str, pool_size: u32) -> Result<(DatabaseConnection, S
         // is answered UNAVAILABLE: short, so clients hear of an outage at once and retry
         // (elsewhere, perhaps), long enough that a busy pool is not mistaken for one.
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A pooled PostgreSQL connection is pinged as it is checked out, so one the server
+        // dropped (a restart, an outage) is replaced before a request uses it. An embedded
+        // SQLite connection cannot be dropped: there the ping, a round trip to the
+        // connection's thread for every statement, checked nothing.
+        .test_before_acquire(!sqlite)
         .sqlx_logging(false)
         // Several pooled SQLite connections need WAL (readers do not block the writer), a busy
         // timeout (a second writer waits instead of failing) and foreign keys, which SQLite
@@ -71,15 +77,21 @@ pub async fn connect(url: &str, pool_size: u32) -> Result<(DatabaseConnection, S
         // rollback itself can fail (after a full disk, say), leaving the connection inside a
         // transaction that holds the write lock: every other writer would then wait out its
         // busy timeout and fail with "database is locked" for as long as the connection
-        // lives. Such a connection is closed instead of being handed out again. (The pool's
-        // ping runs first, so a rollback still queued on the connection has run.)
+        // lives. Such a connection is closed instead of being handed out again.
         .map_sqlx_sqlite_before_acquire(|connection, _| {
-            use sea_orm::sqlx::Connection;
-            let clean = !connection.is_in_transaction();
-            if !clean {
-                tracing::warn!("closing a database connection left inside a failed transaction");
-            }
-            Box::pin(async move { Ok(clean) })
+            Box::pin(async move {
+                use sea_orm::sqlx::Connection;
+                if connection.is_in_transaction() {
+                    // The rollback may still be queued on the connection's thread: a ping
+                    // runs after it, and then the connection says how it ended.
+                    connection.ping().await?;
+                }
+                let clean = !connection.is_in_transaction();
+                if !clean {
+                    tracing::warn!("closing a database connection left inside a failed transaction");
+                }
+                Ok(clean)
+            })
         })
         .map_sqlx_sqlite_pool_opts(|pool| pool.after_connect(sqlite_tuning::on_connect));
     let mut db = Database::connect(options).await?;
