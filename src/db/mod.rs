@@ -35,6 +35,10 @@ impl StatementCounter {
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a pooled PostgreSQL connection may sit unused before it is pinged as it is checked
+/// out (see `connect`).
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Rows a SQLite connection's thread may send ahead of the task reading them (see `connect`).
 pub const SQLITE_ROWS_BUFFERED: usize = 4096;
 
@@ -51,11 +55,6 @@ pub async fn connect(url: &str, pool_size: u32) -> Result<(DatabaseConnection, S
         // is answered UNAVAILABLE: short, so clients hear of an outage at once and retry
         // (elsewhere, perhaps), long enough that a busy pool is not mistaken for one.
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        // A pooled PostgreSQL connection is pinged as it is checked out, so one the server
-        // dropped (a restart, an outage) is replaced before a request uses it. An embedded
-        // SQLite connection cannot be dropped: there the ping, a round trip to the
-        // connection's thread for every statement, checked nothing.
-        .test_before_acquire(!sqlite)
         .sqlx_logging(false)
         // Several pooled SQLite connections need WAL (readers do not block the writer), a busy
         // timeout (a second writer waits instead of failing) and foreign keys, which SQLite
@@ -94,6 +93,16 @@ pub async fn connect(url: &str, pool_size: u32) -> Result<(DatabaseConnection, S
             })
         })
         .map_sqlx_sqlite_pool_opts(|pool| pool.after_connect(sqlite_tuning::on_connect));
+    // sqlx pings a pooled connection as it is released (closing one that broke) and, by
+    // default, again as it is checked out: a round trip before every statement, to the
+    // server or to the connection's thread. An embedded SQLite connection cannot be dropped,
+    // so it is not pinged on checkout at all; a PostgreSQL connection only when it sat idle
+    // long enough for the server to have gone away meanwhile (a restart, an outage).
+    if sqlite {
+        options.test_before_acquire(false);
+    } else {
+        options.test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
+    }
     let mut db = Database::connect(options).await?;
     let counter = StatementCounter::default();
     let count = counter.0.clone();
