@@ -99,10 +99,13 @@ impl<'a, T: OutputType + ContainerType + ReadyFields + 'a> OutputType for EagerL
 
 /// Whether every field of `fields` (found ready on another item of the list) is ready on `root`.
 fn all_ready<T: ReadyFields>(root: &T, fields: &[&Positioned<Field>]) -> bool {
-    fields.iter().all(|field| {
-        let name = field.node.name.node.as_str();
-        name == "__typename" || root.is_ready(name)
-    })
+    fields.iter().all(|field| is_ready(root, &field.node))
+}
+
+/// Whether `field` of `root` resolves without waiting; `__typename` always does.
+fn is_ready<T: ReadyFields>(root: &T, field: &Field) -> bool {
+    let name = field.name.node.as_str();
+    name == "__typename" || root.is_ready(name)
 }
 
 /// The fields `selection` asks of `root`, fragments flattened, into `fields`; false when one
@@ -117,8 +120,7 @@ fn collect_ready<'a, T: OutputType + ReadyFields>(
     let on_this_type = |condition: &Name| condition.as_str() == T::type_name();
     selection.items.iter().all(|item| match &item.node {
         Selection::Field(field) => {
-            let name = field.node.name.node.as_str();
-            let ready = field.node.directives.is_empty() && (name == "__typename" || root.is_ready(name));
+            let ready = field.node.directives.is_empty() && is_ready(root, &field.node);
             fields.push(field);
             ready
         }
