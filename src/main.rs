@@ -137,7 +137,7 @@ async fn create_org(config: &Config, args: agentdesk::config::CreateOrgArgs) -> 
         admin_password: args.admin_password.or_else(|| generated.clone()).unwrap_or_default(),
     };
     let (organization, admin) = directory::service::create_organization(&db, &hasher, new).await?;
-    println!("Created organization `{}` with ADMIN `{}`.", organization.slug, admin.username);
+    println!("Created organization `{}` with ADMIN `{}`.", organization.slug, admin.card.username);
     if let Some(password) = generated {
         println!("Its password (shown only this once): {password}");
     }

@@ -168,7 +168,7 @@ impl AuditQuery {
         let actors: HashMap<i64, AgentRecord> = if selects_actor(ctx) {
             let ids: Vec<i64> = page.items.iter().filter_map(|entry| entry.actor_id).collect();
             let agents = for_query(directory::agents_in_history(db, viewer, &ids).await)?;
-            agents.into_iter().map(|agent| (agent.id, agent)).collect()
+            agents.into_iter().map(|agent| (agent.card.id, agent)).collect()
         } else {
             HashMap::new()
         };

@@ -42,7 +42,7 @@ pub struct Credentials {
 pub struct SignedIn {
     pub token: String,
     /// Without its password hash: the login's answer shows it.
-    pub agent: agent::AgentRow,
+    pub agent: agent::AgentRecord,
     /// Who the token stands for: the login's answer is read as this viewer.
     pub viewer: Viewer,
 }

@@ -108,7 +108,7 @@ impl Loader<i64> for AgentInHistory {
 
     async fn load(&self, agent_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         let found = service::agents_in_history(&self.0.db, &self.0.viewer, agent_ids).await;
-        Ok(found.map_err(Arc::new)?.into_iter().map(|agent| (agent.id, agent)).collect())
+        Ok(found.map_err(Arc::new)?.into_iter().map(|agent| (agent.card.id, agent)).collect())
     }
 }
 

@@ -5,11 +5,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::{
-    auth::model::login_key,
-    presence::model::{Presence, PresenceReason},
-    viewer::Role,
-};
+use crate::{auth::model::login_key, viewer::Role};
 
 /// 3–64 characters of `[a-z0-9._-]`, stored lower-case; input is accepted in any case.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,77 +179,9 @@ impl Default for AgentOrder {
     }
 }
 
-/// An agent as it is shown: no secret, and none of the bookkeeping only presence and routing
-/// read. The stores map rows to it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgentRecord {
-    pub id: i64,
-    pub username: String,
-    pub display_name: String,
-    pub email: Option<String>,
-    pub role: Role,
-    pub enabled: bool,
-    pub presence: Presence,
-    pub presence_changed_at: Option<DateTime<Utc>>,
-    pub presence_reason: Option<PresenceReason>,
-    pub show_real_phone_numbers: bool,
-    pub max_concurrent_sessions: Option<i32>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub active_sessions: i32,
-    pub deleted_at: Option<DateTime<Utc>>,
-}
-
-/// What a page of the directory reads of each agent: the columns a listing shows (and sorts
-/// by). A page reads no more; the rest, `AgentDetails`, is read when a field asks for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgentCard {
-    pub id: i64,
-    pub username: String,
-    pub display_name: String,
-    pub email: Option<String>,
-    pub role: Role,
-    pub enabled: bool,
-    pub presence: Presence,
-    pub created_at: DateTime<Utc>,
-}
-
-/// The rest of an `AgentRecord`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgentDetails {
-    pub presence_changed_at: Option<DateTime<Utc>>,
-    pub presence_reason: Option<PresenceReason>,
-    pub show_real_phone_numbers: bool,
-    pub max_concurrent_sessions: Option<i32>,
-    pub updated_at: DateTime<Utc>,
-    pub active_sessions: i32,
-    pub deleted_at: Option<DateTime<Utc>>,
-}
-
-impl AgentRecord {
-    pub fn into_parts(self) -> (AgentCard, AgentDetails) {
-        let card = AgentCard {
-            id: self.id,
-            username: self.username,
-            display_name: self.display_name,
-            email: self.email,
-            role: self.role,
-            enabled: self.enabled,
-            presence: self.presence,
-            created_at: self.created_at,
-        };
-        let details = AgentDetails {
-            presence_changed_at: self.presence_changed_at,
-            presence_reason: self.presence_reason,
-            show_real_phone_numbers: self.show_real_phone_numbers,
-            max_concurrent_sessions: self.max_concurrent_sessions,
-            updated_at: self.updated_at,
-            active_sessions: self.active_sessions,
-            deleted_at: self.deleted_at,
-        };
-        (card, details)
-    }
-}
+/// An agent as it is shown: no secret. Presence and sign-in show it too, from below the
+/// directory, so its one definition lives with the agents table.
+pub use crate::db::entities::agent::{AgentCard, AgentDetails, AgentRecord};
 
 /// An organization as its rules and its operator read it. The store maps rows to it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -22,10 +22,7 @@ use super::model::{
     AgentCard, AgentDetails, AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate,
     AgentUpdate, OrganizationRecord, OrganizationToCreate, QueueRecord, QueueToCreate,
 };
-use crate::db::entities::{
-    agent::{self, AgentCardRow, AgentRow},
-    organization, queue, queue_member,
-};
+use crate::db::entities::{agent, organization, queue, queue_member};
 use crate::db::page::{Cursor, Page, PageRequest};
 use crate::{presence::model::Presence, viewer::Role};
 
@@ -142,63 +139,13 @@ pub(super) async fn insert_organization(
 
 // ---- agents ----
 
-/// An agent as shown, from the row read without its password hash.
-impl From<AgentRow> for AgentRecord {
-    fn from(row: AgentRow) -> Self {
-        Self {
-            id: row.id,
-            username: row.username,
-            display_name: row.display_name,
-            email: row.email,
-            role: row.role,
-            enabled: row.enabled,
-            presence: row.presence,
-            presence_changed_at: row.presence_changed_at,
-            presence_reason: row.presence_reason,
-            show_real_phone_numbers: row.show_real_phone_numbers,
-            max_concurrent_sessions: row.max_concurrent_sessions,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            active_sessions: row.active_sessions,
-            deleted_at: row.deleted_at,
-        }
-    }
-}
-
-/// An agent as shown, from a row a write (or sign-in) read whole: the hash goes no further.
-impl From<agent::Model> for AgentRecord {
-    fn from(row: agent::Model) -> Self {
-        AgentRow::from(row).into()
-    }
-}
-
-/// An agent as a page of the directory shows it.
-impl From<AgentCardRow> for AgentCard {
-    fn from(row: AgentCardRow) -> Self {
-        Self {
-            id: row.id,
-            username: row.username,
-            display_name: row.display_name,
-            email: row.email,
-            role: row.role,
-            enabled: row.enabled,
-            presence: row.presence,
-            created_at: row.created_at,
-        }
-    }
-}
-
-fn records(rows: Vec<AgentRow>) -> Vec<AgentRecord> {
-    rows.into_iter().map(AgentRecord::from).collect()
-}
-
 pub(super) async fn find_agent(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_id: i64,
 ) -> Result<Option<AgentRecord>, DbErr> {
     let query = live_agents(organization_id).filter(agent::Column::Id.eq(agent_id));
-    Ok(query.into_partial_model::<AgentRow>().one(db).await?.map(AgentRecord::from))
+    query.into_partial_model().one(db).await
 }
 
 pub(super) async fn find_agents(
@@ -207,7 +154,7 @@ pub(super) async fn find_agents(
     agent_ids: &[i64],
 ) -> Result<Vec<AgentRecord>, DbErr> {
     let query = live_agents(organization_id).filter(agent::Column::Id.is_in(agent_ids.iter().copied()));
-    Ok(records(query.into_partial_model().all(db).await?))
+    query.into_partial_model().all(db).await
 }
 
 /// These agents of the organization, deleted ones included: history names them.
@@ -219,7 +166,7 @@ pub(super) async fn find_agents_including_deleted(
     let query = agent::Entity::find()
         .filter(agent::Column::OrganizationId.eq(organization_id))
         .filter(agent::Column::Id.is_in(agent_ids.iter().copied()));
-    Ok(records(query.into_partial_model().all(db).await?))
+    query.into_partial_model().all(db).await
 }
 
 pub(super) async fn username_taken(
@@ -447,16 +394,11 @@ pub(super) async fn list_agents(
 ) -> Result<Page<(AgentCard, Option<AgentDetails>)>, DbErr> {
     let query = agents_page(organization_id, filter, order, page);
     let agents = if with_details {
-        let rows = AgentRow::select_cols(query).into_model::<AgentRow>().all(db).await?;
-        rows.into_iter()
-            .map(|row| {
-                let (card, details) = AgentRecord::from(row).into_parts();
-                (card, Some(details))
-            })
-            .collect()
+        let rows = AgentRecord::select_cols(query).into_model::<AgentRecord>().all(db).await?;
+        rows.into_iter().map(|AgentRecord { card, details }| (card, Some(details))).collect()
     } else {
-        let rows = AgentCardRow::select_cols(query).into_model::<AgentCardRow>().all(db).await?;
-        rows.into_iter().map(|row| (AgentCard::from(row), None)).collect()
+        let cards = AgentCard::select_cols(query).into_model::<AgentCard>().all(db).await?;
+        cards.into_iter().map(|card| (card, None)).collect()
     };
     Ok(page.page_of(agents))
 }
@@ -470,7 +412,7 @@ pub(super) fn agents_page_statement(
     order: AgentOrder,
     page: &PageRequest,
 ) -> Statement {
-    AgentCardRow::select_cols(agents_page(organization_id, filter, order, page)).build(backend)
+    AgentCard::select_cols(agents_page(organization_id, filter, order, page)).build(backend)
 }
 
 fn agents_page(

@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 
 use super::model::{Presence, PresenceReason};
 use crate::{
-    db::entities::agent::AgentRow,
+    db::entities::agent::AgentRecord,
     events::{Buffers, Event, Notice, Route, Routed},
 };
 
@@ -42,7 +42,7 @@ impl Event for PresenceChange {
 /// subscriber whose selection needs them (see `presence::service`).
 pub struct PresenceNotice {
     pub change: PresenceChange,
-    pub agent: OnceCell<Option<AgentRow>>,
+    pub agent: OnceCell<Option<AgentRecord>>,
     pub queue_ids: OnceCell<Vec<i64>>,
 }
 

@@ -341,7 +341,7 @@ pub(super) async fn find_agent(
     db: &impl ConnectionTrait,
     organization_id: i64,
     agent_id: i64,
-) -> Result<Option<agent::AgentRow>, DbErr> {
+) -> Result<Option<agent::AgentRecord>, DbErr> {
     agent::Entity::find_by_id(agent_id)
         .filter(agent::Column::OrganizationId.eq(organization_id))
         .into_partial_model()

@@ -49,11 +49,22 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
 }
 
-/// The row without the password hash and the bookkeeping only presence and routing read
-/// (`organization_id`, which the query already fixes, included): every read for display
-/// selects exactly these columns, and the stores map it to the directory's `AgentRecord`.
+/// An agent as every capability shows it: the row without the password hash and the
+/// bookkeeping only presence and routing read (`organization_id`, which the query already
+/// fixes, included). It is defined here, with the table, because the directory, presence
+/// and sign-in all show it and sit at different heights of the capability order; the
+/// directory's model re-exports it as its record. Read in two parts, because a page of the
+/// directory reads only the card and the rest when a field asks for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgentRow {
+pub struct AgentRecord {
+    pub card: AgentCard,
+    pub details: AgentDetails,
+}
+
+/// What a page of the directory reads of each agent: the columns a listing shows (and sorts
+/// by).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentCard {
     pub id: i64,
     pub username: String,
     pub display_name: String,
@@ -61,65 +72,77 @@ pub struct AgentRow {
     pub role: Role,
     pub enabled: bool,
     pub presence: Presence,
+    pub created_at: DateTimeUtc,
+}
+
+/// The rest of an `AgentRecord`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentDetails {
     pub presence_changed_at: Option<DateTimeUtc>,
     pub presence_reason: Option<PresenceReason>,
     pub show_real_phone_numbers: bool,
     pub max_concurrent_sessions: Option<i32>,
-    pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub active_sessions: i32,
     pub deleted_at: Option<DateTimeUtc>,
 }
 
-impl AgentRow {
-    /// Its columns, in the order `from_query_result` reads them: the card's first.
-    const COLUMNS: [Column; 15] = [
-        Column::Id,
-        Column::Username,
-        Column::DisplayName,
-        Column::Email,
-        Column::Role,
-        Column::Enabled,
-        Column::Presence,
-        Column::CreatedAt,
-        Column::PresenceChangedAt,
-        Column::PresenceReason,
-        Column::ShowRealPhoneNumbers,
-        Column::MaxConcurrentSessions,
-        Column::UpdatedAt,
-        Column::ActiveSessions,
-        Column::DeletedAt,
-    ];
-}
+/// The columns of an `AgentRecord`, in the order its decoding reads them: the card's first.
+const COLUMNS: [Column; 15] = [
+    Column::Id,
+    Column::Username,
+    Column::DisplayName,
+    Column::Email,
+    Column::Role,
+    Column::Enabled,
+    Column::Presence,
+    Column::CreatedAt,
+    Column::PresenceChangedAt,
+    Column::PresenceReason,
+    Column::ShowRealPhoneNumbers,
+    Column::MaxConcurrentSessions,
+    Column::UpdatedAt,
+    Column::ActiveSessions,
+    Column::DeletedAt,
+];
+const CARD_COLUMNS: usize = 8;
 
-/// Selects `AgentRow::COLUMNS`, first in the projection and in order, so that the row can be
-/// decoded by position.
-impl PartialModelTrait for AgentRow {
+/// Selects `COLUMNS`, first in the projection and in order, so that the row can be decoded by
+/// position.
+impl PartialModelTrait for AgentRecord {
     fn select_cols_nested<S: QuerySelect>(
         select: S,
         _prefix: Option<&str>,
         _alias: Option<&'static str>,
     ) -> S {
-        select_in_order(select, &Self::COLUMNS)
+        select_in_order(select, &COLUMNS)
     }
+}
+
+impl PartialModelTrait for AgentCard {
+    fn select_cols_nested<S: QuerySelect>(
+        select: S,
+        _prefix: Option<&str>,
+        _alias: Option<&'static str>,
+    ) -> S {
+        select_in_order(select, &COLUMNS[..CARD_COLUMNS])
+    }
+}
+
+/// Appends `columns` to the projection in this order, which the decoding by position relies
+/// on.
+fn select_in_order<S: QuerySelect>(select: S, columns: &[Column]) -> S {
+    columns.iter().fold(select, |select, column| select.column(*column))
 }
 
 /// Decoded by position, not by name as sea-orm's derive does: a lookup by name formats and
 /// hashes the column's name for every value, which was a tenth of the agents page's
-/// instructions (BENCHMARKS.md). Every read of an `AgentRow` goes through `select_cols`
+/// instructions (BENCHMARKS.md). Every read goes through `select_cols`
 /// (`into_partial_model`), which puts `COLUMNS` first and in this order.
-impl FromQueryResult for AgentRow {
+impl FromQueryResult for AgentRecord {
     fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
-        let card = AgentCardRow::from_query_result(row, prefix)?;
-        Ok(Self {
-            id: card.id,
-            username: card.username,
-            display_name: card.display_name,
-            email: card.email,
-            role: card.role,
-            enabled: card.enabled,
-            presence: card.presence,
-            created_at: card.created_at,
+        let card = AgentCard::from_query_result(row, prefix)?;
+        let details = AgentDetails {
             presence_changed_at: nullable(row, 8)?,
             presence_reason: nullable(row, 9)?,
             show_real_phone_numbers: row.try_get_by_index(10)?,
@@ -127,41 +150,12 @@ impl FromQueryResult for AgentRow {
             updated_at: row.try_get_by_index(12)?,
             active_sessions: row.try_get_by_index(13)?,
             deleted_at: nullable(row, 14)?,
-        })
+        };
+        Ok(Self { card, details })
     }
 }
 
-/// What a page of the directory reads of an agent (the directory's `AgentCard`): the first
-/// columns of `AgentRow`, in the same order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgentCardRow {
-    pub id: i64,
-    pub username: String,
-    pub display_name: String,
-    pub email: Option<String>,
-    pub role: Role,
-    pub enabled: bool,
-    pub presence: Presence,
-    pub created_at: DateTimeUtc,
-}
-
-impl PartialModelTrait for AgentCardRow {
-    fn select_cols_nested<S: QuerySelect>(
-        select: S,
-        _prefix: Option<&str>,
-        _alias: Option<&'static str>,
-    ) -> S {
-        select_in_order(select, &AgentRow::COLUMNS[..8])
-    }
-}
-
-/// Appends `columns` to the projection in this order, which the rows' decoding by position
-/// relies on.
-fn select_in_order<S: QuerySelect>(select: S, columns: &[Column]) -> S {
-    columns.iter().fold(select, |select, column| select.column(*column))
-}
-
-impl FromQueryResult for AgentCardRow {
+impl FromQueryResult for AgentCard {
     fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
         if !prefix.is_empty() {
             return Err(DbErr::Type(format!(
@@ -181,10 +175,10 @@ impl FromQueryResult for AgentCardRow {
     }
 }
 
-/// A row a write returned whole, as shown.
-impl From<Model> for AgentRow {
+/// A row a write (or sign-in) read whole, as shown: the hash goes no further.
+impl From<Model> for AgentRecord {
     fn from(row: Model) -> Self {
-        Self {
+        let card = AgentCard {
             id: row.id,
             username: row.username,
             display_name: row.display_name,
@@ -192,15 +186,18 @@ impl From<Model> for AgentRow {
             role: row.role,
             enabled: row.enabled,
             presence: row.presence,
+            created_at: row.created_at,
+        };
+        let details = AgentDetails {
             presence_changed_at: row.presence_changed_at,
             presence_reason: row.presence_reason,
             show_real_phone_numbers: row.show_real_phone_numbers,
             max_concurrent_sessions: row.max_concurrent_sessions,
-            created_at: row.created_at,
             updated_at: row.updated_at,
             active_sessions: row.active_sessions,
             deleted_at: row.deleted_at,
-        }
+        };
+        Self { card, details }
     }
 }
 

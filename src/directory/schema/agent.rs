@@ -54,14 +54,12 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// The agent of a record, or of a row presence or sign-in read (they sit below the
-    /// directory, so the directory's store maps their rows here, dropping the hash).
-    pub fn new(record: impl Into<AgentRecord>) -> Self {
-        let (card, details) = record.into().into_parts();
+    /// The agent of a record, read by the directory, presence or sign-in.
+    pub fn new(AgentRecord { card, details }: AgentRecord) -> Self {
         Self { card, details: Some(details), queues: OnceLock::new(), seen_by: None }
     }
 
-    pub fn seen_by(record: impl Into<AgentRecord>, request: RequestContext) -> Self {
+    pub fn seen_by(record: AgentRecord, request: RequestContext) -> Self {
         Self { seen_by: Some(Arc::new(request)), ..Self::new(record) }
     }
 
@@ -77,7 +75,7 @@ impl Agent {
         // this request ran, removes the row.
         let record =
             record.ok_or_else(|| ApiError::Internal("the agent's row is gone".into()).into_graphql())?;
-        Ok(Cow::Owned(record.into_parts().1))
+        Ok(Cow::Owned(record.details))
     }
 
     fn request<'a>(&'a self, ctx: &'a Context<'_>) -> async_graphql::Result<&'a RequestContext> {

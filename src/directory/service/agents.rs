@@ -255,15 +255,17 @@ pub async fn create_agent(
     .await
     .map_err(username_race)?;
     if !queue_ids.is_empty() {
-        store::add_memberships(&*tx, queue_ids.iter().map(|&queue_id| (queue_id, created.id)), now).await?;
+        store::add_memberships(&*tx, queue_ids.iter().map(|&queue_id| (queue_id, created.card.id)), now)
+            .await?;
     }
     tx.publish_all(DirectoryChange::of_agents(
         viewer.organization_id,
         DirectoryChangeKind::Created,
-        &[created.id],
+        &[created.card.id],
     ))
     .await?;
-    let entry = Entry::by(viewer, client_address, Action::AgentCreated).on(TargetType::Agent, [created.id]);
+    let entry =
+        Entry::by(viewer, client_address, Action::AgentCreated).on(TargetType::Agent, [created.card.id]);
     audit::record(&*tx, entry.fields(audited)).await?;
     tx.commit().await?;
     Ok(created)
@@ -309,22 +311,23 @@ pub async fn update_agent(
         role: changes.role,
         enabled: changes.enabled,
     };
-    let updated = store::update_agent(&*tx, viewer.organization_id, target.id, update, now).await?;
+    let updated = store::update_agent(&*tx, viewer.organization_id, target.card.id, update, now).await?;
     if let Some(queue_ids) = queue_ids {
-        store::remove_all_memberships_of(&*tx, viewer.organization_id, &[target.id]).await?;
-        store::add_memberships(&*tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.id)), now)
+        store::remove_all_memberships_of(&*tx, viewer.organization_id, &[target.card.id]).await?;
+        store::add_memberships(&*tx, queue_ids.into_iter().map(|queue_id| (queue_id, target.card.id)), now)
             .await?;
     }
-    let disabling = changes.enabled == Some(false) && target.enabled;
+    let disabling = changes.enabled == Some(false) && target.card.enabled;
     let new_password = parsed.password.is_some();
     end_what_the_update_ends(&mut tx, viewer, &target, &updated, &changes, disabling, new_password).await?;
     let changed = changed_fields(&target, &updated, new_password, changes.queue_ids.is_some());
-    let entry = Entry::by(viewer, client_address, Action::AgentUpdated).on(TargetType::Agent, [target.id]);
+    let entry =
+        Entry::by(viewer, client_address, Action::AgentUpdated).on(TargetType::Agent, [target.card.id]);
     audit::record(&*tx, entry.fields(changed)).await?;
     tx.publish_all(DirectoryChange::of_agents(
         viewer.organization_id,
         DirectoryChangeKind::Updated,
-        &[target.id],
+        &[target.card.id],
     ))
     .await?;
     tx.commit().await?;
@@ -333,9 +336,9 @@ pub async fn update_agent(
         routing::drain(db, bus, viewer.organization_id, None).await?;
     } else if changes.max_concurrent_sessions.is_some() || changes.queue_ids.is_some() {
         // A higher limit or new queues may let the agent take waiting conversations.
-        routing::agent_available(db, bus, viewer.organization_id, target.id).await?;
+        routing::agent_available(db, bus, viewer.organization_id, target.card.id).await?;
     }
-    let updated = store::find_agent(db, viewer.organization_id, target.id).await?;
+    let updated = store::find_agent(db, viewer.organization_id, target.card.id).await?;
     updated.ok_or_else(|| DbErr::RecordNotFound("agent just updated".into()).into())
 }
 
@@ -400,10 +403,11 @@ async fn check_against_current(
     changes: &AgentChanges,
 ) -> Result<Option<Vec<i64>>, DirectoryError> {
     let mut rejections = Rejections::default();
-    let loses_admin = target.role == Role::Admin
-        && target.enabled
+    let loses_admin = target.card.role == Role::Admin
+        && target.card.enabled
         && (changes.enabled == Some(false) || changes.role == Some(Role::Agent));
-    if loses_admin && store::count_enabled_admins_except(tx, viewer.organization_id, &[target.id]).await? == 0
+    if loses_admin
+        && store::count_enabled_admins_except(tx, viewer.organization_id, &[target.card.id]).await? == 0
     {
         let field = if changes.enabled == Some(false) { Field::Enabled } else { Field::Role };
         rejections.add(field, Problem::LastAdmin);
@@ -436,18 +440,18 @@ async fn end_what_the_update_ends(
     new_password: bool,
 ) -> Result<(), DbErr> {
     if disabling {
-        return sign_out_everywhere(tx, viewer, &[before.id], PresenceReason::Disabled).await;
+        return sign_out_everywhere(tx, viewer, &[before.card.id], PresenceReason::Disabled).await;
     }
     if new_password {
-        let keep = (viewer.agent_id == before.id).then_some(viewer.session_id);
-        auth::end_sessions(&**tx, viewer.organization_id, &[before.id], keep).await?;
-        tx.publish_all(SessionsRevoked::of_agents(viewer.organization_id, &[before.id], keep)).await?;
+        let keep = (viewer.agent_id == before.card.id).then_some(viewer.session_id);
+        auth::end_sessions(&**tx, viewer.organization_id, &[before.card.id], keep).await?;
+        tx.publish_all(SessionsRevoked::of_agents(viewer.organization_id, &[before.card.id], keep)).await?;
     }
-    let permissions_changed = after.role != before.role
-        || after.show_real_phone_numbers != before.show_real_phone_numbers
+    let permissions_changed = after.card.role != before.card.role
+        || after.details.show_real_phone_numbers != before.details.show_real_phone_numbers
         || changes.queue_ids.is_some();
     if permissions_changed {
-        tx.publish(ViewersChanged::of_agent(viewer.organization_id, before.id)).await?;
+        tx.publish(ViewersChanged::of_agent(viewer.organization_id, before.card.id)).await?;
     }
     Ok(())
 }
@@ -462,13 +466,19 @@ fn changed_fields(
     queues: bool,
 ) -> Vec<&'static str> {
     [
-        ("displayName", before.display_name != after.display_name),
+        ("displayName", before.card.display_name != after.card.display_name),
         ("password", password),
-        ("email", before.email != after.email),
-        ("showRealPhoneNumbers", before.show_real_phone_numbers != after.show_real_phone_numbers),
-        ("maxConcurrentSessions", before.max_concurrent_sessions != after.max_concurrent_sessions),
-        ("enabled", before.enabled != after.enabled),
-        ("role", before.role != after.role),
+        ("email", before.card.email != after.card.email),
+        (
+            "showRealPhoneNumbers",
+            before.details.show_real_phone_numbers != after.details.show_real_phone_numbers,
+        ),
+        (
+            "maxConcurrentSessions",
+            before.details.max_concurrent_sessions != after.details.max_concurrent_sessions,
+        ),
+        ("enabled", before.card.enabled != after.card.enabled),
+        ("role", before.card.role != after.card.role),
         ("queueIds", queues),
     ]
     .into_iter()
@@ -497,8 +507,8 @@ async fn check_removable(
     if includes_self {
         return Ok(());
     }
-    let removes_admin = targets.iter().any(|agent| agent.role == Role::Admin && agent.enabled);
-    let ids: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
+    let removes_admin = targets.iter().any(|agent| agent.card.role == Role::Admin && agent.card.enabled);
+    let ids: Vec<i64> = targets.iter().map(|agent| agent.card.id).collect();
     if removes_admin && store::count_enabled_admins_except(db, viewer.organization_id, &ids).await? == 0 {
         rejections.0.push(Rejection { field: None, problem: Problem::LastAdmin });
     }
@@ -514,7 +524,7 @@ async fn bulk_targets(
 ) -> Result<Vec<AgentRecord>, DbErr> {
     let wanted: Vec<i64> = given.iter().flatten().copied().collect();
     let targets = store::find_agents(db, viewer.organization_id, &wanted).await?;
-    let found: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
+    let found: Vec<i64> = targets.iter().map(|agent| agent.card.id).collect();
     let (_, missing) = resolve_ids(given, &found, Field::Ids);
     rejections.extend(missing);
     Ok(targets)
@@ -549,7 +559,7 @@ pub async fn preview_removal(
             _ => None,
         })
         .collect();
-    let ids: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
+    let ids: Vec<i64> = targets.iter().map(|agent| agent.card.id).collect();
     let impact = routing::removal_impact(db, viewer, &ids).await?;
     let mut stranded_queues =
         store::find_queues(db, viewer.organization_id, &impact.stranded_queue_ids).await?;
@@ -576,9 +586,9 @@ pub async fn set_agents_enabled(
         check_removable(&*tx, viewer, given, &targets, &mut rejections).await?;
     }
     rejections.finish()?;
-    let ids: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
+    let ids: Vec<i64> = targets.iter().map(|agent| agent.card.id).collect();
     let changing: Vec<i64> =
-        targets.iter().filter(|agent| agent.enabled != enabled).map(|agent| agent.id).collect();
+        targets.iter().filter(|agent| agent.card.enabled != enabled).map(|agent| agent.card.id).collect();
     if !enabled {
         sign_out_everywhere(&mut tx, viewer, &changing, PresenceReason::Disabled).await?;
     }
@@ -597,7 +607,7 @@ pub async fn set_agents_enabled(
         routing::drain(db, bus, viewer.organization_id, None).await?;
     }
     let agent_ids =
-        in_given_order(targets, given.iter().flatten().copied()).iter().map(|agent| agent.id).collect();
+        in_given_order(targets, given.iter().flatten().copied()).iter().map(|agent| agent.card.id).collect();
     Ok(EnabledChange { agent_ids, affected })
 }
 
@@ -617,7 +627,7 @@ pub async fn delete_agents(
     let targets = bulk_targets(&*tx, viewer, given, &mut rejections).await?;
     check_removable(&*tx, viewer, given, &targets, &mut rejections).await?;
     rejections.finish()?;
-    let ids: Vec<i64> = targets.iter().map(|agent| agent.id).collect();
+    let ids: Vec<i64> = targets.iter().map(|agent| agent.card.id).collect();
     sign_out_everywhere(&mut tx, viewer, &ids, PresenceReason::Deleted).await?;
     store::soft_delete_agents(&*tx, viewer.organization_id, &ids, Utc::now()).await?;
     store::remove_all_memberships_of(&*tx, viewer.organization_id, &ids).await?;
@@ -653,6 +663,6 @@ fn in_given_order(mut agents: Vec<AgentRecord>, given: impl Iterator<Item = i64>
     for (index, id) in given.enumerate() {
         position.entry(id).or_insert(index);
     }
-    agents.sort_by_key(|agent| position.get(&agent.id).copied());
+    agents.sort_by_key(|agent| position.get(&agent.card.id).copied());
     agents
 }

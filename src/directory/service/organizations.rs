@@ -221,7 +221,7 @@ pub async fn bootstrap_if_empty(
     };
     Ok(Some(Bootstrapped {
         organization_slug: organization.slug,
-        admin_username: admin.username,
+        admin_username: admin.card.username,
         generated_password,
     }))
 }

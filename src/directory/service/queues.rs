@@ -248,7 +248,7 @@ pub async fn change_membership(
     };
     let wanted: Vec<i64> = agent_ids.iter().flatten().copied().collect();
     let found: Vec<i64> =
-        store::find_agents(&*tx, viewer.organization_id, &wanted).await?.iter().map(|a| a.id).collect();
+        store::find_agents(&*tx, viewer.organization_id, &wanted).await?.iter().map(|a| a.card.id).collect();
     let (ids, missing) = resolve_ids(agent_ids, &found, Field::AgentIds);
     rejections.extend(missing);
     rejections.finish()?;

@@ -89,7 +89,7 @@ async fn updates(
         .map(|&agent_id| DirectoryUpdate {
             kind: change.kind,
             agent_id,
-            agent: agents.iter().find(|agent| agent.id == agent_id).cloned(),
+            agent: agents.iter().find(|agent| agent.card.id == agent_id).cloned(),
         })
         .collect())
 }

@@ -24,7 +24,7 @@ pub async fn report(
     viewer: &Viewer,
     status: Presence,
     came_online: impl AsyncFnOnce() -> Result<(), DbErr>,
-) -> Result<agent::AgentRow, PresenceError> {
+) -> Result<agent::AgentRecord, PresenceError> {
     let (organization_id, agent_id) = (viewer.organization_id, viewer.agent_id);
     let now = now();
     let mut tx = bus.begin(db).await?;
@@ -64,7 +64,7 @@ pub async fn report(
         came_online().await?;
     }
     let agent = store::find_agent(db, organization_id, agent_id).await?;
-    agent.filter(|agent| agent.deleted_at.is_none()).ok_or(PresenceError::AgentUnavailable)
+    agent.filter(|agent| agent.details.deleted_at.is_none()).ok_or(PresenceError::AgentUnavailable)
 }
 
 /// Makes these agents OFFLINE inside the caller's transaction (disabling or deleting them:

@@ -42,7 +42,7 @@ pub async fn notice_agent<'a>(
     db: &DatabaseConnection,
     viewer: &Viewer,
     notice: &'a PresenceNotice,
-) -> Result<Option<&'a agent::AgentRow>, DbErr> {
+) -> Result<Option<&'a agent::AgentRecord>, DbErr> {
     let change = &notice.change;
     if change.organization_id != viewer.organization_id {
         return Ok(None);
