@@ -295,7 +295,8 @@ struct Sent {
 
 pub struct MixOutcome {
     events: usize,
-    failures: usize,
+    /// Why requests failed, and how often.
+    failures: Failures,
     driven: Duration,
     expected: usize,
     delivered: usize,
@@ -312,11 +313,12 @@ pub struct MixOutcome {
 impl MixOutcome {
     fn summary(&self) -> String {
         format!(
-            "{} events in {:.1} s ({:.0}/s, {} failed); {}/{} deliveries, {} unexpected; p50 {}, p99 {}, max {}; server CPU {:.2} cores ({} ms over {:.1} s: this process's, less the thread sending the requests)",
+            "{} events in {:.1} s ({:.0}/s, {} failed{}); {}/{} deliveries, {} unexpected; p50 {}, p99 {}, max {}; server CPU {:.2} cores ({} ms over {:.1} s: this process's, less the thread sending the requests)",
             self.events,
             self.driven.as_secs_f64(),
             self.events as f64 / self.driven.as_secs_f64().max(f64::MIN_POSITIVE),
-            self.failures,
+            self.failures.values().sum::<usize>(),
+            failure_reasons(&self.failures),
             self.delivered,
             self.expected,
             self.unexpected,
@@ -410,7 +412,7 @@ struct Round {
 /// Sends the mix's requests from a thread and runtime of their own, so that the CPU they
 /// cost can be told from the server's: the events caused, the requests that failed, and
 /// this thread's CPU time.
-fn drive(url: String, rounds: Vec<Round>, rate: f64, started: Instant) -> (Vec<Sent>, usize, Duration) {
+fn drive(url: String, rounds: Vec<Round>, rate: f64, started: Instant) -> (Vec<Sent>, Failures, Duration) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let cpu_before = thread_cpu();
     let (sent, failures) = runtime.block_on(async move {
@@ -430,23 +432,35 @@ fn drive(url: String, rounds: Vec<Round>, rate: f64, started: Instant) -> (Vec<S
                         (sent, post(&http, &url, &admin, query, variables).await)
                     };
                     let mut sent = Vec::new();
-                    let mut failures = 0;
+                    let mut failures = Failures::new();
                     tokio::time::sleep_until(at.into()).await;
                     let (at, renamed) =
                         post(RENAME, json!({ "input": { "id": agent, "displayName": name } })).await;
                     match renamed {
-                        Some(data) if data["updateAgent"]["userErrors"] == json!([]) => {
+                        Ok(data) if data["updateAgent"]["userErrors"] == json!([]) => {
                             sent.push(Sent { key: name.clone(), at, expected: ADMINS });
                         }
-                        _ => failures += 1,
+                        Ok(data) => {
+                            failed(&mut failures, format!("rename: {}", data["updateAgent"]["userErrors"]))
+                        }
+                        Err(error) => failed(&mut failures, format!("rename: {error}")),
                     }
                     tokio::time::sleep_until((started + step * (3 * round + 1) as u32).into()).await;
                     let input = json!({ "input": { "queueId": queue, "customerName": name } });
                     let (at, created) = post(CREATE, input).await;
-                    let Some(conversation) =
-                        created.map(|data| data["createConversation"]["conversation"].clone())
-                    else {
-                        return (sent, failures + 1);
+                    let conversation = match created {
+                        Ok(data) if data["createConversation"]["conversation"].is_object() => {
+                            data["createConversation"]["conversation"].clone()
+                        }
+                        Ok(data) => {
+                            let errors = &data["createConversation"]["userErrors"];
+                            failed(&mut failures, format!("create: {errors}"));
+                            return (sent, failures);
+                        }
+                        Err(error) => {
+                            failed(&mut failures, format!("create: {error}"));
+                            return (sent, failures);
+                        }
                     };
                     let assigned = conversation["status"] == "ASSIGNED";
                     if assigned {
@@ -455,31 +469,38 @@ fn drive(url: String, rounds: Vec<Round>, rate: f64, started: Instant) -> (Vec<S
                         // Queued behind a conversation a refused close left open: counted as a
                         // failure, and closed below all the same, so that one overloaded rate
                         // does not leave the next one's agents at capacity.
-                        failures += 1;
+                        failed(&mut failures, format!("create: {}, not ASSIGNED", conversation["status"]));
                     }
                     tokio::time::sleep_until((started + step * (3 * round + 2) as u32).into()).await;
                     // Past the ceiling the server refuses what waits too long for a connection
                     // (UNAVAILABLE, nothing written): the close is tried again until it is done.
                     for attempt in 0..CLOSE_ATTEMPTS {
                         let (at, closed) = post(CLOSE, json!({ "id": conversation["id"] })).await;
-                        if closed.is_some_and(|data| data["closeConversation"]["userErrors"] == json!([])) {
+                        let closed = closed.map(|data| data["closeConversation"]["userErrors"].clone());
+                        if closed.as_ref().is_ok_and(|errors| *errors == json!([])) {
                             if assigned {
                                 sent.push(Sent { key: format!("CLOSED:{name}"), at, expected: 1 });
                             }
                             break;
                         }
-                        failures += 1;
+                        let reason = match closed {
+                            Ok(errors) => format!("close: {errors}"),
+                            Err(error) => format!("close: {error}"),
+                        };
+                        failed(&mut failures, reason);
                         tokio::time::sleep(CLOSE_RETRY * (attempt + 1)).await;
                     }
                     (sent, failures)
                 })
             })
             .collect();
-        let (mut sent, mut failures) = (Vec::new(), 0);
+        let (mut sent, mut failures) = (Vec::new(), Failures::new());
         for task in tasks {
             let (these, failed) = task.await.expect("a mix task");
             sent.extend(these);
-            failures += failed;
+            for (reason, count) in failed {
+                *failures.entry(reason).or_default() += count;
+            }
         }
         (sent, failures)
     });
@@ -493,15 +514,32 @@ fn thread_cpu() -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
-/// One GraphQL request; None if it failed in any way (the mix counts failures rather than
-/// stopping at the first).
+/// Why the mix's requests failed, and how often: a failure is counted rather than stopping
+/// the mix, and the report says what it was.
+type Failures = std::collections::BTreeMap<String, usize>;
+
+fn failed(failures: &mut Failures, reason: String) {
+    *failures.entry(reason).or_default() += 1;
+}
+
+/// The reasons, most frequent first, after the count they explain.
+fn failure_reasons(failures: &Failures) -> String {
+    let mut reasons: Vec<_> = failures.iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1));
+    let listed: Vec<String> =
+        reasons.iter().take(3).map(|(reason, count)| format!("{count} {reason}")).collect();
+    if listed.is_empty() { String::new() } else { format!(": {}", listed.join(", ")) }
+}
+
+/// One GraphQL request: its data, or what went wrong (a transport error, a body that is not
+/// JSON, or the response's first error code).
 async fn post(
     http: &reqwest::Client,
     url: &str,
     token: &str,
     query: &str,
     variables: Value,
-) -> Option<Value> {
+) -> Result<Value, String> {
     let response = http
         .post(url)
         .header("content-type", "application/json")
@@ -509,9 +547,13 @@ async fn post(
         .body(json!({ "query": query, "variables": variables }).to_string())
         .send()
         .await
-        .ok()?;
-    let body: Value = serde_json::from_slice(&response.bytes().await.ok()?).ok()?;
-    if body.get("errors").is_some() { None } else { Some(body["data"].clone()) }
+        .map_err(|error| format!("transport: {error}"))?;
+    let bytes = response.bytes().await.map_err(|error| format!("transport: {error}"))?;
+    let body: Value = serde_json::from_slice(&bytes).map_err(|_| "a body that is not JSON".to_owned())?;
+    match body.get("errors") {
+        Some(errors) => Err(errors[0]["extensions"]["code"].as_str().unwrap_or("an error").to_owned()),
+        None => Ok(body["data"].clone()),
+    }
 }
 
 /// Two instances on one PostgreSQL: the mix through this one (A) at each of `rates`, heard
