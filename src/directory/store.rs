@@ -714,33 +714,7 @@ pub(super) async fn queues_of_agents(
     organization_id: i64,
     agent_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<Arc<QueueRecord>>>, DbErr> {
-    // The memberships are grouped first, in a subquery, so that SQLite reads them through
-    // the index on `agent_id` once rather than probing each queue for each agent.
-    let members = Query::select()
-        .column(queue_member::Column::QueueId)
-        .expr_as(
-            Func::cust("string_agg").arg(Expr::col(queue_member::Column::AgentId).cast_as("TEXT")).arg(","),
-            "agent_ids",
-        )
-        .from(queue_member::Entity)
-        .and_where(Expr::col(queue_member::Column::AgentId).is_in(agent_ids.iter().copied()))
-        .group_by_col(queue_member::Column::QueueId)
-        .to_owned();
-    let query = live_queues(organization_id)
-        .select_only()
-        .columns(QUEUE_COLUMNS)
-        .column_as(Expr::col(("members", "agent_ids")), "agent_ids")
-        .order_by_asc(queue::Column::NameKey)
-        .order_by_asc(queue::Column::Id)
-        .into_query()
-        .join_subquery(
-            JoinType::InnerJoin,
-            members,
-            "members",
-            Expr::col(("members", queue_member::Column::QueueId)).equals((queue::Entity, queue::Column::Id)),
-        )
-        .to_owned();
-    let rows = db.query_all(&query).await?;
+    let rows = db.query_all(&queues_of_agents_query(organization_id, agent_ids)).await?;
     let mut by_agent: HashMap<i64, Vec<Arc<QueueRecord>>> = HashMap::new();
     for row in rows {
         let (id, name, name_key, created_at, updated_at, members): QueueAndMembers =
@@ -753,6 +727,45 @@ pub(super) async fn queues_of_agents(
         }
     }
     Ok(by_agent)
+}
+
+fn queues_of_agents_query(organization_id: i64, agent_ids: &[i64]) -> SelectStatement {
+    // The memberships are grouped first, in a subquery, so that SQLite reads them through
+    // the index on `agent_id` once rather than probing each queue for each agent.
+    let members = Query::select()
+        .column(queue_member::Column::QueueId)
+        .expr_as(
+            Func::cust("string_agg").arg(Expr::col(queue_member::Column::AgentId).cast_as("TEXT")).arg(","),
+            "agent_ids",
+        )
+        .from(queue_member::Entity)
+        .and_where(Expr::col(queue_member::Column::AgentId).is_in(agent_ids.iter().copied()))
+        .group_by_col(queue_member::Column::QueueId)
+        .to_owned();
+    live_queues(organization_id)
+        .select_only()
+        .columns(QUEUE_COLUMNS)
+        .column_as(Expr::col(("members", "agent_ids")), "agent_ids")
+        .order_by_asc(queue::Column::NameKey)
+        .order_by_asc(queue::Column::Id)
+        .into_query()
+        .join_subquery(
+            JoinType::InnerJoin,
+            members,
+            "members",
+            Expr::col(("members", queue_member::Column::QueueId)).equals((queue::Entity, queue::Column::Id)),
+        )
+        .to_owned()
+}
+
+/// The statement `queues_of_agents` runs, built for `backend`; exists so that tests can ask
+/// the database how it plans it (`tests/api/query_plans.rs`).
+pub(super) fn queues_of_agents_statement(
+    backend: DbBackend,
+    organization_id: i64,
+    agent_ids: &[i64],
+) -> Statement {
+    backend.build(&queues_of_agents_query(organization_id, agent_ids))
 }
 
 #[derive(FromQueryResult)]

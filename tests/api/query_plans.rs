@@ -4,7 +4,8 @@
 //! never read and sort the organization's agents. A queue filter may instead start from the
 //! queue's members and sort those (what both planners pick for a queue much smaller than the
 //! organization): bounded by the queue, not the organization. The statements are the ones the server
-//! runs, built by the same function (`service::agents_page_statement`).
+//! runs, built by the same function (`service::agents_page_statement`). So is the statement that
+//! reads a page's queues (`service::queues_of_agents_statement`): through the page's memberships.
 
 use agentdesk::{
     db::{
@@ -13,7 +14,7 @@ use agentdesk::{
     },
     directory::{
         model::{AgentFilter, AgentOrder, AgentSortField},
-        service::agents_page_statement,
+        service::{agents_page_statement, queues_of_agents_statement},
     },
 };
 use agentdesk::{presence::model::Presence, viewer::Role};
@@ -23,7 +24,10 @@ use serde_json::{Value, json};
 use crate::common::{Backend, TestServer, number_of};
 
 pub fn tests() -> Vec<crate::common::Test> {
-    crate::tests![every_order_and_filter_of_the_agents_page_walks_an_index]
+    crate::tests![
+        every_order_and_filter_of_the_agents_page_walks_an_index,
+        a_pages_queues_are_found_through_its_agents_memberships
+    ]
 }
 
 /// Big enough that PostgreSQL's planner prefers an index to reading the table when it may.
@@ -56,14 +60,7 @@ async fn every_order_and_filter_of_the_agents_page_walks_an_index(backend: Backe
     ))
     .await
     .unwrap();
-    if backend == Backend::Postgres {
-        // Statistics from every row rather than ANALYZE's random sample (30,000 rows at the
-        // default target, fewer than are seeded), so the planner sees the same numbers, and
-        // makes the same plans, on every run. One statement: SET holds for its connection.
-        db.execute_unprepared("SET default_statistics_target = 1000; ANALYZE").await.unwrap();
-    } else {
-        db.execute_unprepared("ANALYZE").await.unwrap();
-    }
+    analyze(&server, backend).await;
 
     let organization_id = agent::Entity::find()
         .filter(agent::Column::Username.eq("seed-0000"))
@@ -121,6 +118,70 @@ async fn every_order_and_filter_of_the_agents_page_walks_an_index(backend: Backe
     assert!(failures.is_empty(), "plans that read more than the page:\n{}", failures.join("\n"));
 }
 
+/// A page's queues are read through the index on the memberships' `agent_id`, for the page's
+/// agents only: never a scan of the memberships, nor every queue probed for each agent (what
+/// SQLite 3.51 planned for a plain join of the two, a third again of a page's instructions).
+async fn a_pages_queues_are_found_through_its_agents_memberships(backend: Backend) {
+    const QUEUES: usize = 20;
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let db = server.db();
+    set_seats(&server, "demo", AGENTS as i32 + 10).await;
+    let agents = server.seed_agents("demo", "seed", AGENTS).await;
+    for n in 0..QUEUES {
+        server.create_queue(&admin, &format!("Queue {n:02}")).await;
+    }
+    // Each agent in two of the queues: 2 x 20,000 memberships.
+    db.execute_unprepared(&format!(
+        "INSERT INTO queue_members (queue_id, agent_id, created_at) \
+         SELECT q.id, a.id, a.created_at FROM agents a JOIN queues q \
+         ON (a.id % {QUEUES}) = (q.id % {QUEUES}) OR ((a.id + 1) % {QUEUES}) = (q.id % {QUEUES}) \
+         WHERE a.username LIKE 'seed-%'"
+    ))
+    .await
+    .unwrap();
+    analyze(&server, backend).await;
+    let page: Vec<i64> = agents[..LIMIT as usize].iter().map(|id| number_of(id)).collect();
+    let organization_id =
+        agent::Entity::find_by_id(page[0]).one(db).await.unwrap().expect("seeded").organization_id;
+    let statement = queues_of_agents_statement(backend_of(backend), organization_id, &page);
+    let problems = match backend {
+        Backend::Sqlite => {
+            let lines = sqlite_plan(&server, &statement).await;
+            // Every step that reads memberships reads them by agent: by the primary key
+            // (`queue_id`, `agent_id`) they would be probed once per queue and agent.
+            let reading_members: Vec<&String> =
+                lines.iter().filter(|line| line.contains(" queue_members ")).collect();
+            let by_agent = !reading_members.is_empty()
+                && reading_members.iter().all(|line| line.contains("INDEX queue_members_agent (agent_id=?)"));
+            if by_agent { String::new() } else { lines.join(" | ") }
+        }
+        Backend::Postgres => {
+            let plan = postgres_plan(&server, &statement).await;
+            let mut nodes = Vec::new();
+            flatten(&plan["Plan"], &mut nodes);
+            let scans = nodes
+                .iter()
+                .any(|node| node["Relation Name"] == "queue_members" && node["Node Type"] == "Seq Scan");
+            let by_agent = nodes.iter().any(|node| node["Index Name"] == "queue_members_agent");
+            if by_agent && !scans { String::new() } else { plan["Plan"].to_string() }
+        }
+    };
+    assert!(problems.is_empty(), "the page's queues read otherwise: {problems}\n    {}", statement.sql);
+}
+
+/// Fresh statistics, as autovacuum would gather them within a minute of the seeding.
+async fn analyze(server: &TestServer, backend: Backend) {
+    let statement = match backend {
+        // Statistics from every row rather than ANALYZE's random sample (30,000 rows at the
+        // default target, fewer than are seeded), so the planner sees the same numbers, and
+        // makes the same plans, on every run. One statement: SET holds for its connection.
+        Backend::Postgres => "SET default_statistics_target = 1000; ANALYZE",
+        Backend::Sqlite => "ANALYZE",
+    };
+    server.db().execute_unprepared(statement).await.unwrap();
+}
+
 fn backend_of(backend: Backend) -> DbBackend {
     match backend {
         Backend::Sqlite => DbBackend::Sqlite,
@@ -170,13 +231,7 @@ async fn sqlite_problems(
     by_queue: bool,
     from_cursor: bool,
 ) -> String {
-    let explain = Statement::from_sql_and_values(
-        DbBackend::Sqlite,
-        format!("EXPLAIN QUERY PLAN {}", statement.sql),
-        statement.values.clone().map(|values| values.0).unwrap_or_default(),
-    );
-    let rows = server.db().query_all_raw(explain).await.unwrap();
-    let lines: Vec<String> = rows.iter().map(|row| row.try_get::<String>("", "detail").unwrap()).collect();
+    let lines = sqlite_plan(server, statement).await;
     let walks_order = lines.iter().any(|line| {
         line.starts_with("SEARCH agents USING INDEX agents_live_") && (!from_cursor || line.contains(" AND "))
     });
@@ -193,15 +248,9 @@ async fn sqlite_problems(
 /// no sequential or bitmap scan of agents (which read every matching row before the limit),
 /// no `Sort`, and, where no filter skips entries, at most `limit + 1` index entries read.
 async fn postgres_problems(server: &TestServer, statement: &Statement) -> String {
-    let explain = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", statement.sql),
-        statement.values.clone().map(|values| values.0).unwrap_or_default(),
-    );
-    let row = server.db().query_one_raw(explain).await.unwrap().expect("a plan");
-    let plan: Value = row.try_get("", "QUERY PLAN").unwrap();
+    let plan = postgres_plan(server, statement).await;
     let mut nodes = Vec::new();
-    flatten(&plan[0]["Plan"], &mut nodes);
+    flatten(&plan["Plan"], &mut nodes);
     let mut problems = Vec::new();
     for node in &nodes {
         let kind = node["Node Type"].as_str().unwrap_or_default();
@@ -227,8 +276,32 @@ async fn postgres_problems(server: &TestServer, statement: &Statement) -> String
     if problems.is_empty() {
         String::new()
     } else {
-        format!("{} in {}", problems.join(", "), json!(plan[0]["Plan"]))
+        format!("{} in {}", problems.join(", "), json!(plan["Plan"]))
     }
+}
+
+/// SQLite's plan of `statement`, a line a step.
+async fn sqlite_plan(server: &TestServer, statement: &Statement) -> Vec<String> {
+    let explain = Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!("EXPLAIN QUERY PLAN {}", statement.sql),
+        statement.values.clone().map(|values| values.0).unwrap_or_default(),
+    );
+    let rows = server.db().query_all_raw(explain).await.unwrap();
+    rows.iter().map(|row| row.try_get::<String>("", "detail").unwrap()).collect()
+}
+
+/// PostgreSQL's plan of `statement`, run (`ANALYZE`), so that each node says how many rows
+/// it read.
+async fn postgres_plan(server: &TestServer, statement: &Statement) -> Value {
+    let explain = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", statement.sql),
+        statement.values.clone().map(|values| values.0).unwrap_or_default(),
+    );
+    let row = server.db().query_one_raw(explain).await.unwrap().expect("a plan");
+    let plan: Value = row.try_get("", "QUERY PLAN").unwrap();
+    plan[0].clone()
 }
 
 fn flatten<'a>(node: &'a Value, into: &mut Vec<&'a Value>) {

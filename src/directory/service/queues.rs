@@ -1,7 +1,7 @@
 use std::{collections::HashMap, net::IpAddr, sync::Arc};
 
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 use super::common::{GivenId, Rejections, check_bulk_size, lock_serving_organization, resolve_ids};
 use crate::{
@@ -68,6 +68,12 @@ pub async fn queues_of_agents(
     agent_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<Arc<QueueRecord>>>, DbErr> {
     store::queues_of_agents(db, viewer.organization_id, agent_ids).await
+}
+
+/// The statement `queues_of_agents` runs, built for `backend`, without running it: for the
+/// test that asks each database how it plans it (`tests/api/query_plans.rs`).
+pub fn queues_of_agents_statement(backend: DbBackend, organization_id: i64, agent_ids: &[i64]) -> Statement {
+    store::queues_of_agents_statement(backend, organization_id, agent_ids)
 }
 
 /// How many agents each queue has, for a whole page of queues at once.
