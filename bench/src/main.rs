@@ -162,9 +162,14 @@ async fn measure_all(args: Args) {
     let before = MachineState::now();
     let mut report = Report::default();
     for backend in &args.backends {
+        let retried_before = RETRIED_UNAVAILABLE.load(Ordering::Relaxed);
         let outcome = tokio::time::timeout(RUN_BOUND, run_backend(backend, &args, phase, &mut report)).await;
         if outcome.is_err() {
             report.notes.push(format!("{backend}: the run hit its {RUN_BOUND:?} bound and was cut short."));
+        }
+        let retried = RETRIED_UNAVAILABLE.load(Ordering::Relaxed) - retried_before;
+        if retried > 0 {
+            report.notes.push(format!("{backend}: {retried} requests answered UNAVAILABLE were sent again."));
         }
     }
     let after = MachineState::now();
@@ -242,12 +247,31 @@ async fn gql(http: &reqwest::Client, url: &str, token: Option<&str>, query: &str
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
-    let response = request.send().await.expect("request reaches the server");
-    let text = response.text().await.expect("response body");
-    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
-    assert!(body.get("errors").is_none(), "GraphQL errors: {body}");
-    body["data"].clone()
+    for attempt in 1..=UNAVAILABLE_ATTEMPTS {
+        let request = request.try_clone().expect("a body in memory");
+        let response = request.send().await.expect("request reaches the server");
+        let text = response.text().await.expect("response body");
+        let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+        let error = &body["errors"][0]["extensions"];
+        // UNAVAILABLE writes nothing and says when to try again (the pool waited out its
+        // acquire timeout, say): sent again, and counted in the report's notes, rather than
+        // ending the whole run.
+        if error["code"] == "UNAVAILABLE" && attempt < UNAVAILABLE_ATTEMPTS {
+            RETRIED_UNAVAILABLE.fetch_add(1, Ordering::Relaxed);
+            let wait = error["retryAfterSeconds"].as_u64().unwrap_or(1).min(5);
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            continue;
+        }
+        assert!(body.get("errors").is_none(), "GraphQL errors: {body}");
+        return body["data"].clone();
+    }
+    unreachable!("the last attempt returns or fails")
 }
+
+/// How many times a request answered UNAVAILABLE is sent, in all.
+const UNAVAILABLE_ATTEMPTS: u32 = 3;
+/// Requests answered UNAVAILABLE and sent again, over the run.
+static RETRIED_UNAVAILABLE: AtomicU64 = AtomicU64::new(0);
 
 async fn login(http: &reqwest::Client, url: &str, username: &str, password: &str) -> String {
     let data = gql(http, url, None, LOGIN, login_variables(username, password)).await;
