@@ -436,29 +436,21 @@ fn drive(url: String, rounds: Vec<Round>, rate: f64, started: Instant) -> (Vec<S
                     tokio::time::sleep_until(at.into()).await;
                     let (at, renamed) =
                         post(RENAME, json!({ "input": { "id": agent, "displayName": name } })).await;
-                    match renamed {
-                        Ok(data) if data["updateAgent"]["userErrors"] == json!([]) => {
-                            sent.push(Sent { key: name.clone(), at, expected: ADMINS });
-                        }
-                        Ok(data) => {
-                            failed(&mut failures, format!("rename: {}", data["updateAgent"]["userErrors"]))
-                        }
-                        Err(error) => failed(&mut failures, format!("rename: {error}")),
+                    match payload(renamed, "updateAgent") {
+                        Ok(_) => sent.push(Sent { key: name.clone(), at, expected: ADMINS }),
+                        Err(reason) => failed(&mut failures, format!("rename: {reason}")),
                     }
                     tokio::time::sleep_until((started + step * (3 * round + 1) as u32).into()).await;
                     let input = json!({ "input": { "queueId": queue, "customerName": name } });
                     let (at, created) = post(CREATE, input).await;
-                    let conversation = match created {
-                        Ok(data) if data["createConversation"]["conversation"].is_object() => {
-                            data["createConversation"]["conversation"].clone()
-                        }
-                        Ok(data) => {
-                            let errors = &data["createConversation"]["userErrors"];
-                            failed(&mut failures, format!("create: {errors}"));
+                    let conversation = match payload(created, "createConversation") {
+                        Ok(created) if created["conversation"].is_object() => created["conversation"].clone(),
+                        Ok(created) => {
+                            failed(&mut failures, format!("create: no conversation in {created}"));
                             return (sent, failures);
                         }
-                        Err(error) => {
-                            failed(&mut failures, format!("create: {error}"));
+                        Err(reason) => {
+                            failed(&mut failures, format!("create: {reason}"));
                             return (sent, failures);
                         }
                     };
@@ -476,18 +468,15 @@ fn drive(url: String, rounds: Vec<Round>, rate: f64, started: Instant) -> (Vec<S
                     // (UNAVAILABLE, nothing written): the close is tried again until it is done.
                     for attempt in 0..CLOSE_ATTEMPTS {
                         let (at, closed) = post(CLOSE, json!({ "id": conversation["id"] })).await;
-                        let closed = closed.map(|data| data["closeConversation"]["userErrors"].clone());
-                        if closed.as_ref().is_ok_and(|errors| *errors == json!([])) {
-                            if assigned {
-                                sent.push(Sent { key: format!("CLOSED:{name}"), at, expected: 1 });
+                        match payload(closed, "closeConversation") {
+                            Ok(_) => {
+                                if assigned {
+                                    sent.push(Sent { key: format!("CLOSED:{name}"), at, expected: 1 });
+                                }
+                                break;
                             }
-                            break;
+                            Err(reason) => failed(&mut failures, format!("close: {reason}")),
                         }
-                        let reason = match closed {
-                            Ok(errors) => format!("close: {errors}"),
-                            Err(error) => format!("close: {error}"),
-                        };
-                        failed(&mut failures, reason);
                         tokio::time::sleep(CLOSE_RETRY * (attempt + 1)).await;
                     }
                     (sent, failures)
@@ -529,6 +518,13 @@ fn failure_reasons(failures: &Failures) -> String {
     let listed: Vec<String> =
         reasons.iter().take(3).map(|(reason, count)| format!("{count} {reason}")).collect();
     if listed.is_empty() { String::new() } else { format!(": {}", listed.join(", ")) }
+}
+
+/// A mutation's payload when the request and the mutation both succeeded; otherwise what
+/// failed: the request's error code, or the mutation's `userErrors`.
+fn payload(answer: Result<Value, String>, mutation: &str) -> Result<Value, String> {
+    let payload = answer?[mutation].take();
+    if payload["userErrors"] == json!([]) { Ok(payload) } else { Err(payload["userErrors"].to_string()) }
 }
 
 /// One GraphQL request: its data, or what went wrong (a transport error, a body that is not
