@@ -445,7 +445,7 @@ async fn run_backend(backend: &str, args: &Args, phase: Duration, report: &mut R
         let mut counts = Vec::new();
         for size in [5, 50, 200] {
             let query = format!(
-                "query {{ agents(first: {size}) {{ nodes {{ id displayName queues {{ name }} }} }} }}"
+                "query {{ agents(first: {size}) {{ totalCount nodes {{ id displayName queues {{ name }} }} }} }}"
             );
             // Once to settle (a session's last-seen touch happens at most once a minute), then
             // the measured request.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::{auth::model::login_key, viewer::Role};
+use crate::{auth::model::login_key, db::page::Page, viewer::Role};
 
 /// 3–64 characters of `[a-z0-9._-]`, stored lower-case; input is accepted in any case.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,6 +182,24 @@ impl Default for AgentOrder {
 /// An agent as it is shown: no secret. Presence and sign-in show it too, from below the
 /// directory, so its one definition lives with the agents table.
 pub use crate::db::entities::agent::{AgentCard, AgentDetails, AgentRecord};
+
+/// What a page of the directory reads beyond its agents' cards, each only when shown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentPageReads {
+    /// The agents' `AgentDetails`.
+    pub details: bool,
+    /// How many agents match the filter on all pages.
+    pub total: bool,
+}
+
+/// A page of the directory as read.
+pub struct AgentPage {
+    pub agents: Page<(AgentCard, Option<AgentDetails>)>,
+    /// How many agents match the filter, when asked: read in the page's own statement, so
+    /// it agrees with the page. None when not asked, or when the page came back empty (no
+    /// row to carry it).
+    pub total: Option<u64>,
+}
 
 /// An organization as its rules and its operator read it. The store maps rows to it.
 #[derive(Clone, Debug, PartialEq, Eq)]

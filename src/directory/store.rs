@@ -12,15 +12,15 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set, Unchanged},
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Order,
-    PaginatorTrait, PartialModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+    PaginatorTrait, PartialModelTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select,
     SelectGetableTuple, Selector, Statement,
     prelude::Expr,
-    sea_query::{ExprTrait, Func, JoinType, Query, SelectStatement, SimpleExpr},
+    sea_query::{Asterisk, ExprTrait, Func, JoinType, Query, SelectStatement, SimpleExpr, SubQueryStatement},
 };
 
 use super::model::{
-    AgentCard, AgentDetails, AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate,
-    AgentUpdate, OrganizationRecord, OrganizationToCreate, QueueRecord, QueueToCreate,
+    AgentCard, AgentDetails, AgentFilter, AgentOrder, AgentPage, AgentPageReads, AgentRecord, AgentSortField,
+    AgentToCreate, AgentUpdate, OrganizationRecord, OrganizationToCreate, QueueRecord, QueueToCreate,
 };
 use crate::db::entities::{agent, organization, queue, queue_member};
 use crate::db::page::{Cursor, Page, PageRequest};
@@ -383,36 +383,57 @@ fn escape_like(raw: &str) -> String {
 /// One page of agents in keyset order: (sort key, id), so pages stay stable while agents
 /// are added or removed. Each order has an index on exactly its key (see migration
 /// `m0009_agent_order_indexes`), so a page reads `limit + 1` entries from its cursor on, and
-/// of each the card's columns, and the details' only `with_details`.
+/// of each the card's columns, and the details' only when asked. A total asked for comes in
+/// the same statement: one round trip to the database, where a count of its own made two.
 pub(super) async fn list_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
     filter: &AgentFilter,
     order: AgentOrder,
     page: &PageRequest,
-    with_details: bool,
-) -> Result<Page<(AgentCard, Option<AgentDetails>)>, DbErr> {
-    let query = agents_page(organization_id, filter, order, page);
-    let agents = if with_details {
-        let rows = AgentRecord::select_cols(query).into_model::<AgentRecord>().all(db).await?;
-        rows.into_iter().map(|AgentRecord { card, details }| (card, Some(details))).collect()
-    } else {
-        let cards = AgentCard::select_cols(query).into_model::<AgentCard>().all(db).await?;
-        cards.into_iter().map(|card| (card, None)).collect()
+    reads: AgentPageReads,
+) -> Result<AgentPage, DbErr> {
+    let statement =
+        list_agents_statement(db.get_database_backend(), organization_id, filter, order, page, reads);
+    let rows = db.query_all_raw(statement).await?;
+    // Every row carries the total; the first is enough.
+    let total = match rows.first() {
+        Some(row) if reads.total => Some(total_in(row)?),
+        _ => None,
     };
-    Ok(page.page_of(agents))
+    let agents = rows
+        .iter()
+        .map(|row| {
+            let card = AgentCard::from_query_result(row, "")?;
+            let details = if reads.details { Some(AgentDetails::from_query_result(row, "")?) } else { None };
+            Ok((card, details))
+        })
+        .collect::<Result<_, DbErr>>()?;
+    Ok(AgentPage { agents: page.page_of(agents), total })
 }
 
+/// The column of a page's statement that holds the listing's total.
+const TOTAL: &str = "total";
+
 /// The statement `list_agents` runs, built for `backend`; exists so that tests can ask the
-/// database how it plans it (`tests/api/query_plans.rs`).
-pub(super) fn agents_page_statement(
+/// database how it plans it (`tests/api/query_plans.rs`). The cards come first and in order
+/// (`select_cols`), then the details, then the total, which the database computes once for
+/// the statement, not once a row.
+pub(super) fn list_agents_statement(
     backend: DbBackend,
     organization_id: i64,
     filter: &AgentFilter,
     order: AgentOrder,
     page: &PageRequest,
+    reads: AgentPageReads,
 ) -> Statement {
-    AgentCard::select_cols(agents_page(organization_id, filter, order, page)).build(backend)
+    let query = agents_page(organization_id, filter, order, page);
+    let mut query =
+        if reads.details { AgentRecord::select_cols(query) } else { AgentCard::select_cols(query) };
+    if reads.total {
+        query = query.expr_as(total_agents(organization_id, filter), TOTAL);
+    }
+    query.build(backend)
 }
 
 fn agents_page(
@@ -452,23 +473,33 @@ fn agents_page(
         .limit(page.rows_to_read())
 }
 
-/// Agents matching the filter. With no filter that is the organization's `agent_count`, one
-/// row read by primary key; a filter counts its matches (only when a client asks for them).
+/// Agents matching the filter, when a page did not read them along (`list_agents`).
 pub(super) async fn count_agents(
     db: &impl ConnectionTrait,
     organization_id: i64,
     filter: &AgentFilter,
 ) -> Result<u64, DbErr> {
-    if filter.narrows() {
-        return filtered_agents(organization_id, filter).count(db).await;
-    }
-    let count: Option<i64> = organization::Entity::find_by_id(organization_id)
-        .select_only()
-        .column(organization::Column::AgentCount)
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(u64::try_from(count.unwrap_or(0)).unwrap_or(0))
+    let query = Query::select().expr_as(total_agents(organization_id, filter), TOTAL).to_owned();
+    db.query_one(&query).await?.map_or(Ok(0), |row| total_in(&row))
+}
+
+/// Agents matching the filter, as a value a statement selects. With no filter that is the
+/// organization's `agent_count`, one row read by primary key; a filter counts its matches.
+fn total_agents(organization_id: i64, filter: &AgentFilter) -> SimpleExpr {
+    let count = if filter.narrows() {
+        filtered_agents(organization_id, filter).select_only().expr(Expr::col(Asterisk).count()).into_query()
+    } else {
+        let count = organization::Entity::find_by_id(organization_id).select_only();
+        count.column(organization::Column::AgentCount).into_query()
+    };
+    SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(count)))
+}
+
+/// The total a statement selected (`total_agents` as `TOTAL`). None, when the organization
+/// was deleted meanwhile, counts as no agent.
+fn total_in(row: &QueryResult) -> Result<u64, DbErr> {
+    let total: Option<i64> = row.try_get("", TOTAL)?;
+    Ok(total.map_or(0, |total| u64::try_from(total).unwrap_or(0)))
 }
 
 // ---- queues ----
@@ -831,9 +862,19 @@ mod tests {
     fn the_agents_page_selects_no_password_hash() {
         let page = PageRequest { after: None, before: None, limit: 50, from_end: false };
         for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
-            let sql =
-                agents_page_statement(backend, 1, &AgentFilter::default(), AgentOrder::default(), &page).sql;
-            assert!(!sql.contains("password_hash") && !sql.contains('*'), "{sql}");
+            for (details, total) in [(false, false), (true, true)] {
+                let reads = AgentPageReads { details, total };
+                let sql = list_agents_statement(
+                    backend,
+                    1,
+                    &AgentFilter::default(),
+                    AgentOrder::default(),
+                    &page,
+                    reads,
+                )
+                .sql;
+                assert!(!sql.contains("password_hash") && !sql.contains('*'), "{sql}");
+            }
         }
     }
 }

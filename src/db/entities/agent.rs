@@ -142,26 +142,14 @@ fn select_in_order<S: QuerySelect>(select: S, columns: &[Column]) -> S {
 impl FromQueryResult for AgentRecord {
     fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
         let card = AgentCard::from_query_result(row, prefix)?;
-        let details = AgentDetails {
-            presence_changed_at: nullable(row, 8)?,
-            presence_reason: nullable(row, 9)?,
-            show_real_phone_numbers: row.try_get_by_index(10)?,
-            max_concurrent_sessions: nullable(row, 11)?,
-            updated_at: row.try_get_by_index(12)?,
-            active_sessions: row.try_get_by_index(13)?,
-            deleted_at: nullable(row, 14)?,
-        };
+        let details = AgentDetails::from_query_result(row, prefix)?;
         Ok(Self { card, details })
     }
 }
 
 impl FromQueryResult for AgentCard {
     fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
-        if !prefix.is_empty() {
-            return Err(DbErr::Type(format!(
-                "agent rows are read by position and cannot be nested (prefix `{prefix}`)"
-            )));
-        }
+        by_position(prefix)?;
         Ok(Self {
             id: row.try_get_by_index(0)?,
             username: row.try_get_by_index(1)?,
@@ -172,6 +160,32 @@ impl FromQueryResult for AgentCard {
             presence: row.try_get_by_index(6)?,
             created_at: row.try_get_by_index(7)?,
         })
+    }
+}
+
+/// The details of a row that selected all of `COLUMNS`: they follow the card's.
+impl FromQueryResult for AgentDetails {
+    fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
+        by_position(prefix)?;
+        Ok(Self {
+            presence_changed_at: nullable(row, CARD_COLUMNS)?,
+            presence_reason: nullable(row, CARD_COLUMNS + 1)?,
+            show_real_phone_numbers: row.try_get_by_index(CARD_COLUMNS + 2)?,
+            max_concurrent_sessions: nullable(row, CARD_COLUMNS + 3)?,
+            updated_at: row.try_get_by_index(CARD_COLUMNS + 4)?,
+            active_sessions: row.try_get_by_index(CARD_COLUMNS + 5)?,
+            deleted_at: nullable(row, CARD_COLUMNS + 6)?,
+        })
+    }
+}
+
+/// Rows decoded by position cannot be nested in another model's, which names its columns
+/// with a prefix.
+fn by_position(prefix: &str) -> Result<(), DbErr> {
+    if prefix.is_empty() {
+        Ok(())
+    } else {
+        Err(DbErr::Type(format!("agent rows are read by position and cannot be nested (prefix `{prefix}`)")))
     }
 }
 

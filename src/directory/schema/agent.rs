@@ -22,8 +22,8 @@ use crate::{
     directory::{
         loaders::DirectoryLoaders,
         model::{
-            AgentCard, AgentDetails, AgentFilter as DomainFilter, AgentOrder as DomainOrder, AgentRecord,
-            AgentSortField, QueueRecord, avatar_initial,
+            AgentCard, AgentDetails, AgentFilter as DomainFilter, AgentOrder as DomainOrder, AgentPage,
+            AgentPageReads, AgentRecord, AgentSortField, QueueRecord, avatar_initial,
         },
         service::{self, RemovalPreview},
     },
@@ -339,12 +339,17 @@ pub struct AgentOrder {
 /// Fields of an agent listing beyond its page.
 pub struct AgentListing {
     filter: DomainFilter,
+    /// Read along with the page, when it was asked for and the page had a row to carry it.
+    total: Option<u64>,
 }
 
 #[Object]
 impl AgentListing {
     /// Agents matching the filter, on all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        if let Some(total) = self.total {
+            return Ok(total);
+        }
         let viewer = ctx.viewer()?;
         for_query(service::count_agents(&ctx.app().db, viewer, &self.filter).await)
     }
@@ -378,13 +383,16 @@ pub async fn agent_connection(
     let viewer = ctx.viewer()?;
     let tag = sort_tag(order.field);
     let request = page_request(tag, args.after, args.before, args.first, args.last)?;
-    let with_details = page_shows_details(ctx);
-    let page =
-        for_query(service::agents(&ctx.app().db, viewer, &filter, order, &request, with_details).await)?;
+    let reads = AgentPageReads {
+        details: page_shows_details(ctx),
+        total: ctx.look_ahead().field("totalCount").exists(),
+    };
+    let AgentPage { agents: page, total } =
+        for_query(service::agents(&ctx.app().db, viewer, &filter, order, &request, reads).await)?;
     let ids: Vec<i64> = page.items.iter().map(|(card, _)| card.id).collect();
     let mut queues = page_queues(ctx, viewer, &ids).await?;
     let cursors = cursors_selected(ctx);
-    Ok(connection(&request, page, AgentListing { filter }, |(card, details)| {
+    Ok(connection(&request, page, AgentListing { filter, total }, |(card, details)| {
         // A cursor no one selected is never seen: left empty rather than built.
         let cursor = if cursors {
             encode_cursor(tag, &service::agent_cursor(&card, order.field))

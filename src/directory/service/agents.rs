@@ -14,14 +14,14 @@ use crate::{
         events::{SessionsRevoked, ViewersChanged},
         service as auth,
     },
-    db::page::{Cursor, Page, PageRequest},
+    db::page::{Cursor, PageRequest},
     directory::{
         error::{DirectoryError, Field, Problem, Rejection},
         events::{DirectoryChange, DirectoryChangeKind},
         model::{
-            AgentCard, AgentDetails, AgentFilter, AgentOrder, AgentRecord, AgentSortField, AgentToCreate,
-            AgentUpdate, DisplayName, DisplayNameProblem, Email, MaxConcurrentSessions, QueueRecord,
-            Username,
+            AgentCard, AgentFilter, AgentOrder, AgentPage, AgentPageReads, AgentRecord, AgentSortField,
+            AgentToCreate, AgentUpdate, DisplayName, DisplayNameProblem, Email, MaxConcurrentSessions,
+            QueueRecord, Username,
         },
         store,
     },
@@ -121,16 +121,16 @@ pub async fn agents_in_given_order(
     Ok(in_given_order(agents, agent_ids.iter().copied()))
 }
 
-/// A page of agents: their cards, and their details too when the page shows any.
+/// A page of agents: their cards, and what else the page shows of them and of the listing.
 pub async fn agents(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     filter: &AgentFilter,
     order: AgentOrder,
     page: &PageRequest,
-    with_details: bool,
-) -> Result<Page<(AgentCard, Option<AgentDetails>)>, DbErr> {
-    store::list_agents(db, viewer.organization_id, filter, order, page, with_details).await
+    reads: AgentPageReads,
+) -> Result<AgentPage, DbErr> {
+    store::list_agents(db, viewer.organization_id, filter, order, page, reads).await
 }
 
 pub async fn count_agents(
@@ -149,8 +149,9 @@ pub fn agents_page_statement(
     filter: &AgentFilter,
     order: AgentOrder,
     page: &PageRequest,
+    reads: AgentPageReads,
 ) -> Statement {
-    store::agents_page_statement(backend, organization_id, filter, order, page)
+    store::list_agents_statement(backend, organization_id, filter, order, page, reads)
 }
 
 /// Where an agent stands in a listing sorted by `field`.
