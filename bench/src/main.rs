@@ -239,14 +239,26 @@ impl Env {
     }
 }
 
-async fn gql(http: &reqwest::Client, url: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
-    let mut request = http
+/// A GraphQL request over HTTP, signed in as `token` when given.
+fn graphql_request(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> reqwest::RequestBuilder {
+    let request = http
         .post(url)
         .header("content-type", "application/json")
         .body(json!({ "query": query, "variables": variables }).to_string());
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
+    match token {
+        Some(token) => request.header("authorization", format!("Bearer {token}")),
+        None => request,
     }
+}
+
+async fn gql(http: &reqwest::Client, url: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let request = graphql_request(http, url, token, query, variables);
     for attempt in 1..=UNAVAILABLE_ATTEMPTS {
         let request = request.try_clone().expect("a body in memory");
         let response = request.send().await.expect("request reaches the server");

@@ -31,7 +31,7 @@ use tokio::{net::TcpListener, sync::Semaphore};
 use crate::{
     Env, Report,
     crowd::{Crowd, Feed, Heard, PlannedSocket},
-    ms, percentile,
+    graphql_request, ms, percentile,
     subscribers::{self, process_cpu, rss_kib, unix_micros},
 };
 
@@ -63,6 +63,10 @@ const RENAME: &str =
 const CREATE: &str = "mutation($input: CreateConversationInput!) {
     createConversation(input: $input) { conversation { id status } userErrors { code } } }";
 const CLOSE: &str = "mutation($id: ID!) { closeConversation(id: $id) { userErrors { code } } }";
+/// Why the router passed an agent over, as the API says it: asked when a conversation the mix
+/// created was not assigned, so that the report says why.
+const WHY_NOT_ASSIGNED: &str =
+    "query($id: ID!) { agent(id: $id) { presence presenceReason assignmentEligibility { reasons } } }";
 const SET_ENABLED: &str = "mutation($ids: [ID!]!, $on: Boolean!) {
     setAgentsEnabled(ids: $ids, enabled: $on) { affectedCount userErrors { code } } }";
 
@@ -461,7 +465,12 @@ fn drive(url: String, rounds: Vec<Round>, rate: f64, started: Instant) -> (Vec<S
                         // Queued behind a conversation a refused close left open: counted as a
                         // failure, and closed below all the same, so that one overloaded rate
                         // does not leave the next one's agents at capacity.
-                        failed(&mut failures, format!("create: {}, not ASSIGNED", conversation["status"]));
+                        let (_, why) = post(WHY_NOT_ASSIGNED, json!({ "id": agent })).await;
+                        let why = why.map_or_else(|error| error, |data| data["agent"].to_string());
+                        failed(
+                            &mut failures,
+                            format!("create: {}, not ASSIGNED (its agent: {why})", conversation["status"]),
+                        );
                     }
                     tokio::time::sleep_until((started + step * (3 * round + 2) as u32).into()).await;
                     // Past the ceiling the server refuses what waits too long for a connection
@@ -536,11 +545,7 @@ async fn post(
     query: &str,
     variables: Value,
 ) -> Result<Value, String> {
-    let response = http
-        .post(url)
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {token}"))
-        .body(json!({ "query": query, "variables": variables }).to_string())
+    let response = graphql_request(http, url, Some(token), query, variables)
         .send()
         .await
         .map_err(|error| format!("transport: {error}"))?;
