@@ -11,6 +11,9 @@ use crate::{config::Config, spelling::spelled_enum};
 const MISSED_SWEEPS_BEFORE_GONE: u32 = 10;
 /// ...but never sooner than this, so a busy instance is not mistaken for a dead one.
 const MIN_INSTANCE_TIMEOUT: Duration = Duration::from_secs(3);
+/// A starting instance resets every organization's presence only when no other instance
+/// heart-beat for this long: see `Timings::restart_silence`.
+const MIN_RESTART_SILENCE: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug)]
 pub struct Timings {
@@ -37,6 +40,16 @@ impl Timings {
     /// Heartbeat age after which an instance is presumed gone.
     pub fn instance_timeout(&self) -> Duration {
         (self.sweep_interval * MISSED_SWEEPS_BEFORE_GONE).max(MIN_INSTANCE_TIMEOUT)
+    }
+
+    /// Heartbeat age after which a starting instance takes another for gone when deciding
+    /// whether to reset presence. Longer than `instance_timeout`, because the two mistakes
+    /// differ in size: the sweep releases only the late instance's sockets, while the reset
+    /// takes every agent of every organization OFFLINE, those the late instance still serves
+    /// included (an instance whose pool is busy for a few seconds is late, not gone). A
+    /// shorter silence leaves the agents to the sweep: the lapse comes a little later.
+    pub fn restart_silence(&self) -> Duration {
+        self.instance_timeout().max(MIN_RESTART_SILENCE)
     }
 }
 

@@ -102,7 +102,14 @@ impl TestServer {
     /// Another server instance on this one's database (in this process, with its own pool,
     /// event listener and sweepers), as a second process would be. Stop it before this one.
     pub async fn another_instance(&self) -> TestServer {
-        let config = (*self.server.as_ref().expect("running").state.config).clone();
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// Another instance, as `another_instance`, with this one's configuration changed by
+    /// `configure`.
+    pub async fn another_instance_with(&self, configure: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = (*self.server.as_ref().expect("running").state.config).clone();
+        configure(&mut config);
         Self::serve(config, Storage::Shared).await
     }
 

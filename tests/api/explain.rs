@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use agentdesk::presence::model::PresenceReason;
 use agentdesk::{config::Config, db::entities::agent};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::common::{
@@ -28,7 +28,10 @@ pub fn tests() -> Vec<crate::common::Test> {
             removal_preview_matches_what_disabling_then_does,
             removal_preview_is_for_admins_with_1_to_1000_ids,
         ],
-        crate::postgres_tests![a_rolling_restart_keeps_presence],
+        crate::postgres_tests![
+            a_rolling_restart_keeps_presence,
+            an_instance_late_to_heartbeat_is_not_taken_for_gone_at_a_start
+        ],
     ]
     .concat()
 }
@@ -269,6 +272,36 @@ async fn a_rolling_restart_keeps_presence(backend: Backend) {
         (Some("ONLINE"), Some("REPORTED"))
     );
     assert_eq!(history(&now), [entry("ONLINE", "REPORTED")]);
+    second.stop().await;
+    first.stop().await;
+}
+
+/// A busy instance heart-beats late; one starting meanwhile must not take it for gone and
+/// reset every organization's presence, those of the agents it still serves included.
+async fn an_instance_late_to_heartbeat_is_not_taken_for_gone_at_a_start(backend: Backend) {
+    assert_eq!(backend, Backend::Postgres, "listed with postgres_tests!");
+    // This instance heart-beats when it starts and then not again during the test.
+    let first =
+        TestServer::start_with(backend, |config| config.presence_sweep_interval = Duration::from_secs(3600))
+            .await;
+    let admin = first.admin().await;
+    let ana = new_agent(&first, &admin, "ana", json!({})).await;
+    report(&first, &ana, "ONLINE").await;
+    // Its last heartbeat 30 s ago, as a sweeper stuck behind a busy pool leaves it: three
+    // times the instance timeout of the one starting now (ten sweeps of one second).
+    first
+        .db()
+        .execute_unprepared("UPDATE presence_instances SET heartbeat_at = now() - interval '30 seconds'")
+        .await
+        .unwrap();
+    let second =
+        first.another_instance_with(|config| config.presence_sweep_interval = Duration::from_secs(1)).await;
+    let now = agent(&second, &admin, &ana.agent_id).await;
+    assert_eq!(
+        (now["presence"].as_str(), now["presenceReason"].as_str()),
+        (Some("ONLINE"), Some("REPORTED")),
+        "{now}"
+    );
     second.stop().await;
     first.stop().await;
 }

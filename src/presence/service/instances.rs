@@ -27,8 +27,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 /// taken OFFLINE with `SERVER_RESTART` (rather than lingering until their TTL). With another
 /// instance alive (a rolling restart on PostgreSQL) their presence is that instance's to keep
 /// or lapse, so nothing changes. SQLite is one process by design: there is never another.
-/// A crashed instance still counts as alive until its heartbeat is older than the instance
-/// timeout; agents it left behind then lapse by TTL or socket grace as usual.
+/// A crashed instance still counts as alive until its heartbeat is older than
+/// `Timings::restart_silence`; agents it left behind lapse by TTL or socket grace as usual.
 pub async fn recover_after_restart(
     db: &DatabaseConnection,
     bus: &EventBus,
@@ -39,7 +39,7 @@ pub async fn recover_after_restart(
     let single_process = db.get_database_backend() == DbBackend::Sqlite;
     let mut tx = bus.begin(db).await?;
     if !single_process
-        && store::another_instance_alive(&*tx, instance.as_str(), before(now, timings.instance_timeout()))
+        && store::another_instance_alive(&*tx, instance.as_str(), before(now, timings.restart_silence()))
             .await?
     {
         return Ok(());
