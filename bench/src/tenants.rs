@@ -571,8 +571,13 @@ pub async fn notify_capacity(
         app::prepare(agentdesk_bench::config(database_url.to_owned())).await.expect("B prepares");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let b: RunningServer = app::start(state, listener).await.expect("B starts");
-    let mut crowd = Crowd::connect(&format!("ws://{}/graphql/ws", b.addr), &plan(tenants, "crowd")).await;
-    let live = until_listening(&b.state, &crowd_listeners(tenants.len(), 0)).await;
+    let planned = plan(tenants, "crowd");
+    let mut crowd = Crowd::connect(&format!("ws://{}/graphql/ws", b.addr), &planned).await;
+    // Told apart in the report: sockets that never got their connection_ack, and sockets
+    // acknowledged whose subscriptions B did not register in time.
+    let live = until_listening(&b.state, &crowd_listeners(tenants.len(), 0)).await.map_err(|state| {
+        format!("{state}; {}/{} crowd sockets acknowledged", crowd.connected, planned.len())
+    });
     for (n, &rate) in rates.iter().enumerate() {
         let outcome = mix(&mut crowd, env, tenants, rate, seconds, &format!("n{n}x")).await;
         report.set(
