@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use sea_orm::DbErr;
+use sea_orm::{DbBackend, DbErr};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
@@ -74,6 +74,10 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
     // Before registering, so this instance does not count as "another one alive".
     presence::recover_after_restart(&db, &bus, &instance, Timings::from_config(&config)).await?;
     presence::register_instance(&db, &instance).await?;
+    let heartbeat_db = match db.get_database_backend() {
+        DbBackend::Postgres => db::connect(&config.database_url, 1).await?.0,
+        _ => db.clone(),
+    };
     let listening = bus.clone();
     let metrics =
         Arc::new(Metrics::new(statements.clone(), hasher.clone(), Box::new(move || listening.listeners())));
@@ -89,6 +93,7 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
         bus,
         sessions: session_cache,
         instance,
+        heartbeat_db,
         stopping: StopSignal::default(),
     };
     Ok((state, bootstrapped))
@@ -130,6 +135,7 @@ pub async fn start(state: AppState, listener: TcpListener) -> Result<RunningServ
     let background_jobs = [
         presence::spawn_sweeper(
             state.db.clone(),
+            state.heartbeat_db.clone(),
             state.bus.clone(),
             state.instance.clone(),
             Timings::from_config(&state.config),

@@ -31,6 +31,10 @@ pub struct AppState {
     pub sessions: Arc<SessionCache>,
     /// This process among the instances sharing the database.
     pub instance: InstanceId,
+    /// Where this instance heart-beats: on PostgreSQL a connection of its own, so that a pool
+    /// busy for longer than the instance timeout does not make the other instances take this
+    /// one for gone and release its agents' sockets. On SQLite, one process, the pool.
+    pub heartbeat_db: DatabaseConnection,
     /// Raised when the server begins to stop, so WebSockets can close with a proper frame.
     pub stopping: StopSignal,
 }

@@ -6,8 +6,11 @@
 use std::time::Duration;
 
 use agentdesk::presence::model::PresenceReason;
-use agentdesk::{config::Config, db::entities::agent};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use agentdesk::{
+    config::Config,
+    db::entities::{agent, presence_instance},
+};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::{Value, json};
 
 use crate::common::{
@@ -30,7 +33,8 @@ pub fn tests() -> Vec<crate::common::Test> {
         ],
         crate::postgres_tests![
             a_rolling_restart_keeps_presence,
-            an_instance_late_to_heartbeat_is_not_taken_for_gone_at_a_start
+            an_instance_late_to_heartbeat_is_not_taken_for_gone_at_a_start,
+            a_busy_pool_does_not_silence_the_heartbeat
         ],
     ]
     .concat()
@@ -304,6 +308,33 @@ async fn an_instance_late_to_heartbeat_is_not_taken_for_gone_at_a_start(backend:
     );
     second.stop().await;
     first.stop().await;
+}
+
+/// Requests holding every pooled connection (a burst of writes, a backlog after an outage)
+/// must not stop the instance's heartbeat: after the instance timeout the other instances
+/// would take it for gone and release its agents' sockets.
+async fn a_busy_pool_does_not_silence_the_heartbeat(backend: Backend) {
+    assert_eq!(backend, Backend::Postgres, "listed with postgres_tests!");
+    let server =
+        TestServer::start_with(backend, |config| config.presence_sweep_interval = Duration::from_millis(100))
+            .await;
+    let mut held = Vec::new();
+    for _ in 0..Config::defaults().database_pool_size {
+        held.push(server.db().begin().await.unwrap());
+    }
+    let (observer, _) = agentdesk::db::connect(&server.database_url(), 1).await.unwrap();
+    let pool_full_since = chrono::Utc::now();
+    eventually(Duration::from_secs(3), || async {
+        let instances = presence_instance::Entity::find().all(&observer).await.map_err(|e| e.to_string())?;
+        let beats: Vec<_> = instances.iter().map(|instance| instance.heartbeat_at).collect();
+        if beats.iter().any(|at| *at > pool_full_since) {
+            Ok(())
+        } else {
+            Err(format!("heartbeats {beats:?}, none since the pool filled at {pool_full_since}"))
+        }
+    })
+    .await;
+    drop(held);
 }
 
 async fn history_is_pruned_after_its_retention(backend: Backend) {

@@ -72,16 +72,17 @@ pub async fn retire_instance(
     tx.commit().await
 }
 
-/// One sweep: heartbeat, forget the sockets of instances that stopped heart-beating, flip
-/// lapsed agents OFFLINE.
+/// One sweep: heartbeat (through `heartbeat_db`), forget the sockets of instances that
+/// stopped heart-beating, flip lapsed agents OFFLINE.
 pub async fn sweep(
     db: &DatabaseConnection,
+    heartbeat_db: &DatabaseConnection,
     bus: &EventBus,
     instance: &InstanceId,
     timings: Timings,
 ) -> Result<(), DbErr> {
     let now = now();
-    store::heartbeat(db, instance.as_str(), now).await?;
+    store::heartbeat(heartbeat_db, instance.as_str(), now).await?;
     let tx = db::begin_write(db).await?;
     store::release_instances(&tx, before(now, timings.instance_timeout()), None, now).await?;
     tx.commit().await?;
@@ -104,13 +105,15 @@ async fn prune(db: &DatabaseConnection, retention: Duration) -> Result<(), DbErr
 /// Sweeps every `timings.sweep_interval` until aborted.
 pub fn spawn_sweeper(
     db: DatabaseConnection,
+    heartbeat_db: DatabaseConnection,
     bus: EventBus,
     instance: InstanceId,
     timings: Timings,
 ) -> JoinHandle<()> {
     jobs::spawn_every(timings.sweep_interval, FirstRun::AtOnce, "presence sweep", move || {
-        let (db, bus, instance) = (db.clone(), bus.clone(), instance.clone());
-        async move { sweep(&db, &bus, &instance, timings).await }
+        let (db, heartbeat_db, bus, instance) =
+            (db.clone(), heartbeat_db.clone(), bus.clone(), instance.clone());
+        async move { sweep(&db, &heartbeat_db, &bus, &instance, timings).await }
     })
 }
 
