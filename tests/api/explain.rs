@@ -74,6 +74,19 @@ async fn report(server: &TestServer, session: &Session, status: &str) {
     server.gql(Some(session), query, json!({ "status": status })).await.data();
 }
 
+/// The ADMIN, signed in, and a new agent, ana, who reported ONLINE (over HTTP: no socket).
+async fn ana_reported_online(server: &TestServer) -> (Session, Session) {
+    let admin = server.admin().await;
+    let ana = new_agent(server, &admin, "ana", json!({})).await;
+    report(server, &ana, "ONLINE").await;
+    (admin, ana)
+}
+
+/// An agent's presence and its reason, as `agent` read them.
+fn presence_of(agent: &Value) -> (Option<&str>, Option<&str>) {
+    (agent["presence"].as_str(), agent["presenceReason"].as_str())
+}
+
 async fn agent(server: &TestServer, viewer: &Session, id: &str) -> Value {
     server.gql(Some(viewer), AGENT, json!({ "id": id })).await.data()["agent"].clone()
 }
@@ -136,10 +149,7 @@ async fn reported_and_ttl_reasons_are_stored_announced_and_kept_in_history(backe
     let seen = watcher.results_within("p", Duration::from_millis(2500)).await;
     assert_eq!(events(&seen), [event("ana", "ONLINE", "REPORTED"), event("ana", "OFFLINE", "TTL_EXPIRED")]);
     let lapsed = agent(&server, &ana, &ana.agent_id).await;
-    assert_eq!(
-        (lapsed["presence"].as_str(), lapsed["presenceReason"].as_str()),
-        (Some("OFFLINE"), Some("TTL_EXPIRED"))
-    );
+    assert_eq!(presence_of(&lapsed), (Some("OFFLINE"), Some("TTL_EXPIRED")));
     assert_eq!(history(&lapsed), [entry("OFFLINE", "TTL_EXPIRED"), entry("ONLINE", "REPORTED")]);
 
     report(&server, &ana, "ONLINE").await;
@@ -244,18 +254,13 @@ async fn disabling_and_deleting_give_their_reasons(backend: Backend) {
 
 async fn a_restart_resets_presence_with_server_restart(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let admin = server.admin().await;
-    let ana = new_agent(&server, &admin, "ana", json!({})).await;
-    report(&server, &ana, "ONLINE").await;
+    let (_, ana) = ana_reported_online(&server).await;
 
     // The only instance stops and starts again: nobody kept ana's presence meanwhile.
     let server = server.restart().await;
     let admin = server.admin().await;
     let now = agent(&server, &admin, &ana.agent_id).await;
-    assert_eq!(
-        (now["presence"].as_str(), now["presenceReason"].as_str()),
-        (Some("OFFLINE"), Some("SERVER_RESTART"))
-    );
+    assert_eq!(presence_of(&now), (Some("OFFLINE"), Some("SERVER_RESTART")));
     assert_eq!(history(&now), [entry("OFFLINE", "SERVER_RESTART"), entry("ONLINE", "REPORTED")]);
     let admin_now = agent(&server, &admin, &admin.agent_id).await;
     assert_eq!(admin_now["presenceReason"], Value::Null, "an agent that was OFFLINE is left alone");
@@ -264,17 +269,12 @@ async fn a_restart_resets_presence_with_server_restart(backend: Backend) {
 async fn a_rolling_restart_keeps_presence(backend: Backend) {
     assert_eq!(backend, Backend::Postgres, "listed with postgres_tests!");
     let first = TestServer::start(backend).await;
-    let admin = first.admin().await;
-    let ana = new_agent(&first, &admin, "ana", json!({})).await;
-    report(&first, &ana, "ONLINE").await;
+    let (admin, ana) = ana_reported_online(&first).await;
 
     // A new instance starts while the first is alive: presence is the first one's to keep.
     let second = first.another_instance().await;
     let now = agent(&second, &admin, &ana.agent_id).await;
-    assert_eq!(
-        (now["presence"].as_str(), now["presenceReason"].as_str()),
-        (Some("ONLINE"), Some("REPORTED"))
-    );
+    assert_eq!(presence_of(&now), (Some("ONLINE"), Some("REPORTED")));
     assert_eq!(history(&now), [entry("ONLINE", "REPORTED")]);
     second.stop().await;
     first.stop().await;
@@ -288,9 +288,7 @@ async fn an_instance_late_to_heartbeat_is_not_taken_for_gone_at_a_start(backend:
     let first =
         TestServer::start_with(backend, |config| config.presence_sweep_interval = Duration::from_secs(3600))
             .await;
-    let admin = first.admin().await;
-    let ana = new_agent(&first, &admin, "ana", json!({})).await;
-    report(&first, &ana, "ONLINE").await;
+    let (admin, ana) = ana_reported_online(&first).await;
     // Its last heartbeat 30 s ago, as a sweeper stuck behind a busy pool leaves it: three
     // times the instance timeout of the one starting now (ten sweeps of one second).
     first
@@ -301,11 +299,7 @@ async fn an_instance_late_to_heartbeat_is_not_taken_for_gone_at_a_start(backend:
     let second =
         first.another_instance_with(|config| config.presence_sweep_interval = Duration::from_secs(1)).await;
     let now = agent(&second, &admin, &ana.agent_id).await;
-    assert_eq!(
-        (now["presence"].as_str(), now["presenceReason"].as_str()),
-        (Some("ONLINE"), Some("REPORTED")),
-        "{now}"
-    );
+    assert_eq!(presence_of(&now), (Some("ONLINE"), Some("REPORTED")), "{now}");
     second.stop().await;
     first.stop().await;
 }
