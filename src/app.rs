@@ -24,11 +24,7 @@ use crate::{
     },
     events::{EventBus, Kinds},
     http,
-    presence::{
-        events::PresenceChange,
-        model::{InstanceId, Timings},
-        service as presence,
-    },
+    presence::{events::PresenceChange, model::Timings, service as presence},
     routing::{events::ConversationChange, service as routing},
     state::{AppState, StopSignal},
     telemetry::metrics::Metrics,
@@ -70,10 +66,10 @@ pub async fn prepare(config: Config) -> Result<(AppState, Option<Bootstrapped>),
     let bus = EventBus::start(&db, &config.database_url, event_kinds()).await?;
     let session_cache = Arc::new(SessionCache::default());
     bus.observe::<SessionNotice>(session_cache.clone());
-    let instance = InstanceId::generate();
+    let instance = presence::Instance::generate();
     // Before registering, so this instance does not count as "another one alive".
-    presence::recover_after_restart(&db, &bus, &instance, Timings::from_config(&config)).await?;
-    presence::register_instance(&db, &instance).await?;
+    presence::recover_after_restart(&db, &bus, &instance.id, Timings::from_config(&config)).await?;
+    presence::register_instance(&db, &instance.id).await?;
     let heartbeat_db = match db.get_database_backend() {
         DbBackend::Postgres => db::connect(&config.database_url, 1).await?.0,
         _ => db.clone(),
@@ -122,7 +118,8 @@ impl RunningServer {
         self.background_jobs.iter().for_each(JoinHandle::abort);
         // Best effort: if it fails, other instances notice the missing heartbeat instead.
         let timings = Timings::from_config(&self.state.config);
-        if let Err(error) = presence::retire_instance(&self.state.db, &self.state.instance, timings).await {
+        if let Err(error) = presence::retire_instance(&self.state.db, &self.state.instance.id, timings).await
+        {
             tracing::warn!(%error, "could not release this instance's sockets");
         }
         served

@@ -11,7 +11,7 @@ use crate::{
     config::Config,
     db::StatementCounter,
     events::EventBus,
-    presence::model::InstanceId,
+    presence::service::Instance,
     telemetry::metrics::Metrics,
 };
 
@@ -29,8 +29,8 @@ pub struct AppState {
     pub bus: EventBus,
     /// Sessions checked lately, kept true by the bus's session notices.
     pub sessions: Arc<SessionCache>,
-    /// This process among the instances sharing the database.
-    pub instance: InstanceId,
+    /// This process among the instances sharing the database, and the sockets it holds.
+    pub instance: Instance,
     /// Where this instance heart-beats: on PostgreSQL a connection of its own, so that a pool
     /// busy for longer than the instance timeout does not make the other instances take this
     /// one for gone and release its agents' sockets. On SQLite, one process, the pool.

@@ -78,6 +78,14 @@ impl InstanceId {
     }
 }
 
+/// A signed-in socket this instance holds, as it recorded it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldSocket {
+    pub id: i64,
+    pub agent_id: i64,
+    pub opened_at: DateTime<Utc>,
+}
+
 spelled_enum! {
     /// Whether an agent takes conversations.
     pub enum Presence {

@@ -14,7 +14,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 
-use super::model::{Flipped, HistoryEntry, HistoryRecord, Presence, PresenceReason};
+use super::model::{Flipped, HeldSocket, HistoryEntry, HistoryRecord, Presence, PresenceReason};
 use crate::db::{
     entities::{agent, agent_socket, presence_history, presence_instance, queue, queue_member},
     page::{Page, PageRequest},
@@ -23,6 +23,8 @@ use crate::db::{
 /// History rows written per statement: a sweep may flip any number of agents, and each row
 /// takes 5 parameters (SQLite allows 32766 per statement).
 const HISTORY_ROWS_PER_STATEMENT: usize = 1000;
+/// Sockets put back per statement (4 parameters a row).
+const SOCKET_ROWS_PER_STATEMENT: usize = 1000;
 
 /// No socket of this agent is open (on any instance still counted).
 fn has_no_socket() -> Expr {
@@ -233,7 +235,7 @@ pub(super) async fn prune_history(db: &impl ConnectionTrait, cutoff: DateTime<Ut
     Ok(result.rows_affected)
 }
 
-/// This instance is alive at `now`.
+/// This instance is alive at `now`: its row is written whether or not it is there.
 pub(super) async fn heartbeat(
     db: &impl ConnectionTrait,
     instance: &str,
@@ -253,13 +255,29 @@ pub(super) async fn heartbeat(
     Ok(())
 }
 
+/// This instance is still alive at `now`; false when its row is gone: another instance took
+/// it for gone and released its sockets.
+pub(super) async fn renew_heartbeat(
+    db: &impl ConnectionTrait,
+    instance: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let renewed = presence_instance::Entity::update_many()
+        .set(presence_instance::ActiveModel { heartbeat_at: Set(now), ..Default::default() })
+        .filter(presence_instance::Column::Id.eq(instance))
+        .exec(db)
+        .await?;
+    Ok(renewed.rows_affected > 0)
+}
+
 /// Forgets instances that did not heart-beat since `cutoff` (and `instance`, when it stops)
-/// and their sockets; the agents that held them get their grace starting `now`.
+/// and their sockets; the agents that held them, when ONLINE, keep it until `grace_until`
+/// unless a socket opens again. Set-wise: an instance may hold tens of thousands of sockets.
 pub(super) async fn release_instances(
     db: &impl ConnectionTrait,
     cutoff: DateTime<Utc>,
     stopping: Option<&str>,
-    now: DateTime<Utc>,
+    grace_until: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let mut alive = Query::select()
         .column(presence_instance::Column::Id)
@@ -269,27 +287,53 @@ pub(super) async fn release_instances(
     if let Some(stopping) = stopping {
         alive.and_where(Expr::col(presence_instance::Column::Id).ne(stopping));
     }
-    let orphaned = agent_socket::Entity::find()
-        .filter(agent_socket::Column::InstanceId.not_in_subquery(alive))
-        .all(db)
+    let orphaned = || agent_socket::Column::InstanceId.not_in_subquery(alive.clone());
+    let orphans_agents = Query::select()
+        .column(agent_socket::Column::AgentId)
+        .from(agent_socket::Entity)
+        .cond_where(orphaned())
+        .to_owned();
+    agent::Entity::update_many()
+        .set(agent::ActiveModel { presence_grace_until: Set(Some(grace_until)), ..Default::default() })
+        .filter(agent::Column::Id.in_subquery(orphans_agents))
+        .filter(agent::Column::PresenceGraceUntil.is_null())
+        .exec(db)
         .await?;
-    if !orphaned.is_empty() {
-        agent_socket::Entity::delete_many()
-            .filter(agent_socket::Column::Id.is_in(orphaned.iter().map(|socket| socket.id)))
-            .exec(db)
-            .await?;
-        agent::Entity::update_many()
-            .set(agent::ActiveModel { presence_grace_until: Set(Some(now)), ..Default::default() })
-            .filter(agent::Column::Id.is_in(orphaned.iter().map(|socket| socket.agent_id)))
-            .filter(agent::Column::PresenceGraceUntil.is_null())
-            .exec(db)
-            .await?;
-    }
+    agent_socket::Entity::delete_many().filter(orphaned()).exec(db).await?;
     let mut gone = presence_instance::Column::HeartbeatAt.lt(cutoff);
     if let Some(stopping) = stopping {
         gone = gone.or(presence_instance::Column::Id.eq(stopping));
     }
     presence_instance::Entity::delete_many().filter(gone).exec(db).await?;
+    Ok(())
+}
+
+/// Puts back the sockets of `instance` that another instance released while taking it for
+/// gone (ids kept, so closing them later finds them), and stops their agents' grace.
+pub(super) async fn reclaim_sockets(
+    db: &impl ConnectionTrait,
+    instance: &str,
+    sockets: &[HeldSocket],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    heartbeat(db, instance, now).await?;
+    for chunk in sockets.chunks(SOCKET_ROWS_PER_STATEMENT) {
+        let rows = chunk.iter().map(|socket| agent_socket::ActiveModel {
+            id: Set(socket.id),
+            instance_id: Set(instance.to_owned()),
+            agent_id: Set(socket.agent_id),
+            opened_at: Set(socket.opened_at),
+        });
+        agent_socket::Entity::insert_many(rows)
+            .on_conflict(OnConflict::column(agent_socket::Column::Id).do_nothing().to_owned())
+            .exec_without_returning(db)
+            .await?;
+        agent::Entity::update_many()
+            .set(agent::ActiveModel { presence_grace_until: Set(None), ..Default::default() })
+            .filter(agent::Column::Id.is_in(chunk.iter().map(|socket| socket.agent_id)))
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 

@@ -167,6 +167,12 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) {
+        self.stop_keeping_database().await;
+    }
+
+    /// Stops the server cleanly, as `stop`, but keeps its database until this is dropped, for
+    /// the other instances on it: the first step of a rolling restart.
+    pub async fn stop_keeping_database(&mut self) {
         if let Some(server) = self.server.take() {
             server.stop().await.expect("server stops cleanly");
         }

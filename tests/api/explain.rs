@@ -8,9 +8,9 @@ use std::time::Duration;
 use agentdesk::presence::model::PresenceReason;
 use agentdesk::{
     config::Config,
-    db::entities::{agent, presence_instance},
+    db::entities::{agent, agent_socket, presence_instance},
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::{Value, json};
 
 use crate::common::{
@@ -27,6 +27,7 @@ pub fn tests() -> Vec<crate::common::Test> {
             disabling_and_deleting_give_their_reasons,
             a_restart_resets_presence_with_server_restart,
             history_is_pruned_after_its_retention,
+            an_instance_taken_for_gone_puts_its_sockets_back,
             eligibility_and_the_router_agree_as_the_agents_state_changes,
             removal_preview_matches_what_disabling_then_does,
             removal_preview_is_for_admins_with_1_to_1000_ids,
@@ -34,7 +35,8 @@ pub fn tests() -> Vec<crate::common::Test> {
         crate::postgres_tests![
             a_rolling_restart_keeps_presence,
             an_instance_late_to_heartbeat_is_not_taken_for_gone_at_a_start,
-            a_busy_pool_does_not_silence_the_heartbeat
+            a_busy_pool_does_not_silence_the_heartbeat,
+            a_stopping_instances_agents_get_the_grace_to_reconnect_elsewhere
         ],
     ]
     .concat()
@@ -329,6 +331,107 @@ async fn a_busy_pool_does_not_silence_the_heartbeat(backend: Backend) {
     })
     .await;
     drop(held);
+}
+
+/// A rolling restart: the stopping instance closes its sockets, and their agents get the
+/// grace to reconnect to another instance, as when any socket closes; they lapsed at the other
+/// instances' next sweep before (a second at most, by default).
+async fn a_stopping_instances_agents_get_the_grace_to_reconnect_elsewhere(backend: Backend) {
+    assert_eq!(backend, Backend::Postgres, "listed with postgres_tests!");
+    let mut first =
+        TestServer::start_with(backend, |config| config.presence_grace = Duration::from_secs(60)).await;
+    let second = first
+        .another_instance_with(|config| config.presence_sweep_interval = Duration::from_millis(50))
+        .await;
+    let (admin, ana) = ana_reported_online(&first).await;
+    let _workspace =
+        WsClient::connect(&first, Protocol::TransportWs, Some(&ana)).await.expect("acknowledged");
+
+    first.stop_keeping_database().await;
+    let observer = second.db();
+    a_sweep_ran_after(observer, chrono::Utc::now()).await;
+    let now = agent(&second, &admin, &ana.agent_id).await;
+    assert_eq!(presence_of(&now), (Some("ONLINE"), Some("REPORTED")), "{now}");
+
+    // Her workspace reconnects to the second instance within the grace: she stays ONLINE.
+    let _reconnected =
+        WsClient::connect(&second, Protocol::TransportWs, Some(&ana)).await.expect("acknowledged");
+    let row = agent::Entity::find_by_id(crate::common::number_of(&ana.agent_id))
+        .one(observer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.presence_grace_until, None, "a socket is open again");
+    second.stop().await;
+}
+
+/// An instance the others took for gone (no heartbeat for the instance timeout: its runtime
+/// stalled, or its link to the database was cut) had its sockets released; its next heartbeat
+/// finds its row gone and puts them back, so agents still connected to it do not lapse.
+async fn an_instance_taken_for_gone_puts_its_sockets_back(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        fast_lapse(config);
+        config.presence_ttl = Duration::from_secs(60);
+    })
+    .await;
+    let (admin, ana) = ana_reported_online(&server).await;
+    let workspace =
+        WsClient::connect(&server, Protocol::TransportWs, Some(&ana)).await.expect("acknowledged");
+    let db = server.db();
+    let ana_id = crate::common::number_of(&ana.agent_id);
+    let sockets_of_ana =
+        || agent_socket::Entity::find().filter(agent_socket::Column::AgentId.eq(ana_id)).all(db);
+    let held = sockets_of_ana().await.unwrap();
+    assert_eq!(held.len(), 1);
+
+    // What another instance's sweep does when it takes this one for gone: its row and its
+    // sockets deleted, their agents' grace started.
+    let tx = db.begin().await.unwrap();
+    presence_instance::Entity::delete_many().exec(&tx).await.unwrap();
+    agent_socket::Entity::delete_many().exec(&tx).await.unwrap();
+    let grace_until = chrono::Utc::now() + chrono::Duration::milliseconds(400);
+    agent::Entity::update_many()
+        .set(agent::ActiveModel { presence_grace_until: Set(Some(grace_until)), ..Default::default() })
+        .filter(agent::Column::Id.eq(ana_id))
+        .exec(&tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    eventually(Duration::from_secs(3), || async {
+        let now = sockets_of_ana().await.map_err(|e| e.to_string())?;
+        if now == held { Ok(()) } else { Err(format!("ana's sockets {now:?}, before {held:?}")) }
+    })
+    .await;
+    a_sweep_ran_after(db, grace_until).await;
+    let now = agent(&server, &admin, &ana.agent_id).await;
+    assert_eq!(presence_of(&now), (Some("ONLINE"), Some("REPORTED")), "past the grace: {now}");
+
+    // The socket put back is the one that closes: ana then lapses as usual.
+    workspace.close().await;
+    let now = eventually(Duration::from_secs(3), || async {
+        let now = agent(&server, &admin, &ana.agent_id).await;
+        if presence_of(&now).0 == Some("OFFLINE") { Ok(now) } else { Err(format!("{now}")) }
+    })
+    .await;
+    assert_eq!(presence_of(&now), (Some("OFFLINE"), Some("DISCONNECTED")));
+}
+
+/// Waits until a whole sweep of some instance began after `moment`: its heartbeat renewed
+/// twice since then.
+async fn a_sweep_ran_after(db: &sea_orm::DatabaseConnection, moment: chrono::DateTime<chrono::Utc>) {
+    let mut since = moment;
+    for _ in 0..2 {
+        since = eventually(Duration::from_secs(5), || async {
+            let beats = presence_instance::Entity::find().all(db).await.map_err(|e| e.to_string())?;
+            let latest = beats.iter().map(|instance| instance.heartbeat_at).max();
+            match latest {
+                Some(at) if at > since => Ok(at),
+                _ => Err(format!("heartbeats {beats:?}, none after {since}")),
+            }
+        })
+        .await;
+    }
 }
 
 async fn history_is_pruned_after_its_retention(backend: Backend) {

@@ -7,7 +7,10 @@ use std::time::Duration;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use tokio::task::JoinHandle;
 
-use super::common::{announce, before, now};
+use super::{
+    common::{after, announce, before, now},
+    sockets::{self, Instance},
+};
 use crate::{
     db,
     events::EventBus,
@@ -59,33 +62,47 @@ pub async fn register_instance(db: &DatabaseConnection, instance: &InstanceId) -
 }
 
 /// On a clean stop: this instance's sockets stop counting now rather than after the
-/// instance timeout; their agents lapse after the grace unless they reconnect elsewhere.
+/// instance timeout; their agents lapse after the grace unless they reconnect elsewhere (a
+/// rolling restart's workspaces do).
 pub async fn retire_instance(
     db: &DatabaseConnection,
     instance: &InstanceId,
     timings: Timings,
 ) -> Result<(), DbErr> {
+    release_instances(db, Some(instance), timings).await
+}
+
+/// Forgets the sockets of instances that stopped heart-beating (and of `stopping`); their
+/// agents get the grace from now to reconnect, as if each socket had just closed.
+async fn release_instances(
+    db: &DatabaseConnection,
+    stopping: Option<&InstanceId>,
+    timings: Timings,
+) -> Result<(), DbErr> {
     let now = now();
     let tx = db::begin_write(db).await?;
-    store::release_instances(&tx, before(now, timings.instance_timeout()), Some(instance.as_str()), now)
+    let cutoff = before(now, timings.instance_timeout());
+    store::release_instances(&tx, cutoff, stopping.map(InstanceId::as_str), after(now, timings.grace))
         .await?;
     tx.commit().await
 }
 
-/// One sweep: heartbeat (through `heartbeat_db`), forget the sockets of instances that
+/// One sweep: heartbeat (through `heartbeat_db`; when this instance's row is gone, the others
+/// took it for gone, and it puts its sockets back), forget the sockets of instances that
 /// stopped heart-beating, flip lapsed agents OFFLINE.
 pub async fn sweep(
     db: &DatabaseConnection,
     heartbeat_db: &DatabaseConnection,
     bus: &EventBus,
-    instance: &InstanceId,
+    instance: &Instance,
     timings: Timings,
 ) -> Result<(), DbErr> {
+    if !store::renew_heartbeat(heartbeat_db, instance.id.as_str(), now()).await? {
+        sockets::reclaim(db, instance).await?;
+    }
+    release_instances(db, None, timings).await?;
+
     let now = now();
-    store::heartbeat(heartbeat_db, instance.as_str(), now).await?;
-    let tx = db::begin_write(db).await?;
-    store::release_instances(&tx, before(now, timings.instance_timeout()), None, now).await?;
-    tx.commit().await?;
 
     let mut tx = bus.begin(db).await?;
     let lapsed = store::lapse(&*tx, now).await?;
@@ -107,7 +124,7 @@ pub fn spawn_sweeper(
     db: DatabaseConnection,
     heartbeat_db: DatabaseConnection,
     bus: EventBus,
-    instance: InstanceId,
+    instance: Instance,
     timings: Timings,
 ) -> JoinHandle<()> {
     jobs::spawn_every(timings.sweep_interval, FirstRun::AtOnce, "presence sweep", move || {

@@ -23,6 +23,6 @@ pub use self::{
         recover_after_restart, register_instance, retire_instance, spawn_history_pruner, spawn_sweeper, sweep,
     },
     report::{report, take_offline},
-    sockets::{OpenSocket, socket_closed, socket_opened},
+    sockets::{Instance, OpenSocket, socket_closed, socket_opened},
     watch::{filter, notice_agent, watch},
 };
