@@ -139,7 +139,15 @@ function hsl(css) {
   if (chroma) hue = max === r ? ((g - b) / chroma) % 6 : max === g ? (b - r) / chroma + 2 : (r - g) / chroma + 4;
   return { css, hue: (hue * 60 + 360) % 360, saturation };
 }
-const colourOf = (locator, property = 'color') => locator.evaluate((element, name) => getComputedStyle(element)[name], property).then(hsl);
+/**
+ * A computed style of what `locator` finds. Playwright finds the element and reads it in two
+ * steps, and a live update re-rendering the list between them leaves a detached element, whose
+ * styles read as '': so it reads again until the element was in the page.
+ */
+const styleOf = (locator, property) => until(
+  () => locator.evaluate((element, name) => element.isConnected && getComputedStyle(element)[name], property),
+  `the ${property} of ${locator}`);
+const colourOf = (locator, property = 'color') => styleOf(locator, property).then(hsl);
 // What the guide's colour words mean here, loosely enough to survive a palette tweak but not
 // a swap (grey for green, the accent blue or the red of "full" for amber).
 const green = ({ hue, saturation }) => saturation > 0.3 && hue >= 90 && hue <= 170;
@@ -302,8 +310,8 @@ test('Add New Agent: success closes the dialog, a taken username stays open with
   assert.match(usernameError, /already taken/);
   assert.equal(await passwordError.textContent(), '', 'the fixed field no longer shows an error');
   assert.ok(await visible(dialog), 'the dialog stays open');
-  assert.equal(await dialog.locator('[data-error="username"]').evaluate((el) => getComputedStyle(el).color),
-    await dialog.locator('[data-error="general"]').evaluate((el) => getComputedStyle(el).color), 'field errors in the error colour');
+  assert.equal(await styleOf(dialog.locator('[data-error="username"]'), 'color'),
+    await styleOf(dialog.locator('[data-error="general"]'), 'color'), 'field errors in the error colour');
   await shot(page, 'agents-dialog-add-errors');
   await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'hidden' });
@@ -390,7 +398,7 @@ test('row menu: Disable strikes the name with a grey Disabled badge, Enable rest
   await page.getByRole('button', { name: 'Actions for Ben Ross' }).click();
   await page.getByRole('menuitem', { name: 'Disable' }).click();
   await ben.getByText('Disabled', { exact: true }).waitFor();
-  assert.equal(await ben.getByText('Ben Ross', { exact: true }).evaluate((el) => getComputedStyle(el).textDecorationLine), 'line-through');
+  assert.equal(await styleOf(ben.getByText('Ben Ross', { exact: true }), 'textDecorationLine'), 'line-through');
   const disabled = await colourOf(ben.getByText('Disabled', { exact: true }));
   assert.ok(grey(disabled), `the Disabled badge is grey: ${disabled.css}`);
 
