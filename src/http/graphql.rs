@@ -26,7 +26,9 @@ use super::{
 };
 use crate::{
     auth::{model::SessionLifetime, service as auth},
-    graphql::{ApiError, RequestContext, in_selection_order, operation_name, refuse_unless_read_only},
+    graphql::{
+        ApiError, RequestContext, eager::Shapes, in_selection_order, operation_name, refuse_unless_read_only,
+    },
     viewer::Viewer,
 };
 
@@ -322,7 +324,8 @@ async fn execute_one(
     context: &RequestContext,
 ) -> async_graphql::Response {
     let mut request = match operation {
-        Operation::Run(request) => request.data(context.clone()),
+        // Shapes per execution: they name selections by address (see `Shapes`).
+        Operation::Run(request) => request.data(context.clone()).data(Shapes::default()),
         Operation::PersistedQueryNotFound => {
             let error = async_graphql::Error::new(NOT_FOUND_MESSAGE)
                 .extend_with(|_, ext| ext.set("code", NOT_FOUND_CODE));
