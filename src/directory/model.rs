@@ -1,7 +1,7 @@
 //! Values that can only hold what the rules allow: construct them with `parse` and the rest of
 //! the code never checks again.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use chrono::{DateTime, Utc};
 
@@ -190,11 +190,21 @@ pub struct AgentPageReads {
     pub details: bool,
     /// How many agents match the filter on all pages.
     pub total: bool,
+    /// The agents' live queues.
+    pub queues: bool,
+}
+
+/// One agent of a page as read: its card, and what else the page asked for.
+pub struct PageAgent {
+    pub card: AgentCard,
+    pub details: Option<AgentDetails>,
+    /// Its live queues in name order, when asked.
+    pub queues: Option<Vec<Arc<QueueRecord>>>,
 }
 
 /// A page of the directory as read.
 pub struct AgentPage {
-    pub agents: Page<(AgentCard, Option<AgentDetails>)>,
+    pub agents: Page<PageAgent>,
     /// How many agents match the filter, when asked: read in the page's own statement, so
     /// it agrees with the page. None when not asked, or when the page came back empty (no
     /// row to carry it).

@@ -20,7 +20,8 @@ use sea_orm::{
 
 use super::model::{
     AgentCard, AgentDetails, AgentFilter, AgentOrder, AgentPage, AgentPageReads, AgentRecord, AgentSortField,
-    AgentToCreate, AgentUpdate, OrganizationRecord, OrganizationToCreate, QueueRecord, QueueToCreate,
+    AgentToCreate, AgentUpdate, OrganizationRecord, OrganizationToCreate, PageAgent, QueueRecord,
+    QueueToCreate,
 };
 use crate::db::entities::{agent, organization, queue, queue_member};
 use crate::db::page::{Cursor, Page, PageRequest};
@@ -406,7 +407,8 @@ pub(super) async fn list_agents(
         .map(|row| {
             let card = AgentCard::from_query_result(row, "")?;
             let details = if reads.details { Some(AgentDetails::from_query_result(row, "")?) } else { None };
-            Ok((card, details))
+            let queues = if reads.queues { Some(queues_in(row)?) } else { None };
+            Ok(PageAgent { card, details, queues })
         })
         .collect::<Result<_, DbErr>>()?;
     Ok(AgentPage { agents: page.page_of(agents), total })
@@ -414,6 +416,8 @@ pub(super) async fn list_agents(
 
 /// The column of a page's statement that holds the listing's total.
 const TOTAL: &str = "total";
+/// The column of a page's statement that holds each agent's queues (`queues_of_row`).
+const QUEUES: &str = "queues";
 
 /// The statement `list_agents` runs, built for `backend`; exists so that tests can ask the
 /// database how it plans it (`tests/api/query_plans.rs`). The cards come first and in order
@@ -433,7 +437,65 @@ pub(super) fn list_agents_statement(
     if reads.total {
         query = query.expr_as(total_agents(organization_id, filter), TOTAL);
     }
+    if reads.queues {
+        query = query.expr_as(queues_of_row(backend, organization_id), QUEUES);
+    }
     query.build(backend)
+}
+
+/// The live queues of the row's agent as a JSON array of `[id, name, name_key, created_at,
+/// updated_at]`, null for a membership of a deleted queue: a subquery per row, so that a page
+/// showing queues is still one statement (a second one cost a pool checkout and a hop to a
+/// connection's thread and back, more than the page's rows). It walks the agent's memberships
+/// by the index on their agent and looks each queue up by its key, in a subquery of its own:
+/// as a join, or with the queues filtered by `IN`, SQLite's planner chose by the tables'
+/// statistics and sometimes walked every queue of the organization for every row. Unordered:
+/// `queues_in` sorts each agent's few queues.
+fn queues_of_row(backend: DbBackend, organization_id: i64) -> SimpleExpr {
+    const FIELDS: &str = r#""queues"."id", "queues"."name", "queues"."name_key", "queues"."created_at", "queues"."updated_at""#;
+    let (array, aggregate) = match backend {
+        DbBackend::Postgres => ("json_build_array", "json_agg"),
+        _ => ("json_array", "json_group_array"),
+    };
+    let queue = Query::select()
+        .expr(Expr::cust(format!("{array}({FIELDS})")))
+        .from(queue::Entity)
+        .and_where(
+            Expr::col((queue::Entity, queue::Column::Id))
+                .equals((queue_member::Entity, queue_member::Column::QueueId)),
+        )
+        // The unary `+` keeps SQLite from searching the organization's queues by name instead
+        // (its index on them matches these terms): the key alone finds the queue.
+        .and_where(Expr::cust(r#"+"queues"."organization_id""#).eq(organization_id))
+        .and_where(Expr::col((queue::Entity, queue::Column::DeletedAt)).is_null())
+        .to_owned();
+    let queue = SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(queue)));
+    let mut all = SimpleExpr::from(Func::cust(aggregate).arg(queue));
+    if backend == DbBackend::Postgres {
+        // No row gives NULL there (`[]` on SQLite), and json is read as text.
+        all = Func::coalesce([all.cast_as("text"), Expr::val("[]")]).into();
+    }
+    let queues = Query::select()
+        .expr(all)
+        .from(queue_member::Entity)
+        .and_where(
+            Expr::col((queue_member::Entity, queue_member::Column::AgentId))
+                .equals((agent::Entity, agent::Column::Id)),
+        )
+        .to_owned();
+    SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(queues)))
+}
+
+/// The queues a page's row carries (`queues_of_row`), in name order.
+fn queues_in(row: &QueryResult) -> Result<Vec<Arc<QueueRecord>>, DbErr> {
+    let json: String = row.try_get("", QUEUES)?;
+    let read: Vec<Option<QueueColumns>> = serde_json::from_str(&json)
+        .map_err(|error| DbErr::Type(format!("an agent's queues as read ({error}): {json}")))?;
+    let mut queues: Vec<QueueColumns> = read.into_iter().flatten().collect();
+    queues.sort_unstable_by(|(id, _, key, ..), (other_id, _, other_key, ..)| {
+        (key, id).cmp(&(other_key, other_id))
+    });
+    Ok(queues.into_iter().map(|queue| Arc::new(queue_record(queue))).collect())
 }
 
 fn agents_page(
@@ -738,7 +800,7 @@ pub(super) async fn remove_all_memberships_of(
 type QueueAndMembers = (i64, String, String, DateTime<Utc>, DateTime<Utc>, String);
 
 /// The live queues of each of these agents, in name order: one statement, each queue read
-/// once (a page of 50 agents lists 20 queues 100 times) with the list of its members among
+/// once (50 agents may list 20 queues 100 times) with the list of its members among
 /// these agents (`string_agg`: PostgreSQL, and SQLite since 3.44), and shared by them.
 pub(super) async fn queues_of_agents(
     db: &impl ConnectionTrait,
@@ -863,7 +925,7 @@ mod tests {
         let page = PageRequest { after: None, before: None, limit: 50, from_end: false };
         for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
             for (details, total) in [(false, false), (true, true)] {
-                let reads = AgentPageReads { details, total };
+                let reads = AgentPageReads { details, total, queues: total };
                 let sql = list_agents_statement(
                     backend,
                     1,

@@ -23,7 +23,7 @@ use crate::{
         loaders::DirectoryLoaders,
         model::{
             AgentCard, AgentDetails, AgentFilter as DomainFilter, AgentOrder as DomainOrder, AgentPage,
-            AgentPageReads, AgentRecord, AgentSortField, QueueRecord, avatar_initial,
+            AgentPageReads, AgentRecord, AgentSortField, PageAgent, QueueRecord, avatar_initial,
         },
         service::{self, RemovalPreview},
     },
@@ -383,65 +383,61 @@ pub async fn agent_connection(
     let viewer = ctx.viewer()?;
     let tag = sort_tag(order.field);
     let request = page_request(tag, args.after, args.before, args.first, args.last)?;
+    let shown_queues = page_agents(ctx).map(|agent| agent.field("queues"));
     let reads = AgentPageReads {
         details: page_shows_details(ctx),
         total: ctx.look_ahead().field("totalCount").exists(),
+        queues: shown_queues.iter().any(|queues| queues.exists()),
     };
     let AgentPage { agents: page, total } =
         for_query(service::agents(&ctx.app().db, viewer, &filter, order, &request, reads).await)?;
-    let ids: Vec<i64> = page.items.iter().map(|(card, _)| card.id).collect();
-    let mut queues = page_queues(ctx, viewer, &ids).await?;
+    let counts = if shown_queues.iter().any(|queues| queues.field("agentCount").exists()) {
+        Some(member_counts(ctx, viewer, &page.items).await?)
+    } else {
+        None
+    };
     let cursors = cursors_selected(ctx);
-    Ok(connection(&request, page, AgentListing { filter, total }, |(card, details)| {
+    Ok(connection(&request, page, AgentListing { filter, total }, |PageAgent { card, details, queues }| {
         // A cursor no one selected is never seen: left empty rather than built.
         let cursor = if cursors {
             encode_cursor(tag, &service::agent_cursor(&card, order.field))
         } else {
             String::new()
         };
-        let queues = match queues.as_mut() {
-            Some(by_agent) => OnceLock::from(by_agent.remove(&card.id).unwrap_or_default()),
+        let queues = match queues {
+            Some(queues) => OnceLock::from(
+                queues.into_iter().map(|queue| queue_of(queue, counts.as_ref())).collect::<Vec<_>>(),
+            ),
             None => OnceLock::new(),
         };
         (cursor, Eager(Agent { card, details, queues, seen_by: None }))
     }))
 }
 
-/// A page that shows queues reads them for all its agents at once, and their member counts
-/// only if it shows those. (The DataLoaders would batch them too, but how many batches they
-/// make depends on timing; this is exact.) None when the page does not show queues.
-async fn page_queues(
+/// How many agents each queue of the page has, read for all of them at once when the page
+/// shows it. (The DataLoaders would batch them too, but how many batches they make depends
+/// on timing; this is exact.)
+async fn member_counts(
     ctx: &Context<'_>,
     viewer: &Viewer,
-    agent_ids: &[i64],
-) -> async_graphql::Result<Option<HashMap<i64, Vec<Eager<Queue>>>>> {
-    let shown = page_agents(ctx).map(|agent| agent.field("queues"));
-    if !shown.iter().any(|queues| queues.exists()) {
-        return Ok(None);
-    }
-    let db = &ctx.app().db;
-    let by_agent = for_query(service::queues_of_agents(db, viewer, agent_ids).await)?;
-    let counts = if shown.iter().any(|queues| queues.field("agentCount").exists()) {
-        let mut queue_ids: Vec<i64> = by_agent.values().flatten().map(|queue| queue.id).collect();
-        queue_ids.sort_unstable();
-        queue_ids.dedup();
-        Some(for_query(service::member_counts(db, viewer, &queue_ids).await)?)
-    } else {
-        None
-    };
-    let with_count = |queue: Arc<QueueRecord>| match &counts {
+    agents: &[PageAgent],
+) -> async_graphql::Result<HashMap<i64, i64>> {
+    let mut queue_ids: Vec<i64> =
+        agents.iter().flat_map(|agent| agent.queues.iter().flatten()).map(|queue| queue.id).collect();
+    queue_ids.sort_unstable();
+    queue_ids.dedup();
+    for_query(service::member_counts(&ctx.app().db, viewer, &queue_ids).await)
+}
+
+/// A queue of a page's agent, with its member count when the page read those.
+fn queue_of(queue: Arc<QueueRecord>, counts: Option<&HashMap<i64, i64>>) -> Eager<Queue> {
+    match counts {
         Some(counts) => {
             let count = counts.get(&queue.id).copied().unwrap_or(0);
             Eager(Queue::with_count(queue, count))
         }
         None => Eager(Queue::new(queue)),
-    };
-    Ok(Some(
-        by_agent
-            .into_iter()
-            .map(|(agent_id, queues)| (agent_id, queues.into_iter().map(with_count).collect()))
-            .collect(),
-    ))
+    }
 }
 
 #[derive(Default)]

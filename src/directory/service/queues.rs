@@ -61,7 +61,7 @@ pub fn queue_cursor(queue: &QueueRecord) -> Cursor {
     Cursor { key: queue.name_key.clone(), id: queue.id }
 }
 
-/// The queues of each agent, by name, for a whole page of agents at once.
+/// The queues of each agent, by name, for many agents at once (the DataLoader's batch).
 pub async fn queues_of_agents(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
