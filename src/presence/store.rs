@@ -288,18 +288,28 @@ pub(super) async fn release_instances(
         alive.and_where(Expr::col(presence_instance::Column::Id).ne(stopping));
     }
     let orphaned = || agent_socket::Column::InstanceId.not_in_subquery(alive.clone());
-    let orphans_agents = Query::select()
-        .column(agent_socket::Column::AgentId)
-        .from(agent_socket::Entity)
-        .cond_where(orphaned())
-        .to_owned();
-    agent::Entity::update_many()
-        .set(agent::ActiveModel { presence_grace_until: Set(Some(grace_until)), ..Default::default() })
-        .filter(agent::Column::Id.in_subquery(orphans_agents))
-        .filter(agent::Column::PresenceGraceUntil.is_null())
-        .exec(db)
+    // Looked for first: the writes are the rare case, and every instance sweeps every second.
+    let any_orphan = agent_socket::Entity::find()
+        .select_only()
+        .column(agent_socket::Column::Id)
+        .filter(orphaned())
+        .into_tuple::<i64>()
+        .one(db)
         .await?;
-    agent_socket::Entity::delete_many().filter(orphaned()).exec(db).await?;
+    if any_orphan.is_some() {
+        let orphans_agents = Query::select()
+            .column(agent_socket::Column::AgentId)
+            .from(agent_socket::Entity)
+            .cond_where(orphaned())
+            .to_owned();
+        agent::Entity::update_many()
+            .set(agent::ActiveModel { presence_grace_until: Set(Some(grace_until)), ..Default::default() })
+            .filter(agent::Column::Id.in_subquery(orphans_agents))
+            .filter(agent::Column::PresenceGraceUntil.is_null())
+            .exec(db)
+            .await?;
+        agent_socket::Entity::delete_many().filter(orphaned()).exec(db).await?;
+    }
     let mut gone = presence_instance::Column::HeartbeatAt.lt(cutoff);
     if let Some(stopping) = stopping {
         gone = gone.or(presence_instance::Column::Id.eq(stopping));
