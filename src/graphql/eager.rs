@@ -163,9 +163,9 @@ fn keys_are_distinct(fields: &[&Positioned<Field>]) -> bool {
 /// The shapes of the objects answered in place during one execution: for each selection (by
 /// address) and type answered, its response keys in order, as an object whose values are all
 /// null. Each further object of a shape starts as a copy of it, where building it hashed every
-/// key again (a page of 50 agents hashed 400 keys, 5% of its instructions). Inserted into each
-/// execution's data by the HTTP handler: a selection's address names it only while its document
-/// lives. Without it, objects are built key by key.
+/// key again (a page of 50 agents hashed 400; the copies cost 1.6% fewer instructions a page,
+/// BENCHMARKS.md). Inserted into each execution's data by the HTTP handler: a selection's
+/// address names it only while its document lives. Without it, objects are built key by key.
 #[derive(Default)]
 pub struct Shapes(Mutex<Vec<(ShapeKey, IndexMap<Name, Value>)>>);
 
