@@ -338,11 +338,7 @@ pub(super) async fn reclaim_sockets(
             .on_conflict(OnConflict::column(agent_socket::Column::Id).do_nothing().to_owned())
             .exec_without_returning(db)
             .await?;
-        agent::Entity::update_many()
-            .set(agent::ActiveModel { presence_grace_until: Set(None), ..Default::default() })
-            .filter(agent::Column::Id.is_in(chunk.iter().map(|socket| socket.agent_id)))
-            .exec(db)
-            .await?;
+        end_grace(db, chunk.iter().map(|socket| socket.agent_id)).await?;
     }
     Ok(())
 }
@@ -362,12 +358,18 @@ pub(super) async fn open_socket(
     })
     .exec(db)
     .await?;
+    end_grace(db, [agent_id]).await?;
+    Ok(inserted.last_insert_id)
+}
+
+/// These agents hold a socket again: a grace that was running is off.
+async fn end_grace(db: &impl ConnectionTrait, agent_ids: impl IntoIterator<Item = i64>) -> Result<(), DbErr> {
     agent::Entity::update_many()
         .set(agent::ActiveModel { presence_grace_until: Set(None), ..Default::default() })
-        .filter(agent::Column::Id.eq(agent_id))
+        .filter(agent::Column::Id.is_in(agent_ids))
         .exec(db)
         .await?;
-    Ok(inserted.last_insert_id)
+    Ok(())
 }
 
 /// Forgets a closed socket; when it was the agent's last and the agent is ONLINE, the grace

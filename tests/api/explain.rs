@@ -319,17 +319,8 @@ async fn a_busy_pool_does_not_silence_the_heartbeat(backend: Backend) {
         held.push(server.db().begin().await.unwrap());
     }
     let (observer, _) = agentdesk::db::connect(&server.database_url(), 1).await.unwrap();
-    let pool_full_since = chrono::Utc::now();
-    eventually(Duration::from_secs(3), || async {
-        let instances = presence_instance::Entity::find().all(&observer).await.map_err(|e| e.to_string())?;
-        let beats: Vec<_> = instances.iter().map(|instance| instance.heartbeat_at).collect();
-        if beats.iter().any(|at| *at > pool_full_since) {
-            Ok(())
-        } else {
-            Err(format!("heartbeats {beats:?}, none since the pool filled at {pool_full_since}"))
-        }
-    })
-    .await;
+    // Since the pool filled.
+    a_heartbeat_after(&observer, chrono::Utc::now(), Duration::from_secs(3)).await;
     drop(held);
 }
 
@@ -420,18 +411,25 @@ async fn an_instance_taken_for_gone_puts_its_sockets_back(backend: Backend) {
 /// Waits until a whole sweep of some instance began after `moment`: its heartbeat renewed
 /// twice since then.
 async fn a_sweep_ran_after(db: &sea_orm::DatabaseConnection, moment: chrono::DateTime<chrono::Utc>) {
-    let mut since = moment;
-    for _ in 0..2 {
-        since = eventually(Duration::from_secs(5), || async {
-            let beats = presence_instance::Entity::find().all(db).await.map_err(|e| e.to_string())?;
-            let latest = beats.iter().map(|instance| instance.heartbeat_at).max();
-            match latest {
-                Some(at) if at > since => Ok(at),
-                _ => Err(format!("heartbeats {beats:?}, none after {since}")),
-            }
-        })
-        .await;
-    }
+    let once = a_heartbeat_after(db, moment, Duration::from_secs(5)).await;
+    a_heartbeat_after(db, once, Duration::from_secs(5)).await;
+}
+
+/// Waits, at most `within`, until some instance heart-beats after `moment`; returns when.
+async fn a_heartbeat_after(
+    db: &sea_orm::DatabaseConnection,
+    moment: chrono::DateTime<chrono::Utc>,
+    within: Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    eventually(within, || async {
+        let beats = presence_instance::Entity::find().all(db).await.map_err(|e| e.to_string())?;
+        let latest = beats.iter().map(|instance| instance.heartbeat_at).max();
+        match latest {
+            Some(at) if at > moment => Ok(at),
+            _ => Err(format!("heartbeats {beats:?}, none after {moment}")),
+        }
+    })
+    .await
 }
 
 async fn history_is_pruned_after_its_retention(backend: Backend) {
