@@ -14,6 +14,7 @@ mod m0007_login_allowances;
 mod m0008_session_client_address;
 mod m0009_agent_order_indexes;
 mod m0010_organization_agent_count;
+mod m0011_presence_deadline_indexes;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_session_client_address::Migration),
             Box::new(m0009_agent_order_indexes::Migration),
             Box::new(m0010_organization_agent_count::Migration),
+            Box::new(m0011_presence_deadline_indexes::Migration),
         ]
     }
 }

@@ -10,8 +10,9 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, OnConflict, Query},
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Statement, UpdateMany,
+    sea_query::{Expr, ExprTrait, OnConflict, Query, UnionType},
 };
 
 use super::model::{Flipped, HeldSocket, HistoryEntry, HistoryRecord, Presence, PresenceReason};
@@ -136,17 +137,40 @@ pub(super) async fn go_offline(
 /// ONLINE agents whose TTL passed, or whose socket grace passed with no socket open again,
 /// become OFFLINE, with the reason that applies (the TTL when both do); returns them.
 pub(super) async fn lapse(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<Flipped>, DbErr> {
+    let updated = lapse_update(now).exec_with_returning(db).await?;
+    Ok(updated.into_iter().map(flipped).collect())
+}
+
+/// `lapse`'s statement.
+pub(super) fn lapse_statement(backend: DbBackend, now: DateTime<Utc>) -> Statement {
+    lapse_update(now).build(backend)
+}
+
+/// Every instance runs this every second, so it reads the agents whose deadline passed
+/// through the deadlines' indexes, never every agent of every organization: the candidates
+/// are the union of one index range per deadline (a plain `OR` with the socket check inside
+/// made PostgreSQL hash every socket row each time), and the outer conditions check each
+/// candidate again against the row as it is when updated.
+fn lapse_update(now: DateTime<Utc>) -> UpdateMany<agent::Entity> {
     let expired = || agent::Column::PresenceExpiresAt.lt(now);
+    let grace_over = || agent::Column::PresenceGraceUntil.lt(now);
     let reason = Expr::case(expired(), Expr::val(PresenceReason::TtlExpired.as_str()))
         .finally(Expr::val(PresenceReason::Disconnected.as_str()));
-    let updated = agent::Entity::update_many()
+    let mut candidates =
+        Query::select().column(agent::Column::Id).from(agent::Entity).cond_where(expired()).to_owned();
+    let disconnected_ids = Query::select()
+        .column(agent::Column::Id)
+        .from(agent::Entity)
+        .cond_where(grace_over())
+        .and_where(has_no_socket())
+        .to_owned();
+    candidates.union(UnionType::All, disconnected_ids);
+    agent::Entity::update_many()
         .set(offline_at(now, None))
         .col_expr(agent::Column::PresenceReason, reason.into())
         .filter(agent::Column::Presence.eq(Presence::Online))
-        .filter(expired().or(agent::Column::PresenceGraceUntil.lt(now).and(has_no_socket())))
-        .exec_with_returning(db)
-        .await?;
-    Ok(updated.into_iter().map(flipped).collect())
+        .filter(expired().or(grace_over()))
+        .filter(agent::Column::Id.in_subquery(candidates))
 }
 
 /// Every ONLINE agent of every organization becomes OFFLINE with `SERVER_RESTART`, and every
@@ -273,49 +297,64 @@ pub(super) async fn renew_heartbeat(
 /// Forgets instances that did not heart-beat since `cutoff` (and `instance`, when it stops)
 /// and their sockets; the agents that held them, when ONLINE, keep it until `grace_until`
 /// unless a socket opens again. Set-wise: an instance may hold tens of thousands of sockets.
+///
+/// The instances' rows go first: their deletion locks them, so an instance renewing its
+/// heartbeat meanwhile waits for this commit, then finds its row gone and puts its sockets
+/// back (`reclaim_sockets`) rather than believing it still holds them.
 pub(super) async fn release_instances(
     db: &impl ConnectionTrait,
     cutoff: DateTime<Utc>,
     stopping: Option<&str>,
     grace_until: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let mut alive = Query::select()
-        .column(presence_instance::Column::Id)
-        .from(presence_instance::Entity)
-        .and_where(Expr::col(presence_instance::Column::HeartbeatAt).gte(cutoff))
-        .to_owned();
-    if let Some(stopping) = stopping {
-        alive.and_where(Expr::col(presence_instance::Column::Id).ne(stopping));
-    }
-    let orphaned = || agent_socket::Column::InstanceId.not_in_subquery(alive.clone());
-    // Looked for first: the writes are the rare case, and every instance sweeps every second.
-    let any_orphan = agent_socket::Entity::find()
-        .select_only()
-        .column(agent_socket::Column::Id)
-        .filter(orphaned())
-        .into_tuple::<i64>()
-        .one(db)
-        .await?;
-    if any_orphan.is_some() {
-        let orphans_agents = Query::select()
-            .column(agent_socket::Column::AgentId)
-            .from(agent_socket::Entity)
-            .cond_where(orphaned())
-            .to_owned();
-        agent::Entity::update_many()
-            .set(agent::ActiveModel { presence_grace_until: Set(Some(grace_until)), ..Default::default() })
-            .filter(agent::Column::Id.in_subquery(orphans_agents))
-            .filter(agent::Column::PresenceGraceUntil.is_null())
-            .exec(db)
-            .await?;
-        agent_socket::Entity::delete_many().filter(orphaned()).exec(db).await?;
-    }
     let mut gone = presence_instance::Column::HeartbeatAt.lt(cutoff);
     if let Some(stopping) = stopping {
         gone = gone.or(presence_instance::Column::Id.eq(stopping));
     }
     presence_instance::Entity::delete_many().filter(gone).exec(db).await?;
+
+    let orphaned: Vec<String> = db
+        .query_all_raw(orphaned_instances_statement(db.get_database_backend()))
+        .await?
+        .iter()
+        .map(|row| row.try_get_by_index(0))
+        .collect::<Result<_, _>>()?;
+    if orphaned.is_empty() {
+        return Ok(());
+    }
+    let of_orphaned = || agent_socket::Column::InstanceId.is_in(orphaned.iter().cloned());
+    let orphans_agents = Query::select()
+        .column(agent_socket::Column::AgentId)
+        .from(agent_socket::Entity)
+        .cond_where(of_orphaned())
+        .to_owned();
+    agent::Entity::update_many()
+        .set(agent::ActiveModel { presence_grace_until: Set(Some(grace_until)), ..Default::default() })
+        .filter(agent::Column::Id.in_subquery(orphans_agents))
+        .filter(agent::Column::PresenceGraceUntil.is_null())
+        .exec(db)
+        .await?;
+    agent_socket::Entity::delete_many().filter(of_orphaned()).exec(db).await?;
     Ok(())
+}
+
+/// The instances that sockets are recorded for but that have no row (any more): each
+/// instance holding sockets found by one step through the index on `instance_id` (a loose
+/// index scan, which neither database does by itself), not by reading every socket row, so
+/// a sweep costs the number of instances whatever the number of sockets. One statement, so
+/// a socket it sees was recorded after its instance's row, which it then sees too.
+pub(super) fn orphaned_instances_statement(backend: DbBackend) -> Statement {
+    Statement::from_string(
+        backend,
+        "WITH RECURSIVE holding (instance_id) AS ( \
+           SELECT MIN(instance_id) FROM agent_sockets \
+           UNION ALL \
+           SELECT (SELECT MIN(s.instance_id) FROM agent_sockets s WHERE s.instance_id > holding.instance_id) \
+           FROM holding WHERE holding.instance_id IS NOT NULL \
+         ) \
+         SELECT instance_id FROM holding \
+         WHERE instance_id IS NOT NULL AND instance_id NOT IN (SELECT id FROM presence_instances)",
+    )
 }
 
 /// Puts back the sockets of `instance` that another instance released while taking it for

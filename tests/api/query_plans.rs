@@ -6,10 +6,11 @@
 //! organization): bounded by the queue, not the organization. The statements are the ones the server
 //! runs, built by the same function (`service::agents_page_statement`). So is the statement that
 //! reads a page's queues (`service::queues_of_agents_statement`): through the page's memberships.
+//! And the presence sweep's (`presence::service::sweep_statements`): by index, never every row.
 
 use agentdesk::{
     db::{
-        entities::{agent, organization},
+        entities::{agent, organization, presence_instance},
         page::{Cursor, PageRequest},
     },
     directory::{
@@ -17,8 +18,14 @@ use agentdesk::{
         service::{agents_page_statement, queues_of_agents_statement},
     },
 };
-use agentdesk::{presence::model::Presence, viewer::Role};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
+use agentdesk::{
+    presence::{model::Presence, service::sweep_statements},
+    viewer::Role,
+};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    Statement, sea_query::Expr,
+};
 use serde_json::{Value, json};
 
 use crate::common::{Backend, TestServer, number_of};
@@ -26,7 +33,8 @@ use crate::common::{Backend, TestServer, number_of};
 pub fn tests() -> Vec<crate::common::Test> {
     crate::tests![
         every_order_and_filter_of_the_agents_page_walks_an_index,
-        a_pages_queues_are_found_through_its_agents_memberships
+        a_pages_queues_are_found_through_its_agents_memberships,
+        the_presence_sweep_reads_only_what_lapses
     ]
 }
 
@@ -194,6 +202,82 @@ async fn a_pages_queues_are_found_through_its_agents_memberships(backend: Backen
         }
     };
     assert!(problems.is_empty(), "the page's queues read otherwise: {problems}\n    {}", statement.sql);
+}
+
+/// Every instance sweeps every second: the lapse reads the agents whose TTL or grace passed
+/// through the deadlines' indexes, and the search for sockets of gone instances steps
+/// through the instances holding sockets, so neither reads every agent or every socket of
+/// every organization (as they did, every second on every instance).
+async fn the_presence_sweep_reads_only_what_lapses(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let db = server.db();
+    set_seats(&server, "demo", AGENTS as i32 + 10).await;
+    server.seed_agents("demo", "seed", AGENTS).await;
+    let now = chrono::Utc::now();
+    // A quarter ONLINE, each with a socket of an instance that stays alive through the test,
+    // but for a few whose grace passed with no socket and a few whose TTL passed: what one
+    // sweep lapses (a second after the last, a handful).
+    let hour = chrono::Duration::hours(1);
+    presence_instance::Entity::insert(presence_instance::ActiveModel {
+        id: Set("busy-instance".to_owned()),
+        heartbeat_at: Set(now + hour * 24),
+    })
+    .exec(db)
+    .await
+    .unwrap();
+    let online =
+        || Condition::all().add(agent::Column::Username.like("seed-%")).add(Expr::cust("id % 4 = 0"));
+    agent::Entity::update_many()
+        .col_expr(agent::Column::Presence, Expr::value(Presence::Online))
+        .col_expr(agent::Column::PresenceExpiresAt, Expr::value(now + hour))
+        .filter(online())
+        .exec(db)
+        .await
+        .unwrap();
+    db.execute_unprepared(
+        "INSERT INTO agent_sockets (instance_id, agent_id, opened_at) \
+         SELECT 'busy-instance', id, created_at FROM agents WHERE presence = 'ONLINE' AND id % 1000 <> 4",
+    )
+    .await
+    .unwrap();
+    for (column, lapsing) in [(agent::Column::PresenceExpiresAt, 0), (agent::Column::PresenceGraceUntil, 4)] {
+        agent::Entity::update_many()
+            .col_expr(column, Expr::value(now - hour))
+            .filter(online())
+            .filter(Expr::cust(format!("id % 1000 = {lapsing}")))
+            .exec(db)
+            .await
+            .unwrap();
+    }
+    analyze(&server, backend).await;
+
+    let mut failures = Vec::new();
+    for statement in sweep_statements(backend_of(backend), now) {
+        let scans = match backend {
+            Backend::Sqlite => {
+                let lines = sqlite_plan(&server, &statement).await;
+                let scans = lines
+                    .iter()
+                    .any(|line| line.starts_with("SCAN agents") || line.starts_with("SCAN agent_sockets"));
+                scans.then(|| lines.join(" | "))
+            }
+            Backend::Postgres => {
+                let plan = postgres_plan(&server, &statement).await;
+                let mut nodes = Vec::new();
+                flatten(&plan["Plan"], &mut nodes);
+                let scans = nodes.iter().any(|node| {
+                    node["Node Type"] == "Seq Scan"
+                        && ["agents", "agent_sockets"]
+                            .contains(&node["Relation Name"].as_str().unwrap_or_default())
+                });
+                scans.then(|| plan["Plan"].to_string())
+            }
+        };
+        if let Some(plan) = scans {
+            failures.push(format!("{plan}\n    {}", statement.sql));
+        }
+    }
+    assert!(failures.is_empty(), "sweep statements that read every row:\n{}", failures.join("\n"));
 }
 
 /// Fresh statistics, as autovacuum would gather them within a minute of the seeding.

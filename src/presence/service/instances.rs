@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, DbBackend, DbErr};
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, Statement};
 use tokio::task::JoinHandle;
 
 use super::{
@@ -108,6 +109,13 @@ pub async fn sweep(
     let lapsed = store::lapse(&*tx, now).await?;
     announce(&mut tx, lapsed, now).await?;
     tx.commit().await
+}
+
+/// The sweep's statements that could read many rows (the lapse, and the search for sockets
+/// of gone instances), built for `backend` at `now` without running them: for the test that
+/// asks each database how it plans them (`tests/api/query_plans.rs`).
+pub fn sweep_statements(backend: DbBackend, now: DateTime<Utc>) -> [Statement; 2] {
+    [store::lapse_statement(backend, now), store::orphaned_instances_statement(backend)]
 }
 
 /// Forgets presence history older than the retention.

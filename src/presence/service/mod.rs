@@ -20,7 +20,8 @@ pub use self::{
     common::{MAX_FILTER_IDS, PresenceError},
     history::history,
     instances::{
-        recover_after_restart, register_instance, retire_instance, spawn_history_pruner, spawn_sweeper, sweep,
+        recover_after_restart, register_instance, retire_instance, spawn_history_pruner, spawn_sweeper,
+        sweep, sweep_statements,
     },
     report::{report, take_offline},
     sockets::{Instance, OpenSocket, socket_closed, socket_opened},
