@@ -8,7 +8,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use futures_util::{Stream, stream};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use tokio::task::JoinHandle;
 
 use super::{
@@ -402,6 +402,12 @@ pub fn spawn_sweeper(db: DatabaseConnection, bus: EventBus, interval: Duration) 
         let (db, bus) = (db.clone(), bus.clone());
         async move { sweep(&db, &bus).await }
     })
+}
+
+/// The sweep's search for queues to drain, built for `backend` without running it: for the
+/// test that asks each database how it plans it (`tests/api/query_plans.rs`).
+pub fn sweep_statement(backend: DbBackend) -> Statement {
+    store::queues_with_waiting_statement(backend)
 }
 
 async fn sweep(db: &DatabaseConnection, bus: &EventBus) -> Result<(), DbErr> {

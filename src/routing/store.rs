@@ -10,8 +10,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, NotSet, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, NotSet, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
     prelude::Expr,
     sea_query::{ExprTrait, NullOrdering, Query},
 };
@@ -499,15 +499,23 @@ pub(super) struct WaitingQueue {
 
 /// Every (organization, queue) that has a waiting conversation: what the sweeper drains.
 pub(super) async fn queues_with_waiting(db: &impl ConnectionTrait) -> Result<Vec<WaitingQueue>, DbErr> {
+    queues_with_waiting_query().into_model::<WaitingQueue>().all(db).await
+}
+
+/// `queues_with_waiting`'s statement.
+pub(super) fn queues_with_waiting_statement(backend: DbBackend) -> Statement {
+    queues_with_waiting_query().build(backend)
+}
+
+/// Read through the index led by the status (`conversations_status_queue`), so every
+/// instance's sweep reads the waiting conversations, not every one ever held.
+fn queues_with_waiting_query() -> Select<conversation::Entity> {
     conversation::Entity::find()
         .select_only()
         .column(conversation::Column::OrganizationId)
         .column(conversation::Column::QueueId)
         .filter(conversation::Column::Status.eq(Status::Waiting))
         .distinct()
-        .into_model::<WaitingQueue>()
-        .all(db)
-        .await
 }
 
 /// Moves the organization's WAITING conversations of one queue to another; returns how many.

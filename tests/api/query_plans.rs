@@ -6,7 +6,8 @@
 //! organization): bounded by the queue, not the organization. The statements are the ones the server
 //! runs, built by the same function (`service::agents_page_statement`). So is the statement that
 //! reads a page's queues (`service::queues_of_agents_statement`): through the page's memberships.
-//! And the presence sweep's (`presence::service::sweep_statements`): by index, never every row.
+//! And the periodic sweeps' (`presence::service::sweep_statements`,
+//! `routing::service::sweep_statement`): by index, never every row of every organization.
 
 use agentdesk::{
     db::{
@@ -20,6 +21,7 @@ use agentdesk::{
 };
 use agentdesk::{
     presence::{model::Presence, service::sweep_statements},
+    routing,
     viewer::Role,
 };
 use sea_orm::{
@@ -34,7 +36,8 @@ pub fn tests() -> Vec<crate::common::Test> {
     crate::tests![
         every_order_and_filter_of_the_agents_page_walks_an_index,
         a_pages_queues_are_found_through_its_agents_memberships,
-        the_presence_sweep_reads_only_what_lapses
+        the_presence_sweep_reads_only_what_lapses,
+        the_routing_sweep_reads_only_waiting_conversations
     ]
 }
 
@@ -278,6 +281,52 @@ async fn the_presence_sweep_reads_only_what_lapses(backend: Backend) {
         }
     }
     assert!(failures.is_empty(), "sweep statements that read every row:\n{}", failures.join("\n"));
+}
+
+/// Every instance looks for queues to drain every few seconds: through the index led by the
+/// status, never by reading every conversation ever held (as it did: a scan on SQLite, the
+/// whole of the queue-and-status index on PostgreSQL).
+async fn the_routing_sweep_reads_only_waiting_conversations(backend: Backend) {
+    const CONVERSATIONS: usize = 20_000;
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let queue = number_of(&server.create_queue(&admin, "Support").await);
+    // Mostly the closed history of every organization; a few waiting.
+    server
+        .db()
+        .execute_unprepared(&format!(
+            "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {CONVERSATIONS}) \
+             INSERT INTO conversations (organization_id, queue_id, status, created_at) \
+             SELECT q.organization_id, q.id, CASE WHEN n.i % 1000 = 0 THEN 'WAITING' ELSE 'CLOSED' END, q.created_at \
+             FROM n CROSS JOIN queues q WHERE q.id = {queue}"
+        ))
+        .await
+        .unwrap();
+    analyze(&server, backend).await;
+    let statement = routing::service::sweep_statement(backend_of(backend));
+    // By that index only: an index with the status second (the queue's) is read whole.
+    const BY_STATUS: &str = "conversations_status_queue";
+    let elsewise = match backend {
+        Backend::Sqlite => {
+            let lines = sqlite_plan(&server, &statement).await;
+            let mut reads = lines.iter().filter(|line| line.contains(" conversations "));
+            reads.any(|line| !line.contains(BY_STATUS)).then(|| lines.join(" | "))
+        }
+        Backend::Postgres => {
+            let plan = postgres_plan(&server, &statement).await;
+            let mut nodes = Vec::new();
+            flatten(&plan["Plan"], &mut nodes);
+            let elsewise = nodes
+                .iter()
+                .any(|node| node["Relation Name"] == "conversations" && node["Index Name"] != BY_STATUS);
+            elsewise.then(|| plan["Plan"].to_string())
+        }
+    };
+    assert!(
+        elsewise.is_none(),
+        "the routing sweep reads conversations other than by {BY_STATUS}: {elsewise:?}\n    {}",
+        statement.sql
+    );
 }
 
 /// Fresh statistics, as autovacuum would gather them within a minute of the seeding.
