@@ -339,7 +339,7 @@ fn cursor_value(field: AgentSortField, cursor: &Cursor) -> SimpleExpr {
     }
 }
 
-fn filtered_agents(organization_id: i64, filter: &AgentFilter) -> Select<agent::Entity> {
+fn filtered_agents(backend: DbBackend, organization_id: i64, filter: &AgentFilter) -> Select<agent::Entity> {
     let mut query = live_agents(organization_id);
     if let Some(search) = filter.search_term() {
         let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
@@ -364,17 +364,30 @@ fn filtered_agents(organization_id: i64, filter: &AgentFilter) -> Select<agent::
         query = query.filter(agent::Column::Role.eq(role));
     }
     if let Some(queue_id) = filter.queue_id {
-        query = query.filter(
-            agent::Column::Id.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(queue_member::Column::AgentId)
-                    .from(queue_member::Entity)
-                    .and_where(queue_member::Column::QueueId.eq(queue_id))
-                    .to_owned(),
-            ),
-        );
+        query = query.filter(in_queue(backend, queue_id));
     }
     query
+}
+
+/// The agent is a member of the queue. A page filtered by queue starts from the queue's
+/// members, looks each agent up by key and sorts them: bounded by the queue, where walking the
+/// order's index would read the organization's agents until the page is full. SQLite plans
+/// `IN` so. PostgreSQL hashed the members and read the whole organization (sequentially, or by
+/// bitmap from a cursor); given the members as an array, it can only look them up by key.
+fn in_queue(backend: DbBackend, queue_id: i64) -> SimpleExpr {
+    let members = Query::select()
+        .column(queue_member::Column::AgentId)
+        .from(queue_member::Entity)
+        .and_where(queue_member::Column::QueueId.eq(queue_id))
+        .to_owned();
+    match backend {
+        DbBackend::Postgres => {
+            let members = SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(members)));
+            let array = SimpleExpr::from(Func::cust("ARRAY").arg(members));
+            Expr::col((agent::Entity, agent::Column::Id)).eq(SimpleExpr::from(Func::cust("ANY").arg(array)))
+        }
+        _ => agent::Column::Id.in_subquery(members),
+    }
 }
 
 fn escape_like(raw: &str) -> String {
@@ -431,11 +444,11 @@ pub(super) fn list_agents_statement(
     page: &PageRequest,
     reads: AgentPageReads,
 ) -> Statement {
-    let query = agents_page(organization_id, filter, order, page);
+    let query = agents_page(backend, organization_id, filter, order, page);
     let mut query =
         if reads.details { AgentRecord::select_cols(query) } else { AgentCard::select_cols(query) };
     if reads.total {
-        query = query.expr_as(total_agents(organization_id, filter), TOTAL);
+        query = query.expr_as(total_agents(backend, organization_id, filter), TOTAL);
     }
     if reads.queues {
         query = query.expr_as(queues_of_row(backend, organization_id), QUEUES);
@@ -499,6 +512,7 @@ fn queues_in(row: &QueryResult) -> Result<Vec<Arc<QueueRecord>>, DbErr> {
 }
 
 fn agents_page(
+    backend: DbBackend,
     organization_id: i64,
     filter: &AgentFilter,
     order: AgentOrder,
@@ -518,7 +532,7 @@ fn agents_page(
             Condition::all().add(key.clone().lte(key_bound)).add(row().lt(at(cursor)))
         }
     };
-    let mut query = filtered_agents(organization_id, filter);
+    let mut query = filtered_agents(backend, organization_id, filter);
     // "after" is further along the order, "before" further back; descending flips both.
     if let Some(after) = &page.after {
         query = query.filter(past(after, !order.descending));
@@ -541,15 +555,19 @@ pub(super) async fn count_agents(
     organization_id: i64,
     filter: &AgentFilter,
 ) -> Result<u64, DbErr> {
-    let query = Query::select().expr_as(total_agents(organization_id, filter), TOTAL).to_owned();
+    let backend = db.get_database_backend();
+    let query = Query::select().expr_as(total_agents(backend, organization_id, filter), TOTAL).to_owned();
     db.query_one(&query).await?.map_or(Ok(0), |row| total_in(&row))
 }
 
 /// Agents matching the filter, as a value a statement selects. With no filter that is the
 /// organization's `agent_count`, one row read by primary key; a filter counts its matches.
-fn total_agents(organization_id: i64, filter: &AgentFilter) -> SimpleExpr {
+fn total_agents(backend: DbBackend, organization_id: i64, filter: &AgentFilter) -> SimpleExpr {
     let count = if filter.narrows() {
-        filtered_agents(organization_id, filter).select_only().expr(Expr::col(Asterisk).count()).into_query()
+        filtered_agents(backend, organization_id, filter)
+            .select_only()
+            .expr(Expr::col(Asterisk).count())
+            .into_query()
     } else {
         let count = organization::Entity::find_by_id(organization_id).select_only();
         count.column(organization::Column::AgentCount).into_query()
