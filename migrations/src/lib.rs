@@ -15,7 +15,7 @@ mod m0008_session_client_address;
 mod m0009_agent_order_indexes;
 mod m0010_organization_agent_count;
 mod m0011_presence_deadline_indexes;
-mod m0012_waiting_conversations_index;
+mod m0012_conversation_indexes;
 
 pub struct Migrator;
 
@@ -34,7 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_agent_order_indexes::Migration),
             Box::new(m0010_organization_agent_count::Migration),
             Box::new(m0011_presence_deadline_indexes::Migration),
-            Box::new(m0012_waiting_conversations_index::Migration),
+            Box::new(m0012_conversation_indexes::Migration),
         ]
     }
 }

@@ -88,6 +88,17 @@ pub async fn conversations(
     store::list_conversations(db, viewer.organization_id, visible(viewer, filter), page).await
 }
 
+/// The statement `conversations` runs for this page, built for `backend` without running it:
+/// for the test that asks each database how it plans it (`tests/api/query_plans.rs`).
+pub fn conversations_page_statement(
+    backend: DbBackend,
+    organization_id: i64,
+    filter: ConversationFilter,
+    page: &PageRequest,
+) -> Statement {
+    store::list_conversations_statement(backend, organization_id, filter, page)
+}
+
 pub async fn count_conversations(
     db: &impl ConnectionTrait,
     viewer: &Viewer,

@@ -127,13 +127,32 @@ pub(super) async fn list_conversations(
     filter: ConversationFilter,
     page: &PageRequest,
 ) -> Result<Page<ConversationRecord>, DbErr> {
+    let rows = conversations_page(organization_id, filter, page).all(db).await?;
+    Ok(page.page_of(records(rows)))
+}
+
+/// `list_conversations`' statement.
+pub(super) fn list_conversations_statement(
+    backend: DbBackend,
+    organization_id: i64,
+    filter: ConversationFilter,
+    page: &PageRequest,
+) -> Statement {
+    conversations_page(organization_id, filter, page).build(backend)
+}
+
+/// Walks an index in id order from the cursor (the organization's, a status of it, or an
+/// agent's: migration `m0012_conversation_indexes`) and stops after `limit + 1` entries.
+fn conversations_page(
+    organization_id: i64,
+    filter: ConversationFilter,
+    page: &PageRequest,
+) -> Select<conversation::Entity> {
     let mut query = filtered(organization_id, filter);
     if let Some(after) = &page.after {
         query = query.filter(conversation::Column::Id.lt(after.id));
     }
-    let rows =
-        query.order_by(conversation::Column::Id, Order::Desc).limit(page.rows_to_read()).all(db).await?;
-    Ok(page.page_of(records(rows)))
+    query.order_by(conversation::Column::Id, Order::Desc).limit(page.rows_to_read())
 }
 
 pub(super) async fn count_conversations(

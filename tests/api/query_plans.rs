@@ -7,11 +7,12 @@
 //! runs, built by the same function (`service::agents_page_statement`). So is the statement that
 //! reads a page's queues (`service::queues_of_agents_statement`): through the page's memberships.
 //! And the periodic sweeps' (`presence::service::sweep_statements`,
-//! `routing::service::sweep_statement`): by index, never every row of every organization.
+//! `routing::service::sweep_statement`): by index, never every row of every organization;
+//! and a page of conversations (`routing::service::conversations_page_statement`).
 
 use agentdesk::{
     db::{
-        entities::{agent, organization, presence_instance},
+        entities::{agent, organization, presence_instance, queue},
         page::{Cursor, PageRequest},
     },
     directory::{
@@ -21,7 +22,10 @@ use agentdesk::{
 };
 use agentdesk::{
     presence::{model::Presence, service::sweep_statements},
-    routing,
+    routing::{
+        self,
+        model::{ConversationFilter, Status},
+    },
     viewer::Role,
 };
 use sea_orm::{
@@ -37,7 +41,8 @@ pub fn tests() -> Vec<crate::common::Test> {
         every_order_and_filter_of_the_agents_page_walks_an_index,
         a_pages_queues_are_found_through_its_agents_memberships,
         the_presence_sweep_reads_only_what_lapses,
-        the_routing_sweep_reads_only_waiting_conversations
+        the_routing_sweep_reads_only_waiting_conversations,
+        every_conversations_page_walks_an_index
     ]
 }
 
@@ -321,6 +326,121 @@ async fn the_routing_sweep_reads_only_waiting_conversations(backend: Backend) {
         "the routing sweep reads conversations other than by {BY_STATUS}: {elsewise:?}\n    {}",
         statement.sql
     );
+}
+
+/// A page of conversations, newest first, walks an index in id order from its cursor and
+/// stops after `limit + 1` entries, whether it lists the organization's, a status of them, or
+/// one agent's (all an AGENT may list): never reads and sorts the organization's history, or
+/// the agent's (as it did). A queue filter may still read the queue's and sort them.
+async fn every_conversations_page_walks_an_index(backend: Backend) {
+    const CONVERSATIONS: usize = 440_000;
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    server.create_organization("other", 10, "admin", "admin-password").await;
+    let agents: Vec<i64> =
+        server.seed_agents("demo", "seed", 2).await.iter().map(|id| number_of(id)).collect();
+    let queue = number_of(&server.create_queue(&admin, "Support").await);
+    let db = server.db();
+    // Both organizations' histories, interleaved as time goes, mostly closed, a few waiting:
+    // the demo organization's is one conversation in 100 (one tenant among many), nearly all
+    // held by one of its two agents; `m` counts its own. The other organization's have no agent: nothing
+    // reads them but a scan.
+    for statement in [
+        "INSERT INTO queues (organization_id, name, name_key, created_at, updated_at) \
+         SELECT o.id, 'Support', 'support', o.created_at, o.created_at FROM organizations o \
+         WHERE o.slug = 'other'"
+            .to_owned(),
+        format!(
+            "WITH RECURSIVE n (i, m) AS (SELECT 1, 0 UNION ALL SELECT i + 1, (i + 1) / 100 FROM n WHERE i < {CONVERSATIONS}) \
+             INSERT INTO conversations (organization_id, queue_id, status, assigned_agent_id, created_at) \
+             SELECT q.organization_id, q.id, \
+               CASE WHEN n.m % 100 = 0 THEN 'WAITING' WHEN n.m % 10 = 0 THEN 'ASSIGNED' ELSE 'CLOSED' END, \
+               CASE WHEN n.m % 100 = 0 OR q.id <> {queue} THEN NULL WHEN n.m % 20 = 0 THEN {} ELSE {} END, \
+               q.created_at \
+             FROM n CROSS JOIN queues q WHERE (n.i % 100 = 0) = (q.id = {queue}) ORDER BY n.i",
+            agents[1], agents[0]
+        ),
+    ] {
+        db.execute_unprepared(&statement).await.unwrap();
+    }
+    analyze(&server, backend).await;
+    let organization_id =
+        queue::Entity::find_by_id(queue).one(db).await.unwrap().expect("the queue").organization_id;
+    let middle: i64 = db
+        .query_one_raw(Statement::from_string(
+            backend_of(backend),
+            format!("SELECT CAST(AVG(id) AS BIGINT) AS middle FROM conversations WHERE organization_id = {organization_id}"),
+        ))
+        .await
+        .unwrap()
+        .expect("a row")
+        .try_get("", "middle")
+        .unwrap();
+    let filters = [
+        ("no filter", ConversationFilter::default()),
+        ("closed", ConversationFilter { status: Some(Status::Closed), ..Default::default() }),
+        ("waiting", ConversationFilter { status: Some(Status::Waiting), ..Default::default() }),
+        ("an agent's", ConversationFilter { agent_id: Some(agents[0]), ..Default::default() }),
+    ];
+    let pages = [
+        ("first page", PageRequest { after: None, before: None, limit: LIMIT, from_end: false }),
+        (
+            "after a cursor",
+            PageRequest {
+                after: Some(Cursor { key: String::new(), id: middle }),
+                before: None,
+                limit: LIMIT,
+                from_end: false,
+            },
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (filter_name, filter) in filters {
+        for (page_name, page) in &pages {
+            let statement = routing::service::conversations_page_statement(
+                backend_of(backend),
+                organization_id,
+                filter,
+                page,
+            );
+            let problems = match backend {
+                Backend::Sqlite => {
+                    let lines = sqlite_plan(&server, &statement).await;
+                    let fine =
+                        lines.iter().all(|line| !line.contains("TEMP B-TREE") && !line.starts_with("SCAN"));
+                    if fine { String::new() } else { lines.join(" | ") }
+                }
+                Backend::Postgres => {
+                    let plan = postgres_plan(&server, &statement).await;
+                    let mut nodes = Vec::new();
+                    flatten(&plan["Plan"], &mut nodes);
+                    // No scan of the table, no sort of more than a page (a status as rare as
+                    // WAITING may be read whole, and sorted), and at most `limit + 1` rows read
+                    // by an index, or, where a filter skips some, no more skipped than kept
+                    // (walking everyone's conversations in id order and skipping the other
+                    // organizations' skipped 99 for each kept).
+                    let rows = |node: &Value, key: &str| node[key].as_u64().unwrap_or(0);
+                    let fine = nodes.iter().all(|node| {
+                        let kind = node["Node Type"].as_str().unwrap_or_default();
+                        let sorted_whole = kind.contains("Sort")
+                            && node["Plans"].as_array().into_iter().flatten().any(|input| {
+                                rows(input, "Actual Rows") + rows(input, "Rows Removed by Filter") > LIMIT + 1
+                            });
+                        let (kept, skipped) =
+                            (rows(node, "Actual Rows"), rows(node, "Rows Removed by Filter"));
+                        let reads_more = node["Relation Name"] == "conversations"
+                            && (kind == "Seq Scan" || kept > LIMIT + 1 || skipped > kept);
+                        !sorted_whole && !reads_more
+                    });
+                    if fine { String::new() } else { plan["Plan"].to_string() }
+                }
+            };
+            if !problems.is_empty() {
+                failures.push(format!("{filter_name} {page_name}: {problems}\n    {}", statement.sql));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "conversation pages that read more than the page:\n{}", failures.join("\n"));
 }
 
 /// Fresh statistics, as autovacuum would gather them within a minute of the seeding.
