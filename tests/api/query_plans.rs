@@ -194,8 +194,7 @@ async fn a_pages_queues_are_found_through_its_agents_memberships(backend: Backen
         }
         Backend::Postgres => {
             let plan = postgres_plan(&server, &statement).await;
-            let mut nodes = Vec::new();
-            flatten(&plan["Plan"], &mut nodes);
+            let nodes = nodes_of(&plan);
             let scans = nodes
                 .iter()
                 .any(|node| node["Relation Name"] == "queue_members" && node["Node Type"] == "Seq Scan");
@@ -265,8 +264,7 @@ async fn the_presence_sweep_reads_only_what_lapses(backend: Backend) {
             }
             Backend::Postgres => {
                 let plan = postgres_plan(&server, &statement).await;
-                let mut nodes = Vec::new();
-                flatten(&plan["Plan"], &mut nodes);
+                let nodes = nodes_of(&plan);
                 let scans = nodes.iter().any(|node| {
                     node["Node Type"] == "Seq Scan"
                         && ["agents", "agent_sockets"]
@@ -313,8 +311,7 @@ async fn the_routing_sweep_reads_only_waiting_conversations(backend: Backend) {
         }
         Backend::Postgres => {
             let plan = postgres_plan(&server, &statement).await;
-            let mut nodes = Vec::new();
-            flatten(&plan["Plan"], &mut nodes);
+            let nodes = nodes_of(&plan);
             let elsewise = nodes
                 .iter()
                 .any(|node| node["Relation Name"] == "conversations" && node["Index Name"] != BY_STATUS);
@@ -412,8 +409,7 @@ async fn every_conversations_page_walks_an_index(backend: Backend) {
                 }
                 Backend::Postgres => {
                     let plan = postgres_plan(&server, &statement).await;
-                    let mut nodes = Vec::new();
-                    flatten(&plan["Plan"], &mut nodes);
+                    let nodes = nodes_of(&plan);
                     // No scan of the table, no sort of more than a page (a status as rare as
                     // WAITING may be read whole, and sorted), and at most `limit + 1` rows read
                     // by an index, or, where a filter skips some, no more skipped than kept
@@ -528,8 +524,7 @@ async fn sqlite_problems(
 /// queue filter instead looks the queue's members up by key and sorts those (`by_queue`).
 async fn postgres_problems(server: &TestServer, statement: &Statement, by_queue: bool) -> String {
     let plan = postgres_plan(server, statement).await;
-    let mut nodes = Vec::new();
-    flatten(&plan["Plan"], &mut nodes);
+    let nodes = nodes_of(&plan);
     let mut problems = Vec::new();
     for node in &nodes {
         let kind = node["Node Type"].as_str().unwrap_or_default();
@@ -584,9 +579,15 @@ async fn postgres_plan(server: &TestServer, statement: &Statement) -> Value {
     plan[0].clone()
 }
 
-fn flatten<'a>(node: &'a Value, into: &mut Vec<&'a Value>) {
-    into.push(node);
-    for child in node["Plans"].as_array().into_iter().flatten() {
-        flatten(child, into);
+/// Every node of a PostgreSQL plan, the top one first.
+fn nodes_of(plan: &Value) -> Vec<&Value> {
+    fn flatten<'a>(node: &'a Value, into: &mut Vec<&'a Value>) {
+        into.push(node);
+        for child in node["Plans"].as_array().into_iter().flatten() {
+            flatten(child, into);
+        }
     }
+    let mut nodes = Vec::new();
+    flatten(&plan["Plan"], &mut nodes);
+    nodes
 }
