@@ -32,7 +32,7 @@ use crate::{
     Env, Report,
     crowd::{Crowd, Feed, Heard, PlannedSocket},
     graphql_request, ms, percentile,
-    subscribers::{self, process_cpu, rss_kib, unix_micros},
+    subscribers::{self, process_cpu, rss_kib, thread_cpu, unix_micros},
 };
 
 const ADMINS: usize = 2;
@@ -503,13 +503,6 @@ fn drive(url: String, rounds: Vec<Round>, rate: f64, started: Instant) -> (Vec<S
         (sent, failures)
     });
     (sent, failures, thread_cpu().saturating_sub(cpu_before))
-}
-
-fn thread_cpu() -> Duration {
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a valid clock and a pointer to a live timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut now) };
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 /// Why the mix's requests failed, and how often: a failure is counted rather than stopping
