@@ -17,14 +17,14 @@ use std::{
 
 use agentdesk::{
     app::{self, RunningServer},
-    db::entities::agent,
+    db::entities::{agent, agent_socket},
     graphql::id::{self, NodeKind},
     presence::model::Presence,
     state::AppState,
     viewer::Role,
 };
 use agentdesk_testkit::seed::{self, Tenant};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, prelude::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, prelude::Expr};
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::Semaphore};
 
@@ -110,6 +110,18 @@ async fn until_listening(state: &AppState, expected: &[(&str, usize)]) -> Result
             Ok(())
         } else {
             Err(format!("subscriptions {listeners:?}, expected {expected:?}"))
+        }
+    })
+    .await
+}
+
+/// Until no socket is recorded as held (each closing socket deletes its row).
+async fn until_no_socket_held(state: &AppState) -> Result<(), String> {
+    agentdesk_testkit::poll_until(LIVE_WITHIN, || async {
+        match agent_socket::Entity::find().count(&state.db).await {
+            Ok(0) => Ok(()),
+            Ok(held) => Err(format!("{held} sockets still recorded")),
+            Err(error) => Err(error.to_string()),
         }
     })
     .await
@@ -202,8 +214,13 @@ pub async fn run(
     );
     crowd.close().await;
 
-    // The crowd's subscriptions gone, the same fan-out again.
-    let settled = until_listening(state, &NO_LISTENERS).await;
+    // The crowd's subscriptions gone, and its sockets' closing written (on PostgreSQL that
+    // outlasted the subscriptions by seconds, and slowed the fan-out measured alone), the
+    // same fan-out again.
+    let settled = match until_listening(state, &NO_LISTENERS).await {
+        Ok(()) => until_no_socket_held(state).await,
+        failed => failed,
+    };
     let alone = crate::presence_fanout(env, MEASURED_SUBSCRIBERS, sizes.changes).await;
     let gone = settled.err().map(|state| format!("; CROWD NOT GONE: {state}")).unwrap_or_default();
     let cpu = |f: &subscribers::Fanout| f.server_cpu.as_secs_f64() * 1000.0 / sizes.changes as f64;

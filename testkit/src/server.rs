@@ -89,7 +89,14 @@ impl TestServer {
     /// Starts with the defaults on the database at `database_url`, which the caller keeps
     /// until this server is stopped.
     pub async fn start_on(database_url: String) -> Self {
-        Self::serve(Self::config_for(database_url), Storage::Elsewhere).await
+        Self::start_on_with(database_url, |_| {}).await
+    }
+
+    /// As `start_on`, with the defaults changed by `configure`.
+    pub async fn start_on_with(database_url: String, configure: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Self::config_for(database_url);
+        configure(&mut config);
+        Self::serve(config, Storage::Elsewhere).await
     }
 
     async fn serve(config: Config, storage: Storage) -> Self {

@@ -14,8 +14,11 @@ use std::{
 use serde_json::{Value, json};
 
 use crate::common::{
-    Backend, Gql, Session, TestServer, eventually, private_postgres::PrivatePostgres, server::AGENT_PASSWORD,
+    Backend, Gql, Session, TestServer, eventually, metrics,
+    private_postgres::PrivatePostgres,
+    server::AGENT_PASSWORD,
     small_disk::SmallDisk,
+    ws::{Protocol, WsClient},
 };
 
 /// Tests that need a small file system of their own, run on SQLite only: PostgreSQL keeps
@@ -26,7 +29,10 @@ pub fn sqlite_tests() -> Vec<crate::common::Test> {
 
 /// Tests that stop and start a PostgreSQL server of their own.
 pub fn private_postgres_tests() -> Vec<crate::common::Test> {
-    crate::tests![a_postgres_outage_under_load_loses_no_acknowledged_write]
+    crate::tests![
+        a_postgres_outage_under_load_loses_no_acknowledged_write,
+        a_socket_closed_during_an_outage_is_recorded_once_the_database_is_back
+    ]
 }
 
 /// Room for the database of a small organization and its write-ahead log, not much more.
@@ -267,4 +273,54 @@ async fn a_postgres_outage_under_load_loses_no_acknowledged_write(backend: Backe
     );
     Arc::try_unwrap(second).ok().expect("one owner").stop().await;
     Arc::try_unwrap(first).ok().expect("one owner").stop().await;
+}
+
+/// A workspace whose socket closes while the database is away: its close is written once the
+/// database is back (by the next sweep), so the agent lapses DISCONNECTED after the grace. Its
+/// row stayed before, and the agent ONLINE as if still connected, for as long as the instance
+/// ran (a mass disconnect that exhausted the pool left thousands so).
+async fn a_socket_closed_during_an_outage_is_recorded_once_the_database_is_back(backend: Backend) {
+    assert_eq!(backend, Backend::Postgres, "the outage is a PostgreSQL server's");
+    let postgres = PrivatePostgres::start().await;
+    let server = TestServer::start_on_with(postgres.url(), |config| {
+        config.presence_ttl = Duration::from_secs(600);
+        config.presence_grace = Duration::from_millis(300);
+        config.presence_sweep_interval = Duration::from_millis(100);
+    })
+    .await;
+    let admin = server.admin().await;
+    let ana = server.agent_session(&admin, "ana", json!({})).await;
+    server.go_online(&ana).await;
+    let workspace =
+        WsClient::connect(&server, Protocol::TransportWs, Some(&ana)).await.expect("acknowledged");
+    let presence = || async {
+        let agent = server
+            .gql(
+                Some(&admin),
+                "query($id: ID!) { agent(id: $id) { presence presenceReason } }",
+                json!({ "id": ana.agent_id }),
+            )
+            .await;
+        // Answered UNAVAILABLE until the pool has a connection again.
+        if !agent.errors().is_empty() {
+            return Err(format!("{:?}", agent.errors()));
+        }
+        let agent = agent.data();
+        Ok((agent["agent"]["presence"].clone(), agent["agent"]["presenceReason"].clone()))
+    };
+
+    postgres.stop().await;
+    workspace.close().await;
+    // The socket is done (its close tried and refused) once the server counts it no more.
+    metrics::settles_at(&server, "agentdesk_websockets_open", 0.0).await;
+    postgres.start_again().await;
+
+    eventually(Duration::from_secs(10), || async {
+        match presence().await? {
+            (status, reason) if status == "OFFLINE" && reason == "DISCONNECTED" => Ok(()),
+            other => Err(format!("ana is {other:?}")),
+        }
+    })
+    .await;
+    server.stop().await;
 }

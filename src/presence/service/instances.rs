@@ -89,8 +89,9 @@ async fn release_instances(
 }
 
 /// One sweep: heartbeat (through `heartbeat_db`; when this instance's row is gone, the others
-/// took it for gone, and it puts its sockets back), forget the sockets of instances that
-/// stopped heart-beating, flip lapsed agents OFFLINE.
+/// took it for gone, and it puts its sockets back), record the closes the database could not
+/// take when they happened, forget the sockets of instances that stopped heart-beating, flip
+/// lapsed agents OFFLINE.
 pub async fn sweep(
     db: &DatabaseConnection,
     heartbeat_db: &DatabaseConnection,
@@ -101,6 +102,7 @@ pub async fn sweep(
     if !store::renew_heartbeat(heartbeat_db, instance.id.as_str(), now()).await? {
         sockets::reclaim(db, instance).await?;
     }
+    sockets::record_unrecorded_closes(db, instance).await?;
     release_instances(db, None, timings).await?;
 
     let now = now();

@@ -5,13 +5,17 @@
 //! misses heartbeats for the instance timeout (its runtime stalled, or its database link was
 //! cut), the others take it for gone and release its sockets. Its next heartbeat finds its
 //! row gone and puts them back (`instances::sweep`), so agents still connected to it do not
-//! lapse DISCONNECTED.
+//! lapse DISCONNECTED. A close the database could not take (an outage, a pool exhausted by a
+//! mass disconnect) is kept too, and written by the next sweeps until it is: its row would
+//! otherwise count the socket as open for as long as the instance runs, and its agent never
+//! lapse.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, MutexGuard},
 };
 
+use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::RwLock;
 
@@ -49,12 +53,24 @@ struct Held {
     /// deleted nor missed.
     writes: RwLock<()>,
     sockets: Mutex<HashMap<i64, HeldSocket>>,
+    /// Closed, but not yet recorded in the database.
+    unrecorded: Mutex<Vec<ClosedSocket>>,
+}
+
+/// A socket that closed, and until when its agent may reconnect.
+#[derive(Clone, Copy)]
+struct ClosedSocket {
+    socket: HeldSocket,
+    grace_until: DateTime<Utc>,
 }
 
 impl HeldSockets {
-    fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<i64, HeldSocket>> {
-        // A panic elsewhere while it was held leaves the map as it was: still usable.
-        self.0.sockets.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn sockets(&self) -> MutexGuard<'_, HashMap<i64, HeldSocket>> {
+        lock(&self.0.sockets)
+    }
+
+    fn unrecorded(&self) -> MutexGuard<'_, Vec<ClosedSocket>> {
+        lock(&self.0.unrecorded)
     }
 }
 
@@ -81,7 +97,8 @@ pub async fn socket_opened(
 }
 
 /// When it was the agent's last socket anywhere, the agent lapses after the grace unless a
-/// socket opens again.
+/// socket opens again. When the database cannot be told, the sweeps tell it later
+/// (`record_unrecorded_closes`), with the grace counted from now.
 pub async fn socket_closed(
     db: &DatabaseConnection,
     timings: Timings,
@@ -90,8 +107,41 @@ pub async fn socket_closed(
     let _writing = open.held.0.writes.read().await;
     // Forgotten here even if the database cannot be told: it must not be put back.
     open.held.sockets().remove(&open.socket.id);
+    let closed = ClosedSocket { socket: open.socket, grace_until: after(now(), timings.grace) };
+    let recorded = record_closes(db, &[closed]).await;
+    if recorded.is_err() {
+        open.held.unrecorded().push(closed);
+    }
+    recorded
+}
+
+/// Writes the closes the database could not take when they happened; those it still cannot
+/// take wait for the next sweep.
+pub(super) async fn record_unrecorded_closes(
+    db: &DatabaseConnection,
+    instance: &Instance,
+) -> Result<(), DbErr> {
+    let closes = std::mem::take(&mut *instance.sockets.unrecorded());
+    if closes.is_empty() {
+        return Ok(());
+    }
+    let recorded = record_closes(db, &closes).await;
+    match &recorded {
+        Ok(()) => tracing::info!(
+            sockets = closes.len(),
+            "closed sockets the database could not take earlier are recorded"
+        ),
+        Err(_) => instance.sockets.unrecorded().extend(closes),
+    }
+    recorded
+}
+
+/// One transaction for all of `closes`.
+async fn record_closes(db: &DatabaseConnection, closes: &[ClosedSocket]) -> Result<(), DbErr> {
     let tx = db::begin_write(db).await?;
-    store::close_socket(&tx, open.socket.id, open.socket.agent_id, after(now(), timings.grace)).await?;
+    for closed in closes {
+        store::close_socket(&tx, closed.socket.id, closed.socket.agent_id, closed.grace_until).await?;
+    }
     tx.commit().await
 }
 
@@ -107,4 +157,9 @@ pub(super) async fn reclaim(db: &DatabaseConnection, instance: &Instance) -> Res
         "other instances took this one for gone (no heartbeat for the instance timeout); its sockets are back"
     );
     Ok(())
+}
+
+/// A panic elsewhere while a lock was held leaves what it guards as it was: still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
