@@ -382,12 +382,16 @@ fn in_queue(backend: DbBackend, queue_id: i64) -> SimpleExpr {
         .to_owned();
     match backend {
         DbBackend::Postgres => {
-            let members = SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(members)));
-            let array = SimpleExpr::from(Func::cust("ARRAY").arg(members));
+            let array = SimpleExpr::from(Func::cust("ARRAY").arg(subquery(members)));
             Expr::col((agent::Entity, agent::Column::Id)).eq(SimpleExpr::from(Func::cust("ANY").arg(array)))
         }
         _ => agent::Column::Id.in_subquery(members),
     }
+}
+
+/// A select as a value of the enclosing statement (a scalar subquery, or a function's argument).
+fn subquery(select: SelectStatement) -> SimpleExpr {
+    SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(select)))
 }
 
 fn escape_like(raw: &str) -> String {
@@ -482,8 +486,7 @@ fn queues_of_row(backend: DbBackend, organization_id: i64) -> SimpleExpr {
         .and_where(Expr::cust(r#"+"queues"."organization_id""#).eq(organization_id))
         .and_where(Expr::col((queue::Entity, queue::Column::DeletedAt)).is_null())
         .to_owned();
-    let queue = SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(queue)));
-    let mut all = SimpleExpr::from(Func::cust(aggregate).arg(queue));
+    let mut all = SimpleExpr::from(Func::cust(aggregate).arg(subquery(queue)));
     if backend == DbBackend::Postgres {
         // No row gives NULL there (`[]` on SQLite), and json is read as text.
         all = Func::coalesce([all.cast_as("text"), Expr::val("[]")]).into();
@@ -496,7 +499,7 @@ fn queues_of_row(backend: DbBackend, organization_id: i64) -> SimpleExpr {
                 .equals((agent::Entity, agent::Column::Id)),
         )
         .to_owned();
-    SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(queues)))
+    subquery(queues)
 }
 
 /// The queues a page's row carries (`queues_of_row`), in name order.
@@ -572,7 +575,7 @@ fn total_agents(backend: DbBackend, organization_id: i64, filter: &AgentFilter) 
         let count = organization::Entity::find_by_id(organization_id).select_only();
         count.column(organization::Column::AgentCount).into_query()
     };
-    SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(count)))
+    subquery(count)
 }
 
 /// The total a statement selected (`total_agents` as `TOTAL`). None, when the organization
