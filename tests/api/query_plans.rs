@@ -415,17 +415,16 @@ async fn every_conversations_page_walks_an_index(backend: Backend) {
                     // by an index, or, where a filter skips some, no more skipped than kept
                     // (walking everyone's conversations in id order and skipping the other
                     // organizations' skipped 99 for each kept).
-                    let rows = |node: &Value, key: &str| node[key].as_u64().unwrap_or(0);
                     let fine = nodes.iter().all(|node| {
                         let kind = node["Node Type"].as_str().unwrap_or_default();
                         let sorted_whole = kind.contains("Sort")
-                            && node["Plans"].as_array().into_iter().flatten().any(|input| {
-                                rows(input, "Actual Rows") + rows(input, "Rows Removed by Filter") > LIMIT + 1
-                            });
-                        let (kept, skipped) =
-                            (rows(node, "Actual Rows"), rows(node, "Rows Removed by Filter"));
+                            && node["Plans"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .any(|input| kept(input) + skipped(input) > LIMIT + 1);
                         let reads_more = node["Relation Name"] == "conversations"
-                            && (kind == "Seq Scan" || kept > LIMIT + 1 || skipped > kept);
+                            && (kind == "Seq Scan" || kept(node) > LIMIT + 1 || skipped(node) > kept(node));
                         !sorted_whole && !reads_more
                     });
                     if fine { String::new() } else { plan["Plan"].to_string() }
@@ -537,8 +536,7 @@ async fn postgres_problems(server: &TestServer, statement: &Statement, by_queue:
         }
         if relation == "agents" && kind.starts_with("Index") {
             let index = node["Index Name"].as_str().unwrap_or_default();
-            let read = node["Actual Rows"].as_u64().unwrap_or(0)
-                + node["Rows Removed by Filter"].as_u64().unwrap_or(0);
+            let read = kept(node) + skipped(node);
             let by_member = by_queue && index == "agents_pkey";
             if !index.starts_with("agents_live_") && !by_member {
                 problems.push(format!("index {index}"));
@@ -577,6 +575,16 @@ async fn postgres_plan(server: &TestServer, statement: &Statement) -> Value {
     let row = server.db().query_one_raw(explain).await.unwrap().expect("a plan");
     let plan: Value = row.try_get("", "QUERY PLAN").unwrap();
     plan[0].clone()
+}
+
+/// The rows a node of a PostgreSQL plan (run) passed on.
+fn kept(node: &Value) -> u64 {
+    node["Actual Rows"].as_u64().unwrap_or(0)
+}
+
+/// The rows a node of a PostgreSQL plan (run) read and dropped by its filter.
+fn skipped(node: &Value) -> u64 {
+    node["Rows Removed by Filter"].as_u64().unwrap_or(0)
 }
 
 /// Every node of a PostgreSQL plan, the top one first.
