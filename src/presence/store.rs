@@ -24,7 +24,7 @@ use crate::db::{
 /// History rows written per statement: a sweep may flip any number of agents, and each row
 /// takes 5 parameters (SQLite allows 32766 per statement).
 const HISTORY_ROWS_PER_STATEMENT: usize = 1000;
-/// Sockets put back per statement (4 parameters a row).
+/// Sockets put back or closed per statement (at most 4 parameters a socket).
 const SOCKET_ROWS_PER_STATEMENT: usize = 1000;
 
 /// No socket of this agent is open (on any instance still counted).
@@ -411,22 +411,26 @@ async fn end_grace(db: &impl ConnectionTrait, agent_ids: impl IntoIterator<Item 
     Ok(())
 }
 
-/// Forgets a closed socket; when it was the agent's last and the agent is ONLINE, the grace
-/// runs until `grace_until`.
-pub(super) async fn close_socket(
+/// Forgets closed sockets; for each agent whose last socket that was and who is ONLINE, the
+/// grace runs until `grace_until`. Two statements a chunk, however many sockets closed.
+pub(super) async fn close_sockets(
     db: &impl ConnectionTrait,
-    socket_id: i64,
-    agent_id: i64,
+    sockets: &[HeldSocket],
     grace_until: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    agent_socket::Entity::delete_by_id(socket_id).exec(db).await?;
-    agent::Entity::update_many()
-        .set(agent::ActiveModel { presence_grace_until: Set(Some(grace_until)), ..Default::default() })
-        .filter(agent::Column::Id.eq(agent_id))
-        .filter(agent::Column::Presence.eq(Presence::Online))
-        .filter(has_no_socket())
-        .exec(db)
-        .await?;
+    for chunk in sockets.chunks(SOCKET_ROWS_PER_STATEMENT) {
+        agent_socket::Entity::delete_many()
+            .filter(agent_socket::Column::Id.is_in(chunk.iter().map(|socket| socket.id)))
+            .exec(db)
+            .await?;
+        agent::Entity::update_many()
+            .set(agent::ActiveModel { presence_grace_until: Set(Some(grace_until)), ..Default::default() })
+            .filter(agent::Column::Id.is_in(chunk.iter().map(|socket| socket.agent_id)))
+            .filter(agent::Column::Presence.eq(Presence::Online))
+            .filter(has_no_socket())
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 

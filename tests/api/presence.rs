@@ -12,12 +12,14 @@ use std::{
 use agentdesk::{
     auth::{Password, PasswordHasher},
     config::Config,
-    db::entities::{agent, organization, queue, queue_member},
+    db::entities::{agent, agent_socket, organization, queue, queue_member},
 };
 use agentdesk::{presence::model::Presence, viewer::Role};
 use chrono::Utc;
+use futures_util::future::join_all;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    sea_query::Expr,
 };
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -25,6 +27,7 @@ use tokio::task::JoinHandle;
 use crate::common::{
     Backend, Session, TestServer,
     client::Endpoint,
+    eventually,
     metrics::{scrape, settles_at, until_listening, value},
     number_of,
     postgres::TestDatabase,
@@ -42,6 +45,7 @@ pub fn tests() -> Vec<crate::common::Test> {
             unknown_or_foreign_queue_is_not_found,
             ttl_lapse_emits_exactly_one_event,
             last_socket_closing_lapses_after_the_grace_and_a_reload_does_not,
+            a_mass_disconnect_is_written_in_a_few_statements_not_two_a_socket,
             logout_closes_that_sessions_sockets_within_a_second,
             signed_out_socket_cannot_subscribe,
             another_organizations_changes_never_arrive,
@@ -352,6 +356,32 @@ async fn last_socket_closing_lapses_after_the_grace_and_a_reload_does_not(backen
     assert_eq!(changes(&events), [change("ana", "OFFLINE", "ONLINE")]);
 }
 
+/// A balancer restarting drops every socket of an instance at once. Each close written by a
+/// transaction of its own made N writers contend for the pool (and SQLite's write lock) that
+/// every organization on the instance needs; one writer writes them a batch at a time.
+async fn a_mass_disconnect_is_written_in_a_few_statements_not_two_a_socket(backend: Backend) {
+    const SOCKETS: usize = 100;
+    let server = TestServer::start_with(backend, crate::directory::without_background_sweeps).await;
+    let ana = add_agent(&server, "demo", "ana").await;
+    let opening = (0..SOCKETS).map(|_| WsClient::connect(&server, Protocol::TransportWs, Some(&ana)));
+    let sockets: Vec<WsClient> = join_all(opening).await.into_iter().map(Result::unwrap).collect();
+    let socket_rows = || async { agent_socket::Entity::find().count(server.db()).await.unwrap() };
+    assert_eq!(socket_rows().await, SOCKETS as u64);
+
+    let before = server.statements();
+    join_all(sockets.into_iter().map(WsClient::close)).await;
+    eventually(Duration::from_secs(10), || async {
+        match socket_rows().await {
+            0 => Ok(()),
+            left => Err(format!("{left} of {SOCKETS} closes not written")),
+        }
+    })
+    .await;
+    let spent = server.statements() - before;
+    // Two a socket before; now two a batch, and closes arriving together share a batch.
+    assert!(spent < SOCKETS as u64, "{spent} statements to write {SOCKETS} closes");
+}
+
 async fn logout_closes_that_sessions_sockets_within_a_second(backend: Backend) {
     let server = TestServer::start(backend).await;
     let leaving = server.admin().await;
@@ -608,7 +638,7 @@ impl LoudAgents {
                 made.fetch_add(1, Ordering::Relaxed);
             }
         });
-        futures_util::future::join_all(reports).await;
+        join_all(reports).await;
     }
 
     /// Waits until the watcher has seen all but `AHEAD` of the `made` changes.

@@ -102,7 +102,7 @@ pub async fn sweep(
     if !store::renew_heartbeat(heartbeat_db, instance.id.as_str(), now()).await? {
         sockets::reclaim(db, instance).await?;
     }
-    sockets::record_unrecorded_closes(db, instance).await?;
+    sockets::record_unrecorded_closes(db, timings, instance).await?;
     release_instances(db, None, timings).await?;
 
     let now = now();

@@ -9,6 +9,11 @@
 //! mass disconnect) is kept too, and written by the next sweeps until it is: its row would
 //! otherwise count the socket as open for as long as the instance runs, and its agent never
 //! lapse.
+//!
+//! Closes are written by one writer at a time, each write taking every close queued
+//! meanwhile: a mass disconnect (a balancer restarting, a network blip) of N sockets costs a
+//! few transactions, not N writers contending for the pool and SQLite's write lock, which
+//! every organization on the instance needs too.
 
 use std::{
     collections::HashMap,
@@ -55,6 +60,8 @@ struct Held {
     sockets: Mutex<HashMap<i64, HeldSocket>>,
     /// Closed, but not yet recorded in the database.
     unrecorded: Mutex<Vec<ClosedSocket>>,
+    /// Held by the one task writing `unrecorded`.
+    recording: tokio::sync::Mutex<()>,
 }
 
 /// A socket that closed, and until when its agent may reconnect.
@@ -97,50 +104,71 @@ pub async fn socket_opened(
 }
 
 /// When it was the agent's last socket anywhere, the agent lapses after the grace unless a
-/// socket opens again. When the database cannot be told, the sweeps tell it later
-/// (`record_unrecorded_closes`), with the grace counted from now.
+/// socket opens again. The close is queued and written with the others queued meanwhile,
+/// by this task or by the one writing already; when the database cannot take it, the
+/// sweeps write it later (`record_unrecorded_closes`).
 pub async fn socket_closed(
     db: &DatabaseConnection,
     timings: Timings,
     open: &OpenSocket,
 ) -> Result<(), DbErr> {
-    let _writing = open.held.0.writes.read().await;
     // Forgotten here even if the database cannot be told: it must not be put back.
     open.held.sockets().remove(&open.socket.id);
     let closed = ClosedSocket { socket: open.socket, grace_until: after(now(), timings.grace) };
-    let recorded = record_closes(db, &[closed]).await;
-    if recorded.is_err() {
-        open.held.unrecorded().push(closed);
-    }
-    recorded
+    open.held.unrecorded().push(closed);
+    record(db, timings, &open.held).await
 }
 
 /// Writes the closes the database could not take when they happened; those it still cannot
 /// take wait for the next sweep.
 pub(super) async fn record_unrecorded_closes(
     db: &DatabaseConnection,
+    timings: Timings,
     instance: &Instance,
 ) -> Result<(), DbErr> {
-    let closes = std::mem::take(&mut *instance.sockets.unrecorded());
-    if closes.is_empty() {
-        return Ok(());
-    }
-    let recorded = record_closes(db, &closes).await;
-    match &recorded {
-        Ok(()) => tracing::info!(
-            sockets = closes.len(),
-            "closed sockets the database could not take earlier are recorded"
-        ),
-        Err(_) => instance.sockets.unrecorded().extend(closes),
-    }
-    recorded
+    record(db, timings, &instance.sockets).await
 }
 
-/// One transaction for all of `closes`.
-async fn record_closes(db: &DatabaseConnection, closes: &[ClosedSocket]) -> Result<(), DbErr> {
+/// Writes every queued close, unless another task is writing them: that one writes ours
+/// too. A close queued just as the writer found the queue empty is not stranded: the writer
+/// looks again once it has let go.
+async fn record(db: &DatabaseConnection, timings: Timings, held: &HeldSockets) -> Result<(), DbErr> {
+    while !held.unrecorded().is_empty() {
+        let Ok(_recording) = held.0.recording.try_lock() else { return Ok(()) };
+        loop {
+            let closes = std::mem::take(&mut *held.unrecorded());
+            if closes.is_empty() {
+                break;
+            }
+            let _writing = held.0.writes.read().await;
+            if let Err(error) = record_closes(db, timings, &closes).await {
+                held.unrecorded().extend(closes);
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One transaction for all of `closes`. Closes whose graces end within a sweep interval of
+/// the first of them share a statement and the latest of their graces: an agent lapses at
+/// most a sweep later than its own grace, which is as often as lapses are looked for anyway.
+async fn record_closes(
+    db: &DatabaseConnection,
+    timings: Timings,
+    closes: &[ClosedSocket],
+) -> Result<(), DbErr> {
+    let mut closes = closes.to_vec();
+    closes.sort_by_key(|closed| closed.grace_until);
     let tx = db::begin_write(db).await?;
-    for closed in closes {
-        store::close_socket(&tx, closed.socket.id, closed.socket.agent_id, closed.grace_until).await?;
+    let mut rest = closes.as_slice();
+    while let Some(first) = rest.first() {
+        let ends_by = after(first.grace_until, timings.sweep_interval);
+        let together = rest.partition_point(|closed| closed.grace_until < ends_by).max(1);
+        let (group, later) = rest.split_at(together);
+        let sockets: Vec<HeldSocket> = group.iter().map(|closed| closed.socket).collect();
+        store::close_sockets(&tx, &sockets, group[group.len() - 1].grace_until).await?;
+        rest = later;
     }
     tx.commit().await
 }
