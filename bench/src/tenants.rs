@@ -212,6 +212,7 @@ pub async fn run(
         "0 lag, SUBSCRIPTION_BEHIND or end elsewhere",
         burst_elsewhere(env, &mut crowd, tenants, &burst, &burst_agents).await,
     );
+    let closing = Instant::now();
     crowd.close().await;
 
     // The crowd's subscriptions gone, and its sockets' closing written (on PostgreSQL that
@@ -221,6 +222,15 @@ pub async fn run(
         Ok(()) => until_no_socket_held(state).await,
         failed => failed,
     };
+    report.set(
+        backend,
+        "7. tenants: the crowd's sockets all closed at once, until every close is written",
+        "none lost",
+        match &settled {
+            Ok(()) => format!("{connected} closes written in {:.1} s", closing.elapsed().as_secs_f64()),
+            Err(state) => format!("NOT ALL WRITTEN: {state}"),
+        },
+    );
     let alone = crate::presence_fanout(env, MEASURED_SUBSCRIBERS, sizes.changes).await;
     let gone = settled.err().map(|state| format!("; CROWD NOT GONE: {state}")).unwrap_or_default();
     let cpu = |f: &subscribers::Fanout| f.server_cpu.as_secs_f64() * 1000.0 / sizes.changes as f64;

@@ -5,15 +5,15 @@
 //! misses heartbeats for the instance timeout (its runtime stalled, or its database link was
 //! cut), the others take it for gone and release its sockets. Its next heartbeat finds its
 //! row gone and puts them back (`instances::sweep`), so agents still connected to it do not
-//! lapse DISCONNECTED. A close the database could not take (an outage, a pool exhausted by a
-//! mass disconnect) is kept too, and written by the next sweeps until it is: its row would
-//! otherwise count the socket as open for as long as the instance runs, and its agent never
-//! lapse.
+//! lapse DISCONNECTED.
 //!
-//! Closes are written by one writer at a time, each write taking every close queued
-//! meanwhile: a mass disconnect (a balancer restarting, a network blip) of N sockets costs a
-//! few transactions, not N writers contending for the pool and SQLite's write lock, which
-//! every organization on the instance needs too.
+//! Closes are queued and written by one writer at a time, each write taking every close
+//! queued meanwhile: a mass disconnect (a balancer restarting, a network blip) of N sockets
+//! costs a few transactions, not N writers contending for the pool and SQLite's write lock,
+//! which every organization on the instance needs too (they once exhausted it). A close the
+//! database could not take (an outage) stays queued, and the next sweeps write it: its row
+//! would otherwise count the socket as open for as long as the instance runs, and its agent
+//! never lapse.
 
 use std::{
     collections::HashMap,
