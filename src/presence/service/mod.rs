@@ -24,6 +24,6 @@ pub use self::{
         sweep, sweep_statements,
     },
     report::{report, take_offline},
-    sockets::{Instance, OpenSocket, socket_closed, socket_opened},
+    sockets::{Instance, OpenSocket, close_statements, socket_closed, socket_opened},
     watch::{filter, notice_agent, watch},
 };

@@ -21,7 +21,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, Statement};
 use tokio::sync::RwLock;
 
 use super::common::{after, now};
@@ -171,6 +171,16 @@ async fn record_closes(
         rest = later;
     }
     tx.commit().await
+}
+
+/// What writing the closes of `sockets` sends, for tests that ask both databases how they
+/// plan it.
+pub fn close_statements(
+    backend: DbBackend,
+    sockets: &[HeldSocket],
+    grace_until: DateTime<Utc>,
+) -> [Statement; 2] {
+    store::close_statements(backend, sockets, grace_until)
 }
 
 /// Puts back every socket this instance holds, and its row: other instances took it for gone.
