@@ -370,14 +370,19 @@ async fn a_mass_disconnect_is_written_in_a_few_statements_not_two_a_socket(backe
 
     let before = server.statements();
     join_all(sockets.into_iter().map(WsClient::close)).await;
-    eventually(Duration::from_secs(10), || async {
-        match socket_rows().await {
-            0 => Ok(()),
-            left => Err(format!("{left} of {SOCKETS} closes not written")),
+    // The looks go through the server's connection, so they count too, and are taken off.
+    let mut looks = 0;
+    eventually(Duration::from_secs(10), || {
+        looks += 1;
+        async {
+            match socket_rows().await {
+                0 => Ok(()),
+                left => Err(format!("{left} of {SOCKETS} closes not written")),
+            }
         }
     })
     .await;
-    let spent = server.statements() - before;
+    let spent = server.statements() - before - looks;
     // Two a socket before; now two a batch, and closes arriving together share a batch.
     assert!(spent < SOCKETS as u64, "{spent} statements to write {SOCKETS} closes");
 }
